@@ -1,0 +1,28 @@
+namespace CredBroker.Core.Agents;
+
+/// <summary>The agent definitions in force. The seam the policy engine's registry replaces.</summary>
+public interface IAgentCatalog
+{
+    AgentDefinition? Find(string agentId);
+}
+
+public sealed class AgentCatalog : IAgentCatalog
+{
+    private readonly Dictionary<string, AgentDefinition> _agents;
+
+    public AgentCatalog(IEnumerable<AgentDefinition> agents)
+    {
+        _agents = new Dictionary<string, AgentDefinition>(StringComparer.Ordinal);
+        foreach (var agent in agents)
+        {
+            if (!_agents.TryAdd(agent.Id, agent))
+            {
+                throw new ArgumentException($"Agent '{agent.Id}' is defined twice.", nameof(agents));
+            }
+        }
+    }
+
+    public IReadOnlyCollection<AgentDefinition> All => _agents.Values;
+
+    public AgentDefinition? Find(string agentId) => _agents.GetValueOrDefault(agentId);
+}

@@ -1,0 +1,19 @@
+using CredBroker.Core.Leases;
+using CredBroker.Core.Tokens;
+
+namespace CredBroker.Core.Broker;
+
+/// <summary>Who is calling, as proven by the host's authentication (never taken from the request body).</summary>
+public sealed record CallerIdentity(string AgentId, string AuthenticationMethod);
+
+public sealed record BeginTaskCommand(
+    string TaskId, string Purpose, IReadOnlyList<string> Scopes, string Audience, TimeSpan? Ttl,
+    string SubjectToken, IReadOnlyDictionary<string, string> Context);
+
+/// <summary>A lease and a token minted under it.</summary>
+public sealed record TaskGrant(Lease Lease, MintedToken Token);
+
+public sealed record IntrospectionResult(bool Active, TokenClaims? Claims)
+{
+    public static readonly IntrospectionResult Inactive = new(false, null);
+}

@@ -1,0 +1,182 @@
+using CredBroker.Core.Agents;
+using CredBroker.Core.Leases;
+using CredBroker.Core.Policy;
+using CredBroker.Core.Tokens;
+
+namespace CredBroker.Core.Broker;
+
+/// <summary>
+/// The broker's use cases: begin a task (policy → lease → token), mint more tokens inside it,
+/// renew it, complete it, and introspect tokens. Knows nothing of hosts or stores.
+/// </summary>
+public sealed class TaskBroker(
+    IAgentCatalog agents, IIssuancePolicy policy, ILeaseStore store, TokenMinter minter, TokenReader reader, TimeProvider time)
+{
+    public async Task<TaskGrant> BeginTaskAsync(CallerIdentity caller, BeginTaskCommand command, CancellationToken cancellationToken)
+    {
+        RequestValidator.TaskId(command.TaskId);
+        RequestValidator.Purpose(command.Purpose);
+        RequestValidator.Scopes(command.Scopes, required: true);
+        RequestValidator.Audience(command.Audience);
+        RequestValidator.Duration(command.Ttl, "ttl");
+        RequestValidator.Context(command.Context);
+        if (command.SubjectToken.Length > 0)
+        {
+            throw new BrokerException(BrokerErrorKind.PermissionDenied,
+                "subject_token was given, but delegation on behalf of a user is not enabled on this broker (no trusted user-token issuer); omit it.",
+                ["delegation.disabled"]);
+        }
+
+        var agent = FindAgent(caller);
+        var decision = policy.Decide(agent, new TaskRequest(
+            agent.Id, command.TaskId, command.Purpose, command.Scopes, command.Audience, command.Ttl, command.Context));
+        if (decision.Outcome != DecisionOutcome.Allow)
+        {
+            throw new BrokerException(BrokerErrorKind.PermissionDenied, decision.Reason, decision.RuleIds);
+        }
+
+        var now = time.GetUtcNow();
+        var lease = new Lease
+        {
+            LeaseId = LeaseIds.New(agent.Id),
+            AgentId = agent.Id,
+            TaskId = command.TaskId,
+            Owner = agent.Owner,
+            Purpose = command.Purpose.Length > 0 ? command.Purpose : agent.Purpose,
+            Audience = decision.Audience,
+            Scopes = decision.GrantedScopes,
+            State = LeaseState.Active,
+            CreatedAt = now,
+            Deadline = now + decision.LeaseTtl,
+            MaxDeadline = now + agent.MaxLeaseLifetime,
+        };
+
+        // The lease is durable before any token exists: no token without a lease.
+        var opened = await Store(() => store.OpenAsync(lease, cancellationToken));
+        if (!opened.Created)
+        {
+            lease = ResumeExisting(opened.Lease, decision, now);
+        }
+
+        return new TaskGrant(lease, minter.Mint(lease, agent, lease.Scopes, lease.Audience));
+    }
+
+    public async Task<TaskGrant> IssueTokenAsync(CallerIdentity caller, string leaseId, IReadOnlyList<string> scopes, string audience, CancellationToken cancellationToken)
+    {
+        RequestValidator.LeaseId(leaseId);
+        RequestValidator.Scopes(scopes, required: false);
+        RequestValidator.Audience(audience);
+        var agent = FindAgent(caller);
+        var lease = await OwnLeaseAsync(caller, leaseId, cancellationToken);
+        RequireActive(lease, time.GetUtcNow());
+
+        var granted = scopes.Count == 0 ? lease.Scopes : scopes.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        if (granted.FirstOrDefault(s => !lease.Scopes.Contains(s, StringComparer.Ordinal)) is { } extra)
+        {
+            throw new BrokerException(BrokerErrorKind.PermissionDenied,
+                $"Scope '{extra}' is not held by lease {leaseId} (it holds: {string.Join(' ', lease.Scopes)}); tokens inside a lease can only narrow it.",
+                ["lease.scope_subset"]);
+        }
+
+        var targetAudience = audience.Length == 0 ? lease.Audience : audience;
+        if (!agent.Audiences.Contains(targetAudience, StringComparer.Ordinal))
+        {
+            throw new BrokerException(BrokerErrorKind.PermissionDenied,
+                $"Audience '{targetAudience}' is not one of agent '{agent.Id}''s audiences ({string.Join(", ", agent.Audiences)}).", ["agent.audience"]);
+        }
+
+        return new TaskGrant(lease, minter.Mint(lease, agent, granted, targetAudience));
+    }
+
+    public async Task<TaskGrant> RenewLeaseAsync(CallerIdentity caller, string leaseId, TimeSpan? extendBy, CancellationToken cancellationToken)
+    {
+        RequestValidator.LeaseId(leaseId);
+        RequestValidator.Duration(extendBy, "extend_by");
+        var agent = FindAgent(caller);
+        var lease = await OwnLeaseAsync(caller, leaseId, cancellationToken);
+        var now = time.GetUtcNow();
+        RequireActive(lease, now);
+
+        var renewed = await Store(() => store.RenewAsync(leaseId, now + (extendBy ?? agent.DefaultLeaseTtl), now, cancellationToken));
+        var current = renewed.Lease ?? throw NotFound(leaseId);
+        RequireActive(current, now);
+        return new TaskGrant(current, minter.Mint(current, agent, current.Scopes, current.Audience));
+    }
+
+    /// <summary>Ends the lease. Idempotent: completing an ended lease reports the state it ended in.</summary>
+    public async Task<Lease> CompleteTaskAsync(CallerIdentity caller, string leaseId, CancellationToken cancellationToken)
+    {
+        RequestValidator.LeaseId(leaseId);
+        await OwnLeaseAsync(caller, leaseId, cancellationToken);
+        var result = await Store(() => store.CompleteAsync(leaseId, time.GetUtcNow(), cancellationToken));
+        return result.Lease ?? throw NotFound(leaseId);
+    }
+
+    /// <summary>RFC 7662: active only for a valid token whose lease is active right now.</summary>
+    public async Task<IntrospectionResult> IntrospectAsync(string token, CancellationToken cancellationToken)
+    {
+        if (reader.Read(token) is not { } claims)
+        {
+            return IntrospectionResult.Inactive;
+        }
+
+        var lease = await Store(() => store.GetAsync(claims.LeaseId, cancellationToken));
+        var active = lease is not null && lease.AgentId == claims.ClientId && lease.StateAt(time.GetUtcNow()) == LeaseState.Active;
+        return active ? new IntrospectionResult(true, claims) : IntrospectionResult.Inactive;
+    }
+
+    private AgentDefinition FindAgent(CallerIdentity caller) =>
+        agents.Find(caller.AgentId) ?? throw new BrokerException(BrokerErrorKind.PermissionDenied,
+            $"No agent definition for '{caller.AgentId}': an agent must be defined (owner, purpose, scopes) before it gets tokens.",
+            ["agent.defined"]);
+
+    /// <summary>A lease of another agent is reported as not found, so lease ids leak nothing.</summary>
+    private async Task<Lease> OwnLeaseAsync(CallerIdentity caller, string leaseId, CancellationToken cancellationToken)
+    {
+        if (!LeaseIds.TryGetShard(leaseId, out _))
+        {
+            throw NotFound(leaseId);
+        }
+
+        var lease = await Store(() => store.GetAsync(leaseId, cancellationToken));
+        return lease is not null && lease.AgentId == caller.AgentId ? lease : throw NotFound(leaseId);
+    }
+
+    private static Lease ResumeExisting(Lease existing, Decision decision, DateTimeOffset now)
+    {
+        if (!existing.Scopes.SequenceEqual(decision.GrantedScopes, StringComparer.Ordinal) || existing.Audience != decision.Audience)
+        {
+            throw new BrokerException(BrokerErrorKind.AlreadyExists,
+                $"task_id '{existing.TaskId}' already has lease {existing.LeaseId} with scopes [{string.Join(' ', existing.Scopes)}] for audience '{existing.Audience}'; " +
+                "repeat the original request, or use a new task_id for a different one.");
+        }
+
+        RequireActive(existing, now);
+        return existing;
+    }
+
+    private static void RequireActive(Lease lease, DateTimeOffset now)
+    {
+        var state = lease.StateAt(now);
+        if (state != LeaseState.Active)
+        {
+            throw new BrokerException(BrokerErrorKind.FailedPrecondition,
+                $"Lease {lease.LeaseId} for task '{lease.TaskId}' is {state.ToWire()}, not active; begin a new task with a new task_id.");
+        }
+    }
+
+    private static BrokerException NotFound(string leaseId) =>
+        new(BrokerErrorKind.NotFound, $"Lease '{leaseId}' not found for this agent.");
+
+    private static async Task<T> Store<T>(Func<Task<T>> operation)
+    {
+        try
+        {
+            return await operation();
+        }
+        catch (StoreUnavailableException e)
+        {
+            throw new BrokerException(BrokerErrorKind.Unavailable, $"The lease store is unavailable ({e.Message}); no token was issued or changed. Retry with backoff.", null, e);
+        }
+    }
+}

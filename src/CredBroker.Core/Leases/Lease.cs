@@ -1,0 +1,73 @@
+namespace CredBroker.Core.Leases;
+
+public enum LeaseState
+{
+    PendingApproval,
+    Active,
+    Completed,
+    Expired,
+    Revoked,
+}
+
+/// <summary>One task's lease: the bound on every token minted for it.</summary>
+public sealed record Lease
+{
+    public required string LeaseId { get; init; }
+
+    public required string AgentId { get; init; }
+
+    public required string TaskId { get; init; }
+
+    public required string Owner { get; init; }
+
+    public required string Purpose { get; init; }
+
+    public required string Audience { get; init; }
+
+    /// <summary>The granted scopes, sorted; tokens of this lease carry a subset of them.</summary>
+    public required IReadOnlyList<string> Scopes { get; init; }
+
+    public required LeaseState State { get; init; }
+
+    public required DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>The task's timeout: when it passes the lease is expired and its tokens are dead.</summary>
+    public required DateTimeOffset Deadline { get; init; }
+
+    /// <summary>Renewals never move <see cref="Deadline"/> past this.</summary>
+    public required DateTimeOffset MaxDeadline { get; init; }
+
+    /// <summary>Bumped by every transition; fences stale writers.</summary>
+    public long Generation { get; init; }
+
+    public DateTimeOffset? EndedAt { get; init; }
+
+    /// <summary>The state as of <paramref name="now"/>: an active lease past its deadline is expired even before a sweep records it.</summary>
+    public LeaseState StateAt(DateTimeOffset now) =>
+        State is LeaseState.Active or LeaseState.PendingApproval && now >= Deadline ? LeaseState.Expired : State;
+
+    public bool IsTerminal => State is LeaseState.Completed or LeaseState.Expired or LeaseState.Revoked;
+}
+
+public static class LeaseStateNames
+{
+    public static string ToWire(this LeaseState state) => state switch
+    {
+        LeaseState.PendingApproval => "pending_approval",
+        LeaseState.Active => "active",
+        LeaseState.Completed => "completed",
+        LeaseState.Expired => "expired",
+        LeaseState.Revoked => "revoked",
+        _ => throw new ArgumentOutOfRangeException(nameof(state)),
+    };
+
+    public static LeaseState FromWire(string value) => value switch
+    {
+        "pending_approval" => LeaseState.PendingApproval,
+        "active" => LeaseState.Active,
+        "completed" => LeaseState.Completed,
+        "expired" => LeaseState.Expired,
+        "revoked" => LeaseState.Revoked,
+        _ => throw new FormatException($"Unknown lease state '{value}'."),
+    };
+}

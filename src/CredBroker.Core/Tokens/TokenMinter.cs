@@ -1,0 +1,74 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using CredBroker.Core.Agents;
+using CredBroker.Core.Leases;
+
+namespace CredBroker.Core.Tokens;
+
+public sealed record MintedToken(string AccessToken, string TokenId, DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt, IReadOnlyList<string> Scopes);
+
+/// <summary>
+/// Mints RFC 9068 access tokens (ES256, <c>typ: at+jwt</c>) for a lease. The token's <c>exp</c>
+/// is never past the lease deadline, so a lease that times out needs no revocation.
+/// </summary>
+public sealed class TokenMinter(ISigningKeys keys, string issuer, TimeProvider time)
+{
+    public const int MaxTokenBytes = 4096;
+
+    public string Issuer => issuer;
+
+    public MintedToken Mint(Lease lease, AgentDefinition agent, IReadOnlyList<string> scopes, string audience)
+    {
+        var key = keys.Current;
+        // JWT NumericDate has second precision: truncate so exp is never rounded past the deadline.
+        var now = TruncateToSeconds(time.GetUtcNow());
+        var cap = now + agent.MaxTokenTtl;
+        var exp = TruncateToSeconds(cap < lease.Deadline ? cap : lease.Deadline);
+        var jti = NewTokenId();
+
+        var header = Base64Url.Encode(Encoding.UTF8.GetBytes($"{{\"alg\":\"ES256\",\"typ\":\"at+jwt\",\"kid\":\"{key.Kid}\"}}"));
+        var payload = new ArrayBufferWriter<byte>(512);
+        using (var json = new Utf8JsonWriter(payload))
+        {
+            json.WriteStartObject();
+            json.WriteString("iss", issuer);
+            json.WriteString("sub", lease.AgentId);
+            json.WriteStartObject("act");
+            json.WriteString("sub", lease.AgentId);
+            json.WriteEndObject();
+            json.WriteString("aud", audience);
+            json.WriteString("client_id", lease.AgentId);
+            json.WriteString("scope", string.Join(' ', scopes));
+            json.WriteString("jti", jti);
+            json.WriteNumber("iat", now.ToUnixTimeSeconds());
+            json.WriteNumber("nbf", now.ToUnixTimeSeconds());
+            json.WriteNumber("exp", exp.ToUnixTimeSeconds());
+            json.WriteString("lease_id", lease.LeaseId);
+            json.WriteString("task_id", lease.TaskId);
+            json.WriteString("owner", lease.Owner);
+            json.WriteEndObject();
+        }
+
+        var signingInput = header + "." + Base64Url.Encode(payload.WrittenSpan);
+        var signature = key.Sign(Encoding.ASCII.GetBytes(signingInput));
+        var token = signingInput + "." + Base64Url.Encode(signature);
+        if (token.Length > MaxTokenBytes)
+        {
+            throw new Broker.BrokerException(Broker.BrokerErrorKind.InvalidArgument,
+                $"The token would be {token.Length} bytes, over the {MaxTokenBytes}-byte limit; request fewer or shorter scopes.");
+        }
+
+        return new MintedToken(token, jti, now, exp, scopes);
+    }
+
+    private static DateTimeOffset TruncateToSeconds(DateTimeOffset t) => DateTimeOffset.FromUnixTimeSeconds(t.ToUnixTimeSeconds());
+
+    private static string NewTokenId()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        RandomNumberGenerator.Fill(bytes);
+        return Base64Url.Encode(bytes);
+    }
+}
