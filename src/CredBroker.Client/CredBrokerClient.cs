@@ -1,0 +1,61 @@
+using CredBroker.Contracts.V1;
+using CredBroker.Grpc;
+using Google.Protobuf;
+
+namespace CredBroker.Client;
+
+/// <summary>
+/// A .NET client for agent runtimes and downstream APIs: the AgentBroker and TokenValidation
+/// services over HTTP/2. Failures surface as <see cref="RpcException"/> with the broker's status.
+/// </summary>
+public sealed class CredBrokerClient : IDisposable
+{
+    private const string AgentBroker = "/credbroker.v1.AgentBroker/";
+    private const string TokenValidation = "/credbroker.v1.TokenValidation/";
+
+    private readonly HttpClient _http;
+    private readonly GrpcClient _grpc;
+    private readonly Func<string> _credential;
+
+    /// <param name="address">The agent listener, e.g. <c>http://127.0.0.1:5401</c>.</param>
+    /// <param name="credential">Returns the current workload credential (re-read per call, so rotated credentials are picked up).</param>
+    public CredBrokerClient(Uri address, Func<string> credential, HttpMessageHandler? handler = null)
+    {
+        _http = GrpcClient.CreateHttpClient(handler);
+        _grpc = new GrpcClient(_http, address);
+        _credential = credential;
+    }
+
+    /// <summary>Per-call timeout sent as the gRPC deadline.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public Task<BeginTaskResponse> BeginTaskAsync(BeginTaskRequest request, CancellationToken cancellationToken = default) =>
+        Call(AgentBroker + "BeginTask", request, BeginTaskResponse.Parser, cancellationToken);
+
+    public Task<IssueTokenResponse> IssueTokenAsync(IssueTokenRequest request, CancellationToken cancellationToken = default) =>
+        Call(AgentBroker + "IssueToken", request, IssueTokenResponse.Parser, cancellationToken);
+
+    public Task<RenewLeaseResponse> RenewLeaseAsync(RenewLeaseRequest request, CancellationToken cancellationToken = default) =>
+        Call(AgentBroker + "RenewLease", request, RenewLeaseResponse.Parser, cancellationToken);
+
+    public Task<CompleteTaskResponse> CompleteTaskAsync(string leaseId, CancellationToken cancellationToken = default) =>
+        Call(AgentBroker + "CompleteTask", new CompleteTaskRequest { LeaseId = leaseId }, CompleteTaskResponse.Parser, cancellationToken);
+
+    public Task<IntrospectResponse> IntrospectAsync(string token, CancellationToken cancellationToken = default) =>
+        Call(TokenValidation + "Introspect", new IntrospectRequest { Token = token }, IntrospectResponse.Parser, cancellationToken);
+
+    public Task<GetSigningKeysResponse> GetSigningKeysAsync(CancellationToken cancellationToken = default) =>
+        Call(TokenValidation + "GetSigningKeys", new GetSigningKeysRequest(), GetSigningKeysResponse.Parser, cancellationToken);
+
+    public void Dispose() => _http.Dispose();
+
+    private Task<TResponse> Call<TRequest, TResponse>(string method, TRequest request, MessageParser<TResponse> parser, CancellationToken cancellationToken)
+        where TRequest : IMessage<TRequest>
+        where TResponse : IMessage<TResponse> =>
+        _grpc.UnaryAsync(method, request, parser, new CallOptions
+        {
+            Metadata = new Dictionary<string, string> { ["authorization"] = "Bearer " + _credential() },
+            Timeout = Timeout,
+            CancellationToken = cancellationToken,
+        });
+}

@@ -1,0 +1,25 @@
+using System.Security.Cryptography;
+using System.Text;
+using CredBroker.Grpc;
+
+namespace CredBroker.Server.Auth;
+
+/// <summary>
+/// Dev mode only: one shared secret stands for one agent. Compared in constant time over hashes,
+/// so neither content nor length leaks through timing.
+/// </summary>
+public sealed class DevSecretAuthenticator(string secret, string agentId, string? method = null) : ICallerAuthenticator
+{
+    private readonly byte[] _expected = SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+
+    public Task<AuthenticatedCaller> AuthenticateAsync(GrpcCallContext context)
+    {
+        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(BearerToken.Read(context)));
+        if (!CryptographicOperations.FixedTimeEquals(presented, _expected))
+        {
+            throw new RpcException(StatusCode.Unauthenticated, "The credential is not valid on this listener.");
+        }
+
+        return Task.FromResult(new AuthenticatedCaller(agentId, agentId, method ?? "dev-secret"));
+    }
+}

@@ -1,0 +1,38 @@
+using CredBroker.Grpc;
+
+namespace CredBroker.Server.Auth;
+
+/// <summary>A caller whose credential checked out. <see cref="AgentId"/> is null for non-agent workloads (e.g. a downstream API).</summary>
+public sealed record AuthenticatedCaller(string Subject, string? AgentId, string Method);
+
+/// <summary>Proves who is calling from the call's credentials; throws UNAUTHENTICATED with the reason otherwise.</summary>
+public interface ICallerAuthenticator
+{
+    Task<AuthenticatedCaller> AuthenticateAsync(GrpcCallContext context);
+}
+
+internal static class BearerToken
+{
+    public const int MaxLength = 8 * 1024;
+
+    public static string Read(GrpcCallContext context)
+    {
+        var header = context.GetMetadata("authorization");
+        if (string.IsNullOrEmpty(header))
+        {
+            throw new RpcException(StatusCode.Unauthenticated, "Missing credentials: send metadata 'authorization: Bearer <workload credential>'.");
+        }
+
+        if (header.Length > MaxLength)
+        {
+            throw new RpcException(StatusCode.Unauthenticated, $"The authorization metadata exceeds {MaxLength} bytes.");
+        }
+
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length == 7)
+        {
+            throw new RpcException(StatusCode.Unauthenticated, "The authorization metadata must have the form 'Bearer <credential>'.");
+        }
+
+        return header[7..].Trim();
+    }
+}

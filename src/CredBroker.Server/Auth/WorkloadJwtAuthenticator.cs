@@ -1,0 +1,102 @@
+using CredBroker.Grpc;
+using CredBroker.Server.Hosting;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace CredBroker.Server.Auth;
+
+/// <summary>
+/// Workload credentials: JWTs from trusted issuers (Kubernetes projected service-account tokens,
+/// SPIFFE JWT-SVIDs, any OIDC issuer) validated against the issuer's JWKS, with the subject claim
+/// mapped to an agent id. Only asymmetric algorithms are accepted.
+/// </summary>
+public sealed class WorkloadJwtAuthenticator : ICallerAuthenticator
+{
+    private static readonly string[] AllowedAlgorithms =
+    [
+        SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.EcdsaSha384, SecurityAlgorithms.RsaSha256, SecurityAlgorithms.RsaSsaPssSha256,
+    ];
+
+    private readonly JsonWebTokenHandler _handler = new() { MaximumTokenSizeInBytes = BearerToken.MaxLength };
+    private readonly Dictionary<string, (BrokerOptions.TrustedIssuerOptions Options, TokenValidationParameters Parameters)> _issuers;
+    private readonly TimeProvider _time;
+
+    public WorkloadJwtAuthenticator(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, TimeProvider time)
+    {
+        _time = time;
+        _issuers = new(StringComparer.Ordinal);
+        foreach (var issuer in issuers)
+        {
+            if (string.IsNullOrWhiteSpace(issuer.Issuer) || string.IsNullOrWhiteSpace(issuer.Audience) || !File.Exists(issuer.JwksFile))
+            {
+                throw new InvalidOperationException(
+                    $"Trusted issuer '{issuer.Issuer}' needs Issuer, Audience and an existing JwksFile (got '{issuer.JwksFile}').");
+            }
+
+            var keys = new JsonWebKeySet(File.ReadAllText(issuer.JwksFile)).GetSigningKeys();
+            _issuers[issuer.Issuer] = (issuer, new TokenValidationParameters
+            {
+                ValidIssuer = issuer.Issuer,
+                ValidAudience = issuer.Audience,
+                IssuerSigningKeys = keys,
+                ValidAlgorithms = AllowedAlgorithms,
+                RequireExpirationTime = true,
+                RequireSignedTokens = true,
+                ClockSkew = TimeSpan.FromSeconds(30),
+                LifetimeValidator = ValidateLifetime,
+            });
+        }
+    }
+
+    public async Task<AuthenticatedCaller> AuthenticateAsync(GrpcCallContext context)
+    {
+        var credential = BearerToken.Read(context);
+        string issuer;
+        try
+        {
+            issuer = _handler.ReadJsonWebToken(credential).Issuer;
+        }
+        catch (ArgumentException)
+        {
+            throw new RpcException(StatusCode.Unauthenticated, "The credential is not a JWT (expected a workload credential from a trusted issuer).");
+        }
+
+        if (!_issuers.TryGetValue(issuer, out var trusted))
+        {
+            throw new RpcException(StatusCode.Unauthenticated, $"The credential's issuer '{Clip(issuer)}' is not a trusted workload issuer.");
+        }
+
+        var result = await _handler.ValidateTokenAsync(credential, trusted.Parameters);
+        if (!result.IsValid)
+        {
+            throw new RpcException(StatusCode.Unauthenticated, Describe(result.Exception));
+        }
+
+        var subject = result.Claims.TryGetValue(trusted.Options.SubjectClaim, out var value) ? value?.ToString() : null;
+        if (string.IsNullOrEmpty(subject))
+        {
+            throw new RpcException(StatusCode.Unauthenticated, $"The credential has no '{trusted.Options.SubjectClaim}' claim to identify the workload.");
+        }
+
+        var agentId = trusted.Options.Workloads.FirstOrDefault(w => string.Equals(w.Subject, subject, StringComparison.Ordinal))?.Agent is { Length: > 0 } agent ? agent : null;
+        return new AuthenticatedCaller(subject, agentId, "jwt:" + issuer);
+    }
+
+    private bool ValidateLifetime(DateTime? notBefore, DateTime? expires, SecurityToken token, TokenValidationParameters parameters)
+    {
+        var now = _time.GetUtcNow().UtcDateTime;
+        return expires is { } exp && exp.ToUniversalTime() + parameters.ClockSkew > now
+            && (notBefore is not { } nbf || nbf.ToUniversalTime() - parameters.ClockSkew <= now);
+    }
+
+    private static string Describe(Exception? e) => e switch
+    {
+        SecurityTokenInvalidLifetimeException or SecurityTokenExpiredException => "The credential is expired or not yet valid.",
+        SecurityTokenInvalidAudienceException => "The credential is not meant for this broker (audience mismatch).",
+        SecurityTokenSignatureKeyNotFoundException or SecurityTokenInvalidSignatureException => "The credential's signature does not verify against the issuer's keys.",
+        SecurityTokenInvalidAlgorithmException => "The credential's signing algorithm is not allowed.",
+        _ => "The credential is not valid.",
+    };
+
+    private static string Clip(string value) => value.Length <= 128 ? value : value[..128] + "…";
+}

@@ -1,0 +1,118 @@
+using CredBroker.Core.Agents;
+using CredBroker.Core.Broker;
+using CredBroker.Core.Leases;
+using CredBroker.Core.Leases.InMemory;
+using CredBroker.Core.Policy;
+using CredBroker.Core.Tokens;
+using CredBroker.Grpc;
+using CredBroker.Redis;
+using CredBroker.Server.Auth;
+using CredBroker.Server.Http;
+using CredBroker.Server.Services;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Serilog;
+using Serilog.Formatting.Json;
+
+namespace CredBroker.Server.Hosting;
+
+/// <summary>The composition root: options → store, keys, agents, authenticators → three listeners.</summary>
+public static class BrokerApp
+{
+    public static WebApplication Create(string[] args, TextWriter? console = null)
+    {
+        console ??= Console.Out;
+        var dev = args.Contains("--dev", StringComparer.Ordinal);
+        var builder = WebApplication.CreateSlimBuilder(args.Where(a => a != "--dev").ToArray());
+        var options = BrokerOptions.Bind(builder.Configuration, dev);
+
+        var serilog = new LoggerConfiguration()
+            .MinimumLevel.Information()
+            .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
+            .Enrich.FromLogContext();
+        serilog = options.Dev ? serilog.WriteTo.Console() : serilog.WriteTo.Console(new JsonFormatter(renderMessage: true));
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSerilog(serilog.CreateLogger(), dispose: true);
+
+        var time = TimeProvider.System;
+        var composition = options.Dev ? ComposeDev(options, console) : ComposeProduction(options, time);
+        var keys = composition.Keys;
+        var minter = new TokenMinter(keys, options.Issuer, time);
+        var broker = new TaskBroker(composition.Agents, new AgentScopePolicy(), composition.Store, minter, new TokenReader(keys, options.Issuer, time), time);
+        Func<CancellationToken, Task<bool>> ready = ct => IsStoreReachableAsync(composition.Store, ct);
+
+        var listen = options.Listen;
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(listen.ParsedAddress, listen.HttpPort, l => l.Protocols = HttpProtocols.Http1AndHttp2);
+            // Cleartext HTTP/2 needs Http2 alone; Http1AndHttp2 on h2c silently speaks HTTP/1.1.
+            kestrel.Listen(listen.ParsedAddress, listen.AgentPort, l => l.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(listen.ParsedAddress, listen.OperatorPort, l => l.Protocols = HttpProtocols.Http2);
+        });
+
+        var app = builder.Build();
+        var agentGuard = new CallGuard(composition.AgentAuthenticator);
+        var agentMethods = new GrpcMethodRegistry();
+        new AgentBrokerService(broker, agentGuard).Register(agentMethods);
+        new TokenValidationService(broker, keys, agentGuard).Register(agentMethods);
+        new HealthService(ready, [AgentBrokerService.ServiceName, TokenValidationService.ServiceName]).Register(agentMethods);
+
+        var operatorMethods = new GrpcMethodRegistry();
+        new HealthService(ready, []).Register(operatorMethods);
+
+        app.MapWhen(http => http.Connection.LocalPort == listen.AgentPort, branch => branch.UseGrpcMethods(agentMethods));
+        app.MapWhen(http => http.Connection.LocalPort == listen.OperatorPort, branch => branch.UseGrpcMethods(operatorMethods));
+        WellKnownEndpoints.Map(app, keys, options.Issuer, ready);
+        app.Lifetime.ApplicationStopped.Register(() => (composition.Store as IDisposable)?.Dispose());
+        return app;
+    }
+
+    private sealed record Composition(ILeaseStore Store, StaticSigningKeys Keys, AgentCatalog Agents, ICallerAuthenticator AgentAuthenticator);
+
+    private static Composition ComposeDev(BrokerOptions options, TextWriter console)
+    {
+        var agentSecret = DevMode.Secret("CREDBROKER_DEV_SECRET");
+        var operatorSecret = DevMode.Secret("CREDBROKER_DEV_OPERATOR_SECRET");
+        if (agentSecret == operatorSecret)
+        {
+            throw new InvalidOperationException("CREDBROKER_DEV_SECRET and CREDBROKER_DEV_OPERATOR_SECRET must differ: agent and operator credentials are never interchangeable.");
+        }
+
+        var agents = options.AgentsFile is { Length: > 0 } file ? AgentFile.Load(file) : AgentFile.Parse(DevMode.SampleAgents, "dev sample agents");
+        console.WriteLine(DevMode.Banner(options, agentSecret, operatorSecret));
+        return new Composition(new InMemoryLeaseStore(), new StaticSigningKeys([SigningKey.Generate()]), agents,
+            new DevSecretAuthenticator(agentSecret, DevMode.AgentId));
+    }
+
+    private static Composition ComposeProduction(BrokerOptions options, TimeProvider time)
+    {
+        var problems = options.ProductionProblems();
+        if (problems.Count > 0)
+        {
+            throw new StartupException("CredBroker refuses to start:" + string.Concat(problems.Select(p => Environment.NewLine + "  - " + p))
+                + Environment.NewLine + "  (for a local trial run with --dev)");
+        }
+
+        var keys = new StaticSigningKeys(options.Signing.KeyFiles.Select(SigningKey.FromPemFile).ToList());
+        var agents = AgentFile.Load(options.AgentsFile!);
+        var store = RedisLeaseStore.Connect(options.Redis.Configuration!);
+        return new Composition(store, keys, agents, new WorkloadJwtAuthenticator(options.Identity.Issuers, time));
+    }
+
+    /// <summary>A real round trip to the store (an unknown, well-formed id), so a dead Redis shows as not ready.</summary>
+    private static async Task<bool> IsStoreReachableAsync(ILeaseStore store, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await store.GetAsync(LeaseIds.New("readiness-probe"), cancellationToken);
+            return true;
+        }
+        catch (StoreUnavailableException)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>Configuration that cannot run; its message says what to set.</summary>
+public sealed class StartupException(string message) : Exception(message);

@@ -1,0 +1,114 @@
+using System.Net;
+using Microsoft.Extensions.Configuration;
+
+namespace CredBroker.Server.Hosting;
+
+/// <summary>The `CredBroker` configuration section (appsettings, env CredBroker__X__Y, or --CredBroker:X:Y=...).</summary>
+public sealed class BrokerOptions
+{
+    public bool Dev { get; set; }
+
+    /// <summary>The `iss` of minted tokens and the OpenID configuration.</summary>
+    public string Issuer { get; set; } = "http://127.0.0.1:5400";
+
+    public string? AgentsFile { get; set; }
+
+    public SigningOptions Signing { get; set; } = new();
+
+    public RedisOptions Redis { get; set; } = new();
+
+    public ListenOptions Listen { get; set; } = new();
+
+    public IdentityOptions Identity { get; set; } = new();
+
+    public sealed class SigningOptions
+    {
+        /// <summary>PEM EC P-256 private keys; the first signs, all are published.</summary>
+        public List<string> KeyFiles { get; set; } = [];
+    }
+
+    public sealed class RedisOptions
+    {
+        /// <summary>A StackExchange.Redis configuration string, e.g. <c>127.0.0.1:6379,password=...</c>.</summary>
+        public string? Configuration { get; set; }
+    }
+
+    public sealed class ListenOptions
+    {
+        public string Address { get; set; } = "127.0.0.1";
+
+        public int HttpPort { get; set; } = 5400;
+
+        public int AgentPort { get; set; } = 5401;
+
+        public int OperatorPort { get; set; } = 5402;
+
+        public IPAddress ParsedAddress => IPAddress.Parse(Address);
+    }
+
+    public sealed class IdentityOptions
+    {
+        /// <summary>Trusted workload-credential issuers (Kubernetes service-account tokens, SPIFFE JWT-SVIDs, OIDC).</summary>
+        public List<TrustedIssuerOptions> Issuers { get; set; } = [];
+    }
+
+    public sealed class TrustedIssuerOptions
+    {
+        public string Issuer { get; set; } = string.Empty;
+
+        /// <summary>The audience workload credentials must name (the broker).</summary>
+        public string Audience { get; set; } = string.Empty;
+
+        /// <summary>A JWKS file with the issuer's public keys.</summary>
+        public string JwksFile { get; set; } = string.Empty;
+
+        /// <summary>The claim that identifies the workload (default <c>sub</c>).</summary>
+        public string SubjectClaim { get; set; } = "sub";
+
+        /// <summary>Which workload subjects act as which agent (a list, since subjects contain ':' which configuration keys cannot).</summary>
+        public List<WorkloadMapping> Workloads { get; set; } = [];
+    }
+
+    public sealed class WorkloadMapping
+    {
+        /// <summary>The subject claim value, e.g. <c>system:serviceaccount:agents:triage</c> or <c>spiffe://example.org/ns/agents/sa/triage</c>.</summary>
+        public string Subject { get; set; } = string.Empty;
+
+        public string Agent { get; set; } = string.Empty;
+    }
+
+    public static BrokerOptions Bind(IConfiguration configuration, bool dev)
+    {
+        var options = new BrokerOptions();
+        configuration.GetSection("CredBroker").Bind(options);
+        options.Dev |= dev;
+        return options;
+    }
+
+    /// <summary>What production mode refuses to start without; empty when the options are complete.</summary>
+    public IReadOnlyList<string> ProductionProblems()
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(Redis.Configuration))
+        {
+            problems.Add("CredBroker:Redis:Configuration is not set (production never falls back to an in-memory store).");
+        }
+
+        if (Signing.KeyFiles.Count == 0)
+        {
+            problems.Add("CredBroker:Signing:KeyFiles lists no signing key (PEM EC P-256 private key files).");
+        }
+
+        if (string.IsNullOrWhiteSpace(AgentsFile))
+        {
+            problems.Add("CredBroker:AgentsFile is not set (no agent definition, no token).");
+        }
+
+        if (Identity.Issuers.Count == 0)
+        {
+            problems.Add("CredBroker:Identity:Issuers lists no trusted workload-credential issuer, so no agent could authenticate.");
+        }
+
+        return problems;
+    }
+}

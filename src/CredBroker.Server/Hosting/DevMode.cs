@@ -1,0 +1,53 @@
+using System.Security.Cryptography;
+
+namespace CredBroker.Server.Hosting;
+
+/// <summary>
+/// `--dev`: in-memory store, a generated signing key, the sample agent, and printed secrets.
+/// Only ever enabled by the flag (or CredBroker:Dev=true), never implied.
+/// </summary>
+public static class DevMode
+{
+    public const string AgentId = "dev-agent";
+
+    public const string SampleAgents = """
+        agents:
+          - id: dev-agent
+            owner: dev@example.com
+            purpose: local development
+            audiences: [demo-api]
+            allowed_scopes: [demo:read, demo:write]
+            approval_scopes: [demo:admin]
+            disallowed_scopes: [demo:delete]
+            max_token_ttl: 15m
+            default_lease_ttl: 15m
+            max_lease_lifetime: 1h
+        """;
+
+    public static string Secret(string variable) =>
+        Environment.GetEnvironmentVariable(variable) is { Length: > 0 } fromEnv ? fromEnv : Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public static string Banner(BrokerOptions options, string agentSecret, string operatorSecret)
+    {
+        var l = options.Listen;
+        return $$"""
+
+            CredBroker is running in DEV MODE (in-memory store, generated signing key; not for production).
+              HTTP (JWKS, health)   http://{{l.Address}}:{{l.HttpPort}}/.well-known/jwks.json
+              agent gRPC (h2c)      {{l.Address}}:{{l.AgentPort}}   services credbroker.v1.AgentBroker, credbroker.v1.TokenValidation
+              operator gRPC (h2c)   {{l.Address}}:{{l.OperatorPort}}
+
+              agent secret     (agent '{{AgentId}}'):  {{agentSecret}}
+              operator secret:                       {{operatorSecret}}
+              (set CREDBROKER_DEV_SECRET / CREDBROKER_DEV_OPERATOR_SECRET to choose them)
+
+            Try it:
+              export CREDBROKER_DEV_SECRET='{{agentSecret}}'
+              /usr/bin/python3 samples/python-agent/agent.py          # begin a task, introspect, complete
+            or with grpcurl (reflection arrives later; pass -import-path protos -proto credbroker/v1/agent_broker.proto):
+              grpcurl -plaintext -H "authorization: Bearer $CREDBROKER_DEV_SECRET" -d '{"task_id":"t1","scopes":["demo:read"]}' \
+                {{l.Address}}:{{l.AgentPort}} credbroker.v1.AgentBroker/BeginTask
+
+            """;
+    }
+}

@@ -1,0 +1,38 @@
+using CredBroker.Core.Tokens;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace CredBroker.Server.Http;
+
+/// <summary>The plain HTTP listener: JWKS, OpenID discovery, liveness and readiness.</summary>
+public static class WellKnownEndpoints
+{
+    public static void Map(IApplicationBuilder app, StaticSigningKeys keys, string issuer, Func<CancellationToken, Task<bool>> ready)
+    {
+        var discovery = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["issuer"] = issuer,
+            ["jwks_uri"] = issuer.TrimEnd('/') + "/.well-known/jwks.json",
+            ["id_token_signing_alg_values_supported"] = new[] { "ES256" },
+            ["token_endpoint_auth_signing_alg_values_supported"] = new[] { "ES256" },
+            ["response_types_supported"] = new[] { "token" },
+            ["subject_types_supported"] = new[] { "public" },
+        });
+
+        app.UseRouting();
+        app.UseEndpoints(endpoints =>
+        {
+            endpoints.MapGet("/.well-known/jwks.json", (HttpContext http) => Json(http, keys.JwksJson, "public, max-age=300"));
+            endpoints.MapGet("/.well-known/openid-configuration", (HttpContext http) => Json(http, discovery, "public, max-age=3600"));
+            endpoints.MapGet("/healthz", () => Results.Text("ok"));
+            endpoints.MapGet("/readyz", async (CancellationToken ct) =>
+                await ready(ct) ? Results.Text("ready") : Results.Text("not ready: lease store unreachable", statusCode: StatusCodes.Status503ServiceUnavailable));
+        });
+    }
+
+    private static IResult Json(HttpContext http, string body, string cacheControl)
+    {
+        http.Response.Headers.CacheControl = cacheControl;
+        return Results.Text(body, "application/json");
+    }
+}

@@ -1,0 +1,131 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using CredBroker.Client;
+using CredBroker.Server.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace CredBroker.Server.Tests;
+
+/// <summary>
+/// The broker in production mode, in process: Redis store, a PEM signing key, an agent file and a
+/// trusted workload issuer whose key the test holds, so it can mint real workload credentials.
+/// </summary>
+public sealed class ProductionBroker : IAsyncDisposable
+{
+    public const string Issuer = "https://workloads.test";
+    public const string BrokerAudience = "credbroker";
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("credbroker-test-").FullName;
+    private readonly ECDsa _issuerKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+    private readonly string _issuerKid = "test-issuer-key";
+    private WebApplication? _app;
+
+    public int HttpPort { get; } = FreePort();
+
+    public int AgentPort { get; } = FreePort();
+
+    public int OperatorPort { get; } = FreePort();
+
+    public Uri AgentAddress => new($"http://127.0.0.1:{AgentPort}");
+
+    public Uri HttpAddress => new($"http://127.0.0.1:{HttpPort}");
+
+    public static string AgentsYaml => """
+        agents:
+          - id: triage-agent
+            owner: support-team@example.com
+            purpose: triage support tickets
+            audiences: [tickets-api, kb-api]
+            allowed_scopes: [tickets:read, tickets:comment, kb:read]
+            disallowed_scopes: [tickets:delete]
+            approval_scopes: [tickets:export]
+            max_token_ttl: 5m
+            default_lease_ttl: 10m
+            max_lease_lifetime: 30m
+          - id: billing-agent
+            owner: finance@example.com
+            purpose: reconcile invoices
+            audiences: [billing-api]
+            allowed_scopes: [invoices:read]
+        """;
+
+    public async Task StartAsync(string redisConfiguration)
+    {
+        var keyFile = Path.Combine(_dir, "signing.pem");
+        using (var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256))
+        {
+            await File.WriteAllTextAsync(keyFile, signing.ExportPkcs8PrivateKeyPem());
+        }
+
+        var agentsFile = Path.Combine(_dir, "agents.yaml");
+        await File.WriteAllTextAsync(agentsFile, AgentsYaml);
+        var jwk = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(new ECDsaSecurityKey(_issuerKey) { KeyId = _issuerKid });
+        var jwksFile = Path.Combine(_dir, "workload-jwks.json");
+        await File.WriteAllTextAsync(jwksFile,
+            $"{{\"keys\":[{{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"{_issuerKid}\",\"x\":\"{jwk.X}\",\"y\":\"{jwk.Y}\",\"alg\":\"ES256\",\"use\":\"sig\"}}]}}");
+
+        _app = BrokerApp.Create(
+        [
+            $"--CredBroker:Issuer=http://127.0.0.1:{HttpPort}",
+            $"--CredBroker:Redis:Configuration={redisConfiguration}",
+            $"--CredBroker:Signing:KeyFiles:0={keyFile}",
+            $"--CredBroker:AgentsFile={agentsFile}",
+            $"--CredBroker:Listen:HttpPort={HttpPort}",
+            $"--CredBroker:Listen:AgentPort={AgentPort}",
+            $"--CredBroker:Listen:OperatorPort={OperatorPort}",
+            $"--CredBroker:Identity:Issuers:0:Issuer={Issuer}",
+            $"--CredBroker:Identity:Issuers:0:Audience={BrokerAudience}",
+            $"--CredBroker:Identity:Issuers:0:JwksFile={jwksFile}",
+            "--CredBroker:Identity:Issuers:0:Workloads:0:Subject=system:serviceaccount:support:triage",
+            "--CredBroker:Identity:Issuers:0:Workloads:0:Agent=triage-agent",
+            "--CredBroker:Identity:Issuers:0:Workloads:1:Subject=system:serviceaccount:finance:billing",
+            "--CredBroker:Identity:Issuers:0:Workloads:1:Agent=billing-agent",
+            "--CredBroker:Identity:Issuers:0:Workloads:2:Subject=system:serviceaccount:apis:tickets",
+            "--CredBroker:Identity:Issuers:0:Workloads:2:Agent=",
+        ], TextWriter.Null);
+        await _app.StartAsync();
+    }
+
+    /// <summary>A workload credential (like a projected service-account token) signed by the trusted issuer.</summary>
+    public string WorkloadToken(string subject, TimeSpan? lifetime = null, string audience = BrokerAudience, string issuer = Issuer, ECDsa? key = null)
+    {
+        var now = DateTime.UtcNow;
+        var expires = now + (lifetime ?? TimeSpan.FromMinutes(10));
+        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = issuer,
+            Audience = audience,
+            Subject = new System.Security.Claims.ClaimsIdentity([new System.Security.Claims.Claim("sub", subject)]),
+            IssuedAt = expires < now ? expires.AddMinutes(-1) : now,
+            NotBefore = expires < now ? expires.AddMinutes(-1) : now,
+            Expires = expires,
+            SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(key ?? _issuerKey) { KeyId = _issuerKid }, SecurityAlgorithms.EcdsaSha256),
+        });
+    }
+
+    public CredBrokerClient ClientFor(string subject) => new(AgentAddress, () => WorkloadToken(subject));
+
+    public CredBrokerClient ClientWithCredential(string credential) => new(AgentAddress, () => credential);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+
+        _issuerKey.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

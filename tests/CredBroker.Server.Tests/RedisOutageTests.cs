@@ -1,0 +1,75 @@
+using CredBroker.Contracts.V1;
+using CredBroker.Grpc;
+using CredBroker.Testing;
+using StackExchange.Redis;
+
+namespace CredBroker.Server.Tests;
+
+/// <summary>Redis going away: the broker fails closed (UNAVAILABLE, no token), writes nothing half-way, and recovers.</summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class RedisOutageTests
+{
+    private const string Triage = "system:serviceaccount:support:triage";
+
+    [Test]
+    public async Task RedisDown_BeginTaskIsUnavailableWithoutToken_AndWorksAgainAfterRestart()
+    {
+        using var redis = RedisServer.Start(appendOnly: true);
+        await using var broker = new ProductionBroker();
+        await broker.StartAsync(redis.ConnectionString);
+        using var client = broker.ClientFor(Triage);
+        using var http = new HttpClient { BaseAddress = broker.HttpAddress };
+        var before = await client.BeginTaskAsync(new BeginTaskRequest { TaskId = "before-outage", Scopes = { "tickets:read" } });
+
+        redis.Kill();
+        var error = Assert.ThrowsAsync<RpcException>(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "during-outage", Scopes = { "tickets:read" } }));
+        var introspect = Assert.ThrowsAsync<RpcException>(() => client.IntrospectAsync(before.AccessToken));
+        var readiness = await http.GetAsync("/readyz");
+
+        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
+        Assert.That(error.Detail, Does.Contain("unavailable"));
+        Assert.That(introspect!.StatusCode, Is.EqualTo(StatusCode.Unavailable), "a validator is told the broker cannot answer, not that the token is fine");
+        Assert.That((int)readiness.StatusCode, Is.EqualTo(503));
+
+        redis.Restart();
+        using (var direct = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString))
+        {
+            var server = direct.GetServer(direct.GetEndPoints()[0]);
+            var keys = server.Keys(pattern: "cb:*during-outage*").ToList();
+            Assert.That(keys, Is.Empty, "nothing of the failed request was written");
+        }
+
+        var after = await WaitForAsync(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "during-outage", Scopes = { "tickets:read" } }));
+        Assert.That(after.AccessToken, Is.Not.Empty);
+        Assert.That((await client.IntrospectAsync(before.AccessToken)).Active, Is.True, "the lease from before the outage survived in the AOF");
+    }
+
+    [Test]
+    public void ProductionMode_WithoutRedisKeysAgentsOrIssuers_RefusesToStartAndSaysWhat()
+    {
+        var error = Assert.Throws<CredBroker.Server.Hosting.StartupException>(() => CredBroker.Server.Hosting.BrokerApp.Create([], TextWriter.Null));
+
+        Assert.That(error!.Message, Does.Contain("CredBroker:Redis:Configuration")
+            .And.Contain("CredBroker:Signing:KeyFiles")
+            .And.Contain("CredBroker:AgentsFile")
+            .And.Contain("CredBroker:Identity:Issuers"));
+    }
+
+    /// <summary>The client reconnects in the background; retry until it does, within a deadline.</summary>
+    private static async Task<T> WaitForAsync<T>(Func<Task<T>> action)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (true)
+        {
+            try
+            {
+                return await action();
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The one command that runs the whole test suite on a fresh Debian machine with the .NET SDK.
+# It installs what the suite needs (redis-server, python3-grpcio, protoc, the node interop
+# packages), builds the solution, runs every test project and prints "N passed, M failed".
+# Tests start their own redis-server processes on private loopback ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
+command -v protoc >/dev/null || missing+=(protobuf-compiler)
+/usr/bin/python3 -c 'import grpc, google.protobuf, jwt' 2>/dev/null || missing+=(python3-grpcio python3-protobuf python3-jwt)
+command -v node >/dev/null || missing+=(nodejs npm)
+if ((${#missing[@]})); then
+  echo "tests/run.sh: installing ${missing[*]} with apt-get"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ -f tests/interop/node/package-lock.json ]; then
+  (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+if ! dotnet build CredBroker.sln -c Release -nologo -clp:ErrorsOnly; then
+  echo "the build failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+results="$root/.artifacts/test-results"
+rm -rf "$results"
+status=0
+dotnet test CredBroker.sln -c Release --no-build --nologo --logger trx --results-directory "$results" || status=$?
+
+# One line for CI: the TRX counters of every test assembly, summed.
+summary=$(/usr/bin/python3 - "$results" "$status" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+passed = failed = skipped = 0
+files = glob.glob(sys.argv[1] + "/*.trx")
+for f in files:
+    c = ET.parse(f).getroot().find("t:ResultSummary/t:Counters", ns)
+    passed += int(c.get("passed", 0))
+    failed += int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0)) + int(c.get("aborted", 0))
+    skipped += int(c.get("notExecuted", 0)) + int(c.get("inconclusive", 0))
+if failed == 0 and (not files or sys.argv[2] != "0"):
+    failed = 1  # the runner itself failed (build error, crashed host): never report green
+    print("dotnet test exited with status " + sys.argv[2] + (" and wrote no results" if not files else ""), file=sys.stderr)
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PY
+)
+echo "$summary"
+case "$summary" in
+  *" 0 failed"*) exit 0 ;;
+  *) exit 1 ;;
+esac
