@@ -55,7 +55,7 @@ public sealed class TokenValidationService(TaskBroker broker, StaticSigningKeys 
         var response = new GetSigningKeysResponse { JwksJson = keys.JwksJson };
         foreach (var key in keys.Published)
         {
-            response.Keys.Add(new SigningKey { Kid = key.Kid, Kty = "EC", Crv = "P-256", X = key.X, Y = key.Y, Alg = "ES256", Use = "sig" });
+            response.Keys.Add(new Contracts.V1.SigningKey { Kid = key.Kid, Kty = "EC", Crv = "P-256", X = key.X, Y = key.Y, Alg = "ES256", Use = "sig" });
         }
 
         return response;

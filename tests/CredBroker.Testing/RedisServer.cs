@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace CredBroker.Testing;
+
+/// <summary>
+/// Debian's redis-server on a private loopback port, in its own temp dir. Kill simulates a crash
+/// (SIGKILL); Restart brings it back on the same port and dir (with AOF, the data too).
+/// </summary>
+public sealed class RedisServer : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("credbroker-redis-").FullName;
+    private readonly bool _appendOnly;
+    private Process? _process;
+
+    private RedisServer(bool appendOnly)
+    {
+        _appendOnly = appendOnly;
+        Port = FreePort();
+    }
+
+    public int Port { get; }
+
+    public string ConnectionString => $"127.0.0.1:{Port}";
+
+    public static RedisServer Start(bool appendOnly = false)
+    {
+        var server = new RedisServer(appendOnly);
+        server.Restart();
+        return server;
+    }
+
+    public void Restart()
+    {
+        var binary = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server" }.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("redis-server is not installed; run tests/run.sh, which installs it with apt-get.");
+        var args = $"--port {Port} --bind 127.0.0.1 --save \"\" --dir {_dir} --daemonize no --protected-mode yes "
+            + (_appendOnly ? "--appendonly yes --appendfsync always" : "--appendonly no");
+        _process = Process.Start(new ProcessStartInfo(binary, args) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!;
+        _process.OutputDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (!Ping())
+        {
+            if (_process.HasExited || DateTime.UtcNow > deadline)
+            {
+                throw new InvalidOperationException($"redis-server did not answer PING on port {Port}: {_process.StandardError.ReadToEnd()}");
+            }
+
+            Thread.Sleep(20);
+        }
+    }
+
+    /// <summary>SIGKILL: no shutdown save, like a crash.</summary>
+    public void Kill()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            _process.WaitForExit();
+        }
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        _process?.Dispose();
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private bool Ping()
+    {
+        try
+        {
+            using var client = new TcpClient();
+            client.Connect(IPAddress.Loopback, Port);
+            var stream = client.GetStream();
+            stream.Write("PING\r\n"u8);
+            var buffer = new byte[16];
+            var read = stream.Read(buffer);
+            return read >= 5 && buffer[0] == (byte)'+';
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
