@@ -35,7 +35,8 @@ public sealed class TaskBroker(
             throw new BrokerException(BrokerErrorKind.PermissionDenied, decision.Reason, decision.RuleIds);
         }
 
-        var now = time.GetUtcNow();
+        // Stores keep milliseconds; start from a whole millisecond so a replayed BeginTask answers identically.
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(time.GetUtcNow().ToUnixTimeMilliseconds());
         var lease = new Lease
         {
             LeaseId = LeaseIds.New(agent.Id),
