@@ -44,7 +44,7 @@ public static class BrokerApp
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Listen(listen.ParsedAddress, listen.HttpPort, l => l.Protocols = HttpProtocols.Http1AndHttp2);
+            kestrel.Listen(listen.ParsedAddress, listen.HttpPort, l => l.Protocols = HttpProtocols.Http1);
             // Cleartext HTTP/2 needs Http2 alone; Http1AndHttp2 on h2c silently speaks HTTP/1.1.
             kestrel.Listen(listen.ParsedAddress, listen.AgentPort, l => l.Protocols = HttpProtocols.Http2);
             kestrel.Listen(listen.ParsedAddress, listen.OperatorPort, l => l.Protocols = HttpProtocols.Http2);

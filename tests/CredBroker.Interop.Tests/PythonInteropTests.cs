@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+
+namespace CredBroker.Interop.Tests;
+
+/// <summary>
+/// The real broker binary in dev mode, called by Debian's python3-grpcio (a client we did not
+/// write); the token is verified by PyJWT against the JWKS the broker serves.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class PythonInteropTests
+{
+    private readonly string _secret = "interop-" + Guid.NewGuid().ToString("N");
+    private Process _server = null!;
+    private int _httpPort;
+    private int _agentPort;
+    private string _root = null!;
+
+    [OneTimeSetUp]
+    public async Task StartBrokerAsync()
+    {
+        _root = FindRoot();
+        var dll = typeof(CredBroker.Server.Hosting.BrokerApp).Assembly.Location;
+        (_httpPort, _agentPort) = (FreePort(), FreePort());
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList =
+            {
+                dll, "--dev", $"--CredBroker:Listen:HttpPort={_httpPort}", $"--CredBroker:Listen:AgentPort={_agentPort}",
+                $"--CredBroker:Listen:OperatorPort={FreePort()}", $"--CredBroker:Issuer=http://127.0.0.1:{_httpPort}",
+            },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment["CREDBROKER_DEV_SECRET"] = _secret;
+        start.Environment["CREDBROKER_DEV_OPERATOR_SECRET"] = "operator-" + Guid.NewGuid().ToString("N");
+        _server = Process.Start(start)!;
+        _server.OutputDataReceived += (_, _) => { };
+        _server.ErrorDataReceived += (_, _) => { };
+        _server.BeginOutputReadLine();
+        _server.BeginErrorReadLine();
+
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                if ((await http.GetAsync($"http://127.0.0.1:{_httpPort}/readyz")).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline && !_server.HasExited)
+            {
+            }
+
+            Assert.That(_server.HasExited, Is.False, "the broker exited during start");
+            Assert.That(DateTime.UtcNow, Is.LessThan(deadline), "the broker did not become ready in 30 s");
+            await Task.Delay(100);
+        }
+    }
+
+    [OneTimeTearDown]
+    public void StopBroker()
+    {
+        _server.Kill(entireProcessTree: true);
+        _server.WaitForExit();
+        _server.Dispose();
+    }
+
+    [Test]
+    public void PythonGrpcio_EveryInteropCheckPasses()
+    {
+        var (exit, output) = RunPython("tests/interop/python/interop_test.py", $"127.0.0.1:{_agentPort}", $"http://127.0.0.1:{_httpPort}");
+
+        var checks = output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Where(l => l.StartsWith('{'))
+            .Select(l => JsonDocument.Parse(l).RootElement)
+            .ToList();
+        var failed = checks.Where(c => !c.GetProperty("ok").GetBoolean()).Select(c => c.ToString()).ToList();
+        Assert.That(checks, Has.Count.GreaterThanOrEqualTo(14), output);
+        Assert.That(failed, Is.Empty);
+        Assert.That(exit, Is.Zero, output);
+    }
+
+    [Test]
+    public void PythonSampleAgent_RunsEndToEnd()
+    {
+        var (exit, output) = RunPython("samples/python-agent/agent.py");
+
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain("Introspect: active=True").And.Contain("CompleteTask: completed").And.Contain("Introspect after completion: active=False"));
+    }
+
+    private (int Exit, string Output) RunPython(string script, params string[] args)
+    {
+        var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : throw new InvalidOperationException("Debian's python3 is missing: run tests/run.sh");
+        var start = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _root };
+        start.ArgumentList.Add(Path.Combine(_root, script));
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        start.Environment["CREDBROKER_DEV_SECRET"] = _secret;
+        start.Environment["CREDBROKER_ADDRESS"] = $"127.0.0.1:{_agentPort}";
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEnd();
+        if (!process.WaitForExit(60_000))
+        {
+            process.Kill();
+            Assert.Fail($"{script} did not finish in 60 s");
+        }
+
+        return (process.ExitCode, stdout + stderr.Result);
+    }
+
+    private static string FindRoot()
+    {
+        var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "CredBroker.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("CredBroker.sln not found above the test directory.");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
