@@ -33,7 +33,10 @@ fi
 results="$root/.artifacts/test-results"
 rm -rf "$results"
 status=0
-dotnet test CredBroker.sln -c Release --no-build --nologo --logger trx --results-directory "$results" || status=$?
+for project in tests/*.Tests/*.Tests.csproj; do
+  name=$(basename "$project" .csproj)
+  dotnet test "$project" -c Release --no-build --nologo --logger "trx;LogFileName=$name.trx" --results-directory "$results" || status=$?
+done
 
 # One line for CI: the TRX counters of every test assembly, summed.
 summary=$(/usr/bin/python3 - "$results" "$status" <<'PY'
