@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using CredBroker.Contracts.V1;
 using CredBroker.Grpc;
 using Google.Protobuf;
@@ -17,16 +18,18 @@ public sealed class CredBrokerClient : IDisposable
     private readonly GrpcClient _grpc;
     private readonly Func<string> _credential;
 
-    /// <param name="address">The agent listener, e.g. <c>http://127.0.0.1:5401</c>.</param>
+    /// <param name="address">The agent listener, e.g. <c>http://127.0.0.1:5401</c> or <c>https://broker:5401</c>.</param>
     /// <param name="credential">Returns the current workload credential (re-read per call, so rotated credentials are picked up).</param>
-    public CredBrokerClient(Uri address, Func<string> credential, HttpMessageHandler? handler = null)
+    /// <param name="clientCertificate">Presented for mTLS (with its private key).</param>
+    /// <param name="trustedRoot">The CA the broker's TLS certificate must chain to, instead of the system store.</param>
+    public CredBrokerClient(Uri address, Func<string> credential, X509Certificate2? clientCertificate = null, X509Certificate2? trustedRoot = null)
     {
-        _http = GrpcClient.CreateHttpClient(handler);
+        _http = GrpcClient.CreateHttpClient(clientCertificate, trustedRoot);
         _grpc = new GrpcClient(_http, address);
         _credential = credential;
     }
 
-    /// <summary>Per-call timeout sent as the gRPC deadline.</summary>
+    /// <summary>Per-call timeout sent as the gRPC deadline (each retry attempt gets its own).</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
 
     public Task<BeginTaskResponse> BeginTaskAsync(BeginTaskRequest request, CancellationToken cancellationToken = default) =>
@@ -54,8 +57,11 @@ public sealed class CredBrokerClient : IDisposable
         where TResponse : IMessage<TResponse> =>
         _grpc.UnaryAsync(method, request, parser, new CallOptions
         {
-            Metadata = new Dictionary<string, string> { ["authorization"] = "Bearer " + _credential() },
+            Metadata = new Metadata { { "authorization", "Bearer " + _credential() } },
             Timeout = Timeout,
             CancellationToken = cancellationToken,
+            // Every call here is safe to repeat: BeginTask is idempotent per task_id, CompleteTask per
+            // lease, IssueToken/RenewLease only mint another short-lived token, the rest are reads.
+            Idempotent = true,
         });
 }

@@ -1,15 +1,19 @@
-using System.Buffers;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Security;
 using System.Runtime.CompilerServices;
+using System.Security.Cryptography.X509Certificates;
 using CredBroker.Grpc.Internal;
 using Google.Protobuf;
 
 namespace CredBroker.Grpc;
 
+/// <summary>A unary call's answer with the metadata that came with it.</summary>
+public sealed record UnaryResult<TResponse>(TResponse Message, Metadata Headers, Metadata Trailers);
+
 /// <summary>
 /// A gRPC client on <see cref="HttpClient"/> (HTTP/2, h2c or TLS): unary and server-streaming
-/// calls. Non-OK statuses are thrown as <see cref="RpcException"/>.
+/// calls over one reused connection. Non-OK statuses are thrown as <see cref="RpcException"/>.
 /// </summary>
 public sealed class GrpcClient
 {
@@ -28,31 +32,78 @@ public sealed class GrpcClient
     /// <summary>Largest request message sent.</summary>
     public int MaxSendMessageSize { get; init; } = 4 * 1024 * 1024;
 
-    /// <summary>An HttpClient set up for gRPC: HTTP/2 only, prior knowledge for http:// addresses.</summary>
-    public static HttpClient CreateHttpClient(HttpMessageHandler? handler = null) =>
-        new(handler ?? new SocketsHttpHandler { EnableMultipleHttp2Connections = true })
+    /// <summary>How idempotent calls (<see cref="CallOptions.Idempotent"/>) are retried on UNAVAILABLE.</summary>
+    public RetryPolicy RetryPolicy { get; init; } = RetryPolicy.Default;
+
+    /// <summary>
+    /// An HttpClient set up for gRPC: HTTP/2 only (prior knowledge for http://, ALPN h2 for https://).
+    /// <paramref name="clientCertificate"/> (with its private key) is presented for mTLS;
+    /// <paramref name="trustedRoot"/> replaces the system trust store for the server's certificate.
+    /// </summary>
+    public static HttpClient CreateHttpClient(X509Certificate2? clientCertificate = null, X509Certificate2? trustedRoot = null)
+    {
+        var handler = new SocketsHttpHandler
         {
-            Timeout = System.Threading.Timeout.InfiniteTimeSpan,
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            KeepAlivePingDelay = TimeSpan.FromSeconds(60),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
+        };
+        if (clientCertificate is not null)
+        {
+            handler.SslOptions.ClientCertificates = [clientCertificate];
+        }
+
+        if (trustedRoot is not null)
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                certificate is not null && (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None
+                && ChainsTo(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()), trustedRoot);
+        }
+
+        return new HttpClient(handler)
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
             DefaultRequestVersion = HttpVersion.Version20,
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
+    }
+
+    /// <summary>True when <paramref name="certificate"/> chains to <paramref name="root"/> (and only that root).</summary>
+    public static bool ChainsTo(X509Certificate2 certificate, X509Certificate2 root)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(root);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(certificate);
+    }
 
     public async Task<TResponse> UnaryAsync<TRequest, TResponse>(
         string method, TRequest request, MessageParser<TResponse> parser, CallOptions? options = null)
         where TRequest : IMessage<TRequest>
         where TResponse : IMessage<TResponse>
-    {
-        TResponse? result = default;
-        var count = 0;
-        await foreach (var message in ServerStreamingAsync(method, request, parser, options))
-        {
-            result = message;
-            count++;
-        }
+        => (await UnaryCallAsync(method, request, parser, options)).Message;
 
-        return count == 1
-            ? result!
-            : throw new RpcException(StatusCode.Internal, $"Unary call {method} returned {count} messages; expected exactly one.");
+    /// <summary>A unary call that also returns the response headers and trailers.</summary>
+    public async Task<UnaryResult<TResponse>> UnaryCallAsync<TRequest, TResponse>(
+        string method, TRequest request, MessageParser<TResponse> parser, CallOptions? options = null)
+        where TRequest : IMessage<TRequest>
+        where TResponse : IMessage<TResponse>
+    {
+        options ??= CallOptions.Default;
+        var attempts = options.Idempotent ? Math.Max(1, RetryPolicy.MaxAttempts) : 1;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await UnaryOnceAsync(method, request, parser, options);
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && attempt < attempts && !options.CancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(RetryPolicy.Backoff(attempt + 1), options.CancellationToken);
+            }
+        }
     }
 
     public async IAsyncEnumerable<TResponse> ServerStreamingAsync<TRequest, TResponse>(
@@ -61,22 +112,62 @@ public sealed class GrpcClient
         where TRequest : IMessage<TRequest>
         where TResponse : IMessage<TResponse>
     {
-        options ??= CallOptions.Default;
+        await foreach (var message in CallAsync(method, request, parser, options ?? CallOptions.Default, new CallMetadata(), cancellationToken))
+        {
+            yield return message;
+        }
+    }
+
+    private async Task<UnaryResult<TResponse>> UnaryOnceAsync<TRequest, TResponse>(
+        string method, TRequest request, MessageParser<TResponse> parser, CallOptions options)
+        where TRequest : IMessage<TRequest>
+        where TResponse : IMessage<TResponse>
+    {
+        var metadata = new CallMetadata();
+        var messages = new List<TResponse>(1);
+        await foreach (var message in CallAsync(method, request, parser, options, metadata, default))
+        {
+            messages.Add(message);
+        }
+
+        return messages.Count == 1
+            ? new UnaryResult<TResponse>(messages[0], metadata.Headers, metadata.Trailers)
+            : throw new RpcException(StatusCode.Internal, $"Unary call {method} returned {messages.Count} messages; expected exactly one.");
+    }
+
+    private sealed class CallMetadata
+    {
+        public Metadata Headers { get; set; } = new();
+
+        public Metadata Trailers { get; set; } = new();
+    }
+
+    private async IAsyncEnumerable<TResponse> CallAsync<TRequest, TResponse>(
+        string method, TRequest request, MessageParser<TResponse> parser, CallOptions options, CallMetadata metadata,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+        where TRequest : IMessage<TRequest>
+        where TResponse : IMessage<TResponse>
+    {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(options.CancellationToken, cancellationToken);
         if (options.Timeout is { } timeout)
         {
             cts.CancelAfter(timeout);
         }
 
+        bool DeadlinePassed() => !options.CancellationToken.IsCancellationRequested && !cancellationToken.IsCancellationRequested;
         using var message = BuildRequest(method, request, options);
         HttpResponseMessage response;
         try
         {
             response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cts.Token);
         }
-        catch (OperationCanceledException) when (!options.CancellationToken.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (DeadlinePassed())
         {
             throw new RpcException(StatusCode.DeadlineExceeded, "Deadline exceeded before the server answered.");
+        }
+        catch (OperationCanceledException)
+        {
+            throw new RpcException(StatusCode.Cancelled, "The call was cancelled by the caller.");
         }
         catch (HttpRequestException e)
         {
@@ -86,9 +177,11 @@ public sealed class GrpcClient
         using (response)
         {
             ThrowIfNotGrpc(response);
-            if (TryGetStatus(response.Headers, out var earlyStatus, out var earlyMessage))
+            metadata.Headers = ReadMetadata(response.Headers);
+            if (response.Headers.Contains(GrpcProtocol.StatusHeader))
             {
-                ThrowIfError(earlyStatus, earlyMessage);
+                // Trailers-only: the status came in the headers.
+                ThrowIfError(response.Headers, metadata.Headers);
                 yield break;
             }
 
@@ -102,9 +195,13 @@ public sealed class GrpcClient
                 {
                     read = await reader.ReadAsync(cts.Token);
                 }
-                catch (OperationCanceledException) when (!options.CancellationToken.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                catch (OperationCanceledException) when (DeadlinePassed())
                 {
                     throw new RpcException(StatusCode.DeadlineExceeded, "Deadline exceeded while reading the response.");
+                }
+                catch (OperationCanceledException)
+                {
+                    throw new RpcException(StatusCode.Cancelled, "The call was cancelled by the caller.");
                 }
                 catch (IOException e)
                 {
@@ -136,34 +233,24 @@ public sealed class GrpcClient
             }
 
             await reader.CompleteAsync();
-            if (!TryGetStatus(response.TrailingHeaders, out var status, out var statusMessage))
+            if (!response.TrailingHeaders.Contains(GrpcProtocol.StatusHeader))
             {
                 throw new RpcException(StatusCode.Internal, "The response ended without a grpc-status trailer.");
             }
 
-            ThrowIfError(status, statusMessage);
+            metadata.Trailers = ReadMetadata(response.TrailingHeaders);
+            ThrowIfError(response.TrailingHeaders, metadata.Trailers);
         }
     }
 
     private HttpRequestMessage BuildRequest<TRequest>(string method, TRequest request, CallOptions options)
         where TRequest : IMessage<TRequest>
     {
-        var frame = MessageCodec.Frame(request, MaxSendMessageSize);
-        if (options.CompressRequest)
-        {
-            var compressed = MessageCodec.Gzip(frame.AsSpan(GrpcProtocol.FrameHeaderSize));
-            var gz = new byte[GrpcProtocol.FrameHeaderSize + compressed.Length];
-            gz[0] = 1;
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(gz.AsSpan(1, 4), (uint)compressed.Length);
-            compressed.CopyTo(gz.AsSpan(GrpcProtocol.FrameHeaderSize));
-            frame = gz;
-        }
-
         var message = new HttpRequestMessage(HttpMethod.Post, new Uri(_address, method))
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Content = new ByteArrayContent(frame),
+            Content = new ByteArrayContent(MessageCodec.Frame(request, MaxSendMessageSize, options.CompressRequest)),
         };
         message.Content.Headers.ContentType = new MediaTypeHeaderValue(GrpcProtocol.ContentType);
         message.Headers.TryAddWithoutValidation("te", "trailers");
@@ -178,9 +265,9 @@ public sealed class GrpcClient
             message.Headers.TryAddWithoutValidation(GrpcProtocol.TimeoutHeader, GrpcTimeout.Format(timeout));
         }
 
-        foreach (var (name, value) in options.Metadata ?? new Dictionary<string, string>())
+        foreach (var entry in options.Metadata ?? new Metadata())
         {
-            message.Headers.TryAddWithoutValidation(name, value);
+            message.Headers.TryAddWithoutValidation(entry.Name, entry.WireValue);
         }
 
         return message;
@@ -207,29 +294,37 @@ public sealed class GrpcClient
         throw new RpcException(code, $"Bad gRPC response: HTTP status {(int)response.StatusCode}.");
     }
 
-    private static bool TryGetStatus(HttpHeaders headers, out StatusCode status, out string message)
+    private static Metadata ReadMetadata(HttpHeaders headers) =>
+        Metadata.FromHeaders(headers.NonValidated.Select(h => (h.Key, (IEnumerable<string?>)h.Value)));
+
+    private static void ThrowIfError(HttpHeaders headers, Metadata trailers)
     {
-        status = StatusCode.Unknown;
-        message = string.Empty;
-        if (!headers.TryGetValues(GrpcProtocol.StatusHeader, out var values))
+        var status = headers.TryGetValues(GrpcProtocol.StatusHeader, out var codes)
+            && int.TryParse(codes.FirstOrDefault(), out var code) ? (StatusCode)code : StatusCode.Unknown;
+        if (status == StatusCode.OK)
         {
-            return false;
+            return;
         }
 
-        status = int.TryParse(values.FirstOrDefault(), out var code) ? (StatusCode)code : StatusCode.Unknown;
-        if (headers.TryGetValues(GrpcProtocol.MessageHeader, out var messages))
-        {
-            message = GrpcProtocol.DecodeMessage(messages.FirstOrDefault() ?? string.Empty);
-        }
-
-        return true;
+        var message = headers.TryGetValues(GrpcProtocol.MessageHeader, out var messages)
+            ? GrpcProtocol.DecodeMessage(messages.FirstOrDefault() ?? string.Empty)
+            : string.Empty;
+        var details = headers.TryGetValues(GrpcProtocol.StatusDetailsHeader, out var bin)
+            && Base64Codec.TryDecode(bin.FirstOrDefault() ?? string.Empty) is { } bytes
+            ? TryParseStatus(bytes)?.Details.ToList() ?? []
+            : [];
+        throw new RpcException(status, message, details) { Trailers = trailers };
     }
 
-    private static void ThrowIfError(StatusCode status, string message)
+    private static Google.Rpc.Status? TryParseStatus(byte[] bytes)
     {
-        if (status != StatusCode.OK)
+        try
         {
-            throw new RpcException(status, message);
+            return Google.Rpc.Status.Parser.ParseFrom(bytes);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return null;
         }
     }
 }

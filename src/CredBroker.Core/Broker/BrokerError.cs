@@ -26,6 +26,9 @@ public sealed class BrokerException : Exception
     public BrokerErrorKind Kind { get; }
 
     public IReadOnlyList<string> RuleIds { get; }
+
+    /// <summary>For quota and rate refusals: when a retry can succeed.</summary>
+    public TimeSpan? RetryAfter { get; init; }
 }
 
 /// <summary>Thrown by store adapters when the backing store cannot be reached; the broker fails closed.</summary>

@@ -24,7 +24,7 @@ internal sealed partial class GrpcCallDispatcher(GrpcMethodRegistry registry, Gr
             var detail = registry.HasService(service)
                 ? $"Method is unimplemented: {path}"
                 : $"Service is unimplemented: {service} (path {path})";
-            new ServerCall(http, options, null).SetStatus(StatusCode.Unimplemented, detail);
+            new ServerCall(http, options, null, null).SetStatus(StatusCode.Unimplemented, detail);
             return;
         }
 
@@ -32,7 +32,7 @@ internal sealed partial class GrpcCallDispatcher(GrpcMethodRegistry registry, Gr
         if (encoding.Length > 0 && encoding is not ("identity" or "gzip"))
         {
             http.Response.Headers[GrpcProtocol.AcceptEncodingHeader] = GrpcProtocol.SupportedEncodings;
-            new ServerCall(http, options, null).SetStatus(StatusCode.Unimplemented,
+            new ServerCall(http, options, null, null).SetStatus(StatusCode.Unimplemented,
                 $"Unsupported grpc-encoding '{encoding}'; supported: {GrpcProtocol.SupportedEncodings}.");
             return;
         }
@@ -41,27 +41,27 @@ internal sealed partial class GrpcCallDispatcher(GrpcMethodRegistry registry, Gr
         using var deadlineCts = timeout is { } t ? new CancellationTokenSource(t, time) : new CancellationTokenSource();
         using var callCts = CancellationTokenSource.CreateLinkedTokenSource(deadlineCts.Token, http.RequestAborted);
         var deadline = timeout is { } d ? time.GetUtcNow() + d : (DateTimeOffset?)null;
-        var call = new ServerCall(http, options, encoding.Length == 0 ? null : encoding);
-        var context = new GrpcCallContext(http, path, deadline, callCts.Token);
+        var call = new ServerCall(http, options, encoding.Length == 0 ? null : encoding, ResponseEncoding(http, encoding));
+        var context = new GrpcCallContext(call, path, deadline, callCts.Token);
 
         try
         {
-            await method.InvokeAsync(call, context);
+            await InvokeAsync(method, call, context, 0);
             call.SetStatus(StatusCode.OK, null);
         }
         catch (RpcException e)
         {
             LogCallFailed(logger, path, e.StatusCode, e.Detail);
-            call.SetStatus(e.StatusCode, e.Detail);
+            call.SetStatus(e.StatusCode, e.Detail, e.ToStatusProto());
         }
         catch (OperationCanceledException) when (deadlineCts.IsCancellationRequested)
         {
             LogDeadlineExceeded(logger, path);
             call.SetStatus(StatusCode.DeadlineExceeded, "Deadline exceeded before the call completed.");
         }
-        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        catch (Exception) when (http.RequestAborted.IsCancellationRequested)
         {
-            // The client went away: nobody is left to read a status.
+            // The client went away (cancelled or disconnected): nobody is left to read a status.
             http.Features.Get<IHttpResetFeature>()?.Reset(0x8); // CANCEL
         }
         catch (Exception e)
@@ -69,6 +69,19 @@ internal sealed partial class GrpcCallDispatcher(GrpcMethodRegistry registry, Gr
             LogHandlerError(logger, e, path);
             call.SetStatus(StatusCode.Unknown, "Exception was thrown by the handler.");
         }
+    }
+
+    /// <summary>The interceptors, outermost first, then the method itself.</summary>
+    private Task InvokeAsync(IGrpcMethod method, ServerCall call, GrpcCallContext context, int index) =>
+        index < registry.Interceptors.Count
+            ? registry.Interceptors[index](context, () => InvokeAsync(method, call, context, index + 1))
+            : method.InvokeAsync(call, context);
+
+    /// <summary>Gzip for clients that accept it and either compressed their request or the server compresses everything.</summary>
+    private string? ResponseEncoding(HttpContext http, string requestEncoding)
+    {
+        var accepted = GrpcProtocol.Accepts(http.Request.Headers[GrpcProtocol.AcceptEncodingHeader].ToString(), "gzip");
+        return accepted && (requestEncoding == "gzip" || options.CompressResponses) ? "gzip" : null;
     }
 
     /// <summary>The spec's HTTP-level answers for requests that are not gRPC calls at all.</summary>

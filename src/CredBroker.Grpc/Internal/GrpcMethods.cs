@@ -4,6 +4,7 @@ namespace CredBroker.Grpc.Internal;
 
 internal interface IGrpcMethod
 {
+    /// <summary>Streaming calls live as long as the client wants: the server's unary deadline cap does not apply.</summary>
     bool IsStreaming { get; }
 
     Task InvokeAsync(ServerCall call, GrpcCallContext context);
@@ -34,15 +35,26 @@ internal sealed class ServerStreamingMethod<TRequest, TResponse>(MessageParser<T
     public async Task InvokeAsync(ServerCall call, GrpcCallContext context)
     {
         var request = await call.ReadSingleMessageAsync(parser, context.CancellationToken);
-        await handler(request, new StreamWriter(call, context.CancellationToken), context);
+        await handler(request, new StreamWriter<TResponse>(call, context.CancellationToken), context);
     }
+}
 
-    private sealed class StreamWriter(ServerCall call, CancellationToken callToken) : IServerStreamWriter<TResponse>
+internal sealed class DuplexStreamingMethod<TRequest, TResponse>(MessageParser<TRequest> parser, DuplexStreamingHandler<TRequest, TResponse> handler) : IGrpcMethod
+    where TRequest : IMessage<TRequest>
+    where TResponse : IMessage<TResponse>
+{
+    public bool IsStreaming => true;
+
+    public Task InvokeAsync(ServerCall call, GrpcCallContext context) =>
+        handler(call.ReadMessagesAsync(parser, context.CancellationToken), new StreamWriter<TResponse>(call, context.CancellationToken), context);
+}
+
+internal sealed class StreamWriter<TResponse>(ServerCall call, CancellationToken callToken) : IServerStreamWriter<TResponse>
+    where TResponse : IMessage<TResponse>
+{
+    public async Task WriteAsync(TResponse message, CancellationToken cancellationToken = default)
     {
-        public async Task WriteAsync(TResponse message, CancellationToken cancellationToken = default)
-        {
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(callToken, cancellationToken);
-            await call.WriteMessageAsync(message, linked.Token);
-        }
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(callToken, cancellationToken);
+        await call.WriteMessageAsync(message, linked.Token);
     }
 }

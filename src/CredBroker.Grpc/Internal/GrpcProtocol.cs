@@ -11,8 +11,13 @@ internal static class GrpcProtocol
     public const string TimeoutHeader = "grpc-timeout";
     public const string EncodingHeader = "grpc-encoding";
     public const string AcceptEncodingHeader = "grpc-accept-encoding";
+    public const string StatusDetailsHeader = "grpc-status-details-bin";
     public const string SupportedEncodings = "identity,gzip";
     public const int FrameHeaderSize = 5;
+
+    /// <summary>True when a comma-separated `grpc-accept-encoding` value lists <paramref name="encoding"/>.</summary>
+    public static bool Accepts(string? acceptEncoding, string encoding) =>
+        acceptEncoding is not null && acceptEncoding.Split(',').Any(e => e.Trim().Equals(encoding, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>`application/grpc` or `application/grpc+proto` (parameters allowed); not `+json`.</summary>
     public static bool IsGrpcContentType(string? contentType)

@@ -8,8 +8,11 @@ namespace CredBroker.Grpc.Internal;
 /// <summary>Length-prefixed message framing and gzip, shared by server and client.</summary>
 internal static class MessageCodec
 {
-    /// <summary>Serializes <paramref name="message"/> as one frame (flag 0, big-endian length, bytes).</summary>
-    public static byte[] Frame(IMessage message, int maxSize)
+    /// <summary>
+    /// Serializes <paramref name="message"/> as one frame: compressed flag, big-endian length, bytes.
+    /// The size limit applies to the serialized message, before compression.
+    /// </summary>
+    public static byte[] Frame(IMessage message, int maxSize, bool gzip = false)
     {
         var size = message.CalculateSize();
         if (size > maxSize)
@@ -18,9 +21,16 @@ internal static class MessageCodec
                 $"Sending message exceeds the maximum configured message size ({size} > {maxSize} bytes).");
         }
 
-        var frame = new byte[GrpcProtocol.FrameHeaderSize + size];
-        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1, 4), (uint)size);
-        message.WriteTo(frame.AsSpan(GrpcProtocol.FrameHeaderSize));
+        var payload = message.ToByteArray();
+        if (gzip)
+        {
+            payload = Gzip(payload);
+        }
+
+        var frame = new byte[GrpcProtocol.FrameHeaderSize + payload.Length];
+        frame[0] = gzip ? (byte)1 : (byte)0;
+        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1, 4), (uint)payload.Length);
+        payload.CopyTo(frame.AsSpan(GrpcProtocol.FrameHeaderSize));
         return frame;
     }
 
@@ -101,7 +111,7 @@ internal static class MessageCodec
         return new ReadOnlySequence<byte>(output.ToArray());
     }
 
-    public static byte[] Gzip(ReadOnlySpan<byte> data)
+    private static byte[] Gzip(ReadOnlySpan<byte> data)
     {
         using var output = new MemoryStream();
         using (var gzip = new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))

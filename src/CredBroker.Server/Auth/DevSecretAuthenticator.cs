@@ -5,10 +5,10 @@ using CredBroker.Grpc;
 namespace CredBroker.Server.Auth;
 
 /// <summary>
-/// Dev mode only: one shared secret stands for one agent. Compared in constant time over hashes,
-/// so neither content nor length leaks through timing.
+/// Dev mode only: one shared secret stands for one caller (the dev agent, or the dev operator with no
+/// agent id). Compared in constant time over hashes, so neither content nor length leaks through timing.
 /// </summary>
-public sealed class DevSecretAuthenticator(string secret, string agentId, string? method = null) : ICallerAuthenticator
+public sealed class DevSecretAuthenticator(string secret, string subject, string? agentId) : ICallerAuthenticator
 {
     private readonly byte[] _expected = SHA256.HashData(Encoding.UTF8.GetBytes(secret));
 
@@ -20,6 +20,6 @@ public sealed class DevSecretAuthenticator(string secret, string agentId, string
             throw new RpcException(StatusCode.Unauthenticated, "The credential is not valid on this listener.");
         }
 
-        return Task.FromResult(new AuthenticatedCaller(agentId, agentId, method ?? "dev-secret"));
+        return Task.FromResult(new AuthenticatedCaller(subject, agentId, "dev-secret"));
     }
 }

@@ -5,6 +5,7 @@ using CredBroker.Core.Leases.InMemory;
 using CredBroker.Core.Policy;
 using CredBroker.Core.Tokens;
 using CredBroker.Grpc;
+using Grpc.Health.V1;
 using CredBroker.Redis;
 using CredBroker.Server.Auth;
 using CredBroker.Server.Http;
@@ -44,30 +45,67 @@ public static class BrokerApp
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = listen.Http2.MaxStreamsPerConnection;
+            kestrel.Limits.Http2.KeepAlivePingDelay = listen.Http2.KeepAlivePingDelay ?? Timeout.InfiniteTimeSpan;
+            kestrel.Limits.Http2.KeepAlivePingTimeout = listen.Http2.KeepAlivePingTimeout;
             kestrel.Listen(listen.ParsedAddress, listen.HttpPort, l => l.Protocols = HttpProtocols.Http1);
-            // Cleartext HTTP/2 needs Http2 alone; Http1AndHttp2 on h2c silently speaks HTTP/1.1.
-            kestrel.Listen(listen.ParsedAddress, listen.AgentPort, l => l.Protocols = HttpProtocols.Http2);
-            kestrel.Listen(listen.ParsedAddress, listen.OperatorPort, l => l.Protocols = HttpProtocols.Http2);
+            foreach (var port in new[] { listen.AgentPort, listen.OperatorPort })
+            {
+                kestrel.Listen(listen.ParsedAddress, port, l => ConfigureGrpcListener(l, listen.Tls));
+            }
         });
 
         var app = builder.Build();
-        var agentGuard = new CallGuard(composition.AgentAuthenticator);
-        var agentMethods = new GrpcMethodRegistry();
-        new AgentBrokerService(broker, agentGuard).Register(agentMethods);
-        new TokenValidationService(broker, keys, agentGuard).Register(agentMethods);
+        var grpcOptions = new GrpcServerOptions
+        {
+            MaxReceiveMessageSize = listen.Grpc.MaxReceiveMessageSize,
+            MaxSendMessageSize = listen.Grpc.MaxSendMessageSize,
+            MaxUnaryDeadline = listen.Grpc.MaxUnaryDeadline,
+            CompressResponses = listen.Grpc.CompressResponses,
+        };
+        var callLog = CallLogging.Interceptor(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("CredBroker.Calls"));
+        var openServices = new HashSet<string>(StringComparer.Ordinal) { HealthService.ServiceName, ServerReflection.V1Service, ServerReflection.V1AlphaService };
+
+        var agentMethods = new GrpcMethodRegistry()
+            .Use(callLog)
+            .Use(CallGuard.Authenticate(composition.AgentAuthenticator, openServices));
+        new AgentBrokerService(broker).Register(agentMethods);
+        new TokenValidationService(broker, keys).Register(agentMethods);
         new HealthService(ready, [AgentBrokerService.ServiceName, TokenValidationService.ServiceName]).Register(agentMethods);
+        agentMethods.AddServerReflection(
+            Contracts.V1.AgentBrokerReflection.Descriptor, Contracts.V1.TokenValidationReflection.Descriptor, HealthReflection.Descriptor);
 
-        var operatorMethods = new GrpcMethodRegistry();
+        var operatorMethods = new GrpcMethodRegistry()
+            .Use(callLog)
+            .Use(CallGuard.Authenticate(composition.OperatorAuthenticator, openServices));
         new HealthService(ready, []).Register(operatorMethods);
+        operatorMethods.AddServerReflection(HealthReflection.Descriptor);
 
-        app.MapWhen(http => http.Connection.LocalPort == listen.AgentPort, branch => branch.UseGrpcMethods(agentMethods));
-        app.MapWhen(http => http.Connection.LocalPort == listen.OperatorPort, branch => branch.UseGrpcMethods(operatorMethods));
+        app.MapWhen(http => http.Connection.LocalPort == listen.AgentPort, branch => branch.UseGrpcMethods(agentMethods, grpcOptions));
+        app.MapWhen(http => http.Connection.LocalPort == listen.OperatorPort, branch => branch.UseGrpcMethods(operatorMethods, grpcOptions));
         WellKnownEndpoints.Map(app, keys, options.Issuer, ready);
         app.Lifetime.ApplicationStopped.Register(() => (composition.Store as IDisposable)?.Dispose());
         return app;
     }
 
-    private sealed record Composition(ILeaseStore Store, StaticSigningKeys Keys, AgentCatalog Agents, ICallerAuthenticator AgentAuthenticator);
+    private sealed record Composition(
+        ILeaseStore Store, StaticSigningKeys Keys, AgentCatalog Agents, ICallerAuthenticator AgentAuthenticator, ICallerAuthenticator OperatorAuthenticator);
+
+    /// <summary>h2c (cleartext HTTP/2 needs Http2 alone; Http1AndHttp2 on h2c silently speaks HTTP/1.1) or TLS with ALPN h2.</summary>
+    private static void ConfigureGrpcListener(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, BrokerOptions.TlsOptions? tls)
+    {
+        listen.Protocols = HttpProtocols.Http2;
+        if (tls is not null)
+        {
+            listen.UseGrpcTls(new GrpcTlsOptions
+            {
+                CertificateFile = tls.CertificateFile,
+                KeyFile = tls.KeyFile,
+                ClientCaFile = tls.ClientCaFile,
+                RequireClientCertificate = tls.RequireClientCertificate,
+            });
+        }
+    }
 
     private static Composition ComposeDev(BrokerOptions options, TextWriter console)
     {
@@ -81,7 +119,8 @@ public static class BrokerApp
         var agents = options.AgentsFile is { Length: > 0 } file ? AgentFile.Load(file) : AgentFile.Parse(DevMode.SampleAgents, "dev sample agents");
         console.WriteLine(DevMode.Banner(options, agentSecret, operatorSecret));
         return new Composition(new InMemoryLeaseStore(), new StaticSigningKeys([SigningKey.Generate()]), agents,
-            new DevSecretAuthenticator(agentSecret, DevMode.AgentId));
+            new DevSecretAuthenticator(agentSecret, DevMode.AgentId, DevMode.AgentId),
+            new DevSecretAuthenticator(operatorSecret, DevMode.OperatorId, agentId: null));
     }
 
     private static Composition ComposeProduction(BrokerOptions options, TimeProvider time)
@@ -96,7 +135,8 @@ public static class BrokerApp
         var keys = new StaticSigningKeys(options.Signing.KeyFiles.Select(SigningKey.FromPemFile).ToList());
         var agents = AgentFile.Load(options.AgentsFile!);
         var store = RedisLeaseStore.Connect(options.Redis.Configuration!);
-        return new Composition(store, keys, agents, new WorkloadJwtAuthenticator(options.Identity.Issuers, time));
+        // Operator authentication (mTLS / OIDC groups) arrives with the Operator service; until then nothing authenticates there.
+        return new Composition(store, keys, agents, new WorkloadJwtAuthenticator(options.Identity.Issuers, time), new RejectAllAuthenticator("operator"));
     }
 
     /// <summary>A real round trip to the store (an unknown, well-formed id), so a dead Redis shows as not ready.</summary>

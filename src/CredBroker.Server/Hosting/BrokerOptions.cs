@@ -43,7 +43,53 @@ public sealed class BrokerOptions
 
         public int OperatorPort { get; set; } = 5402;
 
+        /// <summary>TLS for both gRPC listeners; without it they speak h2c, which production allows on loopback only.</summary>
+        public TlsOptions? Tls { get; set; }
+
+        /// <summary>Serve h2c on a non-loopback address (e.g. behind a mesh sidecar that terminates TLS).</summary>
+        public bool AllowPlaintext { get; set; }
+
+        public Http2Options Http2 { get; set; } = new();
+
+        public GrpcOptions Grpc { get; set; } = new();
+
         public IPAddress ParsedAddress => IPAddress.Parse(Address);
+    }
+
+    public sealed class TlsOptions
+    {
+        public string CertificateFile { get; set; } = string.Empty;
+
+        public string KeyFile { get; set; } = string.Empty;
+
+        /// <summary>CA for client certificates (mTLS); unset = TLS without client certificates.</summary>
+        public string? ClientCaFile { get; set; }
+
+        /// <summary>With a client CA: refuse callers without a certificate (default) or let them use a bearer credential.</summary>
+        public bool RequireClientCertificate { get; set; } = true;
+    }
+
+    public sealed class Http2Options
+    {
+        public int MaxStreamsPerConnection { get; set; } = 100;
+
+        /// <summary>Idle time before the server pings a connection; null disables pings.</summary>
+        public TimeSpan? KeepAlivePingDelay { get; set; } = TimeSpan.FromSeconds(60);
+
+        /// <summary>A connection whose ping is not answered within this is closed.</summary>
+        public TimeSpan KeepAlivePingTimeout { get; set; } = TimeSpan.FromSeconds(20);
+    }
+
+    public sealed class GrpcOptions
+    {
+        public int MaxReceiveMessageSize { get; set; } = 64 * 1024;
+
+        public int MaxSendMessageSize { get; set; } = 4 * 1024 * 1024;
+
+        /// <summary>Cap on a unary call's deadline, and the deadline when a client sends none.</summary>
+        public TimeSpan MaxUnaryDeadline { get; set; } = TimeSpan.FromSeconds(30);
+
+        public bool CompressResponses { get; set; }
     }
 
     public sealed class IdentityOptions
@@ -102,6 +148,20 @@ public sealed class BrokerOptions
         if (string.IsNullOrWhiteSpace(AgentsFile))
         {
             problems.Add("CredBroker:AgentsFile is not set (no agent definition, no token).");
+        }
+
+        if (!IPAddress.TryParse(Listen.Address, out var address))
+        {
+            problems.Add($"CredBroker:Listen:Address '{Listen.Address}' is not an IP address.");
+        }
+        else if (Listen.Tls is null && !Listen.AllowPlaintext && !IPAddress.IsLoopback(address))
+        {
+            problems.Add($"CredBroker:Listen:Tls is not set but the gRPC listeners bind {Listen.Address}: set Tls:CertificateFile and Tls:KeyFile, or Listen:AllowPlaintext=true when a sidecar terminates TLS.");
+        }
+
+        if (Listen.Grpc.MaxReceiveMessageSize is < 1024 or > 16 * 1024 * 1024)
+        {
+            problems.Add("CredBroker:Listen:Grpc:MaxReceiveMessageSize must be between 1 KiB and 16 MiB.");
         }
 
         if (Identity.Issuers.Count == 0)

@@ -10,6 +10,9 @@ public static class DevMode
 {
     public const string AgentId = "dev-agent";
 
+    /// <summary>The subject the dev operator secret authenticates as.</summary>
+    public const string OperatorId = "dev-operator";
+
     public const string SampleAgents = """
         agents:
           - id: dev-agent

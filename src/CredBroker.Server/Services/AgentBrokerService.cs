@@ -7,7 +7,7 @@ using Google.Protobuf.WellKnownTypes;
 namespace CredBroker.Server.Services;
 
 /// <summary>credbroker.v1.AgentBroker: maps the wire messages to <see cref="TaskBroker"/> and back.</summary>
-public sealed class AgentBrokerService(TaskBroker broker, CallGuard guard)
+public sealed class AgentBrokerService(TaskBroker broker)
 {
     public const string ServiceName = "credbroker.v1.AgentBroker";
 
@@ -19,7 +19,7 @@ public sealed class AgentBrokerService(TaskBroker broker, CallGuard guard)
 
     private async Task<BeginTaskResponse> BeginTaskAsync(BeginTaskRequest request, GrpcCallContext context)
     {
-        var caller = await guard.AgentAsync(context);
+        var caller = CallGuard.Agent(context);
         var ttl = ToTimeSpan(request.Ttl, "ttl");
         var grant = await CallGuard.RunAsync(() => broker.BeginTaskAsync(caller, new BeginTaskCommand(
             request.TaskId, request.Purpose, request.Scopes, request.Audience, ttl, request.SubjectToken, request.Context), context.CancellationToken));
@@ -36,7 +36,7 @@ public sealed class AgentBrokerService(TaskBroker broker, CallGuard guard)
 
     private async Task<IssueTokenResponse> IssueTokenAsync(IssueTokenRequest request, GrpcCallContext context)
     {
-        var caller = await guard.AgentAsync(context);
+        var caller = CallGuard.Agent(context);
         var grant = await CallGuard.RunAsync(() => broker.IssueTokenAsync(caller, request.LeaseId, request.Scopes, request.Audience, context.CancellationToken));
         return new IssueTokenResponse
         {
@@ -49,7 +49,7 @@ public sealed class AgentBrokerService(TaskBroker broker, CallGuard guard)
 
     private async Task<RenewLeaseResponse> RenewLeaseAsync(RenewLeaseRequest request, GrpcCallContext context)
     {
-        var caller = await guard.AgentAsync(context);
+        var caller = CallGuard.Agent(context);
         var extendBy = ToTimeSpan(request.ExtendBy, "extend_by");
         var grant = await CallGuard.RunAsync(() => broker.RenewLeaseAsync(caller, request.LeaseId, extendBy, context.CancellationToken));
         return new RenewLeaseResponse
@@ -64,7 +64,7 @@ public sealed class AgentBrokerService(TaskBroker broker, CallGuard guard)
 
     private async Task<CompleteTaskResponse> CompleteTaskAsync(CompleteTaskRequest request, GrpcCallContext context)
     {
-        var caller = await guard.AgentAsync(context);
+        var caller = CallGuard.Agent(context);
         var lease = await CallGuard.RunAsync(() => broker.CompleteTaskAsync(caller, request.LeaseId, context.CancellationToken));
         return new CompleteTaskResponse { State = lease.State.ToWire() };
     }

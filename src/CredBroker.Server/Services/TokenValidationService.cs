@@ -7,7 +7,7 @@ using Google.Protobuf.WellKnownTypes;
 namespace CredBroker.Server.Services;
 
 /// <summary>credbroker.v1.TokenValidation: introspection (RFC 7662) and the JWKS, for downstream APIs.</summary>
-public sealed class TokenValidationService(TaskBroker broker, StaticSigningKeys keys, CallGuard guard)
+public sealed class TokenValidationService(TaskBroker broker, StaticSigningKeys keys)
 {
     public const string ServiceName = "credbroker.v1.TokenValidation";
 
@@ -17,7 +17,6 @@ public sealed class TokenValidationService(TaskBroker broker, StaticSigningKeys 
 
     private async Task<IntrospectResponse> IntrospectAsync(IntrospectRequest request, GrpcCallContext context)
     {
-        await guard.ValidatorAsync(context);
         if (request.Token.Length == 0)
         {
             throw new RpcException(StatusCode.InvalidArgument, "token is required.");
@@ -49,15 +48,14 @@ public sealed class TokenValidationService(TaskBroker broker, StaticSigningKeys 
         };
     }
 
-    private async Task<GetSigningKeysResponse> GetSigningKeysAsync(GetSigningKeysRequest request, GrpcCallContext context)
+    private Task<GetSigningKeysResponse> GetSigningKeysAsync(GetSigningKeysRequest request, GrpcCallContext context)
     {
-        await guard.ValidatorAsync(context);
         var response = new GetSigningKeysResponse { JwksJson = keys.JwksJson };
         foreach (var key in keys.Published)
         {
             response.Keys.Add(new Contracts.V1.SigningKey { Kid = key.Kid, Kty = "EC", Crv = "P-256", X = key.X, Y = key.Y, Alg = "ES256", Use = "sig" });
         }
 
-        return response;
+        return Task.FromResult(response);
     }
 }
