@@ -1,7 +1,6 @@
 using Grpc.Health.V1;
-using CredBroker.Grpc;
 
-namespace CredBroker.Server.Services;
+namespace CredBroker.Grpc;
 
 /// <summary>grpc.health.v1.Health on every listener, without credentials (it reveals nothing secret).</summary>
 public sealed class HealthService(Func<CancellationToken, Task<bool>> ready, IReadOnlyCollection<string> services)
