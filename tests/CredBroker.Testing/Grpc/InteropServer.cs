@@ -146,6 +146,7 @@ public sealed class InteropServer : IAsyncDisposable
             Padding = ByteString.CopyFrom(new byte[Math.Max(0, request.ResponseSize)]),
             RequestCompressed = context.GetMetadata("grpc-encoding") == "gzip",
             PayloadSize = request.Payload.Length,
+            ClientCertificateSubject = context.ClientCertificate?.Subject ?? string.Empty,
         };
     }
 
