@@ -52,7 +52,7 @@ public sealed class ProductionBroker : IAsyncDisposable
             allowed_scopes: [invoices:read]
         """;
 
-    public async Task StartAsync(string redisConfiguration)
+    public async Task StartAsync(string redisConfiguration, params string[] extraArguments)
     {
         var keyFile = Path.Combine(_dir, "signing.pem");
         using (var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256))
@@ -85,6 +85,7 @@ public sealed class ProductionBroker : IAsyncDisposable
             "--CredBroker:Identity:Issuers:0:Workloads:1:Agent=billing-agent",
             "--CredBroker:Identity:Issuers:0:Workloads:2:Subject=system:serviceaccount:apis:tickets",
             "--CredBroker:Identity:Issuers:0:Workloads:2:Agent=",
+            .. extraArguments,
         ], TextWriter.Null);
         await _app.StartAsync();
     }
