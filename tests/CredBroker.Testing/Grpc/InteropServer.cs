@@ -169,7 +169,7 @@ public sealed class InteropServer : IAsyncDisposable
                 await stream.WriteAsync(new CountResponse { Index = i });
             }
         }
-        catch (Exception e) when (e is not RpcException && context.CancellationToken.IsCancellationRequested && context.Deadline is null)
+        catch (Exception e) when (e is not RpcException && context.CancellationToken.IsCancellationRequested && !(DateTimeOffset.UtcNow >= context.Deadline))
         {
             Interlocked.Increment(ref _cancelledStreams);
             throw;
