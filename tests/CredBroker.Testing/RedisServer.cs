@@ -12,21 +12,26 @@ public sealed class RedisServer : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("credbroker-redis-").FullName;
     private readonly bool _appendOnly;
+    private readonly string _extraArguments;
     private Process? _process;
 
-    private RedisServer(bool appendOnly)
+    private RedisServer(bool appendOnly, int port, string extraArguments)
     {
         _appendOnly = appendOnly;
-        Port = FreePort();
+        _extraArguments = extraArguments;
+        Port = port;
     }
 
     public int Port { get; }
 
     public string ConnectionString => $"127.0.0.1:{Port}";
 
-    public static RedisServer Start(bool appendOnly = false)
+    public static RedisServer Start(bool appendOnly = false) => Start(appendOnly, FreePort(), string.Empty);
+
+    /// <summary>A server on <paramref name="port"/> with extra redis-server arguments (e.g. cluster mode).</summary>
+    public static RedisServer Start(bool appendOnly, int port, string extraArguments)
     {
-        var server = new RedisServer(appendOnly);
+        var server = new RedisServer(appendOnly, port, extraArguments);
         server.Restart();
         return server;
     }
@@ -36,7 +41,7 @@ public sealed class RedisServer : IDisposable
         var binary = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server" }.FirstOrDefault(File.Exists)
             ?? throw new InvalidOperationException("redis-server is not installed; run tests/run.sh, which installs it with apt-get.");
         var args = $"--port {Port} --bind 127.0.0.1 --save \"\" --dir {_dir} --daemonize no --protected-mode yes "
-            + (_appendOnly ? "--appendonly yes --appendfsync always" : "--appendonly no");
+            + (_appendOnly ? "--appendonly yes --appendfsync always" : "--appendonly no") + " " + _extraArguments;
         _process = Process.Start(new ProcessStartInfo(binary, args) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!;
         _process.OutputDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
@@ -93,7 +98,7 @@ public sealed class RedisServer : IDisposable
         }
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

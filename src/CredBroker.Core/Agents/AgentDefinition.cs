@@ -30,4 +30,10 @@ public sealed record AgentDefinition
 
     /// <summary>No lease of this agent lives longer than this from its start, renewals included.</summary>
     public TimeSpan MaxLeaseLifetime { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>Leases this agent may hold open at once; beyond it BeginTask is RESOURCE_EXHAUSTED.</summary>
+    public int MaxConcurrentLeases { get; init; } = 100;
+
+    /// <summary>New tasks per minute (rolling window); beyond it BeginTask is RESOURCE_EXHAUSTED with a retry hint.</summary>
+    public int MaxTasksPerMinute { get; init; } = 600;
 }

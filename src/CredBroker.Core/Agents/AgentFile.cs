@@ -79,6 +79,8 @@ public static class AgentFile
         var defaultLease = Duration(dto.DefaultLeaseTtl, TimeSpan.FromMinutes(15), where, "default_lease_ttl", errors);
         var maxLease = Duration(dto.MaxLeaseLifetime, TimeSpan.FromHours(1), where, "max_lease_lifetime", errors);
         Require(defaultLease <= maxLease, where, "default_lease_ttl", "must not exceed max_lease_lifetime", errors);
+        Require(dto.MaxConcurrentLeases is null or (>= 1 and <= 100_000), where, "max_concurrent_leases", "between 1 and 100000", errors);
+        Require(dto.MaxTasksPerMinute is null or (>= 1 and <= 1_000_000), where, "max_tasks_per_minute", "between 1 and 1000000", errors);
         foreach (var scope in allowed.Intersect(disallowed))
         {
             errors.Add($"{where}: scope '{scope}' is both allowed and disallowed; disallowed always wins, so remove it from allowed_scopes.");
@@ -101,6 +103,8 @@ public static class AgentFile
             MaxTokenTtl = maxTokenTtl,
             DefaultLeaseTtl = defaultLease,
             MaxLeaseLifetime = maxLease,
+            MaxConcurrentLeases = dto.MaxConcurrentLeases ?? 100,
+            MaxTasksPerMinute = dto.MaxTasksPerMinute ?? 600,
         };
     }
 
@@ -192,6 +196,10 @@ public static class AgentFile
         public string? DefaultLeaseTtl { get; set; }
 
         public string? MaxLeaseLifetime { get; set; }
+
+        public int? MaxConcurrentLeases { get; set; }
+
+        public int? MaxTasksPerMinute { get; set; }
     }
 }
 
