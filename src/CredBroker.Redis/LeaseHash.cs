@@ -1,12 +1,13 @@
+using System.Globalization;
 using CredBroker.Core.Leases;
 using StackExchange.Redis;
 
 namespace CredBroker.Redis;
 
-/// <summary>A lease as a Redis hash: times in unix milliseconds, scopes space-separated.</summary>
+/// <summary>Script results ↔ Core types: a lease as a Redis hash (times in unix ms, scopes space-separated), a revocation event as a stream entry.</summary>
 internal static class LeaseHash
 {
-    /// <summary>ARGV[2..] of the open script: field/value pairs.</summary>
+    /// <summary>The field/value pairs of a new lease hash.</summary>
     public static RedisValue[] ToArgs(Lease l) =>
     [
         "agent", l.AgentId, "task", l.TaskId, "owner", l.Owner, "purpose", l.Purpose, "aud", l.Audience,
@@ -14,26 +15,60 @@ internal static class LeaseHash
         "deadline", l.Deadline.ToUnixTimeMilliseconds(), "max_deadline", l.MaxDeadline.ToUnixTimeMilliseconds(), "gen", l.Generation,
     ];
 
-    public static Lease FromEntries(string leaseId, HashEntry[] entries)
+    public static Lease FromEntries(string leaseId, HashEntry[] entries) =>
+        FromFields(leaseId, entries.ToDictionary(e => (string)e.Name!, e => (string)e.Value!));
+
+    /// <summary>A flat HGETALL reply (field, value, field, value, ...) from a script.</summary>
+    public static Lease FromFlat(string leaseId, RedisResult flat) => FromFields(leaseId, Pairs((RedisResult[])flat!));
+
+    /// <summary>An XRANGE entry {id, {field, value, ...}} of shard <paramref name="shard"/>.</summary>
+    public static RevocationEvent EventFromEntry(int shard, RedisResult entry)
     {
-        var f = entries.ToDictionary(e => (string)e.Name!, e => e.Value);
-        return new Lease
-        {
-            LeaseId = leaseId,
-            AgentId = f["agent"]!,
-            TaskId = f["task"]!,
-            Owner = f["owner"]!,
-            Purpose = f["purpose"]!,
-            Audience = f["aud"]!,
-            Scopes = ((string)f["scopes"]!).Split(' ', StringSplitOptions.RemoveEmptyEntries),
-            State = LeaseStateNames.FromWire(f["state"]!),
-            CreatedAt = Time(f["created"]),
-            Deadline = Time(f["deadline"]),
-            MaxDeadline = Time(f["max_deadline"]),
-            Generation = (long)f["gen"],
-            EndedAt = f.TryGetValue("ended", out var ended) ? Time(ended) : null,
-        };
+        var parts = (RedisResult[])entry!;
+        var f = Pairs((RedisResult[])parts[1]!);
+        var leaseId = f["lease"];
+        var taskId = f["task"];
+        return new RevocationEvent(
+            shard,
+            LogPosition.Parse((string)parts[0]!),
+            f["kind"] == "agent" ? RevocationKind.Agent : RevocationKind.Lease,
+            leaseId.Length == 0 ? null : leaseId,
+            f["agent"],
+            taskId.Length == 0 ? null : taskId,
+            RevocationCauseNames.FromWire(f["cause"]),
+            f["reason"],
+            f["actor"],
+            Time(f["at"]),
+            Time(f["not_after"]));
     }
 
-    private static DateTimeOffset Time(RedisValue ms) => DateTimeOffset.FromUnixTimeMilliseconds((long)ms);
+    private static Dictionary<string, string> Pairs(RedisResult[] flat)
+    {
+        var fields = new Dictionary<string, string>(flat.Length / 2, StringComparer.Ordinal);
+        for (var i = 0; i + 1 < flat.Length; i += 2)
+        {
+            fields[(string)flat[i]!] = (string)flat[i + 1]!;
+        }
+
+        return fields;
+    }
+
+    private static Lease FromFields(string leaseId, Dictionary<string, string> f) => new()
+    {
+        LeaseId = leaseId,
+        AgentId = f["agent"],
+        TaskId = f["task"],
+        Owner = f["owner"],
+        Purpose = f["purpose"],
+        Audience = f["aud"],
+        Scopes = f["scopes"].Split(' ', StringSplitOptions.RemoveEmptyEntries),
+        State = LeaseStateNames.FromWire(f["state"]),
+        CreatedAt = Time(f["created"]),
+        Deadline = Time(f["deadline"]),
+        MaxDeadline = Time(f["max_deadline"]),
+        Generation = long.Parse(f["gen"], CultureInfo.InvariantCulture),
+        EndedAt = f.TryGetValue("ended", out var ended) ? Time(ended) : null,
+    };
+
+    private static DateTimeOffset Time(string ms) => DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(ms, CultureInfo.InvariantCulture));
 }

@@ -1,52 +1,236 @@
 namespace CredBroker.Redis;
 
-/// <summary>The Lua scripts; each touches only the keys it is given (one hash slot).</summary>
+/// <summary>
+/// The Lua scripts. Each touches only keys of one hash slot: the keys it is given, and keys it
+/// builds from their hash tag (a lease named by an index entry, an agent's index). Times are unix ms.
+/// Results of transitions: {outcome, lease hash as a flat field/value list}.
+/// </summary>
 internal static class LeaseScripts
 {
-    /// <summary>KEYS: lease, task, deadlines. ARGV: lease id, field/value pairs..., expire-at ms. Returns {1, id} or {0, existing id}.</summary>
-    public const string Open = """
+    /// <summary>Shared helpers, prepended to every script that needs them.</summary>
+    private const string Prelude = """
+        local function tag_of(key) return string.match(key, '^(.-}:)') end
+        local function ms(x) return string.format('%d', x) end
+        local function is_open(state) return state == 'active' or state == 'pending_approval' end
+
+        -- Moves an open lease to a terminal state: it leaves the deadline and agent indexes.
+        local function end_lease(tag, id, state, ended)
+          local lk = tag .. 'lease:' .. id
+          local agent = redis.call('HGET', lk, 'agent')
+          redis.call('HSET', lk, 'state', state, 'ended', ended)
+          redis.call('HINCRBY', lk, 'gen', 1)
+          redis.call('ZREM', tag .. 'deadlines', id)
+          redis.call('ZREM', tag .. 'agent:' .. agent .. ':open', id)
+        end
+
+        -- Tokens of the lease die now: a deny entry, useless (so gone) after the lease deadline.
+        local function deny(tag, id, deadline, cause)
+          redis.call('SET', tag .. 'deny:' .. id, cause, 'PXAT', deadline)
+        end
+
+        -- Appends one revocation event. Trims in batches (about maxlen/100 at a time) and records
+        -- the newest dropped id, because Redis 7.0 does not record ids removed by trimming.
+        local function append_event(tag, maxlen, fields)
+          local stream = tag .. 'revocations'
+          redis.call('XADD', stream, '*', unpack(fields))
+          local excess = redis.call('XLEN', stream) - maxlen
+          if excess >= math.max(1, math.floor(maxlen / 100)) then
+            local dropped = redis.call('XRANGE', stream, '-', '+', 'COUNT', excess)
+            redis.call('SET', tag .. 'revocations:trimmed', dropped[#dropped][1])
+            redis.call('XTRIM', stream, 'MAXLEN', maxlen)
+          end
+        end
+
+        -- Keeps an index key alive at least until `at` (it never outlives what it indexes by much).
+        local function keep_until(key, at)
+          if redis.call('PEXPIRETIME', key) < tonumber(at) then redis.call('PEXPIREAT', key, at) end
+        end
+
+        """;
+
+    /// <summary>
+    /// KEYS: lease, task, deadlines, agent open, agent opens (rate), quarantine, shard leases, agent leases.
+    /// ARGV: id, expire-at, now, max concurrent (0 = none), max opens per window (0 = none), window, field/value pairs...
+    /// Returns {'created'} | {'existing', id, hash} | {'quarantined'} | {'concurrency'|'rate', retry-after ms}.
+    /// </summary>
+    public const string Open = Prelude + """
+        if redis.call('EXISTS', KEYS[6]) == 1 then return {'quarantined'} end
         local existing = redis.call('GET', KEYS[2])
-        if existing then return {0, existing} end
-        local expireAt = ARGV[#ARGV]
+        if existing then
+          local hash = redis.call('HGETALL', tag_of(KEYS[1]) .. 'lease:' .. existing)
+          if #hash > 0 then return {'existing', existing, hash} end
+        end
+        local id, expireAt, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+        local maxConcurrent, maxOpens, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+        if maxConcurrent > 0 and redis.call('ZCOUNT', KEYS[4], '(' .. ms(now), '+inf') >= maxConcurrent then
+          local soonest = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ms(now), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+          return {'concurrency', ms(tonumber(soonest[2]) - now)}
+        end
+        if maxOpens > 0 and redis.call('ZCOUNT', KEYS[5], '(' .. ms(now - window), '+inf') >= maxOpens then
+          local oldest = redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. ms(now - window), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+          return {'rate', ms(tonumber(oldest[2]) + window - now)}
+        end
         local fields = {}
-        for i = 2, #ARGV - 1 do fields[#fields + 1] = ARGV[i] end
+        for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
         redis.call('HSET', KEYS[1], unpack(fields))
         redis.call('PEXPIREAT', KEYS[1], expireAt)
-        redis.call('SET', KEYS[2], ARGV[1], 'PXAT', expireAt)
-        redis.call('ZADD', KEYS[3], redis.call('HGET', KEYS[1], 'deadline'), ARGV[1])
-        return {1, ARGV[1]}
-        """;
-
-    /// <summary>KEYS: lease, deadlines. ARGV: now ms. Returns {applied|unchanged|expired|missing}.</summary>
-    public const string Complete = """
-        if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
-        local state = redis.call('HGET', KEYS[1], 'state')
-        if state ~= 'active' and state ~= 'pending_approval' then return {'unchanged'} end
-        local id = string.match(KEYS[1], 'lease:(.*)$')
-        local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
-        local now = tonumber(ARGV[1])
-        redis.call('ZREM', KEYS[2], id)
-        redis.call('HINCRBY', KEYS[1], 'gen', 1)
-        if deadline <= now then
-          redis.call('HSET', KEYS[1], 'state', 'expired', 'ended', deadline)
-          return {'expired'}
+        redis.call('SET', KEYS[2], id, 'PXAT', expireAt)
+        local deadline = redis.call('HGET', KEYS[1], 'deadline')
+        redis.call('ZADD', KEYS[3], deadline, id)
+        redis.call('ZADD', KEYS[4], deadline, id)
+        keep_until(KEYS[4], expireAt)
+        if maxOpens > 0 then
+          redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ms(now - window))
+          redis.call('ZADD', KEYS[5], now, id)
+          keep_until(KEYS[5], ms(now + window))
         end
-        redis.call('HSET', KEYS[1], 'state', 'completed', 'ended', now)
-        return {'applied'}
+        for _, index in ipairs({KEYS[7], KEYS[8]}) do
+          redis.call('ZREMRANGEBYSCORE', index, '-inf', ms(now))
+          redis.call('ZADD', index, expireAt, id)
+          keep_until(index, expireAt)
+        end
+        return {'created'}
         """;
 
-    /// <summary>KEYS: lease, deadlines. ARGV: now ms, requested deadline ms. Clamped to [deadline, max_deadline].</summary>
-    public const string Renew = """
+    /// <summary>
+    /// Complete and revoke. KEYS: lease, revocations. ARGV: now, expected generation ('' = any),
+    /// target state, cause, reason, actor ('' = the agent), max events.
+    /// Past its deadline the lease ends as expired instead, with no event ('unchanged').
+    /// </summary>
+    public const string Kill = Prelude + """
         if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
-        local state = redis.call('HGET', KEYS[1], 'state')
-        local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
-        if state ~= 'active' or deadline <= tonumber(ARGV[1]) then return {'unchanged'} end
-        local target = math.min(tonumber(ARGV[2]), tonumber(redis.call('HGET', KEYS[1], 'max_deadline')))
+        local f = redis.call('HMGET', KEYS[1], 'state', 'deadline', 'gen', 'agent', 'task')
+        if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= tonumber(f[3]) then return {'conflict', redis.call('HGETALL', KEYS[1])} end
+        if not is_open(f[1]) then return {'unchanged', redis.call('HGETALL', KEYS[1])} end
+        local tag = tag_of(KEYS[1])
+        local id = string.sub(KEYS[1], #tag + 7)
+        local now, deadline = tonumber(ARGV[1]), tonumber(f[2])
+        if deadline <= now then
+          end_lease(tag, id, 'expired', f[2])
+          return {'unchanged', redis.call('HGETALL', KEYS[1])}
+        end
+        end_lease(tag, id, ARGV[3], ARGV[1])
+        deny(tag, id, f[2], ARGV[4])
+        local actor = ARGV[6]
+        if actor == '' then actor = f[4] end
+        append_event(tag, tonumber(ARGV[7]), {'kind', 'lease', 'lease', id, 'agent', f[4], 'task', f[5], 'cause', ARGV[4],
+          'reason', ARGV[5], 'actor', actor, 'at', ARGV[1], 'not_after', f[2]})
+        return {'applied', redis.call('HGETALL', KEYS[1])}
+        """;
+
+    /// <summary>KEYS: lease, deadlines. ARGV: now, requested deadline, expected generation ('' = any). Clamped to [deadline, max_deadline].</summary>
+    public const string Renew = Prelude + """
+        if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+        local f = redis.call('HMGET', KEYS[1], 'state', 'deadline', 'gen', 'agent', 'max_deadline')
+        if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= tonumber(f[3]) then return {'conflict', redis.call('HGETALL', KEYS[1])} end
+        local deadline = tonumber(f[2])
+        if f[1] ~= 'active' or deadline <= tonumber(ARGV[1]) then return {'unchanged', redis.call('HGETALL', KEYS[1])} end
+        local target = math.min(tonumber(ARGV[2]), tonumber(f[5]))
         if target < deadline then target = deadline end
-        local id = string.match(KEYS[1], 'lease:(.*)$')
-        redis.call('HSET', KEYS[1], 'deadline', target)
+        local tag = tag_of(KEYS[1])
+        local id = string.sub(KEYS[1], #tag + 7)
+        redis.call('HSET', KEYS[1], 'deadline', ms(target))
         redis.call('HINCRBY', KEYS[1], 'gen', 1)
-        redis.call('ZADD', KEYS[2], target, id)
-        return {'applied'}
+        redis.call('ZADD', KEYS[2], ms(target), id)
+        redis.call('ZADD', tag .. 'agent:' .. f[4] .. ':open', 'XX', ms(target), id)
+        return {'applied', redis.call('HGETALL', KEYS[1])}
+        """;
+
+    /// <summary>
+    /// The sweeper's claim. KEYS: deadlines. ARGV: now, limit. Re-checks every lease: one renewed
+    /// meanwhile is re-indexed at its deadline, one already ended (or gone) leaves the index.
+    /// Returns {id, hash, id, hash, ...} of the leases it expired.
+    /// </summary>
+    public const string ClaimExpired = Prelude + """
+        local tag, now = tag_of(KEYS[1]), tonumber(ARGV[1])
+        local out = {}
+        for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))) do
+          local lk = tag .. 'lease:' .. id
+          local f = redis.call('HMGET', lk, 'state', 'deadline')
+          if not f[1] or not is_open(f[1]) then
+            redis.call('ZREM', KEYS[1], id)
+          elseif tonumber(f[2]) > now then
+            redis.call('ZADD', KEYS[1], f[2], id)
+          else
+            end_lease(tag, id, 'expired', f[2])
+            out[#out + 1] = id
+            out[#out + 1] = redis.call('HGETALL', lk)
+          end
+        end
+        return out
+        """;
+
+    /// <summary>
+    /// KEYS: quarantine, agent open. ARGV: now, agent, reason, actor, max events. Revokes every open
+    /// lease (one past its deadline expires), appends one agent event. Returns the number revoked,
+    /// or -1 when the agent was already quarantined (nothing written).
+    /// </summary>
+    public const string Quarantine = Prelude + """
+        if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+        local tag, now = tag_of(KEYS[1]), tonumber(ARGV[1])
+        redis.call('SET', KEYS[1], ARGV[1])
+        local revoked = 0
+        for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+          local f = redis.call('HMGET', tag .. 'lease:' .. id, 'state', 'deadline')
+          if not f[1] or not is_open(f[1]) then
+            redis.call('ZREM', KEYS[2], id)
+          elseif tonumber(f[2]) <= now then
+            end_lease(tag, id, 'expired', f[2])
+          else
+            end_lease(tag, id, 'revoked', ARGV[1])
+            deny(tag, id, f[2], 'quarantined')
+            revoked = revoked + 1
+          end
+        end
+        append_event(tag, tonumber(ARGV[5]), {'kind', 'agent', 'lease', '', 'agent', ARGV[2], 'task', '', 'cause', 'quarantined',
+          'reason', ARGV[3], 'actor', ARGV[4], 'at', ARGV[1], 'not_after', ARGV[1]})
+        return revoked
+        """;
+
+    /// <summary>
+    /// One shard of the feed. KEYS: revocations, revocations:trimmed. ARGV: after id ('' = from the
+    /// oldest retained), count. Returns {newest dropped id or '', entries}.
+    /// </summary>
+    public const string ReadRevocations = """
+        local trimmed = redis.call('GET', KEYS[2]) or ''
+        local from = '-'
+        if ARGV[1] ~= '' then from = '(' .. ARGV[1] end
+        return {trimmed, redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', tonumber(ARGV[2]))}
+        """;
+
+    /// <summary>KEYS: revocations. Returns the id of the newest event, or '0-0'.</summary>
+    public const string Tail = """
+        local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+        if #newest == 0 then return '0-0' end
+        return newest[1][1]
+        """;
+
+    /// <summary>
+    /// One index for listing. KEYS: a lease index. ARGV: after score ('' = from the start), after id, count.
+    /// Resumes just after (score, id) even when that entry is gone. Returns {id, score, hash, ...}; hash is empty for a dropped lease.
+    /// </summary>
+    public const string ListIndex = Prelude + """
+        local start = 0
+        if ARGV[1] ~= '' then
+          local rank = redis.call('ZRANK', KEYS[1], ARGV[2])
+          local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+          if rank and tonumber(score) == tonumber(ARGV[1]) then
+            start = rank + 1
+          else
+            start = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[1])
+            for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
+              if m <= ARGV[2] then start = start + 1 end
+            end
+          end
+        end
+        local tag = tag_of(KEYS[1])
+        local entries = redis.call('ZRANGE', KEYS[1], start, start + tonumber(ARGV[3]) - 1, 'WITHSCORES')
+        local out = {}
+        for i = 1, #entries, 2 do
+          out[#out + 1] = entries[i]
+          out[#out + 1] = entries[i + 1]
+          out[#out + 1] = redis.call('HGETALL', tag .. 'lease:' .. entries[i])
+        end
+        return out
         """;
 }

@@ -4,20 +4,40 @@ using StackExchange.Redis;
 
 namespace CredBroker.Redis;
 
-/// <summary>Key names. Every key of an agent carries its shard's hash tag, so scripts stay in one slot.</summary>
+/// <summary>
+/// Key names. Every key of an agent carries its shard's hash tag, so scripts stay in one slot.
+/// Scripts that reach keys named by data (a lease id from an index) build them from the same tag.
+/// </summary>
 internal static class RedisKeys
 {
     public static string Tag(int shard) => "cb:{s" + shard.ToString("x2", CultureInfo.InvariantCulture) + "}:";
 
+    public static string Tag(string agentId) => Tag(LeaseIds.ShardOf(agentId));
+
     public static RedisKey Lease(int shard, string leaseId) => Tag(shard) + "lease:" + leaseId;
+
+    public static RedisKey Deny(int shard, string leaseId) => Tag(shard) + "deny:" + leaseId;
 
     public static RedisKey Deadlines(int shard) => Tag(shard) + "deadlines";
 
-    public static RedisKey Task(string agentId, string taskId) => Tag(LeaseIds.ShardOf(agentId)) + "task:" + agentId + ":" + taskId;
+    /// <summary>Every retained lease of the shard, scored by when its hash expires (the listing order).</summary>
+    public static RedisKey ShardLeases(int shard) => Tag(shard) + "leases";
 
-    public static (RedisKey Lease, RedisKey Deadlines) For(string agentId, string leaseId)
-    {
-        var shard = LeaseIds.ShardOf(agentId);
-        return (Lease(shard, leaseId), Deadlines(shard));
-    }
+    public static RedisKey Revocations(int shard) => Tag(shard) + "revocations";
+
+    /// <summary>The id of the newest revocation event dropped by retention (for "cursor too old").</summary>
+    public static RedisKey RevocationsTrimmed(int shard) => Tag(shard) + "revocations:trimmed";
+
+    public static RedisKey Task(string agentId, string taskId) => Tag(agentId) + "task:" + agentId + ":" + taskId;
+
+    /// <summary>The agent's open leases, scored by deadline (concurrency quota, quarantine).</summary>
+    public static RedisKey AgentOpen(string agentId) => Tag(agentId) + "agent:" + agentId + ":open";
+
+    /// <summary>The agent's retained leases, scored like <see cref="ShardLeases"/>.</summary>
+    public static RedisKey AgentLeases(string agentId) => Tag(agentId) + "agent:" + agentId + ":leases";
+
+    /// <summary>The agent's opens in the rate window, scored by open time.</summary>
+    public static RedisKey AgentOpens(string agentId) => Tag(agentId) + "agent:" + agentId + ":opens";
+
+    public static RedisKey Quarantine(string agentId) => Tag(agentId) + "agent:" + agentId + ":quarantine";
 }

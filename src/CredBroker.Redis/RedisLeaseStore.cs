@@ -1,3 +1,4 @@
+using System.Globalization;
 using CredBroker.Core.Broker;
 using CredBroker.Core.Leases;
 using StackExchange.Redis;
@@ -5,44 +6,65 @@ using StackExchange.Redis;
 namespace CredBroker.Redis;
 
 /// <summary>
-/// <see cref="ILeaseStore"/> on Redis. Each operation is one Lua script over the keys of one agent
-/// shard (one hash slot), so it is atomic and works on Redis Cluster. See docs/architecture.md.
+/// <see cref="ILeaseStore"/> on Redis. Each write is one Lua script over the keys of one agent
+/// shard (one hash slot), so it is atomic and works on Redis Cluster. Key layout: docs/lease-store.md.
+/// Durability of an acknowledged revoke is Redis's: run it with <c>appendonly yes</c> and
+/// <c>appendfsync always</c> (a reply is sent only after the AOF write is fsynced).
 /// </summary>
 public sealed class RedisLeaseStore : ILeaseStore, IDisposable
 {
-    private static readonly TimeSpan Retention = TimeSpan.FromHours(24);
+    /// <summary>Index entries a listing call examines at most before it returns a (possibly short) page.</summary>
+    private const int ListScanBudget = 2000;
     private readonly ConnectionMultiplexer _connection;
+    private readonly LeaseStoreOptions _options;
 
-    private RedisLeaseStore(ConnectionMultiplexer connection) => _connection = connection;
+    private RedisLeaseStore(ConnectionMultiplexer connection, LeaseStoreOptions options)
+    {
+        _connection = connection;
+        _options = options;
+    }
 
     /// <summary>Connects without failing when Redis is down at start; calls fail closed until it is back.</summary>
-    public static RedisLeaseStore Connect(string configuration)
+    public static RedisLeaseStore Connect(string configuration, LeaseStoreOptions? options = null)
     {
-        var options = ConfigurationOptions.Parse(configuration);
-        options.AbortOnConnectFail = false;
-        options.ConnectTimeout = Math.Min(options.ConnectTimeout, 2000);
-        options.SyncTimeout = Math.Min(options.SyncTimeout, 2000);
-        return new RedisLeaseStore(ConnectionMultiplexer.Connect(options));
+        options ??= new LeaseStoreOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.RevocationLogMaxLength, 1);
+        var config = ConfigurationOptions.Parse(configuration);
+        config.AbortOnConnectFail = false;
+        config.ConnectTimeout = Math.Min(config.ConnectTimeout, 2000);
+        config.SyncTimeout = Math.Min(config.SyncTimeout, 2000);
+        return new RedisLeaseStore(ConnectionMultiplexer.Connect(config), options);
     }
 
     private IDatabase Db => _connection.GetDatabase();
 
-    public async Task<LeaseOpenResult> OpenAsync(Lease lease, CancellationToken cancellationToken)
+    public async Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken)
     {
+        quota.Validate();
         cancellationToken.ThrowIfCancellationRequested();
-        var keys = RedisKeys.For(lease.AgentId, lease.LeaseId);
-        var expireAt = (lease.MaxDeadline + Retention).ToUnixTimeMilliseconds();
-        var result = (RedisResult[])(await Run(() => Db.ScriptEvaluateAsync(LeaseScripts.Open,
-            [keys.Lease, RedisKeys.Task(lease.AgentId, lease.TaskId), keys.Deadlines],
-            [lease.LeaseId, .. LeaseHash.ToArgs(lease), expireAt])))!;
-        if ((int)result[0] == 1)
+        var shard = LeaseIds.ShardOf(lease.AgentId);
+        var expireAt = LeasePageToken.SortKeyOf(lease);
+        RedisKey[] keys =
+        [
+            RedisKeys.Lease(shard, lease.LeaseId), RedisKeys.Task(lease.AgentId, lease.TaskId), RedisKeys.Deadlines(shard),
+            RedisKeys.AgentOpen(lease.AgentId), RedisKeys.AgentOpens(lease.AgentId), RedisKeys.Quarantine(lease.AgentId),
+            RedisKeys.ShardLeases(shard), RedisKeys.AgentLeases(lease.AgentId),
+        ];
+        RedisValue[] args =
+        [
+            lease.LeaseId, expireAt, lease.CreatedAt.ToUnixTimeMilliseconds(), quota.MaxConcurrent ?? 0, quota.MaxOpensPerWindow ?? 0,
+            (long)quota.RateWindow.TotalMilliseconds, .. LeaseHash.ToArgs(lease),
+        ];
+        var result = await Eval(LeaseScripts.Open, keys, args);
+        return (string)result[0]! switch
         {
-            return new LeaseOpenResult(lease, Created: true);
-        }
-
-        var existing = await GetAsync((string)result[1]!, cancellationToken)
-            ?? throw new StoreUnavailableException("the task index points at a lease that no longer exists");
-        return new LeaseOpenResult(existing, Created: false);
+            "created" => new LeaseOpenResult(lease, Created: true),
+            "existing" => new LeaseOpenResult(LeaseHash.FromFlat((string)result[1]!, result[2]), Created: false),
+            "quarantined" => LeaseOpenResult.Refused(OpenRefusal.Quarantined),
+            "concurrency" => LeaseOpenResult.Refused(OpenRefusal.ConcurrencyLimit, Millis(result[1])),
+            "rate" => LeaseOpenResult.Refused(OpenRefusal.RateLimit, Millis(result[1])),
+            var other => throw new InvalidOperationException($"Unexpected open script result '{other}'."),
+        };
     }
 
     public async Task<Lease?> GetAsync(string leaseId, CancellationToken cancellationToken)
@@ -57,29 +79,139 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
         return entries.Length == 0 ? null : LeaseHash.FromEntries(leaseId, entries);
     }
 
-    public Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, CancellationToken cancellationToken) =>
-        TransitionAsync(LeaseScripts.Complete, leaseId, [now.ToUnixTimeMilliseconds()], cancellationToken);
+    public Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
+        KillAsync(leaseId, now, expectedGeneration, LeaseState.Completed, RevocationCause.Completed, "", "", cancellationToken);
 
-    public Task<LeaseTransition> RenewAsync(string leaseId, DateTimeOffset newDeadline, DateTimeOffset now, CancellationToken cancellationToken) =>
-        TransitionAsync(LeaseScripts.Renew, leaseId, [now.ToUnixTimeMilliseconds(), newDeadline.ToUnixTimeMilliseconds()], cancellationToken);
+    public Task<LeaseTransition> RevokeAsync(string leaseId, string reason, string actor, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
+        KillAsync(leaseId, now, expectedGeneration, LeaseState.Revoked, RevocationCause.Revoked, reason, actor, cancellationToken);
 
-    public async Task<IReadOnlyList<string>> ListDueAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    public Task<LeaseTransition> RenewAsync(string leaseId, DateTimeOffset newDeadline, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
+        TransitionAsync(LeaseScripts.Renew, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Deadlines(shard)],
+            [now.ToUnixTimeMilliseconds(), newDeadline.ToUnixTimeMilliseconds(), Generation(expectedGeneration)], cancellationToken);
+
+    public async Task<IReadOnlyList<Lease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(shard);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, LeaseIds.ShardCount);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         cancellationToken.ThrowIfCancellationRequested();
-        var due = new List<(double Deadline, string LeaseId)>();
-        for (var shard = 0; shard < LeaseIds.ShardCount; shard++)
+        var result = await Eval(LeaseScripts.ClaimExpired, [RedisKeys.Deadlines(shard)], [now.ToUnixTimeMilliseconds(), limit]);
+        var expired = new List<Lease>(result.Length / 2);
+        for (var i = 0; i + 1 < result.Length; i += 2)
         {
-            var key = RedisKeys.Deadlines(shard);
-            var entries = await Run(() => Db.SortedSetRangeByScoreWithScoresAsync(key, double.NegativeInfinity, now.ToUnixTimeMilliseconds(), take: limit));
-            due.AddRange(entries.Select(e => (e.Score, (string)e.Element!)));
+            expired.Add(LeaseHash.FromFlat((string)result[i]!, result[i + 1]));
         }
 
-        return due.OrderBy(d => d.Deadline).Take(limit).Select(d => d.LeaseId).ToList();
+        return expired;
+    }
+
+    public async Task<int> QuarantineAgentAsync(string agentId, string reason, string actor, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var result = await Run(() => Db.ScriptEvaluateAsync(LeaseScripts.Quarantine,
+            [RedisKeys.Quarantine(agentId), RedisKeys.AgentOpen(agentId), RedisKeys.Revocations(LeaseIds.ShardOf(agentId))],
+            [now.ToUnixTimeMilliseconds(), agentId, reason, actor, _options.RevocationLogMaxLength]));
+        return Math.Max(0, (int)result);
+    }
+
+    public async Task<bool> ReleaseAgentAsync(string agentId, string actor, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return await Run(() => Db.KeyDeleteAsync(RedisKeys.Quarantine(agentId)));
+    }
+
+    public async Task<DateTimeOffset?> GetAgentStatusAsync(string agentId, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var since = await Run(() => Db.StringGetAsync(RedisKeys.Quarantine(agentId)));
+        return since.IsNull ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)since);
+    }
+
+    public async Task<RevocationPage> ReadRevocationsAsync(RevocationCursor? after, int limit, CancellationToken cancellationToken)
+    {
+        RevocationFeed.ValidateLimit(limit);
+        cancellationToken.ThrowIfCancellationRequested();
+        var reads = Enumerable.Range(0, LeaseIds.ShardCount).Select(shard => Eval(LeaseScripts.ReadRevocations,
+            [RedisKeys.Revocations(shard), RedisKeys.RevocationsTrimmed(shard)],
+            [after?[shard].ToString() ?? "", limit])).ToList();
+        var results = await Task.WhenAll(reads);
+        var perShard = new List<IReadOnlyList<RevocationEvent>>(LeaseIds.ShardCount);
+        var tooOld = false;
+        for (var shard = 0; shard < LeaseIds.ShardCount; shard++)
+        {
+            var trimmed = (string)results[shard][0]!;
+            tooOld |= after is not null && trimmed.Length > 0 && LogPosition.Parse(trimmed) > after[shard];
+            perShard.Add(((RedisResult[])results[shard][1]!).Select(e => LeaseHash.EventFromEntry(shard, e)).ToList());
+        }
+
+        return RevocationFeed.Page(perShard, after, limit, tooOld);
+    }
+
+    public async Task<RevocationCursor> CurrentRevocationCursorAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        // The newest entry is the last generated one: trimming never empties a stream (max length >= 1).
+        var tails = await Task.WhenAll(Enumerable.Range(0, LeaseIds.ShardCount).Select(shard =>
+            Run(() => Db.ScriptEvaluateAsync(LeaseScripts.Tail, [RedisKeys.Revocations(shard)]))));
+        return new RevocationCursor(tails.Select(t => LogPosition.Parse((string)t!)).ToList());
+    }
+
+    public async Task<LeasePage> ListLeasesAsync(LeaseQuery query, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var after = query.Validate();
+        cancellationToken.ThrowIfCancellationRequested();
+        var shards = query.AgentId is { } agent ? [LeaseIds.ShardOf(agent)] : Enumerable.Range(0, LeaseIds.ShardCount).ToArray();
+        var page = new List<Lease>(query.PageSize);
+        var budget = ListScanBudget;
+        LeasePageToken? last = after;
+        foreach (var shard in shards.Where(s => after is null || s >= after.Shard))
+        {
+            var index = query.AgentId is { } a ? RedisKeys.AgentLeases(a) : RedisKeys.ShardLeases(shard);
+            var position = last?.Shard == shard ? last : null;
+            while (true)
+            {
+                var batch = Math.Min(budget, Math.Max(query.PageSize - page.Count, 50));
+                var result = await Eval(LeaseScripts.ListIndex, [index],
+                    [position?.SortKey.ToString(CultureInfo.InvariantCulture) ?? "", position?.LeaseId ?? "", batch]);
+                for (var i = 0; i + 2 < result.Length; i += 3)
+                {
+                    var id = (string)result[i]!;
+                    position = last = new LeasePageToken(shard, long.Parse((string)result[i + 1]!, CultureInfo.InvariantCulture), id);
+                    budget--;
+                    if (((RedisResult[])result[i + 2]!).Length > 0 && LeaseHash.FromFlat(id, result[i + 2]) is var lease && query.Matches(lease, now))
+                    {
+                        page.Add(LeaseQuery.AsOf(lease, now));
+                        if (page.Count == query.PageSize)
+                        {
+                            return new LeasePage(page, last.ToString());
+                        }
+                    }
+                }
+
+                if (budget <= 0)
+                {
+                    return new LeasePage(page, last?.ToString());
+                }
+
+                if (result.Length < batch * 3)
+                {
+                    break;
+                }
+            }
+        }
+
+        return new LeasePage(page, null);
     }
 
     public void Dispose() => _connection.Dispose();
 
-    private async Task<LeaseTransition> TransitionAsync(string script, string leaseId, RedisValue[] args, CancellationToken cancellationToken)
+    private Task<LeaseTransition> KillAsync(
+        string leaseId, DateTimeOffset now, long? expectedGeneration, LeaseState state, RevocationCause cause, string reason, string actor, CancellationToken cancellationToken) =>
+        TransitionAsync(LeaseScripts.Kill, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Revocations(shard)],
+            [now.ToUnixTimeMilliseconds(), Generation(expectedGeneration), state.ToWire(), cause.ToWire(), reason, actor, _options.RevocationLogMaxLength],
+            cancellationToken);
+
+    private async Task<LeaseTransition> TransitionAsync(string script, string leaseId, Func<int, RedisKey[]> keys, RedisValue[] args, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (!LeaseIds.TryGetShard(leaseId, out var shard))
@@ -87,17 +219,23 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
             return new LeaseTransition(TransitionOutcome.NotFound, null);
         }
 
-        var result = (RedisResult[])(await Run(() => Db.ScriptEvaluateAsync(script,
-            [RedisKeys.Lease(shard, leaseId), RedisKeys.Deadlines(shard)], args)))!;
-        var outcome = (string)result[0]!;
-        if (outcome == "missing")
+        var result = await Eval(script, keys(shard), args);
+        var outcome = (string)result[0]! switch
         {
-            return new LeaseTransition(TransitionOutcome.NotFound, null);
-        }
-
-        var lease = await GetAsync(leaseId, cancellationToken);
-        return new LeaseTransition(outcome == "applied" ? TransitionOutcome.Applied : TransitionOutcome.NotApplicable, lease);
+            "applied" => TransitionOutcome.Applied,
+            "unchanged" => TransitionOutcome.NotApplicable,
+            "conflict" => TransitionOutcome.Conflict,
+            _ => TransitionOutcome.NotFound,
+        };
+        return new LeaseTransition(outcome, outcome == TransitionOutcome.NotFound ? null : LeaseHash.FromFlat(leaseId, result[1]));
     }
+
+    private static RedisValue Generation(long? expected) => expected is { } g ? g : "";
+
+    private static TimeSpan Millis(RedisResult ms) => TimeSpan.FromMilliseconds(long.Parse((string)ms!, CultureInfo.InvariantCulture));
+
+    private async Task<RedisResult[]> Eval(string script, RedisKey[] keys, RedisValue[] args) =>
+        (RedisResult[])(await Run(() => Db.ScriptEvaluateAsync(script, keys, args)))!;
 
     private static async Task<T> Run<T>(Func<Task<T>> call)
     {

@@ -13,4 +13,6 @@ public sealed class InMemoryLeaseStoreContractTests : LeaseStoreContract
 
     [SetUp]
     public void CreateStore() => _store = new InMemoryLeaseStore();
+
+    protected override ILeaseStore CreateStore(LeaseStoreOptions options) => new InMemoryLeaseStore(options);
 }

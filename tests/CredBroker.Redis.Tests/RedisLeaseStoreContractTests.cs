@@ -1,29 +1,35 @@
 using CredBroker.Core.Broker;
 using CredBroker.Core.Leases;
 using CredBroker.Testing;
+using StackExchange.Redis;
 
 namespace CredBroker.Redis.Tests;
 
-/// <summary>The same contract as the in-memory store, against a real redis-server.</summary>
+/// <summary>The same contract as the in-memory store, against a real redis-server; plus what only Redis has (keys, TTLs, crashes).</summary>
 [TestFixture]
 [NonParallelizable]
 public sealed class RedisLeaseStoreContractTests : LeaseStoreContract
 {
     private RedisServer _redis = null!;
     private RedisLeaseStore _store = null!;
+    private ConnectionMultiplexer _raw = null!;
 
     protected override ILeaseStore Store => _store;
+
+    protected override ILeaseStore CreateStore(LeaseStoreOptions options) => RedisLeaseStore.Connect(_redis.ConnectionString, options);
 
     [OneTimeSetUp]
     public void StartRedis()
     {
         _redis = RedisServer.Start();
         _store = RedisLeaseStore.Connect(_redis.ConnectionString);
+        _raw = ConnectionMultiplexer.Connect(_redis.ConnectionString);
     }
 
     [OneTimeTearDown]
     public void StopRedis()
     {
+        _raw.Dispose();
         _store.Dispose();
         _redis.Dispose();
     }
@@ -34,30 +40,122 @@ public sealed class RedisLeaseStoreContractTests : LeaseStoreContract
         using var redis = RedisServer.Start(appendOnly: true);
         using var store = RedisLeaseStore.Connect(redis.ConnectionString);
         var lease = NewLease();
-        await store.OpenAsync(lease, default);
+        await store.OpenAsync(lease, LeaseQuota.Unlimited, default);
 
         redis.Kill();
 
-        Assert.ThrowsAsync<StoreUnavailableException>(() => store.OpenAsync(NewLease(), default));
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.OpenAsync(NewLease(), LeaseQuota.Unlimited, default));
         Assert.ThrowsAsync<StoreUnavailableException>(() => store.GetAsync(lease.LeaseId, default));
-        Assert.ThrowsAsync<StoreUnavailableException>(() => store.CompleteAsync(lease.LeaseId, Now, default));
-        Assert.ThrowsAsync<StoreUnavailableException>(() => store.RenewAsync(lease.LeaseId, Now.AddMinutes(1), Now, default));
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.CompleteAsync(lease.LeaseId, Now, null, default));
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.RenewAsync(lease.LeaseId, Now.AddMinutes(1), Now, null, default));
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.RevokeAsync(lease.LeaseId, "r", "a", Now, null, default));
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.ClaimExpiredAsync(0, Now, 10, default));
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.QuarantineAgentAsync("agent-a", "r", "a", Now, default));
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.ReadRevocationsAsync(null, 10, default));
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.CurrentRevocationCursorAsync(default));
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.ListLeasesAsync(new LeaseQuery(), Now, default));
 
         redis.Restart();
+        var read = await WhenBack(() => store.GetAsync(lease.LeaseId, default));
+
+        Assert.That(read?.State, Is.EqualTo(LeaseState.Active), "the lease survived the crash in the AOF");
+    }
+
+    /// <summary>
+    /// An acknowledged revoke survives a crash. RedisServer runs AOF with <c>appendfsync always</c>:
+    /// Redis fsyncs the AOF before it replies, so the acknowledgement means "on disk" (with the
+    /// default <c>everysec</c> up to a second of acknowledged writes could be lost).
+    /// </summary>
+    [Test]
+    public async Task AcknowledgedRevoke_SurvivesSigkill_WithAppendOnlyAndFsyncAlways()
+    {
+        using var redis = RedisServer.Start(appendOnly: true);
+        using var store = RedisLeaseStore.Connect(redis.ConnectionString);
+        using (var admin = ConnectionMultiplexer.Connect(redis.ConnectionString + ",allowAdmin=true"))
+        {
+            var config = admin.GetServer(admin.GetEndPoints()[0]).ConfigGet("append*").ToDictionary(p => p.Key, p => p.Value);
+            Assert.That((config["appendonly"], config["appendfsync"]), Is.EqualTo(("yes", "always")));
+        }
+
+        var lease = NewLease(NewAgent());
+        await store.OpenAsync(lease, LeaseQuota.Unlimited, default);
+        var tail = await store.CurrentRevocationCursorAsync(default);
+        var revoked = await store.RevokeAsync(lease.LeaseId, "compromised", "ops", Now, null, default);
+        Assert.That(revoked.Outcome, Is.EqualTo(TransitionOutcome.Applied));
+
+        redis.Kill();
+        redis.Restart();
+
+        var read = await WhenBack(() => store.GetAsync(lease.LeaseId, default));
+        var feed = await store.ReadRevocationsAsync(tail, 100, default);
+        Assert.That(read!.State, Is.EqualTo(LeaseState.Revoked));
+        Assert.That(feed.Events.Select(e => (e.LeaseId, e.Cause)), Is.EqualTo(new[] { ((string?)lease.LeaseId, RevocationCause.Revoked) }));
+    }
+
+    [Test]
+    public async Task Revoke_WritesADenyEntry_ThatExpiresAtTheLeaseDeadline()
+    {
+        var lease = NewLease(NewAgent(), ttl: TimeSpan.FromMinutes(7));
+        await Store.OpenAsync(lease, LeaseQuota.Unlimited, default);
+
+        await Store.RevokeAsync(lease.LeaseId, "r", "ops", Now, null, default);
+
+        var deny = RedisKeys.Deny(LeaseIds.ShardOf(lease.AgentId), lease.LeaseId);
+        var expiresAt = (long)await _raw.GetDatabase().ScriptEvaluateAsync("return redis.call('PEXPIRETIME', KEYS[1])", [deny]);
+        Assert.That((string?)await _raw.GetDatabase().StringGetAsync(deny), Is.EqualTo("revoked"));
+        Assert.That(expiresAt, Is.EqualTo(lease.Deadline.ToUnixTimeMilliseconds()));
+    }
+
+    /// <summary>No unbounded growth: every key either expires or is one of the bounded per-shard/per-agent kinds.</summary>
+    [Test]
+    public async Task EveryKey_ExpiresOrIsBounded()
+    {
+        var agent = NewAgent();
+        var quota = new LeaseQuota(MaxConcurrent: 50, MaxOpensPerWindow: 50);
+        var leases = Enumerable.Range(0, 5).Select(_ => NewLease(agent)).ToList();
+        foreach (var l in leases)
+        {
+            await Store.OpenAsync(l, quota, default);
+        }
+
+        await Store.CompleteAsync(leases[0].LeaseId, Now, null, default);
+        await Store.RevokeAsync(leases[1].LeaseId, "r", "ops", Now, null, default);
+        await Store.QuarantineAgentAsync(agent, "r", "ops", Now, default);
+
+        var server = _raw.GetServer(_raw.GetEndPoints()[0]);
+        var db = _raw.GetDatabase();
+        var unbounded = new List<string>();
+        foreach (var key in server.Keys(pattern: "*", pageSize: 1000).Select(k => (string)k!))
+        {
+            var ttl = (long)await db.ScriptEvaluateAsync("return redis.call('PTTL', KEYS[1])", [key]);
+            var bounded = key.EndsWith("}:deadlines", StringComparison.Ordinal) // one per shard; entries leave when leases end
+                || key.EndsWith("}:leases", StringComparison.Ordinal) // one per shard; pruned of dropped leases by every open
+                || key.EndsWith("}:revocations", StringComparison.Ordinal) // one stream per shard, capped
+                || key.EndsWith("}:revocations:trimmed", StringComparison.Ordinal) // one id per shard
+                || key.EndsWith(":quarantine", StringComparison.Ordinal); // one per quarantined agent, until released
+            if (ttl < 0 && !bounded)
+            {
+                unbounded.Add(key);
+            }
+        }
+
+        Assert.That(unbounded, Is.Empty);
+        Assert.That(await db.KeyExistsAsync(RedisKeys.AgentOpen(agent)), Is.False, "ending every open lease empties the agent's open index");
+    }
+
+    private static async Task<T> WhenBack<T>(Func<Task<T>> read)
+    {
         var deadline = DateTime.UtcNow.AddSeconds(20);
-        Lease? read = null;
-        while (read is null && DateTime.UtcNow < deadline)
+        while (true)
         {
             try
             {
-                read = await store.GetAsync(lease.LeaseId, default);
+                return await read();
             }
-            catch (StoreUnavailableException)
+            catch (StoreUnavailableException) when (DateTime.UtcNow < deadline)
             {
                 await Task.Delay(100);
             }
         }
-
-        Assert.That(read?.State, Is.EqualTo(LeaseState.Active), "the lease survived the crash in the AOF");
     }
 }

@@ -2,38 +2,97 @@ using CredBroker.Core.Leases;
 
 namespace CredBroker.Testing;
 
-/// <summary>The lease store contract, written once and run against every store (in-memory and Redis).</summary>
-public abstract class LeaseStoreContract
+/// <summary>
+/// The lease store contract, written once and run against every store (in-memory and Redis).
+/// Stores may be shared between tests (one Redis per fixture), so every test uses its own agents
+/// and reads the revocation feed from the tail it took first. Split by topic into partial files.
+/// </summary>
+public abstract partial class LeaseStoreContract
 {
     // Redis keeps milliseconds: start on a whole millisecond so round trips compare equal.
     protected static readonly DateTimeOffset Now = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
     protected abstract ILeaseStore Store { get; }
 
-    protected static Lease NewLease(string agent = "agent-a", string? task = null, TimeSpan? ttl = null) => new()
+    /// <summary>Another store with other options: in memory a fresh one, on Redis one on the same server (disposed by the test when disposable).</summary>
+    protected abstract ILeaseStore CreateStore(LeaseStoreOptions options);
+
+    protected static string NewAgent() => "agent-" + Guid.NewGuid().ToString("N")[..12];
+
+    protected static Lease NewLease(string agent = "agent-a", string? task = null, TimeSpan? ttl = null, string owner = "owner@example.com", DateTimeOffset? at = null)
     {
-        LeaseId = LeaseIds.New(agent),
-        AgentId = agent,
-        TaskId = task ?? "task-" + Guid.NewGuid().ToString("N"),
-        Owner = "owner@example.com",
-        Purpose = "contract test",
-        Audience = "api",
-        Scopes = ["a:read", "b:write"],
-        State = LeaseState.Active,
-        CreatedAt = Now,
-        Deadline = Now + (ttl ?? TimeSpan.FromMinutes(10)),
-        MaxDeadline = Now + TimeSpan.FromHours(1),
-    };
+        var created = at ?? Now;
+        return new Lease
+        {
+            LeaseId = LeaseIds.New(agent),
+            AgentId = agent,
+            TaskId = task ?? "task-" + Guid.NewGuid().ToString("N"),
+            Owner = owner,
+            Purpose = "contract test",
+            Audience = "api",
+            Scopes = ["a:read", "b:write"],
+            State = LeaseState.Active,
+            CreatedAt = created,
+            Deadline = created + (ttl ?? TimeSpan.FromMinutes(10)),
+            MaxDeadline = created + TimeSpan.FromHours(1),
+        };
+    }
+
+    protected Task<LeaseOpenResult> Open(Lease lease, LeaseQuota? quota = null) => Store.OpenAsync(lease, quota ?? LeaseQuota.Unlimited, default);
+
+    protected Task<LeaseTransition> Complete(string leaseId, DateTimeOffset at, long? generation = null) => Store.CompleteAsync(leaseId, at, generation, default);
+
+    protected Task<LeaseTransition> Renew(string leaseId, DateTimeOffset to, DateTimeOffset at, long? generation = null) => Store.RenewAsync(leaseId, to, at, generation, default);
+
+    protected Task<LeaseTransition> Revoke(string leaseId, DateTimeOffset at, long? generation = null) =>
+        Store.RevokeAsync(leaseId, "operator says so", "ops@example.com", at, generation, default);
+
+    /// <summary>Claims everything due at <paramref name="at"/> on every shard (a sweeper pass).</summary>
+    protected async Task<List<Lease>> ClaimAll(DateTimeOffset at, ILeaseStore? store = null)
+    {
+        var claimed = new List<Lease>();
+        for (var shard = 0; shard < LeaseIds.ShardCount; shard++)
+        {
+            IReadOnlyList<Lease> batch;
+            do
+            {
+                batch = await (store ?? Store).ClaimExpiredAsync(shard, at, 100, default);
+                claimed.AddRange(batch);
+            }
+            while (batch.Count > 0);
+        }
+
+        return claimed;
+    }
+
+    /// <summary>Every event after <paramref name="from"/>, page by page.</summary>
+    protected async Task<(List<RevocationEvent> Events, RevocationCursor Cursor)> ReadAll(RevocationCursor? from, int pageSize = 100, ILeaseStore? store = null)
+    {
+        var events = new List<RevocationEvent>();
+        var cursor = from;
+        while (true)
+        {
+            var page = await (store ?? Store).ReadRevocationsAsync(cursor, pageSize, default);
+            Assert.That(page.CursorTooOld, Is.False);
+            events.AddRange(page.Events);
+            cursor = page.Cursor;
+            if (page.Events.Count == 0)
+            {
+                return (events, cursor);
+            }
+        }
+    }
 
     [Test]
     public async Task Open_NewTask_CreatesTheLeaseWithEveryField()
     {
         var lease = NewLease();
 
-        var result = await Store.OpenAsync(lease, default);
+        var result = await Open(lease);
         var read = await Store.GetAsync(lease.LeaseId, default);
 
         Assert.That(result.Created, Is.True);
+        Assert.That(result.Refusal, Is.EqualTo(OpenRefusal.None));
         Assert.That(read, Is.Not.Null);
         Assert.That(read! with { Scopes = lease.Scopes }, Is.EqualTo(lease));
         Assert.That(read.Scopes, Is.EqualTo(lease.Scopes));
@@ -42,25 +101,25 @@ public abstract class LeaseStoreContract
     [Test]
     public async Task Open_SameAgentAndTask_ReturnsTheExistingLeaseAndWritesNothing()
     {
-        var first = NewLease(task: "same-task");
-        await Store.OpenAsync(first, default);
-        var second = NewLease(task: "same-task");
+        var first = NewLease(task: "same-task-" + Guid.NewGuid());
+        await Open(first);
+        var second = NewLease(task: first.TaskId);
 
-        var result = await Store.OpenAsync(second, default);
+        var result = await Open(second);
 
         Assert.That(result.Created, Is.False);
-        Assert.That(result.Lease.LeaseId, Is.EqualTo(first.LeaseId));
+        Assert.That(result.Lease!.LeaseId, Is.EqualTo(first.LeaseId));
         Assert.That(await Store.GetAsync(second.LeaseId, default), Is.Null);
     }
 
     [Test]
     public async Task Open_SameTaskIdForAnotherAgent_IsASeparateLease()
     {
-        var a = await Store.OpenAsync(NewLease("agent-a", "shared-" + Guid.NewGuid()), default);
-        var b = await Store.OpenAsync(NewLease("agent-b", a.Lease.TaskId), default);
+        var a = await Open(NewLease("agent-a", "shared-" + Guid.NewGuid()));
+        var b = await Open(NewLease("agent-b", a.Lease!.TaskId));
 
         Assert.That(b.Created, Is.True);
-        Assert.That(b.Lease.LeaseId, Is.Not.EqualTo(a.Lease.LeaseId));
+        Assert.That(b.Lease!.LeaseId, Is.Not.EqualTo(a.Lease.LeaseId));
     }
 
     [TestCase("l00_aaaaaaaaaaaaaaaaaaaaaaaaaa")]
@@ -69,75 +128,92 @@ public abstract class LeaseStoreContract
     public async Task UnknownOrMalformedLeaseId_IsNotFound(string leaseId)
     {
         Assert.That(await Store.GetAsync(leaseId, default), Is.Null);
-        Assert.That((await Store.CompleteAsync(leaseId, Now, default)).Outcome, Is.EqualTo(TransitionOutcome.NotFound));
-        Assert.That((await Store.RenewAsync(leaseId, Now.AddMinutes(1), Now, default)).Outcome, Is.EqualTo(TransitionOutcome.NotFound));
+        Assert.That((await Complete(leaseId, Now)).Outcome, Is.EqualTo(TransitionOutcome.NotFound));
+        Assert.That((await Renew(leaseId, Now.AddMinutes(1), Now)).Outcome, Is.EqualTo(TransitionOutcome.NotFound));
+        Assert.That((await Revoke(leaseId, Now)).Outcome, Is.EqualTo(TransitionOutcome.NotFound));
+        Assert.That((await Revoke(leaseId, Now, generation: 3)).Outcome, Is.EqualTo(TransitionOutcome.NotFound));
     }
 
     [Test]
-    public async Task Complete_ActiveLease_CompletesBumpsGenerationAndLeavesTheDeadlineIndex()
+    public async Task Complete_ActiveLease_CompletesBumpsGenerationLeavesTheIndexAndAppendsOneEvent()
     {
-        var lease = NewLease(ttl: TimeSpan.FromSeconds(1));
-        await Store.OpenAsync(lease, default);
+        var agent = NewAgent();
+        var lease = NewLease(agent, ttl: TimeSpan.FromSeconds(1));
+        await Open(lease);
+        var tail = await Store.CurrentRevocationCursorAsync(default);
 
-        var result = await Store.CompleteAsync(lease.LeaseId, Now, default);
+        var result = await Complete(lease.LeaseId, Now);
 
         Assert.That(result.Outcome, Is.EqualTo(TransitionOutcome.Applied));
         Assert.That(result.Lease!.State, Is.EqualTo(LeaseState.Completed));
         Assert.That(result.Lease.Generation, Is.EqualTo(lease.Generation + 1));
         Assert.That(result.Lease.EndedAt, Is.EqualTo(Now));
-        Assert.That(await Store.ListDueAsync(Now.AddHours(2), 10_000, default), Does.Not.Contain(lease.LeaseId));
+        Assert.That((await ClaimAll(Now.AddHours(2))).Select(l => l.LeaseId), Does.Not.Contain(lease.LeaseId));
+        var (events, _) = await ReadAll(tail);
+        var e = events.Single(x => x.AgentId == agent);
+        Assert.That((e.Kind, e.LeaseId, e.TaskId, e.Cause, e.Actor, e.At, e.NotAfter),
+            Is.EqualTo((RevocationKind.Lease, lease.LeaseId, lease.TaskId, RevocationCause.Completed, agent, Now, lease.Deadline)));
+        Assert.That(e.Shard, Is.EqualTo(LeaseIds.ShardOf(agent)));
     }
 
     [Test]
-    public async Task Complete_Twice_IsIdempotent()
+    public async Task Complete_Twice_IsIdempotentWithOneEvent()
     {
-        var lease = NewLease();
-        await Store.OpenAsync(lease, default);
-        await Store.CompleteAsync(lease.LeaseId, Now, default);
+        var agent = NewAgent();
+        var lease = NewLease(agent);
+        await Open(lease);
+        var tail = await Store.CurrentRevocationCursorAsync(default);
+        await Complete(lease.LeaseId, Now);
 
-        var again = await Store.CompleteAsync(lease.LeaseId, Now.AddSeconds(1), default);
+        var again = await Complete(lease.LeaseId, Now.AddSeconds(1));
 
         Assert.That(again.Outcome, Is.EqualTo(TransitionOutcome.NotApplicable));
         Assert.That(again.Lease!.State, Is.EqualTo(LeaseState.Completed));
         Assert.That(again.Lease.Generation, Is.EqualTo(1));
+        Assert.That(again.Lease.EndedAt, Is.EqualTo(Now));
+        Assert.That((await ReadAll(tail)).Events.Count(e => e.AgentId == agent), Is.EqualTo(1));
     }
 
     [Test]
-    public async Task Complete_AfterDeadline_EndsAsExpired()
+    public async Task Complete_AfterDeadline_EndsAsExpiredWithoutAnEvent()
     {
-        var lease = NewLease(ttl: TimeSpan.FromSeconds(5));
-        await Store.OpenAsync(lease, default);
+        var agent = NewAgent();
+        var lease = NewLease(agent, ttl: TimeSpan.FromSeconds(5));
+        await Open(lease);
+        var tail = await Store.CurrentRevocationCursorAsync(default);
 
-        var result = await Store.CompleteAsync(lease.LeaseId, Now.AddSeconds(6), default);
+        var result = await Complete(lease.LeaseId, Now.AddSeconds(6));
 
         Assert.That(result.Outcome, Is.EqualTo(TransitionOutcome.NotApplicable));
         Assert.That(result.Lease!.State, Is.EqualTo(LeaseState.Expired));
         Assert.That(result.Lease.EndedAt, Is.EqualTo(lease.Deadline));
+        Assert.That((await ReadAll(tail)).Events.Where(e => e.AgentId == agent), Is.Empty);
     }
 
     [Test]
     public async Task Renew_ExtendsDeadlineBumpsGenerationAndMovesTheIndex()
     {
-        var lease = NewLease(ttl: TimeSpan.FromMinutes(1));
-        await Store.OpenAsync(lease, default);
+        var lease = NewLease(NewAgent(), ttl: TimeSpan.FromMinutes(1));
+        await Open(lease);
 
-        var result = await Store.RenewAsync(lease.LeaseId, Now.AddMinutes(20), Now, default);
+        var result = await Renew(lease.LeaseId, Now.AddMinutes(20), Now);
 
         Assert.That(result.Outcome, Is.EqualTo(TransitionOutcome.Applied));
         Assert.That(result.Lease!.Deadline, Is.EqualTo(Now.AddMinutes(20)));
         Assert.That(result.Lease.Generation, Is.EqualTo(1));
-        Assert.That(await Store.ListDueAsync(Now.AddMinutes(2), 10_000, default), Does.Not.Contain(lease.LeaseId));
-        Assert.That(await Store.ListDueAsync(Now.AddMinutes(21), 10_000, default), Does.Contain(lease.LeaseId));
+        Assert.That((await ClaimAll(Now.AddMinutes(2))).Select(l => l.LeaseId), Does.Not.Contain(lease.LeaseId));
+        Assert.That((await Store.GetAsync(lease.LeaseId, default))!.State, Is.EqualTo(LeaseState.Active));
+        Assert.That((await ClaimAll(Now.AddMinutes(21))).Select(l => l.LeaseId), Does.Contain(lease.LeaseId));
     }
 
     [Test]
     public async Task Renew_IsClampedToMaxDeadlineAndNeverShortens()
     {
         var lease = NewLease(ttl: TimeSpan.FromMinutes(10));
-        await Store.OpenAsync(lease, default);
+        await Open(lease);
 
-        var beyond = await Store.RenewAsync(lease.LeaseId, Now.AddHours(5), Now, default);
-        var shorter = await Store.RenewAsync(lease.LeaseId, Now.AddMinutes(1), Now, default);
+        var beyond = await Renew(lease.LeaseId, Now.AddHours(5), Now);
+        var shorter = await Renew(lease.LeaseId, Now.AddMinutes(1), Now);
 
         Assert.That(beyond.Lease!.Deadline, Is.EqualTo(lease.MaxDeadline));
         Assert.That(shorter.Lease!.Deadline, Is.EqualTo(lease.MaxDeadline));
@@ -147,13 +223,13 @@ public abstract class LeaseStoreContract
     public async Task Renew_CompletedOrExpiredLease_IsNotApplicable()
     {
         var completed = NewLease();
-        await Store.OpenAsync(completed, default);
-        await Store.CompleteAsync(completed.LeaseId, Now, default);
+        await Open(completed);
+        await Complete(completed.LeaseId, Now);
         var expired = NewLease(ttl: TimeSpan.FromSeconds(1));
-        await Store.OpenAsync(expired, default);
+        await Open(expired);
 
-        var a = await Store.RenewAsync(completed.LeaseId, Now.AddMinutes(5), Now, default);
-        var b = await Store.RenewAsync(expired.LeaseId, Now.AddMinutes(5), Now.AddSeconds(2), default);
+        var a = await Renew(completed.LeaseId, Now.AddMinutes(5), Now);
+        var b = await Renew(expired.LeaseId, Now.AddMinutes(5), Now.AddSeconds(2));
 
         Assert.That(a.Outcome, Is.EqualTo(TransitionOutcome.NotApplicable));
         Assert.That(a.Lease!.State, Is.EqualTo(LeaseState.Completed));
@@ -162,22 +238,58 @@ public abstract class LeaseStoreContract
     }
 
     [Test]
-    public async Task ListDue_ReturnsOnlyDueLeasesOldestFirst_UpToTheLimit()
+    public async Task StaleGeneration_IsAConflictAndChangesNothing()
     {
-        var later = NewLease("agent-x", ttl: TimeSpan.FromSeconds(30));
-        var sooner = NewLease("agent-y", ttl: TimeSpan.FromSeconds(10));
-        var notDue = NewLease("agent-z", ttl: TimeSpan.FromMinutes(50));
-        foreach (var l in new[] { later, sooner, notDue })
+        var lease = NewLease(NewAgent());
+        await Open(lease);
+        var renewed = await Renew(lease.LeaseId, Now.AddMinutes(20), Now, generation: 0);
+
+        var staleRenew = await Renew(lease.LeaseId, Now.AddMinutes(30), Now, generation: 0);
+        var staleComplete = await Complete(lease.LeaseId, Now, generation: 0);
+        var staleRevoke = await Revoke(lease.LeaseId, Now, generation: 7);
+        var unchanged = await Store.GetAsync(lease.LeaseId, default);
+        var fresh = await Complete(lease.LeaseId, Now, generation: 1);
+
+        Assert.That(renewed.Outcome, Is.EqualTo(TransitionOutcome.Applied));
+        Assert.That(new[] { staleRenew, staleComplete, staleRevoke }.Select(t => t.Outcome), Is.All.EqualTo(TransitionOutcome.Conflict));
+        Assert.That(staleRenew.Lease, Is.EqualTo(renewed.Lease).Using<Lease>((x, y) => x.Generation == y.Generation && x.Deadline == y.Deadline));
+        Assert.That((unchanged!.State, unchanged.Generation, unchanged.Deadline), Is.EqualTo((LeaseState.Active, 1L, Now.AddMinutes(20))));
+        Assert.That((fresh.Outcome, fresh.Lease!.State, fresh.Lease.Generation), Is.EqualTo((TransitionOutcome.Applied, LeaseState.Completed, 2L)));
+    }
+
+    [Test]
+    public async Task TerminalStates_AreFinal()
+    {
+        var agent = NewAgent();
+        var completed = NewLease(agent);
+        var revoked = NewLease(agent);
+        var expired = NewLease(agent, ttl: TimeSpan.FromSeconds(1));
+        foreach (var l in new[] { completed, revoked, expired })
         {
-            await Store.OpenAsync(l, default);
+            await Open(l);
         }
 
-        var due = await Store.ListDueAsync(Now.AddMinutes(1), 10_000, default);
-        var limited = await Store.ListDueAsync(Now.AddMinutes(1), 1, default);
+        await Complete(completed.LeaseId, Now);
+        await Revoke(revoked.LeaseId, Now);
+        Assert.That((await ClaimAll(Now.AddSeconds(2))).Select(l => l.LeaseId), Does.Contain(expired.LeaseId));
+        var tail = await Store.CurrentRevocationCursorAsync(default);
 
-        Assert.That(due, Does.Contain(later.LeaseId).And.Contain(sooner.LeaseId).And.Not.Contain(notDue.LeaseId));
-        Assert.That(due.ToList().IndexOf(sooner.LeaseId), Is.LessThan(due.ToList().IndexOf(later.LeaseId)));
-        Assert.That(limited, Has.Count.EqualTo(1));
+        foreach (var l in new[] { completed, revoked, expired })
+        {
+            var before = await Store.GetAsync(l.LeaseId, default);
+            var results = new[]
+            {
+                await Renew(l.LeaseId, Now.AddMinutes(30), Now),
+                await Complete(l.LeaseId, Now),
+                await Revoke(l.LeaseId, Now),
+                await Revoke(l.LeaseId, Now, generation: before!.Generation),
+            };
+            Assert.That(results.Select(r => r.Outcome), Is.All.EqualTo(TransitionOutcome.NotApplicable), before.State.ToWire());
+            Assert.That(results.Select(r => r.Lease), Is.All.EqualTo(before).Using<Lease>((x, y) => x with { Scopes = [] } == y with { Scopes = [] }));
+            Assert.That(await Store.GetAsync(l.LeaseId, default), Is.EqualTo(before).Using<Lease>((x, y) => x with { Scopes = [] } == y with { Scopes = [] }));
+        }
+
+        Assert.That((await ReadAll(tail)).Events.Where(e => e.AgentId == agent), Is.Empty, "no event for a transition that did not happen");
     }
 
     [Test]
@@ -185,33 +297,34 @@ public abstract class LeaseStoreContract
     {
         var task = "race-" + Guid.NewGuid();
 
-        var results = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => Task.Run(() => Store.OpenAsync(NewLease("agent-r", task), default))));
+        var results = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => Task.Run(() => Open(NewLease("agent-r", task)))));
 
         Assert.That(results.Count(r => r.Created), Is.EqualTo(1));
-        Assert.That(results.Select(r => r.Lease.LeaseId).Distinct().Count(), Is.EqualTo(1));
+        Assert.That(results.Select(r => r.Lease!.LeaseId).Distinct().Count(), Is.EqualTo(1));
     }
 
     [Test]
     public async Task ConcurrentCompleteAndRenew_NeverLeaveACompletedLeaseActive()
     {
-        var leases = Enumerable.Range(0, 20).Select(_ => NewLease("agent-c")).ToList();
+        var leases = Enumerable.Range(0, 20).Select(_ => NewLease(NewAgent())).ToList();
         foreach (var l in leases)
         {
-            await Store.OpenAsync(l, default);
+            await Open(l);
         }
 
         await Task.WhenAll(leases.SelectMany(l => new Func<Task>[]
         {
-            () => Store.RenewAsync(l.LeaseId, Now.AddMinutes(30), Now, default),
-            () => Store.CompleteAsync(l.LeaseId, Now, default),
-            () => Store.RenewAsync(l.LeaseId, Now.AddMinutes(40), Now, default),
+            () => Renew(l.LeaseId, Now.AddMinutes(30), Now),
+            () => Complete(l.LeaseId, Now),
+            () => Renew(l.LeaseId, Now.AddMinutes(40), Now),
         }).Select(f => Task.Run(f)));
 
+        var claimed = (await ClaimAll(Now.AddHours(2))).Select(l => l.LeaseId).ToHashSet();
         foreach (var l in leases)
         {
             var final = await Store.GetAsync(l.LeaseId, default);
             Assert.That(final!.State, Is.EqualTo(LeaseState.Completed));
-            Assert.That(await Store.ListDueAsync(Now.AddHours(2), 10_000, default), Does.Not.Contain(l.LeaseId));
+            Assert.That(claimed, Does.Not.Contain(l.LeaseId));
         }
     }
 }

@@ -53,7 +53,12 @@ public sealed class TaskBroker(
         };
 
         // The lease is durable before any token exists: no token without a lease.
-        var opened = await Store(() => store.OpenAsync(lease, cancellationToken));
+        var opened = await Store(() => store.OpenAsync(lease, LeaseQuota.Unlimited, cancellationToken));
+        if (opened.Lease is null)
+        {
+            throw Refused(agent.Id, opened);
+        }
+
         if (!opened.Created)
         {
             lease = ResumeExisting(opened.Lease, decision, now);
@@ -98,7 +103,7 @@ public sealed class TaskBroker(
         var now = time.GetUtcNow();
         RequireActive(lease, now);
 
-        var renewed = await Store(() => store.RenewAsync(leaseId, now + (extendBy ?? agent.DefaultLeaseTtl), now, cancellationToken));
+        var renewed = await Store(() => store.RenewAsync(leaseId, now + (extendBy ?? agent.DefaultLeaseTtl), now, expectedGeneration: null, cancellationToken));
         var current = renewed.Lease ?? throw NotFound(leaseId);
         RequireActive(current, now);
         return new TaskGrant(current, minter.Mint(current, agent, current.Scopes, current.Audience));
@@ -109,7 +114,7 @@ public sealed class TaskBroker(
     {
         RequestValidator.LeaseId(leaseId);
         await OwnLeaseAsync(caller, leaseId, cancellationToken);
-        var result = await Store(() => store.CompleteAsync(leaseId, time.GetUtcNow(), cancellationToken));
+        var result = await Store(() => store.CompleteAsync(leaseId, time.GetUtcNow(), expectedGeneration: null, cancellationToken));
         return result.Lease ?? throw NotFound(leaseId);
     }
 
@@ -165,6 +170,14 @@ public sealed class TaskBroker(
                 $"Lease {lease.LeaseId} for task '{lease.TaskId}' is {state.ToWire()}, not active; begin a new task with a new task_id.");
         }
     }
+
+    private static BrokerException Refused(string agentId, LeaseOpenResult refused) => refused.Refusal switch
+    {
+        OpenRefusal.Quarantined => new(BrokerErrorKind.PermissionDenied,
+            $"Agent '{agentId}' is quarantined by an operator; no lease or token is issued until it is released.", ["agent.quarantined"]),
+        _ => new(BrokerErrorKind.ResourceExhausted,
+            $"Agent '{agentId}' reached its lease quota ({refused.Refusal}); retry after {refused.RetryAfter?.TotalSeconds ?? 1:0.###} s.", ["lease.quota"]),
+    };
 
     private static BrokerException NotFound(string leaseId) =>
         new(BrokerErrorKind.NotFound, $"Lease '{leaseId}' not found for this agent.");

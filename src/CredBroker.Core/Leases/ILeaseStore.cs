@@ -4,28 +4,97 @@ namespace CredBroker.Core.Leases;
 /// Where leases live. Every method is atomic. Times are passed in (the broker's
 /// <see cref="TimeProvider"/>) so stores never read their own clock. Adapters throw
 /// <see cref="Broker.StoreUnavailableException"/> when the store cannot be reached.
+/// Terminal states (completed, expired, revoked) are final; every transition bumps
+/// <see cref="Lease.Generation"/>, and an <c>expectedGeneration</c> that does not match the stored
+/// one changes nothing and reports <see cref="TransitionOutcome.Conflict"/>.
 /// </summary>
 public interface ILeaseStore
 {
     /// <summary>
-    /// Writes <paramref name="lease"/> and its deadline index entry, unless the same agent already
-    /// has a lease for the same task id: then nothing is written and that lease is returned.
+    /// Writes <paramref name="lease"/> and its indexes, unless the same agent already has a lease
+    /// for the same task id: then nothing is written and that lease is returned (even at a quota
+    /// limit). Refuses, writing nothing, when the agent is quarantined or <paramref name="quota"/>
+    /// is exhausted. The open time (rate window) is <see cref="Lease.CreatedAt"/>.
     /// </summary>
-    Task<LeaseOpenResult> OpenAsync(Lease lease, CancellationToken cancellationToken);
+    Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken);
 
     Task<Lease?> GetAsync(string leaseId, CancellationToken cancellationToken);
 
-    /// <summary>Active → completed. Idempotent: a lease already ended keeps its state; one past its deadline ends as expired.</summary>
-    Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, CancellationToken cancellationToken);
+    /// <summary>
+    /// Active/pending → completed, with one revocation event and a deny entry. A lease past its
+    /// deadline ends as expired instead (NotApplicable, no event); an ended lease is NotApplicable.
+    /// </summary>
+    Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken);
 
     /// <summary>Moves an active lease's deadline to <paramref name="newDeadline"/> (clamped to its max, never earlier).</summary>
-    Task<LeaseTransition> RenewAsync(string leaseId, DateTimeOffset newDeadline, DateTimeOffset now, CancellationToken cancellationToken);
+    Task<LeaseTransition> RenewAsync(string leaseId, DateTimeOffset newDeadline, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken);
 
-    /// <summary>Lease ids whose deadline is at or before <paramref name="now"/>, from the deadline index, oldest first.</summary>
-    Task<IReadOnlyList<string>> ListDueAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken);
+    /// <summary>
+    /// Active/pending → revoked (ended = <paramref name="now"/>), with one revocation event and a deny
+    /// entry. Idempotent: an ended lease is NotApplicable, returned as is, nothing written.
+    /// </summary>
+    Task<LeaseTransition> RevokeAsync(string leaseId, string reason, string actor, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The sweeper primitive: atomically takes up to <paramref name="limit"/> leases of
+    /// <paramref name="shard"/> whose deadline is at or before <paramref name="now"/>, expires the
+    /// open ones (ended = deadline) and returns them. A lease whose deadline moved is re-indexed,
+    /// not expired. Concurrent callers never claim the same lease twice.
+    /// </summary>
+    Task<IReadOnlyList<Lease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Quarantines the agent from <paramref name="now"/>: refuses its opens, revokes its open leases
+    /// and appends one agent event. Returns the number of leases revoked. Idempotent: an agent
+    /// already quarantined keeps its original time and gets no second event.
+    /// </summary>
+    Task<int> QuarantineAgentAsync(string agentId, string reason, string actor, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Lifts a quarantine; true when there was one. Appends no event: the quarantine event's
+    /// <see cref="RevocationEvent.NotAfter"/> keeps invalidating tokens issued before it, and
+    /// tokens issued after a release are valid anyway.
+    /// </summary>
+    Task<bool> ReleaseAgentAsync(string agentId, string actor, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>When the agent was quarantined, or null when it is not.</summary>
+    Task<DateTimeOffset?> GetAgentStatusAsync(string agentId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Revocation events after <paramref name="after"/> (null: from the oldest retained), at most
+    /// <paramref name="limit"/>, in per-shard order, with the cursor to continue from.
+    /// </summary>
+    Task<RevocationPage> ReadRevocationsAsync(RevocationCursor? after, int limit, CancellationToken cancellationToken);
+
+    /// <summary>The tail of the revocation log: reading from it returns only events appended later.</summary>
+    Task<RevocationCursor> CurrentRevocationCursorAsync(CancellationToken cancellationToken);
+
+    /// <summary>One page of leases for operators; states are reported as of <paramref name="now"/>.</summary>
+    Task<LeasePage> ListLeasesAsync(LeaseQuery query, DateTimeOffset now, CancellationToken cancellationToken);
 }
 
-public sealed record LeaseOpenResult(Lease Lease, bool Created);
+public enum OpenRefusal
+{
+    None,
+
+    /// <summary>The agent is quarantined.</summary>
+    Quarantined,
+
+    /// <summary>The agent holds its maximum number of concurrent open leases.</summary>
+    ConcurrencyLimit,
+
+    /// <summary>The agent opened its maximum number of leases in the rolling window.</summary>
+    RateLimit,
+}
+
+/// <summary>
+/// The outcome of an open. <see cref="Lease"/> is the stored lease (new or existing); it is null
+/// exactly when the open was refused, and then <see cref="RetryAfter"/> may hint when to retry.
+/// </summary>
+public sealed record LeaseOpenResult(Lease? Lease, bool Created, OpenRefusal Refusal = OpenRefusal.None, TimeSpan? RetryAfter = null)
+{
+    public static LeaseOpenResult Refused(OpenRefusal refusal, TimeSpan? retryAfter = null) => new(null, false, refusal, retryAfter);
+}
 
 public enum TransitionOutcome
 {
@@ -36,6 +105,9 @@ public enum TransitionOutcome
     NotApplicable,
 
     NotFound,
+
+    /// <summary>The caller's expected generation is stale: nothing changed (the current lease is reported).</summary>
+    Conflict,
 }
 
 public sealed record LeaseTransition(TransitionOutcome Outcome, Lease? Lease);

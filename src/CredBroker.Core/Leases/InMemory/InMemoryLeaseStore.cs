@@ -3,26 +3,63 @@ namespace CredBroker.Core.Leases.InMemory;
 /// <summary>
 /// The lease store for dev mode and unit tests. One lock makes every operation atomic; it passes
 /// the same contract suite as the Redis store. Not shared between processes, so not for production.
+/// Ended leases are kept for the process lifetime (dev mode is short-lived); the revocation log
+/// per shard is capped at <see cref="LeaseStoreOptions.RevocationLogMaxLength"/>.
 /// </summary>
-public sealed class InMemoryLeaseStore : ILeaseStore
+public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILeaseStore
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Lease> _leases = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Agent, string Task), string> _tasks = [];
     private readonly SortedSet<(DateTimeOffset Deadline, string LeaseId)> _deadlines = [];
+    private readonly Dictionary<string, HashSet<string>> _open = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Queue<DateTimeOffset>> _recentOpens = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _quarantined = new(StringComparer.Ordinal);
+    private readonly InMemoryRevocationLog _log = new((options ?? new LeaseStoreOptions()).RevocationLogMaxLength);
 
-    public Task<LeaseOpenResult> OpenAsync(Lease lease, CancellationToken cancellationToken)
+    public Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken)
     {
+        quota.Validate();
         lock (_gate)
         {
+            if (_quarantined.ContainsKey(lease.AgentId))
+            {
+                return Task.FromResult(LeaseOpenResult.Refused(OpenRefusal.Quarantined));
+            }
+
             if (_tasks.TryGetValue((lease.AgentId, lease.TaskId), out var existing))
             {
                 return Task.FromResult(new LeaseOpenResult(_leases[existing], Created: false));
             }
 
+            var now = lease.CreatedAt;
+            var open = _open.GetValueOrDefault(lease.AgentId)?.Select(id => _leases[id]).Where(l => l.Deadline > now).ToList() ?? [];
+            if (quota.MaxConcurrent is { } maxConcurrent && open.Count >= maxConcurrent)
+            {
+                return Task.FromResult(LeaseOpenResult.Refused(OpenRefusal.ConcurrencyLimit, open.Min(l => l.Deadline) - now));
+            }
+
+            var recent = _recentOpens.GetValueOrDefault(lease.AgentId) ?? new Queue<DateTimeOffset>();
+            while (recent.TryPeek(out var oldest) && oldest <= now - quota.RateWindow)
+            {
+                recent.Dequeue();
+            }
+
+            if (quota.MaxOpensPerWindow is { } maxOpens && recent.Count >= maxOpens)
+            {
+                return Task.FromResult(LeaseOpenResult.Refused(OpenRefusal.RateLimit, recent.Peek() + quota.RateWindow - now));
+            }
+
             _leases[lease.LeaseId] = lease;
             _tasks[(lease.AgentId, lease.TaskId)] = lease.LeaseId;
             _deadlines.Add((lease.Deadline, lease.LeaseId));
+            OpenSet(lease.AgentId).Add(lease.LeaseId);
+            if (quota.MaxOpensPerWindow is not null)
+            {
+                recent.Enqueue(now);
+                _recentOpens[lease.AgentId] = recent;
+            }
+
             return Task.FromResult(new LeaseOpenResult(lease, Created: true));
         }
     }
@@ -35,37 +72,22 @@ public sealed class InMemoryLeaseStore : ILeaseStore
         }
     }
 
-    public Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, CancellationToken cancellationToken)
+    public Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
+        Kill(leaseId, now, expectedGeneration, LeaseState.Completed, RevocationCause.Completed, "", null);
+
+    public Task<LeaseTransition> RevokeAsync(string leaseId, string reason, string actor, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
+        Kill(leaseId, now, expectedGeneration, LeaseState.Revoked, RevocationCause.Revoked, reason, actor);
+
+    public Task<LeaseTransition> RenewAsync(string leaseId, DateTimeOffset newDeadline, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
-            if (!_leases.TryGetValue(leaseId, out var lease))
+            if (Precheck(leaseId, expectedGeneration) is { } refused)
             {
-                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotFound, null));
+                return Task.FromResult(refused);
             }
 
-            if (lease.IsTerminal)
-            {
-                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotApplicable, lease));
-            }
-
-            var ended = lease.StateAt(now) == LeaseState.Expired
-                ? End(lease, LeaseState.Expired, lease.Deadline)
-                : End(lease, LeaseState.Completed, now);
-            var outcome = ended.State == LeaseState.Completed ? TransitionOutcome.Applied : TransitionOutcome.NotApplicable;
-            return Task.FromResult(new LeaseTransition(outcome, ended));
-        }
-    }
-
-    public Task<LeaseTransition> RenewAsync(string leaseId, DateTimeOffset newDeadline, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        lock (_gate)
-        {
-            if (!_leases.TryGetValue(leaseId, out var lease))
-            {
-                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotFound, null));
-            }
-
+            var lease = _leases[leaseId];
             if (lease.StateAt(now) != LeaseState.Active)
             {
                 return Task.FromResult(new LeaseTransition(TransitionOutcome.NotApplicable, lease));
@@ -81,18 +103,147 @@ public sealed class InMemoryLeaseStore : ILeaseStore
         }
     }
 
-    public Task<IReadOnlyList<string>> ListDueAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<Lease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(shard);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, LeaseIds.ShardCount);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        lock (_gate)
+        {
+            var due = _deadlines.TakeWhile(d => d.Deadline <= now)
+                .Where(d => LeaseIds.TryGetShard(d.LeaseId, out var s) && s == shard)
+                .Take(limit).Select(d => d.LeaseId).ToList();
+            IReadOnlyList<Lease> expired = due.Select(id => End(_leases[id], LeaseState.Expired, _leases[id].Deadline)).ToList();
+            return Task.FromResult(expired);
+        }
+    }
+
+    public Task<int> QuarantineAgentAsync(string agentId, string reason, string actor, DateTimeOffset now, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
-            IReadOnlyList<string> due = _deadlines.TakeWhile(d => d.Deadline <= now).Take(limit).Select(d => d.LeaseId).ToList();
-            return Task.FromResult(due);
+            if (!_quarantined.TryAdd(agentId, now))
+            {
+                return Task.FromResult(0);
+            }
+
+            var revoked = 0;
+            foreach (var lease in (_open.GetValueOrDefault(agentId) ?? []).Select(id => _leases[id]).ToList())
+            {
+                var timedOut = lease.Deadline <= now;
+                End(lease, timedOut ? LeaseState.Expired : LeaseState.Revoked, timedOut ? lease.Deadline : now);
+                revoked += timedOut ? 0 : 1;
+            }
+
+            _log.Append(LeaseIds.ShardOf(agentId), position => new RevocationEvent(
+                LeaseIds.ShardOf(agentId), position, RevocationKind.Agent, null, agentId, null, RevocationCause.Quarantined, reason, actor, now, now));
+            return Task.FromResult(revoked);
         }
+    }
+
+    public Task<bool> ReleaseAgentAsync(string agentId, string actor, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_quarantined.Remove(agentId));
+        }
+    }
+
+    public Task<DateTimeOffset?> GetAgentStatusAsync(string agentId, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_quarantined.TryGetValue(agentId, out var since) ? since : (DateTimeOffset?)null);
+        }
+    }
+
+    public Task<RevocationPage> ReadRevocationsAsync(RevocationCursor? after, int limit, CancellationToken cancellationToken)
+    {
+        RevocationFeed.ValidateLimit(limit);
+        lock (_gate)
+        {
+            return Task.FromResult(_log.Read(after, limit));
+        }
+    }
+
+    public Task<RevocationCursor> CurrentRevocationCursorAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_log.Tail());
+        }
+    }
+
+    public Task<LeasePage> ListLeasesAsync(LeaseQuery query, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var after = query.Validate();
+        lock (_gate)
+        {
+            var matching = _leases.Values
+                .Where(l => query.Matches(l, now))
+                .Select(l => (Token: LeasePageToken.Of(l), Lease: l))
+                .Where(x => after is null || x.Token.CompareTo(after) > 0)
+                .OrderBy(x => x.Token)
+                .Take(query.PageSize + 1)
+                .ToList();
+            var page = matching.Take(query.PageSize).ToList();
+            var next = matching.Count > query.PageSize ? page[^1].Token.ToString() : null;
+            return Task.FromResult(new LeasePage(page.Select(x => LeaseQuery.AsOf(x.Lease, now)).ToList(), next));
+        }
+    }
+
+    /// <summary>Completes or revokes: the lease ends now with one event; one past its deadline ends as expired, silently.</summary>
+    private Task<LeaseTransition> Kill(string leaseId, DateTimeOffset now, long? expectedGeneration, LeaseState state, RevocationCause cause, string reason, string? actor)
+    {
+        lock (_gate)
+        {
+            if (Precheck(leaseId, expectedGeneration) is { } refused)
+            {
+                return Task.FromResult(refused);
+            }
+
+            var lease = _leases[leaseId];
+            if (lease.IsTerminal)
+            {
+                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotApplicable, lease));
+            }
+
+            if (lease.Deadline <= now)
+            {
+                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotApplicable, End(lease, LeaseState.Expired, lease.Deadline)));
+            }
+
+            var ended = End(lease, state, now);
+            var shard = LeaseIds.ShardOf(lease.AgentId);
+            _log.Append(shard, position => new RevocationEvent(
+                shard, position, RevocationKind.Lease, leaseId, lease.AgentId, lease.TaskId, cause, reason, actor ?? lease.AgentId, now, lease.Deadline));
+            return Task.FromResult(new LeaseTransition(TransitionOutcome.Applied, ended));
+        }
+    }
+
+    private LeaseTransition? Precheck(string leaseId, long? expectedGeneration) =>
+        !_leases.TryGetValue(leaseId, out var lease) ? new LeaseTransition(TransitionOutcome.NotFound, null)
+        : expectedGeneration is { } expected && expected != lease.Generation ? new LeaseTransition(TransitionOutcome.Conflict, lease)
+        : null;
+
+    private HashSet<string> OpenSet(string agentId)
+    {
+        if (!_open.TryGetValue(agentId, out var set))
+        {
+            _open[agentId] = set = new HashSet<string>(StringComparer.Ordinal);
+        }
+
+        return set;
     }
 
     private Lease End(Lease lease, LeaseState state, DateTimeOffset endedAt)
     {
         _deadlines.Remove((lease.Deadline, lease.LeaseId));
+        if (_open.TryGetValue(lease.AgentId, out var open) && open.Remove(lease.LeaseId) && open.Count == 0)
+        {
+            _open.Remove(lease.AgentId);
+        }
+
         var ended = lease with { State = state, EndedAt = endedAt, Generation = lease.Generation + 1 };
         _leases[lease.LeaseId] = ended;
         return ended;

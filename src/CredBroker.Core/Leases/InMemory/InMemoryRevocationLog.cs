@@ -1,0 +1,42 @@
+namespace CredBroker.Core.Leases.InMemory;
+
+/// <summary>
+/// The in-memory revocation log: a capped list per shard, like the Redis stream per shard. Positions
+/// are <c>0-n</c> with one counter for all shards, so merging by position is append order.
+/// Not thread-safe: the store calls it under its lock.
+/// </summary>
+internal sealed class InMemoryRevocationLog(int maxLength)
+{
+    private readonly Queue<RevocationEvent>[] _shards = Enumerable.Range(0, LeaseIds.ShardCount).Select(_ => new Queue<RevocationEvent>()).ToArray();
+    private readonly LogPosition[] _maxDeleted = new LogPosition[LeaseIds.ShardCount];
+    private readonly LogPosition[] _last = new LogPosition[LeaseIds.ShardCount];
+    private ulong _sequence;
+
+    public void Append(int shard, Func<LogPosition, RevocationEvent> create)
+    {
+        var position = new LogPosition(0, ++_sequence);
+        var log = _shards[shard];
+        log.Enqueue(create(position));
+        _last[shard] = position;
+        while (log.Count > maxLength)
+        {
+            _maxDeleted[shard] = log.Dequeue().Position;
+        }
+    }
+
+    public RevocationCursor Tail() => new(_last);
+
+    public RevocationPage Read(RevocationCursor? after, int limit)
+    {
+        var perShard = new List<IReadOnlyList<RevocationEvent>>(LeaseIds.ShardCount);
+        var tooOld = false;
+        for (var shard = 0; shard < LeaseIds.ShardCount; shard++)
+        {
+            var from = after?[shard] ?? LogPosition.Start;
+            tooOld |= after is not null && _maxDeleted[shard] > from;
+            perShard.Add(_shards[shard].Where(e => e.Position > from).Take(limit).ToList());
+        }
+
+        return RevocationFeed.Page(perShard, after, limit, tooOld);
+    }
+}

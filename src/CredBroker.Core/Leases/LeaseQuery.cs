@@ -1,0 +1,85 @@
+using System.Globalization;
+
+namespace CredBroker.Core.Leases;
+
+/// <summary>
+/// An operator's lease listing. Leases come in a stable order: by shard, then by the time the
+/// store drops them (<see cref="LeasePageToken.SortKeyOf"/>), then by id; a page token resumes
+/// after the last lease returned, so paging covers every lease once even while leases change.
+/// </summary>
+public sealed record LeaseQuery(string? AgentId = null, string? Owner = null, LeaseState? State = null, int PageSize = 100, string? PageToken = null)
+{
+    public const int MaxPageSize = 500;
+
+    /// <summary>Throws <see cref="ArgumentException"/> for a page size outside 1..500 or a token that does not parse.</summary>
+    public LeasePageToken? Validate()
+    {
+        if (PageSize is < 1 or > MaxPageSize)
+        {
+            throw new ArgumentException($"PageSize must be between 1 and {MaxPageSize}.");
+        }
+
+        if (PageToken is null)
+        {
+            return null;
+        }
+
+        return LeasePageToken.TryParse(PageToken, out var token)
+            ? token
+            : throw new ArgumentException("PageToken is not a token this store issued.");
+    }
+
+    public bool Matches(Lease lease, DateTimeOffset now) =>
+        (AgentId is null || lease.AgentId == AgentId)
+        && (Owner is null || lease.Owner == Owner)
+        && (State is null || lease.StateAt(now) == State);
+
+    /// <summary>The lease as reported to operators: its state as of <paramref name="now"/>.</summary>
+    public static Lease AsOf(Lease lease, DateTimeOffset now) =>
+        lease.StateAt(now) == LeaseState.Expired && lease.State != LeaseState.Expired
+            ? lease with { State = LeaseState.Expired, EndedAt = lease.Deadline }
+            : lease;
+}
+
+public sealed record LeasePage(IReadOnlyList<Lease> Leases, string? NextPageToken);
+
+/// <summary>Keyset position of the last lease of a page: <c>p1.&lt;shard&gt;.&lt;sort key&gt;.&lt;lease id&gt;</c>.</summary>
+public sealed record LeasePageToken(int Shard, long SortKey, string LeaseId) : IComparable<LeasePageToken>
+{
+    /// <summary>When the store drops the lease (unix ms): its max deadline plus retention. Never changes.</summary>
+    public static long SortKeyOf(Lease lease) => (lease.MaxDeadline + LeaseStoreOptions.Retention).ToUnixTimeMilliseconds();
+
+    public static LeasePageToken Of(Lease lease) =>
+        new(LeaseIds.TryGetShard(lease.LeaseId, out var shard) ? shard : 0, SortKeyOf(lease), lease.LeaseId);
+
+    public int CompareTo(LeasePageToken? other)
+    {
+        if (other is null)
+        {
+            return 1;
+        }
+
+        return Shard != other.Shard ? Shard.CompareTo(other.Shard)
+            : SortKey != other.SortKey ? SortKey.CompareTo(other.SortKey)
+            : string.CompareOrdinal(LeaseId, other.LeaseId);
+    }
+
+    public override string ToString() =>
+        FormattableString.Invariant($"p1.{Shard}.{SortKey}.{LeaseId}");
+
+    public static bool TryParse(string? text, out LeasePageToken token)
+    {
+        token = null!;
+        var parts = text?.Split('.');
+        if (parts is not { Length: 4 } || parts[0] != "p1"
+            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var shard)
+            || !long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var sortKey)
+            || !LeaseIds.TryGetShard(parts[3], out var idShard) || idShard != shard)
+        {
+            return false;
+        }
+
+        token = new LeasePageToken(shard, sortKey, parts[3]);
+        return token.ToString() == text;
+    }
+}

@@ -1,0 +1,105 @@
+using CredBroker.Core.Leases;
+
+namespace CredBroker.Testing;
+
+/// <summary>Operator listing.</summary>
+public abstract partial class LeaseStoreContract
+{
+    private async Task<List<Lease>> ListAll(LeaseQuery query, DateTimeOffset at)
+    {
+        var all = new List<Lease>();
+        for (var pages = 0; pages < 10_000; pages++)
+        {
+            var page = await Store.ListLeasesAsync(query, at, default);
+            Assert.That(page.Leases, Has.Count.LessThanOrEqualTo(query.PageSize));
+            all.AddRange(page.Leases);
+            if (page.NextPageToken is null)
+            {
+                return all;
+            }
+
+            query = query with { PageToken = page.NextPageToken };
+        }
+
+        throw new AssertionException("paging did not end");
+    }
+
+    [Test]
+    public async Task List_PagingCoversEveryLeaseExactlyOnce_WithFiltersAndStatesAsOfNow()
+    {
+        var owner = "owner-" + Guid.NewGuid().ToString("N")[..8] + "@example.com";
+        var agents = Enumerable.Range(0, 3).Select(_ => NewAgent()).ToList();
+        var leases = Enumerable.Range(0, 37)
+            .Select(i => NewLease(agents[i % 3], ttl: TimeSpan.FromMinutes(i % 2 == 0 ? 1 : 30), owner: owner, at: Now.AddMilliseconds(i % 4)))
+            .ToList();
+        foreach (var l in leases)
+        {
+            await Open(l);
+        }
+
+        var completed = leases.Where((_, i) => i % 5 == 0).Select(l => l.LeaseId).ToHashSet();
+        foreach (var id in completed)
+        {
+            await Complete(id, Now);
+        }
+
+        var at = Now.AddMinutes(5);
+        var byAgent = await ListAll(new LeaseQuery(AgentId: agents[0], PageSize: 4), at);
+        var byOwner = await ListAll(new LeaseQuery(Owner: owner, PageSize: 7), at);
+        var everything = await ListAll(new LeaseQuery(PageSize: 500), at);
+        var expiredOfAgent = await ListAll(new LeaseQuery(AgentId: agents[1], State: LeaseState.Expired, PageSize: 2), at);
+        var completedOfOwner = await ListAll(new LeaseQuery(Owner: owner, State: LeaseState.Completed, PageSize: 3), at);
+
+        Assert.That(byAgent.Select(l => l.LeaseId), Is.EquivalentTo(leases.Where(l => l.AgentId == agents[0]).Select(l => l.LeaseId)));
+        Assert.That(byOwner.Select(l => l.LeaseId), Is.EquivalentTo(leases.Select(l => l.LeaseId)));
+        Assert.That(everything.Select(l => l.LeaseId), Is.Unique);
+        Assert.That(everything.Select(l => l.LeaseId), Is.SupersetOf(leases.Select(l => l.LeaseId)));
+        Assert.That(expiredOfAgent.Select(l => l.LeaseId), Is.EquivalentTo(
+            leases.Where((l, i) => l.AgentId == agents[1] && i % 2 == 0 && !completed.Contains(l.LeaseId)).Select(l => l.LeaseId)));
+        Assert.That(expiredOfAgent.Select(l => (l.State, l.EndedAt == l.Deadline)), Is.All.EqualTo((LeaseState.Expired, true)), "reported as of now, before any sweep");
+        Assert.That(completedOfOwner.Select(l => l.LeaseId), Is.EquivalentTo(completed));
+    }
+
+    [Test]
+    public async Task List_WhileLeasesChange_NeverRepeatsOrSkipsAnUnchangedLease()
+    {
+        var agent = NewAgent();
+        var leases = Enumerable.Range(0, 20).Select(_ => NewLease(agent)).ToList();
+        foreach (var l in leases)
+        {
+            await Open(l);
+        }
+
+        var seen = new List<string>();
+        var query = new LeaseQuery(AgentId: agent, PageSize: 3);
+        var added = new List<Lease>();
+        while (true)
+        {
+            var page = await Store.ListLeasesAsync(query, Now, default);
+            seen.AddRange(page.Leases.Select(l => l.LeaseId));
+            var extra = NewLease(agent);
+            await Open(extra);
+            added.Add(extra);
+            await Revoke(leases[added.Count % leases.Count].LeaseId, Now);
+            if (page.NextPageToken is null)
+            {
+                break;
+            }
+
+            query = query with { PageToken = page.NextPageToken };
+        }
+
+        Assert.That(seen, Is.Unique);
+        Assert.That(seen, Is.SupersetOf(leases.Select(l => l.LeaseId)));
+    }
+
+    [TestCase(0, null)]
+    [TestCase(501, null)]
+    [TestCase(10, "garbage")]
+    [TestCase(10, "p1.3.123.l04_aaaaaaaaaaaaaaaaaaaaaaaaaa")]
+    [TestCase(10, "p1.03.123.l03_aaaaaaaaaaaaaaaaaaaaaaaaaa")]
+    [TestCase(10, "p1.3.-5.l03_aaaaaaaaaaaaaaaaaaaaaaaaaa")]
+    [TestCase(10, "p1.3.123.l03_aaaaaaaaaaaaaaaaaaaaaaaaaa.x")]
+    public void List_BadPageSizeOrToken_IsRejected(int pageSize, string? token) =>
+        Assert.ThrowsAsync<ArgumentException>(() => Store.ListLeasesAsync(new LeaseQuery(PageSize: pageSize, PageToken: token), Now, default));
+}

@@ -1,0 +1,156 @@
+using System.Collections.Concurrent;
+using CredBroker.Core.Leases;
+
+namespace CredBroker.Testing;
+
+/// <summary>The sweeper primitive: <see cref="ILeaseStore.ClaimExpiredAsync"/>.</summary>
+public abstract partial class LeaseStoreContract
+{
+    [Test]
+    public async Task ClaimExpired_ExpiresOnlyDueOpenLeases_AtTheirDeadline_WithoutEvents()
+    {
+        var agent = NewAgent();
+        var shard = LeaseIds.ShardOf(agent);
+        var due = NewLease(agent, ttl: TimeSpan.FromSeconds(10));
+        var notDue = NewLease(agent, ttl: TimeSpan.FromMinutes(50));
+        var completed = NewLease(agent, ttl: TimeSpan.FromSeconds(10));
+        foreach (var l in new[] { due, notDue, completed })
+        {
+            await Open(l);
+        }
+
+        await Complete(completed.LeaseId, Now);
+        var tail = await Store.CurrentRevocationCursorAsync(default);
+
+        var claimed = await ClaimAll(Now.AddMinutes(1));
+        var again = await Store.ClaimExpiredAsync(shard, Now.AddMinutes(1), 1000, default);
+
+        var mine = claimed.Where(l => l.AgentId == agent).ToList();
+        Assert.That(mine.Select(l => l.LeaseId), Is.EqualTo(new[] { due.LeaseId }));
+        Assert.That((mine[0].State, mine[0].EndedAt, mine[0].Generation), Is.EqualTo((LeaseState.Expired, (DateTimeOffset?)due.Deadline, 1L)));
+        Assert.That(await Store.GetAsync(due.LeaseId, default), Is.EqualTo(mine[0]).Using<Lease>((x, y) => x with { Scopes = [] } == y with { Scopes = [] }));
+        Assert.That(again.Select(l => l.LeaseId), Does.Not.Contain(due.LeaseId));
+        Assert.That((await Store.GetAsync(notDue.LeaseId, default))!.State, Is.EqualTo(LeaseState.Active));
+        Assert.That((await Store.GetAsync(completed.LeaseId, default))!.State, Is.EqualTo(LeaseState.Completed));
+        Assert.That((await ReadAll(tail)).Events.Where(e => e.AgentId == agent), Is.Empty, "expiry by deadline needs no event");
+    }
+
+    [Test]
+    public async Task ClaimExpired_TakesAtMostTheLimit_OldestFirst()
+    {
+        var agent = NewAgent();
+        var shard = LeaseIds.ShardOf(agent);
+        await ClaimAll(Now.AddSeconds(30));
+        var leases = new[] { 3, 1, 2 }.Select(s => NewLease(agent, ttl: TimeSpan.FromSeconds(s))).ToList();
+        foreach (var l in leases)
+        {
+            await Open(l);
+        }
+
+        var first = await Store.ClaimExpiredAsync(shard, Now.AddSeconds(5), 2, default);
+        var second = await Store.ClaimExpiredAsync(shard, Now.AddSeconds(5), 2, default);
+
+        Assert.That(first.Select(l => l.LeaseId), Is.EqualTo(new[] { leases[1].LeaseId, leases[2].LeaseId }));
+        Assert.That(second.Select(l => l.LeaseId), Is.EqualTo(new[] { leases[0].LeaseId }));
+    }
+
+    [Test]
+    public async Task ParallelClaimers_ClaimEveryDueLeaseExactlyOnce()
+    {
+        var agents = Enumerable.Range(0, 10).Select(_ => NewAgent()).ToList();
+        var leases = Enumerable.Range(0, 500).Select(i => NewLease(agents[i % agents.Count], ttl: TimeSpan.FromSeconds(1 + (i % 7)))).ToList();
+        await Task.WhenAll(leases.Select(l => Open(l)));
+        var claimed = new ConcurrentBag<string>();
+
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(claimer => Task.Run(async () =>
+        {
+            for (var round = 0; round < 2; round++)
+            {
+                for (var i = 0; i < LeaseIds.ShardCount; i++)
+                {
+                    var shard = (i + claimer) % LeaseIds.ShardCount;
+                    IReadOnlyList<Lease> batch;
+                    do
+                    {
+                        batch = await Store.ClaimExpiredAsync(shard, Now.AddSeconds(10), 7, default);
+                        foreach (var l in batch)
+                        {
+                            claimed.Add(l.LeaseId);
+                        }
+                    }
+                    while (batch.Count > 0);
+                }
+            }
+        })));
+
+        Assert.That(claimed, Is.Unique);
+        Assert.That(claimed.Intersect(leases.Select(l => l.LeaseId)).Count(), Is.EqualTo(leases.Count));
+    }
+
+    [Test]
+    public async Task RenewRacingClaim_ALeaseWhoseDeadlineMovedIsNeverExpired()
+    {
+        var agent = NewAgent();
+        var leases = Enumerable.Range(0, 60).Select(_ => NewLease(agent, ttl: TimeSpan.FromSeconds(5))).ToList();
+        foreach (var l in leases)
+        {
+            await Open(l);
+        }
+
+        // Renewals happen at Now+1s (before the deadline); the sweeper runs "at" Now+6s.
+        var renewals = leases.Select(l => Task.Run(() => Renew(l.LeaseId, Now.AddMinutes(30), Now.AddSeconds(1)))).ToList();
+        var claims = Enumerable.Range(0, 4).Select(_ => Task.Run(() => ClaimAll(Now.AddSeconds(6)))).ToList();
+        await Task.WhenAll(renewals.Cast<Task>().Concat(claims));
+
+        var claimed = claims.SelectMany(c => c.Result).Select(l => l.LeaseId).ToHashSet();
+        for (var i = 0; i < leases.Count; i++)
+        {
+            var final = await Store.GetAsync(leases[i].LeaseId, default);
+            if (renewals[i].Result.Outcome == TransitionOutcome.Applied)
+            {
+                Assert.That((final!.State, final.Deadline), Is.EqualTo((LeaseState.Active, Now.AddMinutes(30))), "the renewal won: not expired");
+                Assert.That(claimed, Does.Not.Contain(leases[i].LeaseId));
+            }
+            else
+            {
+                Assert.That(renewals[i].Result.Outcome, Is.EqualTo(TransitionOutcome.NotApplicable));
+                Assert.That((final!.State, final.EndedAt), Is.EqualTo((LeaseState.Expired, (DateTimeOffset?)leases[i].Deadline)));
+                Assert.That(claimed, Does.Contain(leases[i].LeaseId));
+            }
+        }
+
+        Assert.That((await ClaimAll(Now.AddMinutes(31))).Count(l => l.AgentId == agent),
+            Is.EqualTo(renewals.Count(r => r.Result.Outcome == TransitionOutcome.Applied)), "renewed leases stay indexed at their new deadline");
+    }
+
+    [Test]
+    public async Task CompleteRacingClaim_ExactlyOneWins_AndTheLoserIsNotApplicable()
+    {
+        var agent = NewAgent();
+        var leases = Enumerable.Range(0, 60).Select(_ => NewLease(agent, ttl: TimeSpan.FromSeconds(5))).ToList();
+        foreach (var l in leases)
+        {
+            await Open(l);
+        }
+
+        var tail = await Store.CurrentRevocationCursorAsync(default);
+        // The runtime completes "at" Now+4s (before the deadline); the sweeper runs "at" Now+6s.
+        var completions = leases.Select(l => Task.Run(() => Complete(l.LeaseId, Now.AddSeconds(4)))).ToList();
+        var claims = Enumerable.Range(0, 4).Select(_ => Task.Run(() => ClaimAll(Now.AddSeconds(6)))).ToList();
+        await Task.WhenAll(completions.Cast<Task>().Concat(claims));
+
+        var claimed = claims.SelectMany(c => c.Result).Select(l => l.LeaseId).ToList();
+        Assert.That(claimed, Is.Unique);
+        for (var i = 0; i < leases.Count; i++)
+        {
+            var completedIt = completions[i].Result.Outcome == TransitionOutcome.Applied;
+            var claimedIt = claimed.Contains(leases[i].LeaseId);
+            Assert.That(completedIt ^ claimedIt, Is.True, "exactly one of complete and claim wins");
+            Assert.That(completions[i].Result.Outcome, Is.EqualTo(completedIt ? TransitionOutcome.Applied : TransitionOutcome.NotApplicable));
+            Assert.That((await Store.GetAsync(leases[i].LeaseId, default))!.State, Is.EqualTo(completedIt ? LeaseState.Completed : LeaseState.Expired));
+        }
+
+        Assert.That((await ReadAll(tail)).Events.Count(e => e.AgentId == agent),
+            Is.EqualTo(completions.Count(c => c.Result.Outcome == TransitionOutcome.Applied)), "one event per completion, none per expiry");
+    }
+}
