@@ -79,6 +79,13 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
         return entries.Length == 0 ? null : LeaseHash.FromEntries(leaseId, entries);
     }
 
+    public async Task<Lease?> FindByTaskAsync(string agentId, string taskId, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var leaseId = await Run(() => Db.StringGetAsync(RedisKeys.Task(agentId, taskId)));
+        return leaseId.IsNullOrEmpty ? null : await GetAsync(leaseId!, cancellationToken);
+    }
+
     public Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
         KillAsync(leaseId, now, expectedGeneration, LeaseState.Completed, RevocationCause.Completed, "", "", cancellationToken);
 

@@ -113,6 +113,17 @@ public abstract partial class LeaseStoreContract
     }
 
     [Test]
+    public async Task FindByTask_ReturnsTheAgentsLeaseForThatTaskOnly()
+    {
+        var lease = NewLease("agent-find", "find-" + Guid.NewGuid());
+        await Open(lease);
+
+        Assert.That((await Store.FindByTaskAsync("agent-find", lease.TaskId, default))?.LeaseId, Is.EqualTo(lease.LeaseId));
+        Assert.That(await Store.FindByTaskAsync("agent-other", lease.TaskId, default), Is.Null);
+        Assert.That(await Store.FindByTaskAsync("agent-find", "no-such-task", default), Is.Null);
+    }
+
+    [Test]
     public async Task Open_SameTaskIdForAnotherAgent_IsASeparateLease()
     {
         var a = await Open(NewLease("agent-a", "shared-" + Guid.NewGuid()));

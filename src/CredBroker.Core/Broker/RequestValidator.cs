@@ -16,6 +16,14 @@ internal static class RequestValidator
         }
     }
 
+    public static void AgentId(string agentId)
+    {
+        if (!Syntax.AgentId().IsMatch(agentId ?? string.Empty))
+        {
+            throw Invalid("agent_id must be 1-64 characters of lower-case letters, digits, '.', '_' or '-'.");
+        }
+    }
+
     public static void LeaseId(string leaseId)
     {
         if (string.IsNullOrEmpty(leaseId))

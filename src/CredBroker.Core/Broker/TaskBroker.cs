@@ -53,7 +53,8 @@ public sealed class TaskBroker(
         };
 
         // The lease is durable before any token exists: no token without a lease.
-        var opened = await Store(() => store.OpenAsync(lease, LeaseQuota.Unlimited, cancellationToken));
+        var quota = new LeaseQuota(agent.MaxConcurrentLeases, agent.MaxTasksPerMinute, TimeSpan.FromMinutes(1));
+        var opened = await StoreCall.Run(() => store.OpenAsync(lease, quota, cancellationToken));
         if (opened.Lease is null)
         {
             throw Refused(agent.Id, opened);
@@ -103,7 +104,7 @@ public sealed class TaskBroker(
         var now = time.GetUtcNow();
         RequireActive(lease, now);
 
-        var renewed = await Store(() => store.RenewAsync(leaseId, now + (extendBy ?? agent.DefaultLeaseTtl), now, expectedGeneration: null, cancellationToken));
+        var renewed = await StoreCall.Run(() => store.RenewAsync(leaseId, now + (extendBy ?? agent.DefaultLeaseTtl), now, expectedGeneration: null, cancellationToken));
         var current = renewed.Lease ?? throw NotFound(leaseId);
         RequireActive(current, now);
         return new TaskGrant(current, minter.Mint(current, agent, current.Scopes, current.Audience));
@@ -114,7 +115,7 @@ public sealed class TaskBroker(
     {
         RequestValidator.LeaseId(leaseId);
         await OwnLeaseAsync(caller, leaseId, cancellationToken);
-        var result = await Store(() => store.CompleteAsync(leaseId, time.GetUtcNow(), expectedGeneration: null, cancellationToken));
+        var result = await StoreCall.Run(() => store.CompleteAsync(leaseId, time.GetUtcNow(), expectedGeneration: null, cancellationToken));
         return result.Lease ?? throw NotFound(leaseId);
     }
 
@@ -126,7 +127,7 @@ public sealed class TaskBroker(
             return IntrospectionResult.Inactive;
         }
 
-        var lease = await Store(() => store.GetAsync(claims.LeaseId, cancellationToken));
+        var lease = await StoreCall.Run(() => store.GetAsync(claims.LeaseId, cancellationToken));
         var active = lease is not null && lease.AgentId == claims.ClientId && lease.StateAt(time.GetUtcNow()) == LeaseState.Active;
         return active ? new IntrospectionResult(true, claims) : IntrospectionResult.Inactive;
     }
@@ -144,7 +145,7 @@ public sealed class TaskBroker(
             throw NotFound(leaseId);
         }
 
-        var lease = await Store(() => store.GetAsync(leaseId, cancellationToken));
+        var lease = await StoreCall.Run(() => store.GetAsync(leaseId, cancellationToken));
         return lease is not null && lease.AgentId == caller.AgentId ? lease : throw NotFound(leaseId);
     }
 
@@ -175,22 +176,18 @@ public sealed class TaskBroker(
     {
         OpenRefusal.Quarantined => new(BrokerErrorKind.PermissionDenied,
             $"Agent '{agentId}' is quarantined by an operator; no lease or token is issued until it is released.", ["agent.quarantined"]),
+        OpenRefusal.ConcurrencyLimit => new(BrokerErrorKind.ResourceExhausted,
+            $"Agent '{agentId}' holds its maximum number of open leases (max_concurrent_leases); complete a task first.", ["lease.quota.concurrent"])
+        {
+            RetryAfter = refused.RetryAfter,
+        },
         _ => new(BrokerErrorKind.ResourceExhausted,
-            $"Agent '{agentId}' reached its lease quota ({refused.Refusal}); retry after {refused.RetryAfter?.TotalSeconds ?? 1:0.###} s.", ["lease.quota"]),
+            $"Agent '{agentId}' started its maximum number of tasks this minute (max_tasks_per_minute); retry after {(refused.RetryAfter ?? TimeSpan.FromSeconds(1)).TotalSeconds:0.###} s.", ["lease.quota.rate"])
+        {
+            RetryAfter = refused.RetryAfter ?? TimeSpan.FromSeconds(1),
+        },
     };
 
     private static BrokerException NotFound(string leaseId) =>
         new(BrokerErrorKind.NotFound, $"Lease '{leaseId}' not found for this agent.");
-
-    private static async Task<T> Store<T>(Func<Task<T>> operation)
-    {
-        try
-        {
-            return await operation();
-        }
-        catch (StoreUnavailableException e)
-        {
-            throw new BrokerException(BrokerErrorKind.Unavailable, $"The lease store is unavailable ({e.Message}); no token was issued or changed. Retry with backoff.", null, e);
-        }
-    }
 }

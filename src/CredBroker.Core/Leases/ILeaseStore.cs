@@ -20,6 +20,9 @@ public interface ILeaseStore
 
     Task<Lease?> GetAsync(string leaseId, CancellationToken cancellationToken);
 
+    /// <summary>The agent's lease for <paramref name="taskId"/> (while the store retains it), or null.</summary>
+    Task<Lease?> FindByTaskAsync(string agentId, string taskId, CancellationToken cancellationToken);
+
     /// <summary>
     /// Active/pending → completed, with one revocation event and a deny entry. A lease past its
     /// deadline ends as expired instead (NotApplicable, no event); an ended lease is NotApplicable.

@@ -8,10 +8,13 @@ namespace CredBroker.Server.Auth;
 /// <summary>
 /// Workload credentials: JWTs from trusted issuers (Kubernetes projected service-account tokens,
 /// SPIFFE JWT-SVIDs, any OIDC issuer) validated against the issuer's JWKS, with the subject claim
-/// mapped to an agent id. Only asymmetric algorithms are accepted.
+/// mapped to an agent id. Only asymmetric algorithms are accepted. Built with
+/// <see cref="ForOperators"/>, it accepts only the listed operator subjects and maps none to an agent.
 /// </summary>
 public sealed class WorkloadJwtAuthenticator : ICallerAuthenticator
 {
+    private readonly IReadOnlySet<string>? _operators;
+
     private static readonly string[] AllowedAlgorithms =
     [
         SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.EcdsaSha384, SecurityAlgorithms.RsaSha256, SecurityAlgorithms.RsaSsaPssSha256,
@@ -22,8 +25,14 @@ public sealed class WorkloadJwtAuthenticator : ICallerAuthenticator
     private readonly TimeProvider _time;
 
     public WorkloadJwtAuthenticator(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, TimeProvider time)
+        : this(issuers, time, null)
+    {
+    }
+
+    private WorkloadJwtAuthenticator(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, TimeProvider time, IReadOnlySet<string>? operators)
     {
         _time = time;
+        _operators = operators;
         _issuers = new(StringComparer.Ordinal);
         foreach (var issuer in issuers)
         {
@@ -47,6 +56,10 @@ public sealed class WorkloadJwtAuthenticator : ICallerAuthenticator
             });
         }
     }
+
+    /// <summary>Operators: a valid JWT from an operator issuer whose subject is in <paramref name="subjects"/>.</summary>
+    public static WorkloadJwtAuthenticator ForOperators(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, IEnumerable<string> subjects, TimeProvider time) =>
+        new(issuers, time, subjects.ToHashSet(StringComparer.Ordinal));
 
     public async Task<AuthenticatedCaller> AuthenticateAsync(GrpcCallContext context)
     {
@@ -76,6 +89,13 @@ public sealed class WorkloadJwtAuthenticator : ICallerAuthenticator
         if (string.IsNullOrEmpty(subject))
         {
             throw new RpcException(StatusCode.Unauthenticated, $"The credential has no '{trusted.Options.SubjectClaim}' claim to identify the workload.");
+        }
+
+        if (_operators is not null)
+        {
+            return _operators.Contains(subject)
+                ? new AuthenticatedCaller(subject, null, "jwt:" + issuer)
+                : throw new RpcException(StatusCode.Unauthenticated, $"'{Clip(subject)}' is not an operator on this listener.");
         }
 
         var agentId = trusted.Options.Workloads.FirstOrDefault(w => string.Equals(w.Subject, subject, StringComparison.Ordinal))?.Agent is { Length: > 0 } agent ? agent : null;

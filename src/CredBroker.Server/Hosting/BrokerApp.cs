@@ -41,6 +41,11 @@ public static class BrokerApp
         var broker = new TaskBroker(composition.Agents, new AgentScopePolicy(), composition.Store, minter, new TokenReader(keys, options.Issuer, time), time);
         Func<CancellationToken, Task<bool>> ready = ct => IsStoreReachableAsync(composition.Store, ct);
 
+        var notifier = new RevocationNotifier(composition.Store, options.Leases.RevocationPollInterval);
+        builder.Services.AddHostedService(_ => notifier);
+        builder.Services.AddHostedService(services => new SweeperService(
+            new LeaseSweeper(composition.Store, time), options.Leases.SweepInterval, services.GetRequiredService<ILogger<SweeperService>>()));
+
         var listen = options.Listen;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -70,7 +75,7 @@ public static class BrokerApp
             .Use(callLog)
             .Use(CallGuard.Authenticate(composition.AgentAuthenticator, openServices));
         new AgentBrokerService(broker).Register(agentMethods);
-        new TokenValidationService(broker, keys).Register(agentMethods);
+        new TokenValidationService(broker, keys, composition.Store, notifier).Register(agentMethods);
         new HealthService(ready, [AgentBrokerService.ServiceName, TokenValidationService.ServiceName]).Register(agentMethods);
         agentMethods.AddServerReflection(
             Contracts.V1.AgentBrokerReflection.Descriptor, Contracts.V1.TokenValidationReflection.Descriptor, HealthReflection.Descriptor);
@@ -78,8 +83,9 @@ public static class BrokerApp
         var operatorMethods = new GrpcMethodRegistry()
             .Use(callLog)
             .Use(CallGuard.Authenticate(composition.OperatorAuthenticator, openServices));
-        new HealthService(ready, []).Register(operatorMethods);
-        operatorMethods.AddServerReflection(HealthReflection.Descriptor);
+        new OperatorService(new LeaseAdministration(composition.Store, time)).Register(operatorMethods);
+        new HealthService(ready, [OperatorService.ServiceName]).Register(operatorMethods);
+        operatorMethods.AddServerReflection(Contracts.V1.OperatorReflection.Descriptor, HealthReflection.Descriptor);
 
         app.MapWhen(http => http.Connection.LocalPort == listen.AgentPort, branch => branch.UseGrpcMethods(agentMethods, grpcOptions));
         app.MapWhen(http => http.Connection.LocalPort == listen.OperatorPort, branch => branch.UseGrpcMethods(operatorMethods, grpcOptions));
@@ -135,8 +141,10 @@ public static class BrokerApp
         var keys = new StaticSigningKeys(options.Signing.KeyFiles.Select(SigningKey.FromPemFile).ToList());
         var agents = AgentFile.Load(options.AgentsFile!);
         var store = RedisLeaseStore.Connect(options.Redis.Configuration!);
-        // Operator authentication (mTLS / OIDC groups) arrives with the Operator service; until then nothing authenticates there.
-        return new Composition(store, keys, agents, new WorkloadJwtAuthenticator(options.Identity.Issuers, time), new RejectAllAuthenticator("operator"));
+        ICallerAuthenticator operators = options.Operators.Issuers.Count > 0 && options.Operators.Subjects.Count > 0
+            ? WorkloadJwtAuthenticator.ForOperators(options.Operators.Issuers, options.Operators.Subjects, time)
+            : new RejectAllAuthenticator("operator");
+        return new Composition(store, keys, agents, new WorkloadJwtAuthenticator(options.Identity.Issuers, time), operators);
     }
 
     /// <summary>A real round trip to the store (an unknown, well-formed id), so a dead Redis shows as not ready.</summary>

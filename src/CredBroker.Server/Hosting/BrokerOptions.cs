@@ -21,6 +21,28 @@ public sealed class BrokerOptions
 
     public IdentityOptions Identity { get; set; } = new();
 
+    public OperatorOptions Operators { get; set; } = new();
+
+    public LeaseOptions Leases { get; set; } = new();
+
+    public sealed class OperatorOptions
+    {
+        /// <summary>Issuers of operator credentials (OIDC ID or access tokens); validated like workload issuers.</summary>
+        public List<TrustedIssuerOptions> Issuers { get; set; } = [];
+
+        /// <summary>The subjects (from each issuer's SubjectClaim) that are operators. Nobody else is, agents included.</summary>
+        public List<string> Subjects { get; set; } = [];
+    }
+
+    public sealed class LeaseOptions
+    {
+        /// <summary>How often this replica sweeps expired leases (every replica sweeps; claims are atomic).</summary>
+        public TimeSpan SweepInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+        /// <summary>How often WatchRevocations checks the revocation log for new events.</summary>
+        public TimeSpan RevocationPollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+    }
+
     public sealed class SigningOptions
     {
         /// <summary>PEM EC P-256 private keys; the first signs, all are published.</summary>

@@ -1,5 +1,6 @@
 using CredBroker.Contracts.V1;
 using CredBroker.Core.Broker;
+using CredBroker.Core.Leases;
 using CredBroker.Core.Tokens;
 using CredBroker.Grpc;
 using Google.Protobuf.WellKnownTypes;
@@ -7,13 +8,18 @@ using Google.Protobuf.WellKnownTypes;
 namespace CredBroker.Server.Services;
 
 /// <summary>credbroker.v1.TokenValidation: introspection (RFC 7662) and the JWKS, for downstream APIs.</summary>
-public sealed class TokenValidationService(TaskBroker broker, StaticSigningKeys keys)
+public sealed class TokenValidationService(TaskBroker broker, StaticSigningKeys keys, ILeaseStore store, RevocationNotifier notifier)
 {
     public const string ServiceName = "credbroker.v1.TokenValidation";
+    private const int PageSize = 500;
+
+    /// <summary>Even without a notification a watcher re-reads this often (a safety net, not the mechanism).</summary>
+    private static readonly TimeSpan MaxIdle = TimeSpan.FromSeconds(5);
 
     public void Register(GrpcMethodRegistry registry) => registry
         .AddUnary<IntrospectRequest, IntrospectResponse>(ServiceName, "Introspect", IntrospectRequest.Parser, IntrospectAsync)
-        .AddUnary<GetSigningKeysRequest, GetSigningKeysResponse>(ServiceName, "GetSigningKeys", GetSigningKeysRequest.Parser, GetSigningKeysAsync);
+        .AddUnary<GetSigningKeysRequest, GetSigningKeysResponse>(ServiceName, "GetSigningKeys", GetSigningKeysRequest.Parser, GetSigningKeysAsync)
+        .AddServerStreaming<WatchRevocationsRequest, Contracts.V1.RevocationEvent>(ServiceName, "WatchRevocations", WatchRevocationsRequest.Parser, WatchRevocationsAsync);
 
     private async Task<IntrospectResponse> IntrospectAsync(IntrospectRequest request, GrpcCallContext context)
     {
@@ -57,5 +63,78 @@ public sealed class TokenValidationService(TaskBroker broker, StaticSigningKeys 
         }
 
         return Task.FromResult(response);
+    }
+
+    private async Task WatchRevocationsAsync(WatchRevocationsRequest request, IServerStreamWriter<Contracts.V1.RevocationEvent> stream, GrpcCallContext context)
+    {
+        RevocationCursor? cursor = null;
+        if (request.Cursor.Length > 0 && !RevocationCursor.TryParse(request.Cursor, out cursor))
+        {
+            throw new RpcException(StatusCode.InvalidArgument, "cursor is not a cursor this broker issued; pass RevocationEvent.cursor back unchanged, or omit it to start over.");
+        }
+
+        var cancellationToken = context.CancellationToken;
+        using var watching = notifier.Watch();
+        if (cursor is null && request.FromNow)
+        {
+            cursor = await Read(() => store.CurrentRevocationCursorAsync(cancellationToken));
+        }
+
+        while (true)
+        {
+            var changed = notifier.NextChange;
+            var page = await Read(() => store.ReadRevocationsAsync(cursor, PageSize, cancellationToken));
+            if (page.CursorTooOld)
+            {
+                throw new RpcException(StatusCode.FailedPrecondition,
+                    "Revocation events after this cursor were dropped by retention, so some were missed: resync by calling WatchRevocations without a cursor.",
+                    [new Google.Rpc.ErrorInfo { Reason = "CURSOR_EXPIRED", Domain = CallGuard.ErrorDomain }]);
+            }
+
+            var position = cursor ?? RevocationCursor.Start;
+            foreach (var e in page.Events)
+            {
+                position = position.With(e.Shard, e.Position);
+                await stream.WriteAsync(ToWire(e, position), cancellationToken);
+            }
+
+            cursor = page.Cursor;
+            if (page.Events.Count < PageSize)
+            {
+                try
+                {
+                    await changed.WaitAsync(MaxIdle, cancellationToken);
+                }
+                catch (TimeoutException)
+                {
+                }
+            }
+        }
+    }
+
+    private static Contracts.V1.RevocationEvent ToWire(Core.Leases.RevocationEvent e, RevocationCursor cursor) => new()
+    {
+        Cursor = cursor.ToString(),
+        Kind = e.Kind == RevocationKind.Lease ? "lease" : "agent",
+        LeaseId = e.LeaseId ?? string.Empty,
+        AgentId = e.AgentId,
+        TaskId = e.TaskId ?? string.Empty,
+        Cause = e.Cause.ToWire(),
+        Reason = e.Reason,
+        Actor = e.Actor,
+        At = Timestamp.FromDateTimeOffset(e.At),
+        NotAfter = Timestamp.FromDateTimeOffset(e.NotAfter),
+    };
+
+    private static async Task<T> Read<T>(Func<Task<T>> read)
+    {
+        try
+        {
+            return await read();
+        }
+        catch (StoreUnavailableException e)
+        {
+            throw new RpcException(StatusCode.Unavailable, $"The revocation log is unavailable ({e.Message}); reconnect with your last cursor.", e);
+        }
     }
 }

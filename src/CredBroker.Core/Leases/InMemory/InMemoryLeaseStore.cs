@@ -72,6 +72,14 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
         }
     }
 
+    public Task<Lease?> FindByTaskAsync(string agentId, string taskId, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_tasks.TryGetValue((agentId, taskId), out var id) ? _leases.GetValueOrDefault(id) : null);
+        }
+    }
+
     public Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
         Kill(leaseId, now, expectedGeneration, LeaseState.Completed, RevocationCause.Completed, "", null);
 

@@ -1,0 +1,97 @@
+using CredBroker.Core.Leases;
+
+namespace CredBroker.Core.Broker;
+
+/// <summary>
+/// What operators do to leases and agents: look, revoke, quarantine, release. Every change is
+/// attributed to <c>actor</c> in the revocation log. Revocations are idempotent: revoking what
+/// already ended reports its final state instead of failing, so a retried or duplicated operator
+/// command never produces an error storm.
+/// </summary>
+public sealed class LeaseAdministration(ILeaseStore store, TimeProvider time)
+{
+    public const int MaxReasonLength = 512;
+
+    public async Task<LeasePage> ListAsync(LeaseQuery query, CancellationToken cancellationToken)
+    {
+        if (query.AgentId is { } agent)
+        {
+            RequestValidator.AgentId(agent);
+        }
+
+        try
+        {
+            query.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new BrokerException(BrokerErrorKind.InvalidArgument, e.Message);
+        }
+
+        return await StoreCall.Run(() => store.ListLeasesAsync(query, time.GetUtcNow(), cancellationToken));
+    }
+
+    public async Task<Lease> GetAsync(string leaseId, CancellationToken cancellationToken)
+    {
+        RequestValidator.LeaseId(leaseId);
+        var lease = await StoreCall.Run(() => store.GetAsync(leaseId, cancellationToken));
+        return lease is null ? throw NotFound(leaseId) : LeaseQuery.AsOf(lease, time.GetUtcNow());
+    }
+
+    /// <summary>Revokes an open lease; <c>Changed</c> is false when it had already ended.</summary>
+    public async Task<(Lease Lease, bool Changed)> RevokeLeaseAsync(string leaseId, string reason, string actor, long? expectedGeneration, CancellationToken cancellationToken)
+    {
+        RequestValidator.LeaseId(leaseId);
+        Reason(reason);
+        var result = await StoreCall.Run(() => store.RevokeAsync(leaseId, reason, actor, time.GetUtcNow(), expectedGeneration, cancellationToken));
+        return result.Outcome switch
+        {
+            TransitionOutcome.Applied => (result.Lease!, true),
+            TransitionOutcome.NotApplicable => (LeaseQuery.AsOf(result.Lease!, time.GetUtcNow()), false),
+            TransitionOutcome.Conflict => throw new BrokerException(BrokerErrorKind.FailedPrecondition,
+                $"Lease {leaseId} is at generation {result.Lease?.Generation}, not {expectedGeneration}: it changed since you read it; read it again and retry."),
+            _ => throw NotFound(leaseId),
+        };
+    }
+
+    public async Task<(Lease Lease, bool Changed)> RevokeTaskAsync(string agentId, string taskId, string reason, string actor, CancellationToken cancellationToken)
+    {
+        RequestValidator.AgentId(agentId);
+        RequestValidator.TaskId(taskId);
+        Reason(reason);
+        var lease = await StoreCall.Run(() => store.FindByTaskAsync(agentId, taskId, cancellationToken))
+            ?? throw new BrokerException(BrokerErrorKind.NotFound, $"Agent '{agentId}' has no lease for task '{taskId}'.");
+        return await RevokeLeaseAsync(lease.LeaseId, reason, actor, expectedGeneration: null, cancellationToken);
+    }
+
+    /// <summary>Quarantines the agent (idempotent); returns since when and how many leases this call revoked.</summary>
+    public async Task<(DateTimeOffset Since, int Revoked)> QuarantineAsync(string agentId, string reason, string actor, CancellationToken cancellationToken)
+    {
+        RequestValidator.AgentId(agentId);
+        Reason(reason);
+        var revoked = await StoreCall.Run(() => store.QuarantineAgentAsync(agentId, reason, actor, time.GetUtcNow(), cancellationToken));
+        var since = await StoreCall.Run(() => store.GetAgentStatusAsync(agentId, cancellationToken));
+        return (since ?? time.GetUtcNow(), revoked);
+    }
+
+    public Task<bool> ReleaseAsync(string agentId, string actor, CancellationToken cancellationToken)
+    {
+        RequestValidator.AgentId(agentId);
+        return StoreCall.Run(() => store.ReleaseAgentAsync(agentId, actor, time.GetUtcNow(), cancellationToken));
+    }
+
+    private static void Reason(string reason)
+    {
+        if (string.IsNullOrWhiteSpace(reason))
+        {
+            throw new BrokerException(BrokerErrorKind.InvalidArgument, "reason is required: say why (it is recorded with the revocation).");
+        }
+
+        if (reason.Length > MaxReasonLength || reason.Any(char.IsControl))
+        {
+            throw new BrokerException(BrokerErrorKind.InvalidArgument, $"reason must be at most {MaxReasonLength} characters without control characters.");
+        }
+    }
+
+    private static BrokerException NotFound(string leaseId) => new(BrokerErrorKind.NotFound, $"Lease '{leaseId}' not found.");
+}

@@ -1,0 +1,85 @@
+using CredBroker.Core.Broker;
+
+namespace CredBroker.Core.Leases;
+
+/// <summary>What one sweep did: leases expired, and how late the latest of them was past its deadline.</summary>
+public sealed record SweepResult(int Expired, TimeSpan MaxLag);
+
+/// <summary>
+/// Ends leases whose deadline passed. Every broker replica runs one: each sweep claims due leases
+/// shard by shard with the store's atomic claim, so replicas never expire a lease twice, no leader
+/// is elected, and a replica that dies mid-sweep loses nothing (its unclaimed leases stay indexed
+/// for the others). Tokens of an expired lease are dead by their own <c>exp</c>; the sweep makes
+/// the store agree and frees the agent's quota.
+/// </summary>
+public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batchSize = 500)
+{
+    /// <summary>One pass over every shard, starting at a random one so replicas spread their work.</summary>
+    public async Task<SweepResult> SweepOnceAsync(CancellationToken cancellationToken)
+    {
+        var expired = 0;
+        var maxLag = TimeSpan.Zero;
+        var first = Random.Shared.Next(LeaseIds.ShardCount);
+        for (var i = 0; i < LeaseIds.ShardCount; i++)
+        {
+            var shard = (first + i) % LeaseIds.ShardCount;
+            while (true)
+            {
+                var now = time.GetUtcNow();
+                var claimed = await store.ClaimExpiredAsync(shard, now, batchSize, cancellationToken);
+                foreach (var lease in claimed)
+                {
+                    var lag = now - lease.Deadline;
+                    maxLag = lag > maxLag ? lag : maxLag;
+                }
+
+                expired += claimed.Count;
+                if (claimed.Count < batchSize)
+                {
+                    break;
+                }
+            }
+        }
+
+        return new SweepResult(expired, maxLag);
+    }
+
+    /// <summary>
+    /// Sweeps every <paramref name="interval"/> (jittered ±20 %) until cancelled. A store outage is
+    /// reported to <paramref name="onError"/> and retried with backoff up to 5 s; it never stops the loop.
+    /// </summary>
+    public async Task RunAsync(TimeSpan interval, Action<SweepResult> onSweep, Action<Exception> onError, CancellationToken cancellationToken)
+    {
+        var backoff = interval;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var delay = interval;
+            try
+            {
+                var result = await SweepOnceAsync(cancellationToken);
+                onSweep(result);
+                backoff = interval;
+            }
+            catch (StoreUnavailableException e)
+            {
+                onError(e);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+                delay = backoff;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+
+            var jitter = 0.8 + (Random.Shared.NextDouble() * 0.4);
+            try
+            {
+                await Task.Delay(TimeSpan.FromTicks((long)(delay.Ticks * jitter)), time, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+}
