@@ -50,14 +50,25 @@ public sealed class CredBrokerClient : IDisposable
     public Task<GetSigningKeysResponse> GetSigningKeysAsync(CancellationToken cancellationToken = default) =>
         Call(TokenValidation + "GetSigningKeys", new GetSigningKeysRequest(), GetSigningKeysResponse.Parser, cancellationToken);
 
+    /// <summary>
+    /// Revocation events from <paramref name="cursor"/> (empty: every retained event; with
+    /// <paramref name="fromNow"/>: only new ones), then live ones until cancelled. Keep the last
+    /// event's cursor and pass it back after a disconnect to resume without missing any.
+    /// </summary>
+    public IAsyncEnumerable<RevocationEvent> WatchRevocationsAsync(string cursor = "", bool fromNow = false, CancellationToken cancellationToken = default) =>
+        _grpc.ServerStreamingAsync(TokenValidation + "WatchRevocations", new WatchRevocationsRequest { Cursor = cursor, FromNow = fromNow },
+            RevocationEvent.Parser, new CallOptions { Metadata = Credential() }, cancellationToken);
+
     public void Dispose() => _http.Dispose();
+
+    private Metadata Credential() => new() { { "authorization", "Bearer " + _credential() } };
 
     private Task<TResponse> Call<TRequest, TResponse>(string method, TRequest request, MessageParser<TResponse> parser, CancellationToken cancellationToken)
         where TRequest : IMessage<TRequest>
         where TResponse : IMessage<TResponse> =>
         _grpc.UnaryAsync(method, request, parser, new CallOptions
         {
-            Metadata = new Metadata { { "authorization", "Bearer " + _credential() } },
+            Metadata = Credential(),
             Timeout = Timeout,
             CancellationToken = cancellationToken,
             // Every call here is safe to repeat: BeginTask is idempotent per task_id, CompleteTask per

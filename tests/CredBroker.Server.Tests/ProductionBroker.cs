@@ -17,6 +17,8 @@ public sealed class ProductionBroker : IAsyncDisposable
 {
     public const string Issuer = "https://workloads.test";
     public const string BrokerAudience = "credbroker";
+    public const string OperatorAudience = "credbroker-operators";
+    public const string Operator = "alice@example.com";
 
     private readonly string _dir = Directory.CreateTempSubdirectory("credbroker-test-").FullName;
     private readonly ECDsa _issuerKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -50,6 +52,8 @@ public sealed class ProductionBroker : IAsyncDisposable
             purpose: reconcile invoices
             audiences: [billing-api]
             allowed_scopes: [invoices:read]
+            max_concurrent_leases: 2
+            max_tasks_per_minute: 3
         """;
 
     public async Task StartAsync(string redisConfiguration, params string[] extraArguments)
@@ -85,6 +89,11 @@ public sealed class ProductionBroker : IAsyncDisposable
             "--CredBroker:Identity:Issuers:0:Workloads:1:Agent=billing-agent",
             "--CredBroker:Identity:Issuers:0:Workloads:2:Subject=system:serviceaccount:apis:tickets",
             "--CredBroker:Identity:Issuers:0:Workloads:2:Agent=",
+            $"--CredBroker:Operators:Issuers:0:Issuer={Issuer}",
+            $"--CredBroker:Operators:Issuers:0:Audience={OperatorAudience}",
+            $"--CredBroker:Operators:Issuers:0:JwksFile={jwksFile}",
+            $"--CredBroker:Operators:Subjects:0={Operator}",
+            "--CredBroker:Leases:SweepInterval=00:00:00.100",
             .. extraArguments,
         ], TextWriter.Null);
         await _app.StartAsync();
@@ -110,6 +119,12 @@ public sealed class ProductionBroker : IAsyncDisposable
     public CredBrokerClient ClientFor(string subject) => new(AgentAddress, () => WorkloadToken(subject));
 
     public CredBrokerClient ClientWithCredential(string credential) => new(AgentAddress, () => credential);
+
+    public Uri OperatorAddress => new($"http://127.0.0.1:{OperatorPort}");
+
+    /// <summary>An operator client with an OIDC-style credential for <paramref name="subject"/> (default: the configured operator).</summary>
+    public CredBrokerOperatorClient OperatorClient(string subject = Operator, string audience = OperatorAudience) =>
+        new(OperatorAddress, () => WorkloadToken(subject, audience: audience));
 
     public async ValueTask DisposeAsync()
     {

@@ -1,0 +1,325 @@
+using System.Diagnostics;
+using CredBroker.Contracts.V1;
+using CredBroker.Grpc;
+using CredBroker.Testing;
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
+using StackExchange.Redis;
+
+namespace CredBroker.Server.Tests;
+
+/// <summary>Leases that always end, end to end against real Redis: sweeper, operator revocation, quarantine, quotas and the revocation feed.</summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class LeaseLifecycleTests
+{
+    private const string Triage = "system:serviceaccount:support:triage";
+    private const string Billing = "system:serviceaccount:finance:billing";
+
+    private RedisServer _redis = null!;
+    private ProductionBroker _broker = null!;
+
+    [OneTimeSetUp]
+    public async Task StartAsync()
+    {
+        _redis = RedisServer.Start();
+        _broker = new ProductionBroker();
+        await _broker.StartAsync(_redis.ConnectionString);
+    }
+
+    [OneTimeTearDown]
+    public async Task StopAsync()
+    {
+        await _broker.DisposeAsync();
+        _redis.Dispose();
+    }
+
+    private static BeginTaskRequest Request(TimeSpan? ttl = null, string scope = "tickets:read") => new()
+    {
+        TaskId = "task-" + Guid.NewGuid().ToString("N"),
+        Scopes = { scope },
+        Ttl = Duration.FromTimeSpan(ttl ?? TimeSpan.FromMinutes(2)),
+    };
+
+    [Test]
+    public async Task TimedOutLease_IsSweptToExpiredInRedisWithinASecondOfItsDeadline()
+    {
+        using var client = _broker.ClientFor(Triage);
+        using var redis = await ConnectionMultiplexer.ConnectAsync(_redis.ConnectionString);
+        var begun = await client.BeginTaskAsync(Request(TimeSpan.FromSeconds(1)));
+        var deadline = begun.LeaseDeadline.ToDateTimeOffset();
+        var key = redis.GetServer(redis.GetEndPoints()[0]).Keys(pattern: "cb:*:lease:" + begun.LeaseId).Single();
+
+        // The sweeper (not a read-time view) records the expiry in the store and drops the deadline index entry.
+        string? stored;
+        while ((stored = await redis.GetDatabase().HashGetAsync(key, "state")) == "active")
+        {
+            Assert.That(DateTimeOffset.UtcNow, Is.LessThan(deadline.AddSeconds(1)), "swept within 1 s of the deadline");
+            await Task.Delay(20);
+        }
+
+        Assert.That(stored, Is.EqualTo("expired"));
+        Assert.That(DateTimeOffset.UtcNow, Is.GreaterThanOrEqualTo(deadline), "never before the deadline");
+        Assert.That((await client.IntrospectAsync(begun.AccessToken)).Active, Is.False);
+    }
+
+    [Test]
+    public async Task OperatorRevoke_KillsTheTokens_IsIdempotent_AndIsInTheFeedWithTheOperator()
+    {
+        using var client = _broker.ClientFor(Triage);
+        using var operators = _broker.OperatorClient();
+        var tail = await FirstEventCursorAsync(client);
+        var begun = await client.BeginTaskAsync(Request());
+
+        var first = await operators.RevokeLeaseAsync(begun.LeaseId, "suspicious tool use");
+        var second = await operators.RevokeLeaseAsync(begun.LeaseId, "suspicious tool use");
+
+        Assert.That(first.Changed, Is.True);
+        Assert.That(first.Lease.State, Is.EqualTo("revoked"));
+        Assert.That(second.Changed, Is.False, "revoking an ended lease reports it, no error");
+        Assert.That((await client.IntrospectAsync(begun.AccessToken)).Active, Is.False);
+        var renew = Assert.ThrowsAsync<RpcException>(() => client.RenewLeaseAsync(new RenewLeaseRequest { LeaseId = begun.LeaseId }));
+        Assert.That(renew!.StatusCode, Is.EqualTo(StatusCode.FailedPrecondition));
+
+        var events = await ReadEventsAsync(client, tail, 1);
+        Assert.That(events[0].LeaseId, Is.EqualTo(begun.LeaseId));
+        Assert.That(events[0].Cause, Is.EqualTo("revoked"));
+        Assert.That(events[0].Actor, Is.EqualTo(ProductionBroker.Operator));
+        Assert.That(events[0].Reason, Is.EqualTo("suspicious tool use"));
+    }
+
+    [Test]
+    public async Task RevokeTask_FindsTheLeaseByAgentAndTask()
+    {
+        using var client = _broker.ClientFor(Triage);
+        using var operators = _broker.OperatorClient();
+        var request = Request();
+        var begun = await client.BeginTaskAsync(request);
+
+        var revoked = await operators.RevokeTaskAsync("triage-agent", request.TaskId, "task cancelled by owner");
+
+        Assert.That(revoked.Lease.LeaseId, Is.EqualTo(begun.LeaseId));
+        var missing = Assert.ThrowsAsync<RpcException>(() => operators.RevokeTaskAsync("triage-agent", "no-such-task", "x"));
+        Assert.That(missing!.StatusCode, Is.EqualTo(StatusCode.NotFound));
+    }
+
+    [Test]
+    public async Task Quarantine_RevokesOpenLeases_BlocksNewTasks_UntilRelease()
+    {
+        using var client = _broker.ClientFor(Billing);
+        using var operators = _broker.OperatorClient();
+        var open = await client.BeginTaskAsync(new BeginTaskRequest { TaskId = "q-" + Guid.NewGuid().ToString("N"), Scopes = { "invoices:read" } });
+
+        var quarantined = await operators.QuarantineAgentAsync("billing-agent", "exfiltration alert");
+        var blocked = Assert.ThrowsAsync<RpcException>(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "q2-" + Guid.NewGuid().ToString("N"), Scopes = { "invoices:read" } }));
+        var again = await operators.QuarantineAgentAsync("billing-agent", "exfiltration alert");
+
+        Assert.That(quarantined.LeasesRevoked, Is.EqualTo(1));
+        Assert.That(again.LeasesRevoked, Is.Zero);
+        Assert.That(again.QuarantinedSince, Is.EqualTo(quarantined.QuarantinedSince), "a second quarantine keeps the first time");
+        Assert.That((await client.IntrospectAsync(open.AccessToken)).Active, Is.False);
+        Assert.That(blocked!.StatusCode, Is.EqualTo(StatusCode.PermissionDenied));
+        Assert.That(blocked.GetDetail<ErrorInfo>()!.Metadata["rules"], Is.EqualTo("agent.quarantined"));
+
+        Assert.That((await operators.ReleaseAgentAsync("billing-agent")).Released, Is.True);
+        Assert.That((await operators.ReleaseAgentAsync("billing-agent")).Released, Is.False);
+        var after = await client.BeginTaskAsync(new BeginTaskRequest { TaskId = "q3-" + Guid.NewGuid().ToString("N"), Scopes = { "invoices:read" } });
+        Assert.That(after.AccessToken, Is.Not.Empty);
+        await client.CompleteTaskAsync(after.LeaseId);
+    }
+
+    [Test]
+    public async Task Quotas_ConcurrentLeasesAndTaskRate_AreResourceExhaustedWithARetryHint()
+    {
+        await using var broker = new ProductionBroker();
+        using var redis = RedisServer.Start();
+        await broker.StartAsync(redis.ConnectionString);
+        using var client = broker.ClientFor(Billing);
+        BeginTaskRequest Next() => new() { TaskId = "quota-" + Guid.NewGuid().ToString("N"), Scopes = { "invoices:read" } };
+
+        var first = await client.BeginTaskAsync(Next());
+        var second = await client.BeginTaskAsync(Next());
+        var concurrent = Assert.ThrowsAsync<RpcException>(() => client.BeginTaskAsync(Next()));
+        Assert.That(concurrent!.StatusCode, Is.EqualTo(StatusCode.ResourceExhausted));
+        Assert.That(concurrent.GetDetail<ErrorInfo>()!.Metadata["rules"], Is.EqualTo("lease.quota.concurrent"));
+
+        await client.CompleteTaskAsync(first.LeaseId);
+        var third = await client.BeginTaskAsync(Next());
+        await client.CompleteTaskAsync(second.LeaseId);
+        await client.CompleteTaskAsync(third.LeaseId);
+        var rate = Assert.ThrowsAsync<RpcException>(() => client.BeginTaskAsync(Next()));
+        Assert.That(rate!.StatusCode, Is.EqualTo(StatusCode.ResourceExhausted));
+        Assert.That(rate.GetDetail<ErrorInfo>()!.Metadata["rules"], Is.EqualTo("lease.quota.rate"));
+        var retry = rate.GetDetail<RetryInfo>();
+        Assert.That(retry, Is.Not.Null);
+        Assert.That(retry!.RetryDelay.ToTimeSpan(), Is.GreaterThan(TimeSpan.Zero).And.LessThanOrEqualTo(TimeSpan.FromMinutes(1)));
+    }
+
+    [Test]
+    public async Task WatchRevocations_DisconnectedValidatorResumesAndSeesEveryRevocationOnce()
+    {
+        using var client = _broker.ClientFor(Triage);
+        using var operators = _broker.OperatorClient();
+        var cursor = await FirstEventCursorAsync(client);
+        var beforeDisconnect = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var begun = await client.BeginTaskAsync(Request());
+            await client.CompleteTaskAsync(begun.LeaseId);
+            beforeDisconnect.Add(begun.LeaseId);
+        }
+
+        var seen = await ReadEventsAsync(client, cursor, 3);
+        Assert.That(seen.Select(e => e.LeaseId), Is.EqualTo(beforeDisconnect));
+        Assert.That(seen.Select(e => e.Cause), Is.All.EqualTo("completed"));
+
+        // Disconnected: more revocations happen meanwhile.
+        var whileAway = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            var begun = await client.BeginTaskAsync(Request());
+            await operators.RevokeLeaseAsync(begun.LeaseId, "batch revoke");
+            whileAway.Add(begun.LeaseId);
+        }
+
+        var resumed = await ReadEventsAsync(client, seen[^1].Cursor, 5);
+        Assert.That(resumed.Select(e => e.LeaseId), Is.EqualTo(whileAway), "exactly the events after the cursor, none missed, none repeated");
+    }
+
+    [Test]
+    public async Task WatchRevocations_LiveEventArrivesQuickly()
+    {
+        using var client = _broker.ClientFor(Triage);
+        using var operators = _broker.OperatorClient();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var begun = await client.BeginTaskAsync(Request());
+        var stream = client.WatchRevocationsAsync(fromNow: true, cancellationToken: cts.Token).GetAsyncEnumerator(cts.Token);
+        var next = stream.MoveNextAsync().AsTask();
+        await Task.Delay(300);
+
+        var watch = Stopwatch.StartNew();
+        await operators.RevokeLeaseAsync(begun.LeaseId, "live");
+        Assert.That(await next, Is.True);
+        watch.Stop();
+
+        Assert.That(stream.Current.LeaseId, Is.EqualTo(begun.LeaseId));
+        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)), "near real time (the notifier polls every 100 ms)");
+        await cts.CancelAsync();
+        await stream.DisposeAsync();
+    }
+
+    [TestCase("garbage")]
+    [TestCase("v1.1-0")]
+    public void WatchRevocations_MalformedCursor_IsInvalidArgument(string cursor)
+    {
+        using var client = _broker.ClientFor(Triage);
+        var error = Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            await foreach (var _ in client.WatchRevocationsAsync(cursor))
+            {
+            }
+        });
+        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
+    }
+
+    [Test]
+    public async Task OperatorListener_RefusesAgentsAndUnknownSubjects_AgentListenerRefusesOperators()
+    {
+        using var asAgent = _broker.OperatorClient(Triage, ProductionBroker.BrokerAudience);
+        using var stranger = _broker.OperatorClient("mallory@example.com");
+        foreach (var client in new[] { asAgent, stranger })
+        {
+            var error = Assert.ThrowsAsync<RpcException>(() => client.ListLeasesAsync(new ListLeasesRequest()));
+            Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unauthenticated));
+        }
+
+        using var operatorAsAgent = new Client.CredBrokerClient(_broker.AgentAddress, () => _broker.WorkloadToken(ProductionBroker.Operator, audience: ProductionBroker.OperatorAudience));
+        var refused = Assert.ThrowsAsync<RpcException>(() => operatorAsAgent.BeginTaskAsync(Request()));
+        Assert.That(refused!.StatusCode, Is.EqualTo(StatusCode.Unauthenticated));
+    }
+
+    [Test]
+    public void OperatorRevoke_WithoutReason_IsInvalidArgument_UnknownLease_IsNotFound()
+    {
+        using var operators = _broker.OperatorClient();
+        var noReason = Assert.ThrowsAsync<RpcException>(() => operators.RevokeLeaseAsync("l00_aaaaaaaaaaaaaaaaaaaaaaaaaa", ""));
+        var unknown = Assert.ThrowsAsync<RpcException>(() => operators.RevokeLeaseAsync("l00_aaaaaaaaaaaaaaaaaaaaaaaaaa", "x"));
+        Assert.That(noReason!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
+        Assert.That(noReason.Detail, Does.Contain("reason is required"));
+        Assert.That(unknown!.StatusCode, Is.EqualTo(StatusCode.NotFound));
+    }
+
+    [Test]
+    public async Task ListLeases_PagesCoverEveryLeaseOnce_AndBadFiltersAreInvalidArgument()
+    {
+        using var client = _broker.ClientFor(Triage);
+        using var operators = _broker.OperatorClient();
+        for (var i = 0; i < 7; i++)
+        {
+            await client.BeginTaskAsync(Request());
+        }
+
+        var ids = new List<string>();
+        var token = string.Empty;
+        do
+        {
+            var page = await operators.ListLeasesAsync(new ListLeasesRequest { AgentId = "triage-agent", PageSize = 3, PageToken = token });
+            ids.AddRange(page.Leases.Select(l => l.LeaseId));
+            token = page.NextPageToken;
+        }
+        while (token.Length > 0);
+
+        Assert.That(ids, Is.Unique);
+        Assert.That(ids.Count, Is.GreaterThanOrEqualTo(7));
+        foreach (var bad in new[] { new ListLeasesRequest { State = "zombie" }, new ListLeasesRequest { PageSize = 501 }, new ListLeasesRequest { PageToken = "nope" }, new ListLeasesRequest { AgentId = "Bad Agent" } })
+        {
+            var error = Assert.ThrowsAsync<RpcException>(() => operators.ListLeasesAsync(bad));
+            Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), bad.ToString());
+        }
+    }
+
+    /// <summary>The cursor at the current tail, so a test reads only the events it causes.</summary>
+    private static async Task<string> FirstEventCursorAsync(Client.CredBrokerClient client)
+    {
+        // A from-now watch gives no cursor until an event; take the tail by reading everything retained instead.
+        var cursor = string.Empty;
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+        try
+        {
+            await foreach (var e in client.WatchRevocationsAsync(cancellationToken: cts.Token))
+            {
+                cursor = e.Cursor;
+            }
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled)
+        {
+        }
+
+        return cursor;
+    }
+
+    private static async Task<List<RevocationEvent>> ReadEventsAsync(Client.CredBrokerClient client, string cursor, int count)
+    {
+        var events = new List<RevocationEvent>();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await foreach (var e in client.WatchRevocationsAsync(cursor, cancellationToken: cts.Token))
+        {
+            events.Add(e);
+            if (events.Count == count)
+            {
+                break;
+            }
+        }
+
+        return events;
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, DateTimeOffset deadline)
+    {
+        while (!await condition())
+        {
+            Assert.That(DateTimeOffset.UtcNow, Is.LessThan(deadline), "condition not met in time");
+            await Task.Delay(50);
+        }
+    }
+}
