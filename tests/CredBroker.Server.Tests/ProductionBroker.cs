@@ -58,46 +58,72 @@ public sealed class ProductionBroker : IAsyncDisposable
 
     public async Task StartAsync(string redisConfiguration, params string[] extraArguments)
     {
-        var keyFile = Path.Combine(_dir, "signing.pem");
-        using (var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256))
-        {
-            await File.WriteAllTextAsync(keyFile, signing.ExportPkcs8PrivateKeyPem());
-        }
-
-        var agentsFile = Path.Combine(_dir, "agents.yaml");
-        await File.WriteAllTextAsync(agentsFile, AgentsYaml);
-        var jwk = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(new ECDsaSecurityKey(_issuerKey) { KeyId = _issuerKid });
-        var jwksFile = Path.Combine(_dir, "workload-jwks.json");
-        await File.WriteAllTextAsync(jwksFile,
-            $"{{\"keys\":[{{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"{_issuerKid}\",\"x\":\"{jwk.X}\",\"y\":\"{jwk.Y}\",\"alg\":\"ES256\",\"use\":\"sig\"}}]}}");
-
-        _app = BrokerApp.Create(
-        [
-            $"--CredBroker:Issuer=http://127.0.0.1:{HttpPort}",
-            $"--CredBroker:Redis:Configuration={redisConfiguration}",
-            $"--CredBroker:Signing:KeyFiles:0={keyFile}",
-            $"--CredBroker:AgentsFile={agentsFile}",
-            $"--CredBroker:Listen:HttpPort={HttpPort}",
-            $"--CredBroker:Listen:AgentPort={AgentPort}",
-            $"--CredBroker:Listen:OperatorPort={OperatorPort}",
-            $"--CredBroker:Identity:Issuers:0:Issuer={Issuer}",
-            $"--CredBroker:Identity:Issuers:0:Audience={BrokerAudience}",
-            $"--CredBroker:Identity:Issuers:0:JwksFile={jwksFile}",
-            "--CredBroker:Identity:Issuers:0:Workloads:0:Subject=system:serviceaccount:support:triage",
-            "--CredBroker:Identity:Issuers:0:Workloads:0:Agent=triage-agent",
-            "--CredBroker:Identity:Issuers:0:Workloads:1:Subject=system:serviceaccount:finance:billing",
-            "--CredBroker:Identity:Issuers:0:Workloads:1:Agent=billing-agent",
-            "--CredBroker:Identity:Issuers:0:Workloads:2:Subject=system:serviceaccount:apis:tickets",
-            "--CredBroker:Identity:Issuers:0:Workloads:2:Agent=",
-            $"--CredBroker:Operators:Issuers:0:Issuer={Issuer}",
-            $"--CredBroker:Operators:Issuers:0:Audience={OperatorAudience}",
-            $"--CredBroker:Operators:Issuers:0:JwksFile={jwksFile}",
-            $"--CredBroker:Operators:Subjects:0={Operator}",
-            "--CredBroker:Leases:SweepInterval=00:00:00.100",
-            .. extraArguments,
-        ], TextWriter.Null);
+        await WriteFilesAsync();
+        _app = BrokerApp.Create(Arguments(redisConfiguration, HttpPort, AgentPort, OperatorPort, extraArguments), TextWriter.Null);
         await _app.StartAsync();
     }
+
+    /// <summary>
+    /// Another replica of this broker as a real child process (same keys, agents and issuers, own
+    /// ports), for fault tests that kill a broker with SIGKILL.
+    /// </summary>
+    public async Task<BrokerProcess> StartReplicaProcessAsync(string redisConfiguration)
+    {
+        await WriteFilesAsync();
+        var (http, agent, op) = (FreePort(), FreePort(), FreePort());
+        return await BrokerProcess.StartAsync(Arguments(redisConfiguration, http, agent, op, []), http, agent);
+    }
+
+    private async Task WriteFilesAsync()
+    {
+        if (File.Exists(KeyFile))
+        {
+            return;
+        }
+
+        using (var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256))
+        {
+            await File.WriteAllTextAsync(KeyFile, signing.ExportPkcs8PrivateKeyPem());
+        }
+
+        await File.WriteAllTextAsync(AgentsFile, AgentsYaml);
+        var jwk = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(new ECDsaSecurityKey(_issuerKey) { KeyId = _issuerKid });
+        await File.WriteAllTextAsync(JwksFile,
+            $"{{\"keys\":[{{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"{_issuerKid}\",\"x\":\"{jwk.X}\",\"y\":\"{jwk.Y}\",\"alg\":\"ES256\",\"use\":\"sig\"}}]}}");
+    }
+
+    private string KeyFile => Path.Combine(_dir, "signing.pem");
+
+    private string AgentsFile => Path.Combine(_dir, "agents.yaml");
+
+    private string JwksFile => Path.Combine(_dir, "workload-jwks.json");
+
+    private string[] Arguments(string redisConfiguration, int httpPort, int agentPort, int operatorPort, string[] extraArguments) =>
+    [
+        // Every replica names the same issuer, as replicas behind one address do.
+        $"--CredBroker:Issuer=http://127.0.0.1:{HttpPort}",
+        $"--CredBroker:Redis:Configuration={redisConfiguration}",
+        $"--CredBroker:Signing:KeyFiles:0={KeyFile}",
+        $"--CredBroker:AgentsFile={AgentsFile}",
+        $"--CredBroker:Listen:HttpPort={httpPort}",
+        $"--CredBroker:Listen:AgentPort={agentPort}",
+        $"--CredBroker:Listen:OperatorPort={operatorPort}",
+        $"--CredBroker:Identity:Issuers:0:Issuer={Issuer}",
+        $"--CredBroker:Identity:Issuers:0:Audience={BrokerAudience}",
+        $"--CredBroker:Identity:Issuers:0:JwksFile={JwksFile}",
+        "--CredBroker:Identity:Issuers:0:Workloads:0:Subject=system:serviceaccount:support:triage",
+        "--CredBroker:Identity:Issuers:0:Workloads:0:Agent=triage-agent",
+        "--CredBroker:Identity:Issuers:0:Workloads:1:Subject=system:serviceaccount:finance:billing",
+        "--CredBroker:Identity:Issuers:0:Workloads:1:Agent=billing-agent",
+        "--CredBroker:Identity:Issuers:0:Workloads:2:Subject=system:serviceaccount:apis:tickets",
+        "--CredBroker:Identity:Issuers:0:Workloads:2:Agent=",
+        $"--CredBroker:Operators:Issuers:0:Issuer={Issuer}",
+        $"--CredBroker:Operators:Issuers:0:Audience={OperatorAudience}",
+        $"--CredBroker:Operators:Issuers:0:JwksFile={JwksFile}",
+        $"--CredBroker:Operators:Subjects:0={Operator}",
+        "--CredBroker:Leases:SweepInterval=00:00:00.100",
+        .. extraArguments,
+    ];
 
     /// <summary>A workload credential (like a projected service-account token) signed by the trusted issuer.</summary>
     public string WorkloadToken(string subject, TimeSpan? lifetime = null, string audience = BrokerAudience, string issuer = Issuer, ECDsa? key = null)
@@ -138,7 +164,7 @@ public sealed class ProductionBroker : IAsyncDisposable
         Directory.Delete(_dir, recursive: true);
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

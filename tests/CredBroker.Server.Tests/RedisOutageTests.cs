@@ -40,7 +40,7 @@ public sealed class RedisOutageTests
             Assert.That(keys, Is.Empty, "nothing of the failed request was written");
         }
 
-        var after = await WaitForAsync(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "during-outage", Scopes = { "tickets:read" } }));
+        var after = await Unavailable.RetryAsync(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "during-outage", Scopes = { "tickets:read" } }));
         Assert.That(after.AccessToken, Is.Not.Empty);
         Assert.That((await client.IntrospectAsync(before.AccessToken)).Active, Is.True, "the lease from before the outage survived in the AOF");
     }
@@ -54,22 +54,5 @@ public sealed class RedisOutageTests
             .And.Contain("CredBroker:Signing:KeyFiles")
             .And.Contain("CredBroker:AgentsFile")
             .And.Contain("CredBroker:Identity:Issuers"));
-    }
-
-    /// <summary>The client reconnects in the background; retry until it does, within a deadline.</summary>
-    private static async Task<T> WaitForAsync<T>(Func<Task<T>> action)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            try
-            {
-                return await action();
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(100);
-            }
-        }
     }
 }

@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace CredBroker.Server.Tests;
+
+/// <summary>The broker binary as a child process (production mode), so a test can SIGKILL it like a crashed replica.</summary>
+public sealed class BrokerProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private BrokerProcess(Process process, int httpPort, int agentPort)
+    {
+        _process = process;
+        HttpPort = httpPort;
+        AgentAddress = new Uri($"http://127.0.0.1:{agentPort}");
+    }
+
+    public int HttpPort { get; }
+
+    public Uri AgentAddress { get; }
+
+    public static async Task<BrokerProcess> StartAsync(string[] arguments, int httpPort, int agentPort)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(typeof(Hosting.BrokerApp).Assembly.Location);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        var broker = new BrokerProcess(Process.Start(start)!, httpPort, agentPort);
+        broker._process.OutputDataReceived += (_, e) => broker.Append(e.Data);
+        broker._process.ErrorDataReceived += (_, e) => broker.Append(e.Data);
+        broker._process.BeginOutputReadLine();
+        broker._process.BeginErrorReadLine();
+
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                if ((await http.GetAsync($"http://127.0.0.1:{httpPort}/readyz")).IsSuccessStatusCode)
+                {
+                    return broker;
+                }
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline && !broker._process.HasExited)
+            {
+            }
+
+            if (broker._process.HasExited || DateTime.UtcNow > deadline)
+            {
+                broker.Dispose();
+                throw new InvalidOperationException("The broker process did not become ready: " + broker.Output);
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>SIGKILL: no shutdown hooks, in-flight work is lost, exactly like a crashed pod.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        _process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_output)
+            {
+                _output.AppendLine(line);
+            }
+        }
+    }
+}
