@@ -98,7 +98,7 @@ public sealed class RedisServer : IDisposable
         }
     }
 
-    internal static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
