@@ -136,15 +136,16 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
             [after?[shard].ToString() ?? "", limit])).ToList();
         var results = await Task.WhenAll(reads);
         var perShard = new List<IReadOnlyList<RevocationEvent>>(LeaseIds.ShardCount);
-        var tooOld = false;
+        var dropped = new LogPosition[LeaseIds.ShardCount];
         for (var shard = 0; shard < LeaseIds.ShardCount; shard++)
         {
             var trimmed = (string)results[shard][0]!;
-            tooOld |= after is not null && trimmed.Length > 0 && LogPosition.Parse(trimmed) > after[shard];
+            dropped[shard] = trimmed.Length > 0 ? LogPosition.Parse(trimmed) : LogPosition.Start;
             perShard.Add(((RedisResult[])results[shard][1]!).Select(e => LeaseHash.EventFromEntry(shard, e)).ToList());
         }
 
-        return RevocationFeed.Page(perShard, after, limit, tooOld);
+        var tooOld = after is not null && Enumerable.Range(0, LeaseIds.ShardCount).Any(shard => dropped[shard] > after[shard]);
+        return RevocationFeed.Page(perShard, after ?? new RevocationCursor(dropped), limit, tooOld);
     }
 
     public async Task<RevocationCursor> CurrentRevocationCursorAsync(CancellationToken cancellationToken)
