@@ -43,7 +43,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
         quota.Validate();
         cancellationToken.ThrowIfCancellationRequested();
         var shard = LeaseIds.ShardOf(lease.AgentId);
-        var expireAt = LeasePageToken.SortKeyOf(lease);
+        var expireAt = LeaseStoreOptions.RetainedUntil(lease).ToUnixTimeMilliseconds();
         RedisKey[] keys =
         [
             RedisKeys.Lease(shard, lease.LeaseId), RedisKeys.Task(lease.AgentId, lease.TaskId), RedisKeys.Deadlines(shard),
