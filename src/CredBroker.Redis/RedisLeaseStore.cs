@@ -43,7 +43,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
         quota.Validate();
         cancellationToken.ThrowIfCancellationRequested();
         var shard = LeaseIds.ShardOf(lease.AgentId);
-        var expireAt = LeasePageToken.SortKeyOf(lease);
+        var expireAt = LeaseStoreOptions.RetainedUntil(lease).ToUnixTimeMilliseconds();
         RedisKey[] keys =
         [
             RedisKeys.Lease(shard, lease.LeaseId), RedisKeys.Task(lease.AgentId, lease.TaskId), RedisKeys.Deadlines(shard),
@@ -143,15 +143,16 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
             [after?[shard].ToString() ?? "", limit])).ToList();
         var results = await Task.WhenAll(reads);
         var perShard = new List<IReadOnlyList<RevocationEvent>>(LeaseIds.ShardCount);
-        var tooOld = false;
+        var dropped = new LogPosition[LeaseIds.ShardCount];
         for (var shard = 0; shard < LeaseIds.ShardCount; shard++)
         {
             var trimmed = (string)results[shard][0]!;
-            tooOld |= after is not null && trimmed.Length > 0 && LogPosition.Parse(trimmed) > after[shard];
+            dropped[shard] = trimmed.Length > 0 ? LogPosition.Parse(trimmed) : LogPosition.Start;
             perShard.Add(((RedisResult[])results[shard][1]!).Select(e => LeaseHash.EventFromEntry(shard, e)).ToList());
         }
 
-        return RevocationFeed.Page(perShard, after, limit, tooOld);
+        var tooOld = after is not null && Enumerable.Range(0, LeaseIds.ShardCount).Any(shard => dropped[shard] > after[shard]);
+        return RevocationFeed.Page(perShard, after ?? new RevocationCursor(dropped), limit, tooOld);
     }
 
     public async Task<RevocationCursor> CurrentRevocationCursorAsync(CancellationToken cancellationToken)

@@ -106,6 +106,55 @@ public sealed class RedisLeaseStoreContractTests : LeaseStoreContract
         Assert.That(expiresAt, Is.EqualTo(lease.Deadline.ToUnixTimeMilliseconds()));
     }
 
+    /// <summary>
+    /// The claim re-checks each lease's own deadline: an index entry older than the lease (a renewal
+    /// that moved the deadline) is re-indexed, not expired; an entry whose lease is gone is dropped.
+    /// </summary>
+    [Test]
+    public async Task ClaimExpired_StaleIndexEntry_IsReindexedNotExpired()
+    {
+        var agent = NewAgent();
+        var shard = LeaseIds.ShardOf(agent);
+        var lease = NewLease(agent, ttl: TimeSpan.FromMinutes(10));
+        await Store.OpenAsync(lease, LeaseQuota.Unlimited, default);
+        var db = _raw.GetDatabase();
+        await db.SortedSetAddAsync(RedisKeys.Deadlines(shard), lease.LeaseId, Now.ToUnixTimeMilliseconds());
+        var ghost = LeaseIds.New(agent);
+        await db.SortedSetAddAsync(RedisKeys.Deadlines(shard), ghost, Now.ToUnixTimeMilliseconds());
+
+        var claimed = await Store.ClaimExpiredAsync(shard, Now.AddMinutes(1), 1000, default);
+
+        Assert.That(claimed.Select(l => l.LeaseId), Does.Not.Contain(lease.LeaseId));
+        Assert.That((await Store.GetAsync(lease.LeaseId, default))!.State, Is.EqualTo(LeaseState.Active));
+        Assert.That(await db.SortedSetScoreAsync(RedisKeys.Deadlines(shard), lease.LeaseId), Is.EqualTo((double)lease.Deadline.ToUnixTimeMilliseconds()));
+        Assert.That(await db.SortedSetScoreAsync(RedisKeys.Deadlines(shard), ghost), Is.Null);
+    }
+
+    /// <summary>A page token whose lease left the index (dropped by retention) still resumes right after it.</summary>
+    [Test]
+    public async Task List_TokenOfALeaseGoneFromTheIndex_ResumesAfterIt()
+    {
+        var agent = NewAgent();
+        var leases = Enumerable.Range(0, 9).Select(i => NewLease(agent, at: Now.AddMilliseconds(i % 3))).ToList();
+        foreach (var l in leases)
+        {
+            await Store.OpenAsync(l, LeaseQuota.Unlimited, default);
+        }
+
+        var first = await Store.ListLeasesAsync(new LeaseQuery(AgentId: agent, PageSize: 4), Now, default);
+        await _raw.GetDatabase().SortedSetRemoveAsync(RedisKeys.AgentLeases(agent), first.Leases[^1].LeaseId);
+        var rest = new List<Lease>();
+        var token = first.NextPageToken;
+        while (token is not null)
+        {
+            var page = await Store.ListLeasesAsync(new LeaseQuery(AgentId: agent, PageSize: 2, PageToken: token), Now, default);
+            rest.AddRange(page.Leases);
+            token = page.NextPageToken;
+        }
+
+        Assert.That(first.Leases.Concat(rest).Select(l => l.LeaseId), Is.EquivalentTo(leases.Select(l => l.LeaseId)));
+    }
+
     /// <summary>No unbounded growth: every key either expires or is one of the bounded per-shard/per-agent kinds.</summary>
     [Test]
     public async Task EveryKey_ExpiresOrIsBounded()

@@ -54,6 +54,24 @@ public abstract partial class LeaseStoreContract
     }
 
     [Test]
+    public async Task QuarantineRacingOpens_LeavesNoActiveLease()
+    {
+        var agent = NewAgent();
+        var at = Now.AddSeconds(1);
+        var opens = Enumerable.Range(0, 80).Select(_ => Task.Run(() => Open(NewLease(agent)))).ToList();
+        var quarantine = Task.Run(() => Store.QuarantineAgentAsync(agent, "race", "ops", at, default));
+        await Task.WhenAll(opens.Cast<Task>().Append(quarantine));
+
+        var created = opens.Select(o => o.Result).Where(r => r.Created).Select(r => r.Lease!.LeaseId).ToList();
+        Assert.That(opens.Select(o => o.Result.Refusal), Is.All.AnyOf(OpenRefusal.None, OpenRefusal.Quarantined));
+        Assert.That(quarantine.Result, Is.EqualTo(created.Count), "every lease opened before the quarantine is revoked by it");
+        foreach (var id in created)
+        {
+            Assert.That((await Store.GetAsync(id, default))!.State, Is.EqualTo(LeaseState.Revoked));
+        }
+    }
+
+    [Test]
     public async Task Quarantine_Twice_KeepsTheFirstTimeAndAppendsOnce()
     {
         var agent = NewAgent();

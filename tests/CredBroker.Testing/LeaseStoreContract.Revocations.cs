@@ -182,6 +182,20 @@ public abstract partial class LeaseStoreContract
             Assert.That(fromTail.CursorTooOld, Is.False);
             Assert.That(fromOldest.CursorTooOld, Is.False, "no cursor: start from what is retained");
             Assert.That((await small.ReadRevocationsAsync(stale.Cursor, 1000, default)).CursorTooOld, Is.False, "caught up again");
+
+            // A reader that starts without a cursor and pages slowly over several trimmed shards never
+            // gets "too old" (ReadAll asserts it) and sees every retained event once.
+            var other = Enumerable.Range(0, 100).Select(_ => NewAgent()).First(a => LeaseIds.ShardOf(a) != LeaseIds.ShardOf(agent));
+            for (var i = 0; i < 15; i++)
+            {
+                var lease = NewLease(other);
+                await small.OpenAsync(lease, LeaseQuota.Unlimited, default);
+                await small.RevokeAsync(lease.LeaseId, "bulk", "ops", Now, null, default);
+            }
+
+            var slow = await ReadAll(null, pageSize: 3, store: small);
+            Assert.That(slow.Events.Select(e => (e.Shard, e.Position)), Is.Unique);
+            Assert.That((slow.Events.Count(e => e.AgentId == agent), slow.Events.Count(e => e.AgentId == other)), Is.EqualTo((10, 10)));
         }
         finally
         {

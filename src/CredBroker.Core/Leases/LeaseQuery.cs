@@ -46,8 +46,8 @@ public sealed record LeasePage(IReadOnlyList<Lease> Leases, string? NextPageToke
 /// <summary>Keyset position of the last lease of a page: <c>p1.&lt;shard&gt;.&lt;sort key&gt;.&lt;lease id&gt;</c>.</summary>
 public sealed record LeasePageToken(int Shard, long SortKey, string LeaseId) : IComparable<LeasePageToken>
 {
-    /// <summary>When the store drops the lease (unix ms): its max deadline plus retention. Never changes.</summary>
-    public static long SortKeyOf(Lease lease) => (lease.MaxDeadline + LeaseStoreOptions.Retention).ToUnixTimeMilliseconds();
+    /// <summary>When the store drops the lease (unix ms): see <see cref="LeaseStoreOptions.RetainedUntil"/>.</summary>
+    public static long SortKeyOf(Lease lease) => LeaseStoreOptions.RetainedUntil(lease).ToUnixTimeMilliseconds();
 
     public static LeasePageToken Of(Lease lease) =>
         new(LeaseIds.TryGetShard(lease.LeaseId, out var shard) ? shard : 0, SortKeyOf(lease), lease.LeaseId);

@@ -70,14 +70,16 @@ public static class RevocationFeed
     }
 
     /// <summary>
-    /// Merges each shard's events after <paramref name="after"/> (each in log order) by position and
+    /// Merges each shard's events after <paramref name="from"/> (each in log order) by position and
     /// keeps the first <paramref name="limit"/>; what is kept of each shard is a prefix of it, so the
     /// new cursor (the last kept position per shard) misses nothing and repeats nothing.
+    /// For a null cursor, <paramref name="from"/> is just before the oldest retained event of each
+    /// shard (the newest dropped one), so a reader that started there is never "too old" later.
     /// </summary>
-    public static RevocationPage Page(IReadOnlyList<IReadOnlyList<RevocationEvent>> perShard, RevocationCursor? after, int limit, bool cursorTooOld)
+    public static RevocationPage Page(IReadOnlyList<IReadOnlyList<RevocationEvent>> perShard, RevocationCursor from, int limit, bool cursorTooOld)
     {
         var taken = perShard.SelectMany(s => s).OrderBy(e => e.Position).ThenBy(e => e.Shard).Take(limit).ToList();
-        var cursor = after ?? RevocationCursor.Start;
+        var cursor = from;
         foreach (var e in taken)
         {
             cursor = cursor.With(e.Shard, e.Position);

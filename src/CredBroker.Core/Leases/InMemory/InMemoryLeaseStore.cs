@@ -224,7 +224,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
             var ended = End(lease, state, now);
             var shard = LeaseIds.ShardOf(lease.AgentId);
             _log.Append(shard, position => new RevocationEvent(
-                shard, position, RevocationKind.Lease, leaseId, lease.AgentId, lease.TaskId, cause, reason, actor ?? lease.AgentId, now, lease.Deadline));
+                shard, position, RevocationKind.Lease, leaseId, lease.AgentId, lease.TaskId, cause, reason, string.IsNullOrEmpty(actor) ? lease.AgentId : actor, now, lease.Deadline));
             return Task.FromResult(new LeaseTransition(TransitionOutcome.Applied, ended));
         }
     }

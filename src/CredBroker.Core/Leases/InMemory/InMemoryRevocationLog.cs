@@ -37,6 +37,6 @@ internal sealed class InMemoryRevocationLog(int maxLength)
             perShard.Add(_shards[shard].Where(e => e.Position > from).Take(limit).ToList());
         }
 
-        return RevocationFeed.Page(perShard, after, limit, tooOld);
+        return RevocationFeed.Page(perShard, after ?? new RevocationCursor(_maxDeleted), limit, tooOld);
     }
 }
