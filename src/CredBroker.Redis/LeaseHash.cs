@@ -7,12 +7,15 @@ namespace CredBroker.Redis;
 /// <summary>Script results ↔ Core types: a lease as a Redis hash (times in unix ms, scopes space-separated), a revocation event as a stream entry.</summary>
 internal static class LeaseHash
 {
-    /// <summary>The field/value pairs of a new lease hash.</summary>
+    /// <summary>
+    /// The field/value pairs of a new lease hash. Small hashes are listpacks that Redis scans in
+    /// order, so the fields every transition reads and writes come first.
+    /// </summary>
     public static RedisValue[] ToArgs(Lease l) =>
     [
-        "agent", l.AgentId, "task", l.TaskId, "owner", l.Owner, "purpose", l.Purpose, "aud", l.Audience,
-        "scopes", string.Join(' ', l.Scopes), "state", l.State.ToWire(), "created", l.CreatedAt.ToUnixTimeMilliseconds(),
-        "deadline", l.Deadline.ToUnixTimeMilliseconds(), "max_deadline", l.MaxDeadline.ToUnixTimeMilliseconds(), "gen", l.Generation,
+        "state", l.State.ToWire(), "deadline", l.Deadline.ToUnixTimeMilliseconds(), "gen", l.Generation, "agent", l.AgentId, "task", l.TaskId,
+        "max_deadline", l.MaxDeadline.ToUnixTimeMilliseconds(), "created", l.CreatedAt.ToUnixTimeMilliseconds(),
+        "owner", l.Owner, "purpose", l.Purpose, "aud", l.Audience, "scopes", string.Join(' ', l.Scopes),
     ];
 
     public static Lease FromEntries(string leaseId, HashEntry[] entries) =>
@@ -67,7 +70,8 @@ internal static class LeaseHash
         Deadline = Time(f["deadline"]),
         MaxDeadline = Time(f["max_deadline"]),
         Generation = long.Parse(f["gen"], CultureInfo.InvariantCulture),
-        EndedAt = f.TryGetValue("ended", out var ended) ? Time(ended) : null,
+        // A lease the sweeper expired ended at its deadline; the script does not spend a field on it.
+        EndedAt = f.TryGetValue("ended", out var ended) ? Time(ended) : f["state"] == "expired" ? Time(f["deadline"]) : null,
     };
 
     private static DateTimeOffset Time(string ms) => DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(ms, CultureInfo.InvariantCulture));

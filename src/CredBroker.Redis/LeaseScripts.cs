@@ -62,7 +62,9 @@ internal static class LeaseScripts
         end
         local id, expireAt, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
         local maxConcurrent, maxOpens, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-        if maxConcurrent > 0 and redis.call('ZCOUNT', KEYS[4], '(' .. ms(now), '+inf') >= maxConcurrent then
+        -- Leases past their deadline are expired (the sweeper may not have recorded it yet): drop them here.
+        redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ms(now))
+        if maxConcurrent > 0 and redis.call('ZCARD', KEYS[4]) >= maxConcurrent then
           local soonest = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ms(now), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
           return {'concurrency', ms(tonumber(soonest[2]) - now)}
         end
@@ -137,28 +139,39 @@ internal static class LeaseScripts
         """;
 
     /// <summary>
-    /// The sweeper's claim. KEYS: deadlines. ARGV: now, limit. Re-checks every lease: one renewed
-    /// meanwhile is re-indexed at its deadline, one already ended (or gone) leaves the index.
-    /// Returns {id, hash, id, hash, ...} of the leases it expired.
+    /// The sweeper's claim. KEYS: deadlines. ARGV: now, limit. Takes the due entries off the deadline
+    /// index in one range delete, then records each open one as expired (state and generation, so a
+    /// replica whose clock lags can never renew or revive it). Re-checks every lease: one renewed
+    /// meanwhile is re-indexed at its deadline, one already ended (or gone) just leaves the index.
+    /// Returns {id, deadline, ...} of the leases it expired. Per lease: one HMGET of three fields and
+    /// one HSET ('ended' of an expired lease is its deadline; the agent's open index is trimmed by
+    /// its next open, where entries past their deadline never count).
     /// </summary>
     public const string ClaimExpired = Prelude + """
         local tag, now = tag_of(KEYS[1]), tonumber(ARGV[1])
+        local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+        if #due == 0 then return {} end
+        -- The due entries are exactly the lowest ranks: one range delete instead of a ZREM per member.
+        redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due - 1)
         local out = {}
-        for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))) do
+        for _, id in ipairs(due) do
           local lk = tag .. 'lease:' .. id
-          local f = redis.call('HMGET', lk, 'state', 'deadline')
-          if not f[1] or not is_open(f[1]) then
-            redis.call('ZREM', KEYS[1], id)
-          elseif tonumber(f[2]) > now then
-            redis.call('ZADD', KEYS[1], f[2], id)
-          else
-            end_lease(tag, id, 'expired', f[2])
-            out[#out + 1] = id
-            out[#out + 1] = redis.call('HGETALL', lk)
+          local f = redis.call('HMGET', lk, 'state', 'deadline', 'gen')
+          if f[1] and is_open(f[1]) then
+            if tonumber(f[2]) > now then
+              redis.call('ZADD', KEYS[1], f[2], id)
+            else
+              redis.call('HSET', lk, 'state', 'expired', 'gen', (tonumber(f[3]) or 0) + 1)
+              out[#out + 1] = id; out[#out + 1] = f[2]
+            end
           end
         end
         return out
         """;
+
+
+
+
 
     /// <summary>
     /// KEYS: quarantine, agent open. ARGV: now, agent, reason, actor, max events. Revokes every open

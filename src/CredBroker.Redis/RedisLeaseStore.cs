@@ -96,17 +96,18 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
         TransitionAsync(LeaseScripts.Renew, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Deadlines(shard)],
             [now.ToUnixTimeMilliseconds(), newDeadline.ToUnixTimeMilliseconds(), Generation(expectedGeneration)], cancellationToken);
 
-    public async Task<IReadOnlyList<Lease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ExpiredLease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(shard);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, LeaseIds.ShardCount);
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(limit, 10_000);
         cancellationToken.ThrowIfCancellationRequested();
         var result = await Eval(LeaseScripts.ClaimExpired, [RedisKeys.Deadlines(shard)], [now.ToUnixTimeMilliseconds(), limit]);
-        var expired = new List<Lease>(result.Length / 2);
+        var expired = new List<ExpiredLease>(result.Length / 2);
         for (var i = 0; i + 1 < result.Length; i += 2)
         {
-            expired.Add(LeaseHash.FromFlat((string)result[i]!, result[i + 1]));
+            expired.Add(new ExpiredLease((string)result[i]!, DateTimeOffset.FromUnixTimeMilliseconds((long)result[i + 1])));
         }
 
         return expired;

@@ -48,12 +48,12 @@ public abstract partial class LeaseStoreContract
         Store.RevokeAsync(leaseId, "operator says so", "ops@example.com", at, generation, default);
 
     /// <summary>Claims everything due at <paramref name="at"/> on every shard (a sweeper pass).</summary>
-    protected async Task<List<Lease>> ClaimAll(DateTimeOffset at, ILeaseStore? store = null)
+    protected async Task<List<ExpiredLease>> ClaimAll(DateTimeOffset at, ILeaseStore? store = null)
     {
-        var claimed = new List<Lease>();
+        var claimed = new List<ExpiredLease>();
         for (var shard = 0; shard < LeaseIds.ShardCount; shard++)
         {
-            IReadOnlyList<Lease> batch;
+            IReadOnlyList<ExpiredLease> batch;
             do
             {
                 batch = await (store ?? Store).ClaimExpiredAsync(shard, at, 100, default);

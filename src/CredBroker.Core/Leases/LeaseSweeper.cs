@@ -12,8 +12,11 @@ public sealed record SweepResult(int Expired, TimeSpan MaxLag);
 /// for the others). Tokens of an expired lease are dead by their own <c>exp</c>; the sweep makes
 /// the store agree and frees the agent's quota.
 /// </summary>
-public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batchSize = 500)
+public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batchSize = 1000)
 {
+    /// <summary>How often a replica sweeps by default: a lease is recorded expired at most about this long after its deadline, plus the sweep itself.</summary>
+    public static TimeSpan DefaultInterval { get; } = TimeSpan.FromMilliseconds(200);
+
     /// <summary>One pass over every shard, starting at a random one so replicas spread their work.</summary>
     public async Task<SweepResult> SweepOnceAsync(CancellationToken cancellationToken)
     {

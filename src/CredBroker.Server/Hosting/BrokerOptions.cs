@@ -37,7 +37,7 @@ public sealed class BrokerOptions
     public sealed class LeaseOptions
     {
         /// <summary>How often this replica sweeps expired leases (every replica sweeps; claims are atomic).</summary>
-        public TimeSpan SweepInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+        public TimeSpan SweepInterval { get; set; } = Core.Leases.LeaseSweeper.DefaultInterval;
 
         /// <summary>How often WatchRevocations checks the revocation log for new events.</summary>
         public TimeSpan RevocationPollInterval { get; set; } = TimeSpan.FromMilliseconds(100);

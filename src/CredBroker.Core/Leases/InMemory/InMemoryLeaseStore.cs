@@ -111,7 +111,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
         }
     }
 
-    public Task<IReadOnlyList<Lease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<ExpiredLease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(shard);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, LeaseIds.ShardCount);
@@ -121,7 +121,8 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
             var due = _deadlines.TakeWhile(d => d.Deadline <= now)
                 .Where(d => LeaseIds.TryGetShard(d.LeaseId, out var s) && s == shard)
                 .Take(limit).Select(d => d.LeaseId).ToList();
-            IReadOnlyList<Lease> expired = due.Select(id => End(_leases[id], LeaseState.Expired, _leases[id].Deadline)).ToList();
+            IReadOnlyList<ExpiredLease> expired = due.Select(id => End(_leases[id], LeaseState.Expired, _leases[id].Deadline))
+                .Select(l => new ExpiredLease(l.LeaseId, l.Deadline)).ToList();
             return Task.FromResult(expired);
         }
     }
