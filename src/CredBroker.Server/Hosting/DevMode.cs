@@ -38,7 +38,7 @@ public static class DevMode
             CredBroker is running in DEV MODE (in-memory store, generated signing key; not for production).
               HTTP (JWKS, health)   http://{{l.Address}}:{{l.HttpPort}}/.well-known/jwks.json
               agent gRPC (h2c)      {{l.Address}}:{{l.AgentPort}}   services credbroker.v1.AgentBroker, credbroker.v1.TokenValidation
-              operator gRPC (h2c)   {{l.Address}}:{{l.OperatorPort}}
+              operator gRPC (h2c)   {{l.Address}}:{{l.OperatorPort}}   service credbroker.v1.Operator
 
               agent secret     (agent '{{AgentId}}'):  {{agentSecret}}
               operator secret:                       {{operatorSecret}}
@@ -47,9 +47,12 @@ public static class DevMode
             Try it:
               export CREDBROKER_DEV_SECRET='{{agentSecret}}'
               /usr/bin/python3 samples/python-agent/agent.py          # begin a task, introspect, complete
-            or with grpcurl (reflection arrives later; pass -import-path protos -proto credbroker/v1/agent_broker.proto):
+            or with grpcurl (server reflection is on):
+              grpcurl -plaintext {{l.Address}}:{{l.AgentPort}} list
               grpcurl -plaintext -H "authorization: Bearer $CREDBROKER_DEV_SECRET" -d '{"task_id":"t1","scopes":["demo:read"]}' \
                 {{l.Address}}:{{l.AgentPort}} credbroker.v1.AgentBroker/BeginTask
+              grpcurl -plaintext -H "authorization: Bearer {{operatorSecret}}" -d '{"agent_id":"{{AgentId}}"}' \
+                {{l.Address}}:{{l.OperatorPort}} credbroker.v1.Operator/ListLeases
 
             """;
     }
