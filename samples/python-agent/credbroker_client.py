@@ -16,16 +16,26 @@ PROTOS = os.path.join(ROOT, "protos")
 _GEN = tempfile.mkdtemp(prefix="credbroker-pb-")
 subprocess.run(
     ["protoc", f"-I{PROTOS}", f"--python_out={_GEN}",
-     "credbroker/v1/agent_broker.proto", "credbroker/v1/token_validation.proto", "grpc/health/v1/health.proto"],
+     "credbroker/v1/agent_broker.proto", "credbroker/v1/token_validation.proto", "credbroker/v1/operator.proto",
+     "grpc/health/v1/health.proto", "grpc/reflection/v1alpha/reflection.proto"],
     check=True)
 sys.path.insert(0, _GEN)
 
 from credbroker.v1 import agent_broker_pb2 as broker_pb2  # noqa: E402
 from credbroker.v1 import token_validation_pb2 as validation_pb2  # noqa: E402
-# `grpc` is grpcio's package name, so the generated grpc/health/v1 module is loaded by path.
-_spec = importlib.util.spec_from_file_location("health_pb2", os.path.join(_GEN, "grpc", "health", "v1", "health_pb2.py"))
-health_pb2 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(health_pb2)
+from credbroker.v1 import operator_pb2  # noqa: E402
+
+
+def _load(name, *path):
+    # `grpc` is grpcio's package name, so generated grpc/... modules are loaded by path.
+    spec = importlib.util.spec_from_file_location(name, os.path.join(_GEN, *path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+health_pb2 = _load("health_pb2", "grpc", "health", "v1", "health_pb2.py")
+reflection_pb2 = _load("reflection_pb2", "grpc", "reflection", "v1alpha", "reflection_pb2.py")
 
 _METHODS = {
     "BeginTask": ("/credbroker.v1.AgentBroker/BeginTask", broker_pb2.BeginTaskRequest, broker_pb2.BeginTaskResponse),
@@ -35,6 +45,11 @@ _METHODS = {
     "Introspect": ("/credbroker.v1.TokenValidation/Introspect", validation_pb2.IntrospectRequest, validation_pb2.IntrospectResponse),
     "GetSigningKeys": ("/credbroker.v1.TokenValidation/GetSigningKeys", validation_pb2.GetSigningKeysRequest, validation_pb2.GetSigningKeysResponse),
     "HealthCheck": ("/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse),
+    "ListLeases": ("/credbroker.v1.Operator/ListLeases", operator_pb2.ListLeasesRequest, operator_pb2.ListLeasesResponse),
+    "GetLease": ("/credbroker.v1.Operator/GetLease", operator_pb2.GetLeaseRequest, operator_pb2.Lease),
+    "RevokeLease": ("/credbroker.v1.Operator/RevokeLease", operator_pb2.RevokeLeaseRequest, operator_pb2.RevokeLeaseResponse),
+    "QuarantineAgent": ("/credbroker.v1.Operator/QuarantineAgent", operator_pb2.QuarantineAgentRequest, operator_pb2.QuarantineAgentResponse),
+    "ReleaseAgent": ("/credbroker.v1.Operator/ReleaseAgent", operator_pb2.ReleaseAgentRequest, operator_pb2.ReleaseAgentResponse),
 }
 
 
@@ -50,3 +65,20 @@ class CredBroker:
         token = self.secret if secret is None else secret
         metadata = [("authorization", "Bearer " + token)] if token else []
         return stub(request, metadata=metadata, timeout=timeout, compression=compression)
+
+    def watch_revocations(self, cursor="", from_now=False, timeout=10):
+        """The WatchRevocations server stream: an iterator of RevocationEvent (cancel() it when done)."""
+        stub = self.channel.unary_stream("/credbroker.v1.TokenValidation/WatchRevocations",
+                                         request_serializer=validation_pb2.WatchRevocationsRequest.SerializeToString,
+                                         response_deserializer=validation_pb2.RevocationEvent.FromString)
+        return stub(validation_pb2.WatchRevocationsRequest(cursor=cursor, from_now=from_now),
+                    metadata=[("authorization", "Bearer " + self.secret)], timeout=timeout)
+
+    def list_services(self):
+        """Server reflection (v1alpha): the names of the services this listener serves."""
+        stub = self.channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                          request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                                          response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+        answers = stub(iter([reflection_pb2.ServerReflectionRequest(list_services="*")]), timeout=10)
+        return [s.name for answer in answers for s in answer.list_services_response.service]
+

@@ -17,6 +17,8 @@ public sealed class PythonInteropTests
     private Process _server = null!;
     private int _httpPort;
     private int _agentPort;
+    private int _operatorPort;
+    private readonly string _operatorSecret = "operator-" + Guid.NewGuid().ToString("N");
     private string _root = null!;
 
     [OneTimeSetUp]
@@ -24,19 +26,19 @@ public sealed class PythonInteropTests
     {
         _root = FindRoot();
         var dll = typeof(CredBroker.Server.Hosting.BrokerApp).Assembly.Location;
-        (_httpPort, _agentPort) = (FreePort(), FreePort());
+        (_httpPort, _agentPort, _operatorPort) = (FreePort(), FreePort(), FreePort());
         var start = new ProcessStartInfo("dotnet")
         {
             ArgumentList =
             {
                 dll, "--dev", $"--CredBroker:Listen:HttpPort={_httpPort}", $"--CredBroker:Listen:AgentPort={_agentPort}",
-                $"--CredBroker:Listen:OperatorPort={FreePort()}", $"--CredBroker:Issuer=http://127.0.0.1:{_httpPort}",
+                $"--CredBroker:Listen:OperatorPort={_operatorPort}", $"--CredBroker:Issuer=http://127.0.0.1:{_httpPort}",
             },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
         start.Environment["CREDBROKER_DEV_SECRET"] = _secret;
-        start.Environment["CREDBROKER_DEV_OPERATOR_SECRET"] = "operator-" + Guid.NewGuid().ToString("N");
+        start.Environment["CREDBROKER_DEV_OPERATOR_SECRET"] = _operatorSecret;
         _server = Process.Start(start)!;
         _server.OutputDataReceived += (_, _) => { };
         _server.ErrorDataReceived += (_, _) => { };
@@ -75,14 +77,14 @@ public sealed class PythonInteropTests
     [Test]
     public void PythonGrpcio_EveryInteropCheckPasses()
     {
-        var (exit, output) = RunPython("tests/interop/python/interop_test.py", $"127.0.0.1:{_agentPort}", $"http://127.0.0.1:{_httpPort}");
+        var (exit, output) = RunPython("tests/interop/python/interop_test.py", $"127.0.0.1:{_agentPort}", $"http://127.0.0.1:{_httpPort}", $"127.0.0.1:{_operatorPort}");
 
         var checks = output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Where(l => l.StartsWith('{'))
             .Select(l => JsonDocument.Parse(l).RootElement)
             .ToList();
         var failed = checks.Where(c => !c.GetProperty("ok").GetBoolean()).Select(c => c.ToString()).ToList();
-        Assert.That(checks, Has.Count.GreaterThanOrEqualTo(14), output);
+        Assert.That(checks, Has.Count.GreaterThanOrEqualTo(18), output);
         Assert.That(failed, Is.Empty);
         Assert.That(exit, Is.Zero, output);
     }
@@ -107,6 +109,7 @@ public sealed class PythonInteropTests
         }
 
         start.Environment["CREDBROKER_DEV_SECRET"] = _secret;
+        start.Environment["CREDBROKER_DEV_OPERATOR_SECRET"] = _operatorSecret;
         start.Environment["CREDBROKER_ADDRESS"] = $"127.0.0.1:{_agentPort}";
         using var process = Process.Start(start)!;
         var stderr = process.StandardError.ReadToEndAsync();

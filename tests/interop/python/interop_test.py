@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Interop checks with Debian's python3-grpcio and PyJWT (python3-jwt), a client we did not write.
 
-Usage: interop_test.py <agent address> <http base url>; env CREDBROKER_DEV_SECRET.
+Usage: interop_test.py <agent address> <http base url> <operator address>;
+env CREDBROKER_DEV_SECRET and CREDBROKER_DEV_OPERATOR_SECRET.
 Prints one JSON line per check; exits 0 only when every check passed.
 """
 import json
@@ -16,10 +17,11 @@ import grpc  # noqa: E402
 import jwt  # noqa: E402
 from google.protobuf.duration_pb2 import Duration  # noqa: E402
 
-from credbroker_client import CredBroker, broker_pb2, health_pb2, validation_pb2  # noqa: E402
+from credbroker_client import CredBroker, broker_pb2, health_pb2, operator_pb2, validation_pb2  # noqa: E402
 
-address, http_base = sys.argv[1], sys.argv[2]
+address, http_base, operator_address = sys.argv[1], sys.argv[2], sys.argv[3]
 broker = CredBroker(address, os.environ["CREDBROKER_DEV_SECRET"])
+operators = CredBroker(operator_address, os.environ["CREDBROKER_DEV_OPERATOR_SECRET"])
 results = []
 
 
@@ -147,6 +149,62 @@ def _():
 @check("gzip_request_works")
 def _():
     assert begin(compression=grpc.Compression.Gzip).access_token
+
+
+def events_until(cursor, count):
+    """Reads `count` revocation events after `cursor`, then hangs up."""
+    stream = broker.watch_revocations(cursor=cursor)
+    events = []
+    for e in stream:
+        events.append(e)
+        if len(events) == count:
+            break
+    stream.cancel()
+    return events
+
+
+@check("watch_revocations_resumes_from_a_cursor_without_missing_or_repeating")
+def _():
+    first = begin()
+    broker.call("CompleteTask", broker_pb2.CompleteTaskRequest(lease_id=first.lease_id))
+    # Read everything retained until our own event shows up; its cursor is where we stand.
+    stream = broker.watch_revocations(cursor="")
+    cursor = None
+    for e in stream:
+        if e.lease_id == first.lease_id:
+            assert e.cause == "completed" and e.kind == "lease", e
+            cursor = e.cursor
+            break
+    stream.cancel()
+    # Disconnected: two more tasks end, one by the agent, one by an operator.
+    second, third = begin(), begin()
+    broker.call("CompleteTask", broker_pb2.CompleteTaskRequest(lease_id=second.lease_id))
+    operators.call("RevokeLease", operator_pb2.RevokeLeaseRequest(lease_id=third.lease_id, reason="python interop"))
+    resumed = events_until(cursor, 2)
+    assert [e.lease_id for e in resumed] == [second.lease_id, third.lease_id], resumed
+    assert resumed[1].cause == "revoked" and resumed[1].actor == "dev-operator" and resumed[1].reason == "python interop", resumed[1]
+
+
+@check("operator_revoke_is_idempotent_and_kills_the_token")
+def _():
+    r = begin()
+    first = operators.call("RevokeLease", operator_pb2.RevokeLeaseRequest(lease_id=r.lease_id, reason="interop"))
+    again = operators.call("RevokeLease", operator_pb2.RevokeLeaseRequest(lease_id=r.lease_id, reason="interop"))
+    assert first.changed and not again.changed and again.lease.state == "revoked"
+    assert not broker.call("Introspect", validation_pb2.IntrospectRequest(token=r.access_token)).active
+
+
+@check("agent_secret_on_operator_listener_is_unauthenticated")
+def _():
+    expect_status(grpc.StatusCode.UNAUTHENTICATED,
+                  lambda: operators.call("ListLeases", operator_pb2.ListLeasesRequest(), secret=os.environ["CREDBROKER_DEV_SECRET"]))
+
+
+@check("reflection_lists_the_broker_services")
+def _():
+    names = broker.list_services()
+    assert "credbroker.v1.AgentBroker" in names and "credbroker.v1.TokenValidation" in names, names
+    assert "credbroker.v1.Operator" in operators.list_services()
 
 
 for r in results:
