@@ -14,20 +14,14 @@ public sealed class CredBrokerClient : IDisposable
     private const string AgentBroker = "/credbroker.v1.AgentBroker/";
     private const string TokenValidation = "/credbroker.v1.TokenValidation/";
 
-    private readonly HttpClient _http;
-    private readonly GrpcClient _grpc;
-    private readonly Func<string> _credential;
+    private readonly BrokerChannel _channel;
 
     /// <param name="address">The agent listener, e.g. <c>http://127.0.0.1:5401</c> or <c>https://broker:5401</c>.</param>
     /// <param name="credential">Returns the current workload credential (re-read per call, so rotated credentials are picked up).</param>
     /// <param name="clientCertificate">Presented for mTLS (with its private key).</param>
     /// <param name="trustedRoot">The CA the broker's TLS certificate must chain to, instead of the system store.</param>
-    public CredBrokerClient(Uri address, Func<string> credential, X509Certificate2? clientCertificate = null, X509Certificate2? trustedRoot = null)
-    {
-        _http = GrpcClient.CreateHttpClient(clientCertificate, trustedRoot);
-        _grpc = new GrpcClient(_http, address);
-        _credential = credential;
-    }
+    public CredBrokerClient(Uri address, Func<string> credential, X509Certificate2? clientCertificate = null, X509Certificate2? trustedRoot = null) =>
+        _channel = new BrokerChannel(address, credential, clientCertificate, trustedRoot);
 
     /// <summary>Per-call timeout sent as the gRPC deadline (each retry attempt gets its own).</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
@@ -56,23 +50,13 @@ public sealed class CredBrokerClient : IDisposable
     /// event's cursor and pass it back after a disconnect to resume without missing any.
     /// </summary>
     public IAsyncEnumerable<RevocationEvent> WatchRevocationsAsync(string cursor = "", bool fromNow = false, CancellationToken cancellationToken = default) =>
-        _grpc.ServerStreamingAsync(TokenValidation + "WatchRevocations", new WatchRevocationsRequest { Cursor = cursor, FromNow = fromNow },
-            RevocationEvent.Parser, new CallOptions { Metadata = Credential() }, cancellationToken);
+        _channel.ServerStreamingAsync(TokenValidation + "WatchRevocations", new WatchRevocationsRequest { Cursor = cursor, FromNow = fromNow },
+            RevocationEvent.Parser, cancellationToken);
 
-    public void Dispose() => _http.Dispose();
-
-    private Metadata Credential() => new() { { "authorization", "Bearer " + _credential() } };
+    public void Dispose() => _channel.Dispose();
 
     private Task<TResponse> Call<TRequest, TResponse>(string method, TRequest request, MessageParser<TResponse> parser, CancellationToken cancellationToken)
         where TRequest : IMessage<TRequest>
         where TResponse : IMessage<TResponse> =>
-        _grpc.UnaryAsync(method, request, parser, new CallOptions
-        {
-            Metadata = Credential(),
-            Timeout = Timeout,
-            CancellationToken = cancellationToken,
-            // Every call here is safe to repeat: BeginTask is idempotent per task_id, CompleteTask per
-            // lease, IssueToken/RenewLease only mint another short-lived token, the rest are reads.
-            Idempotent = true,
-        });
+        _channel.UnaryAsync(method, request, parser, Timeout, cancellationToken);
 }

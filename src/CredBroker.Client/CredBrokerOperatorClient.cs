@@ -10,18 +10,12 @@ public sealed class CredBrokerOperatorClient : IDisposable
 {
     private const string Operator = "/credbroker.v1.Operator/";
 
-    private readonly HttpClient _http;
-    private readonly GrpcClient _grpc;
-    private readonly Func<string> _credential;
+    private readonly BrokerChannel _channel;
 
     /// <param name="address">The operator listener, e.g. <c>http://127.0.0.1:5402</c>.</param>
     /// <param name="credential">Returns the operator's current credential.</param>
-    public CredBrokerOperatorClient(Uri address, Func<string> credential, X509Certificate2? clientCertificate = null, X509Certificate2? trustedRoot = null)
-    {
-        _http = GrpcClient.CreateHttpClient(clientCertificate, trustedRoot);
-        _grpc = new GrpcClient(_http, address);
-        _credential = credential;
-    }
+    public CredBrokerOperatorClient(Uri address, Func<string> credential, X509Certificate2? clientCertificate = null, X509Certificate2? trustedRoot = null) =>
+        _channel = new BrokerChannel(address, credential, clientCertificate, trustedRoot);
 
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -43,17 +37,10 @@ public sealed class CredBrokerOperatorClient : IDisposable
     public Task<ReleaseAgentResponse> ReleaseAgentAsync(string agentId, CancellationToken cancellationToken = default) =>
         Call("ReleaseAgent", new ReleaseAgentRequest { AgentId = agentId }, ReleaseAgentResponse.Parser, cancellationToken);
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose() => _channel.Dispose();
 
-    // Every operator call is idempotent (revocations of ended leases report their state), so UNAVAILABLE is retried.
     private Task<TResponse> Call<TRequest, TResponse>(string method, TRequest request, MessageParser<TResponse> parser, CancellationToken cancellationToken)
         where TRequest : IMessage<TRequest>
         where TResponse : IMessage<TResponse> =>
-        _grpc.UnaryAsync(Operator + method, request, parser, new CallOptions
-        {
-            Metadata = new Metadata { { "authorization", "Bearer " + _credential() } },
-            Timeout = Timeout,
-            CancellationToken = cancellationToken,
-            Idempotent = true,
-        });
+        _channel.UnaryAsync(Operator + method, request, parser, Timeout, cancellationToken);
 }

@@ -8,40 +8,23 @@ namespace CredBroker.Grpc.Tests;
 
 /// <summary>The interop matrix with our own .NET client (the Python and Node clients run the same one in CredBroker.Interop.Tests).</summary>
 [TestFixture]
-public sealed class ClientMatrixTests
+public sealed class ClientMatrixTests : InteropServerFixture
 {
     private const string Echo = "/credbroker.testing.v1.Interop/Echo";
     private const string Count = "/credbroker.testing.v1.Interop/Count";
-    private InteropServer _server = null!;
-    private HttpClient _http = null!;
-    private GrpcClient _client = null!;
-
-    [OneTimeSetUp]
-    public async Task StartAsync()
-    {
-        _server = await InteropServer.StartAsync();
-        _http = GrpcClient.CreateHttpClient();
-        _client = new GrpcClient(_http, _server.H2c);
-    }
-
-    [OneTimeTearDown]
-    public async Task StopAsync()
-    {
-        _http.Dispose();
-        await _server.DisposeAsync();
-    }
+    private GrpcClient Client => new(Http, Server.H2c);
 
     [Test]
     public async Task Unary_Ok()
     {
-        var reply = await _client.UnaryAsync(Echo, new EchoRequest { Message = "hi" }, EchoResponse.Parser);
+        var reply = await Client.UnaryAsync(Echo, new EchoRequest { Message = "hi" }, EchoResponse.Parser);
         Assert.That(reply.Message, Is.EqualTo("hi"));
     }
 
     [Test]
     public void Unary_Error_CarriesMessageAndDetails()
     {
-        var e = Assert.ThrowsAsync<RpcException>(() => _client.UnaryAsync(Echo,
+        var e = Assert.ThrowsAsync<RpcException>(() => Client.UnaryAsync(Echo,
             new EchoRequest { Message = "why", FailCode = 7, FailMessage = "denied — 100% by test" }, EchoResponse.Parser));
         Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.PermissionDenied));
         Assert.That(e.Detail, Is.EqualTo("denied — 100% by test"));
@@ -55,7 +38,7 @@ public sealed class ClientMatrixTests
     public async Task Metadata_RoundTripsAsciiAndBinaryInHeadersAndTrailers()
     {
         var bytes = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();
-        var result = await _client.UnaryCallAsync(Echo, new EchoRequest { Message = "m" }, EchoResponse.Parser, new CallOptions
+        var result = await Client.UnaryCallAsync(Echo, new EchoRequest { Message = "m" }, EchoResponse.Parser, new CallOptions
         {
             Metadata = new Metadata { { "x-echo-text", "hello" }, { "x-echo-data-bin", bytes } },
         });
@@ -69,7 +52,7 @@ public sealed class ClientMatrixTests
     [Test]
     public void Metadata_ErrorTrailersReachTheClient()
     {
-        var e = Assert.ThrowsAsync<RpcException>(() => _client.UnaryAsync(Echo, new EchoRequest { FailCode = 9, FailMessage = "x" }, EchoResponse.Parser,
+        var e = Assert.ThrowsAsync<RpcException>(() => Client.UnaryAsync(Echo, new EchoRequest { FailCode = 9, FailMessage = "x" }, EchoResponse.Parser,
             new CallOptions { Metadata = new Metadata { { "x-echo-k", "v" } } }));
         Assert.That(e!.Trailers.Single(t => t.Name == "x-trailer-k").Value, Is.EqualTo("v"));
     }
@@ -78,7 +61,7 @@ public sealed class ClientMatrixTests
     public async Task ServerStreaming_DeliversEveryMessageInOrder()
     {
         var indexes = new List<int>();
-        await foreach (var m in _client.ServerStreamingAsync(Count, new CountRequest { Count = 25 }, CountResponse.Parser))
+        await foreach (var m in Client.ServerStreamingAsync(Count, new CountRequest { Count = 25 }, CountResponse.Parser))
         {
             indexes.Add(m.Index);
         }
@@ -92,7 +75,7 @@ public sealed class ClientMatrixTests
         var indexes = new List<int>();
         var e = Assert.ThrowsAsync<RpcException>(async () =>
         {
-            await foreach (var m in _client.ServerStreamingAsync(Count, new CountRequest { Count = 10, FailAfter = 4 }, CountResponse.Parser))
+            await foreach (var m in Client.ServerStreamingAsync(Count, new CountRequest { Count = 10, FailAfter = 4 }, CountResponse.Parser))
             {
                 indexes.Add(m.Index);
             }
@@ -110,7 +93,7 @@ public sealed class ClientMatrixTests
         var received = 0;
         var e = Assert.ThrowsAsync<RpcException>(async () =>
         {
-            await foreach (var _ in _client.ServerStreamingAsync(Count, new CountRequest { Count = 1000, DelayMs = 50 }, CountResponse.Parser, cancellationToken: cts.Token))
+            await foreach (var _ in Client.ServerStreamingAsync(Count, new CountRequest { Count = 1000, DelayMs = 50 }, CountResponse.Parser, cancellationToken: cts.Token))
             {
                 if (++received == 3)
                 {
@@ -133,7 +116,7 @@ public sealed class ClientMatrixTests
     public void Deadline_ClientTimeout_IsDeadlineExceededLongBeforeTheHandlerFinishes()
     {
         var watch = Stopwatch.StartNew();
-        var e = Assert.ThrowsAsync<RpcException>(() => _client.UnaryAsync(Echo, new EchoRequest { DelayMs = 3000 }, EchoResponse.Parser,
+        var e = Assert.ThrowsAsync<RpcException>(() => Client.UnaryAsync(Echo, new EchoRequest { DelayMs = 3000 }, EchoResponse.Parser,
             new CallOptions { Timeout = TimeSpan.FromMilliseconds(300) }));
         Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.DeadlineExceeded));
         Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2.5)));
@@ -142,7 +125,7 @@ public sealed class ClientMatrixTests
     [Test]
     public void Deadline_ServerCapApplies_WhenTheClientSetsNone()
     {
-        var e = Assert.ThrowsAsync<RpcException>(() => _client.UnaryAsync(Echo, new EchoRequest { DelayMs = 6000 }, EchoResponse.Parser));
+        var e = Assert.ThrowsAsync<RpcException>(() => Client.UnaryAsync(Echo, new EchoRequest { DelayMs = 6000 }, EchoResponse.Parser));
         Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.DeadlineExceeded));
         Assert.That(e.Detail, Does.Contain("Deadline exceeded"), "the server, not the client, ended the call");
     }
@@ -150,7 +133,7 @@ public sealed class ClientMatrixTests
     [Test]
     public async Task Gzip_BothWays()
     {
-        var reply = await _client.UnaryAsync(Echo, new EchoRequest { Message = new string('g', 5000), ResponseSize = 20_000 }, EchoResponse.Parser,
+        var reply = await Client.UnaryAsync(Echo, new EchoRequest { Message = new string('g', 5000), ResponseSize = 20_000 }, EchoResponse.Parser,
             new CallOptions { CompressRequest = true });
         Assert.That(reply.RequestCompressed, Is.True);
         Assert.That(reply.Padding.Length, Is.EqualTo(20_000));
@@ -159,7 +142,7 @@ public sealed class ClientMatrixTests
     [Test]
     public void OversizedRequest_IsResourceExhausted()
     {
-        var e = Assert.ThrowsAsync<RpcException>(() => _client.UnaryAsync(Echo,
+        var e = Assert.ThrowsAsync<RpcException>(() => Client.UnaryAsync(Echo,
             new EchoRequest { Payload = ByteString.CopyFrom(new byte[100 * 1024]) }, EchoResponse.Parser));
         Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.ResourceExhausted));
     }
@@ -167,7 +150,7 @@ public sealed class ClientMatrixTests
     [Test]
     public void OversizedResponse_IsRefusedByTheClientLimit()
     {
-        var small = new GrpcClient(_http, _server.H2c) { MaxReceiveMessageSize = 1024 };
+        var small = new GrpcClient(Http, Server.H2c) { MaxReceiveMessageSize = 1024 };
         var e = Assert.ThrowsAsync<RpcException>(() => small.UnaryAsync(Echo, new EchoRequest { ResponseSize = 4096 }, EchoResponse.Parser));
         Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.ResourceExhausted));
     }
@@ -176,7 +159,7 @@ public sealed class ClientMatrixTests
     [TestCase("/no.such.Service/X", "Service is unimplemented")]
     public void UnknownMethodOrService_IsUnimplemented(string method, string message)
     {
-        var e = Assert.ThrowsAsync<RpcException>(() => _client.UnaryAsync(method, new EchoRequest(), EchoResponse.Parser));
+        var e = Assert.ThrowsAsync<RpcException>(() => Client.UnaryAsync(method, new EchoRequest(), EchoResponse.Parser));
         Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.Unimplemented));
         Assert.That(e.Detail, Does.StartWith(message));
     }
@@ -184,8 +167,8 @@ public sealed class ClientMatrixTests
     [Test]
     public async Task Tls_WithTheTestCa()
     {
-        using var http = GrpcClient.CreateHttpClient(trustedRoot: _server.Certificates.Ca);
-        var reply = await new GrpcClient(http, _server.Tls).UnaryAsync(Echo, new EchoRequest { Message = "tls" }, EchoResponse.Parser);
+        using var http = GrpcClient.CreateHttpClient(trustedRoot: Server.Certificates.Ca);
+        var reply = await new GrpcClient(http, Server.Tls).UnaryAsync(Echo, new EchoRequest { Message = "tls" }, EchoResponse.Parser);
         Assert.That(reply.Message, Is.EqualTo("tls"));
     }
 
@@ -193,15 +176,15 @@ public sealed class ClientMatrixTests
     public void Tls_UntrustedServer_IsUnavailable()
     {
         using var http = GrpcClient.CreateHttpClient();
-        var e = Assert.ThrowsAsync<RpcException>(() => new GrpcClient(http, _server.Tls).UnaryAsync(Echo, new EchoRequest(), EchoResponse.Parser));
+        var e = Assert.ThrowsAsync<RpcException>(() => new GrpcClient(http, Server.Tls).UnaryAsync(Echo, new EchoRequest(), EchoResponse.Parser));
         Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
     }
 
     [Test]
     public async Task MutualTls_ClientCertificateIsAcceptedAndVisibleToHandlers()
     {
-        using var http = GrpcClient.CreateHttpClient(_server.Certificates.Client, _server.Certificates.Ca);
-        var reply = await new GrpcClient(http, _server.MutualTls).UnaryAsync(Echo, new EchoRequest { Message = "mtls" }, EchoResponse.Parser);
+        using var http = GrpcClient.CreateHttpClient(Server.Certificates.Client, Server.Certificates.Ca);
+        var reply = await new GrpcClient(http, Server.MutualTls).UnaryAsync(Echo, new EchoRequest { Message = "mtls" }, EchoResponse.Parser);
         Assert.That(reply.Message, Is.EqualTo("mtls"));
         Assert.That(reply.ClientCertificateSubject, Is.EqualTo("CN=interop-client"));
     }
@@ -209,11 +192,11 @@ public sealed class ClientMatrixTests
     [Test]
     public void MutualTls_NoOrForeignClientCertificate_IsRefused()
     {
-        using var none = GrpcClient.CreateHttpClient(trustedRoot: _server.Certificates.Ca);
-        using var rogue = GrpcClient.CreateHttpClient(_server.Certificates.RogueClient, _server.Certificates.Ca);
+        using var none = GrpcClient.CreateHttpClient(trustedRoot: Server.Certificates.Ca);
+        using var rogue = GrpcClient.CreateHttpClient(Server.Certificates.RogueClient, Server.Certificates.Ca);
         foreach (var http in new[] { none, rogue })
         {
-            var e = Assert.ThrowsAsync<RpcException>(() => new GrpcClient(http, _server.MutualTls).UnaryAsync(Echo, new EchoRequest(), EchoResponse.Parser));
+            var e = Assert.ThrowsAsync<RpcException>(() => new GrpcClient(http, Server.MutualTls).UnaryAsync(Echo, new EchoRequest(), EchoResponse.Parser));
             Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
         }
     }
@@ -223,7 +206,7 @@ public sealed class ClientMatrixTests
     {
         var flaky = new FlakyHandler(failures: 2);
         using var http = new HttpClient(flaky) { DefaultRequestVersion = System.Net.HttpVersion.Version20 };
-        var client = new GrpcClient(http, _server.H2c)
+        var client = new GrpcClient(http, Server.H2c)
         {
             RetryPolicy = new RetryPolicy { MaxAttempts = 4, InitialBackoff = TimeSpan.FromMilliseconds(10), MaxBackoff = TimeSpan.FromMilliseconds(50) },
         };
@@ -257,5 +240,5 @@ public sealed class ClientMatrixTests
     }
 
     private async Task<int> CancelledStreamsAsync() =>
-        (await _client.UnaryAsync("/credbroker.testing.v1.Interop/Stats", new StatsRequest(), StatsResponse.Parser)).CancelledStreams;
+        (await Client.UnaryAsync("/credbroker.testing.v1.Interop/Stats", new StatsRequest(), StatsResponse.Parser)).CancelledStreams;
 }

@@ -8,25 +8,9 @@ namespace CredBroker.Grpc.Tests;
 
 /// <summary>PROTOCOL-HTTP2 and compression.md behaviour checked on the wire, with requests built byte by byte.</summary>
 [TestFixture]
-public sealed class ProtocolConformanceTests
+public sealed class ProtocolConformanceTests : InteropServerFixture
 {
     private const string Echo = "/credbroker.testing.v1.Interop/Echo";
-    private InteropServer _server = null!;
-    private HttpClient _http = null!;
-
-    [OneTimeSetUp]
-    public async Task StartAsync()
-    {
-        _server = await InteropServer.StartAsync();
-        _http = GrpcClient.CreateHttpClient();
-    }
-
-    [OneTimeTearDown]
-    public async Task StopAsync()
-    {
-        _http.Dispose();
-        await _server.DisposeAsync();
-    }
 
     [Test]
     public async Task NonPost_Is405WithAllow()
@@ -198,7 +182,7 @@ public sealed class ProtocolConformanceTests
         Assert.That(response.Trailers["grpc-status"], Is.EqualTo("0"));
     }
 
-    private Task<RawResponse> Send(RawCall call) => call.SendAsync(_http, _server.H2c);
+    private Task<RawResponse> Send(RawCall call) => call.SendAsync(Http, Server.H2c);
 
     private static string Pad(string base64) => base64.PadRight(base64.Length + ((4 - (base64.Length % 4)) % 4), '=');
 

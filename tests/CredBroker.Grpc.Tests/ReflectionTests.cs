@@ -8,25 +8,8 @@ namespace CredBroker.Grpc.Tests;
 
 /// <summary>Server reflection answered over a real bidi stream (one request per message, answers in order).</summary>
 [TestFixture]
-public sealed class ReflectionTests
+public sealed class ReflectionTests : InteropServerFixture
 {
-    private InteropServer _server = null!;
-    private HttpClient _http = null!;
-
-    [OneTimeSetUp]
-    public async Task StartAsync()
-    {
-        _server = await InteropServer.StartAsync();
-        _http = GrpcClient.CreateHttpClient();
-    }
-
-    [OneTimeTearDown]
-    public async Task StopAsync()
-    {
-        _http.Dispose();
-        await _server.DisposeAsync();
-    }
-
     [TestCase("grpc.reflection.v1.ServerReflection")]
     [TestCase("grpc.reflection.v1alpha.ServerReflection")]
     public async Task ListServices_NamesEveryRegisteredService(string service)
@@ -59,7 +42,7 @@ public sealed class ReflectionTests
     private async Task<List<ServerReflectionResponse>> AskAsync(string service, params ServerReflectionRequest[] requests)
     {
         var body = requests.SelectMany(r => RawCall.Frame(r)).ToArray();
-        var response = await new RawCall($"/{service}/ServerReflectionInfo", body).SendAsync(_http, _server.H2c);
+        var response = await new RawCall($"/{service}/ServerReflectionInfo", body).SendAsync(Http, Server.H2c);
         Assert.That(response.Status, Is.EqualTo(StatusCode.OK), response.Message);
         var answers = new List<ServerReflectionResponse>();
         for (var offset = 0; offset < response.Body.Length;)
