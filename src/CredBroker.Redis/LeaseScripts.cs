@@ -49,7 +49,7 @@ internal static class LeaseScripts
         """;
 
     /// <summary>
-    /// KEYS: lease, task, deadlines, agent open, agent opens (rate), quarantine, shard leases, agent leases.
+    /// KEYS: lease, task, deadlines, agent open, agent opens (rate), quarantine, shard leases.
     /// ARGV: id, expire-at, now, max concurrent (0 = none), max opens per window (0 = none), window, field/value pairs...
     /// Returns {'created'} | {'existing', id, hash} | {'quarantined'} | {'concurrency'|'rate', retry-after ms}.
     /// </summary>
@@ -86,11 +86,9 @@ internal static class LeaseScripts
           redis.call('ZADD', KEYS[5], now, id)
           keep_until(KEYS[5], ms(now + window))
         end
-        for _, index in ipairs({KEYS[7], KEYS[8]}) do
-          redis.call('ZREMRANGEBYSCORE', index, '-inf', ms(now))
-          redis.call('ZADD', index, expireAt, id)
-          keep_until(index, expireAt)
-        end
+        redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', ms(now))
+        redis.call('ZADD', KEYS[7], expireAt, id)
+        keep_until(KEYS[7], expireAt)
         return {'created'}
         """;
 

@@ -33,9 +33,6 @@ internal static class RedisKeys
     /// <summary>The agent's open leases, scored by deadline (concurrency quota, quarantine).</summary>
     public static RedisKey AgentOpen(string agentId) => Tag(agentId) + "agent:" + agentId + ":open";
 
-    /// <summary>The agent's retained leases, scored like <see cref="ShardLeases"/>.</summary>
-    public static RedisKey AgentLeases(string agentId) => Tag(agentId) + "agent:" + agentId + ":leases";
-
     /// <summary>The agent's opens in the rate window, scored by open time.</summary>
     public static RedisKey AgentOpens(string agentId) => Tag(agentId) + "agent:" + agentId + ":opens";
 

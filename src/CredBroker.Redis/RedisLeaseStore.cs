@@ -48,7 +48,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
         [
             RedisKeys.Lease(shard, lease.LeaseId), RedisKeys.Task(lease.AgentId, lease.TaskId), RedisKeys.Deadlines(shard),
             RedisKeys.AgentOpen(lease.AgentId), RedisKeys.AgentOpens(lease.AgentId), RedisKeys.Quarantine(lease.AgentId),
-            RedisKeys.ShardLeases(shard), RedisKeys.AgentLeases(lease.AgentId),
+            RedisKeys.ShardLeases(shard),
         ];
         RedisValue[] args =
         [
@@ -175,7 +175,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
         LeasePageToken? last = after;
         foreach (var shard in shards.Where(s => after is null || s >= after.Shard))
         {
-            var index = query.AgentId is { } a ? RedisKeys.AgentLeases(a) : RedisKeys.ShardLeases(shard);
+            // One listing index per shard (an agent lives in one shard); filters are applied to what it yields.
+            var index = RedisKeys.ShardLeases(shard);
             var position = last?.Shard == shard ? last : null;
             while (true)
             {

@@ -142,7 +142,7 @@ public sealed class RedisLeaseStoreContractTests : LeaseStoreContract
         }
 
         var first = await Store.ListLeasesAsync(new LeaseQuery(AgentId: agent, PageSize: 4), Now, default);
-        await _raw.GetDatabase().SortedSetRemoveAsync(RedisKeys.AgentLeases(agent), first.Leases[^1].LeaseId);
+        await _raw.GetDatabase().SortedSetRemoveAsync(RedisKeys.ShardLeases(LeaseIds.ShardOf(agent)), first.Leases[^1].LeaseId);
         var rest = new List<Lease>();
         var token = first.NextPageToken;
         while (token is not null)
