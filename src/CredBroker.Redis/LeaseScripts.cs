@@ -49,48 +49,46 @@ internal static class LeaseScripts
         """;
 
     /// <summary>
-    /// KEYS: lease, task, deadlines, agent open, agent opens (rate), quarantine, shard leases.
+    /// KEYS: lease (its id derived from agent and task), deadlines, agent open, agent opens (rate), quarantine, shard leases.
     /// ARGV: id, expire-at, now, max concurrent (0 = none), max opens per window (0 = none), window, field/value pairs...
     /// Returns {'created'} | {'existing', id, hash} | {'quarantined'} | {'concurrency'|'rate', retry-after ms}.
     /// </summary>
     public const string Open = Prelude + """
-        if redis.call('EXISTS', KEYS[6]) == 1 then return {'quarantined'} end
-        local existing = redis.call('GET', KEYS[2])
-        if existing then
-          local hash = redis.call('HGETALL', tag_of(KEYS[1]) .. 'lease:' .. existing)
-          if #hash > 0 then return {'existing', existing, hash} end
-        end
+        if redis.call('EXISTS', KEYS[5]) == 1 then return {'quarantined'} end
+        -- The lease id is derived from (agent, task): an existing hash is this task's lease.
+        local hash = redis.call('HGETALL', KEYS[1])
+        if #hash > 0 then return {'existing', ARGV[1], hash} end
         local id, expireAt, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
         local maxConcurrent, maxOpens, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
         -- Leases past their deadline are expired (the sweeper may not have recorded it yet): drop them here.
-        redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ms(now))
-        if maxConcurrent > 0 and redis.call('ZCARD', KEYS[4]) >= maxConcurrent then
-          local soonest = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ms(now), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+        redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ms(now))
+        if maxConcurrent > 0 and redis.call('ZCARD', KEYS[3]) >= maxConcurrent then
+          local soonest = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ms(now), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
           return {'concurrency', ms(tonumber(soonest[2]) - now)}
         end
-        if maxOpens > 0 and redis.call('ZCOUNT', KEYS[5], '(' .. ms(now - window), '+inf') >= maxOpens then
-          local oldest = redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. ms(now - window), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+        if maxOpens > 0 and redis.call('ZCOUNT', KEYS[4], '(' .. ms(now - window), '+inf') >= maxOpens then
+          local oldest = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ms(now - window), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
           return {'rate', ms(tonumber(oldest[2]) + window - now)}
         end
         local fields = {}
         for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
         redis.call('HSET', KEYS[1], unpack(fields))
         redis.call('PEXPIREAT', KEYS[1], expireAt)
-        redis.call('SET', KEYS[2], id, 'PXAT', expireAt)
         local deadline = redis.call('HGET', KEYS[1], 'deadline')
+        redis.call('ZADD', KEYS[2], deadline, id)
         redis.call('ZADD', KEYS[3], deadline, id)
-        redis.call('ZADD', KEYS[4], deadline, id)
-        keep_until(KEYS[4], expireAt)
+        keep_until(KEYS[3], expireAt)
         if maxOpens > 0 then
-          redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ms(now - window))
-          redis.call('ZADD', KEYS[5], now, id)
-          keep_until(KEYS[5], ms(now + window))
+          redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ms(now - window))
+          redis.call('ZADD', KEYS[4], now, id)
+          keep_until(KEYS[4], ms(now + window))
         end
-        redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', ms(now))
-        redis.call('ZADD', KEYS[7], expireAt, id)
-        keep_until(KEYS[7], expireAt)
+        redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', ms(now))
+        redis.call('ZADD', KEYS[6], expireAt, id)
+        keep_until(KEYS[6], expireAt)
         return {'created'}
         """;
+
 
     /// <summary>
     /// Complete and revoke. KEYS: lease, revocations. ARGV: now, expected generation ('' = any),

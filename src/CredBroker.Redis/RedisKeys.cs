@@ -28,8 +28,6 @@ internal static class RedisKeys
     /// <summary>The id of the newest revocation event dropped by retention (for "cursor too old").</summary>
     public static RedisKey RevocationsTrimmed(int shard) => Tag(shard) + "revocations:trimmed";
 
-    public static RedisKey Task(string agentId, string taskId) => Tag(agentId) + "task:" + agentId + ":" + taskId;
-
     /// <summary>The agent's open leases, scored by deadline (concurrency quota, quarantine).</summary>
     public static RedisKey AgentOpen(string agentId) => Tag(agentId) + "agent:" + agentId + ":open";
 

@@ -41,12 +41,13 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
     public async Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken)
     {
         quota.Validate();
+        LeaseIds.Require(lease);
         cancellationToken.ThrowIfCancellationRequested();
         var shard = LeaseIds.ShardOf(lease.AgentId);
         var expireAt = LeaseStoreOptions.RetainedUntil(lease).ToUnixTimeMilliseconds();
         RedisKey[] keys =
         [
-            RedisKeys.Lease(shard, lease.LeaseId), RedisKeys.Task(lease.AgentId, lease.TaskId), RedisKeys.Deadlines(shard),
+            RedisKeys.Lease(shard, lease.LeaseId), RedisKeys.Deadlines(shard),
             RedisKeys.AgentOpen(lease.AgentId), RedisKeys.AgentOpens(lease.AgentId), RedisKeys.Quarantine(lease.AgentId),
             RedisKeys.ShardLeases(shard),
         ];
@@ -82,8 +83,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
     public async Task<Lease?> FindByTaskAsync(string agentId, string taskId, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var leaseId = await Run(() => Db.StringGetAsync(RedisKeys.Task(agentId, taskId)));
-        return leaseId.IsNullOrEmpty ? null : await GetAsync(leaseId!, cancellationToken);
+        return await GetAsync(LeaseIds.For(agentId, taskId), cancellationToken);
     }
 
     public Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>

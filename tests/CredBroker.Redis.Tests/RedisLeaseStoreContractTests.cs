@@ -119,7 +119,7 @@ public sealed class RedisLeaseStoreContractTests : LeaseStoreContract
         await Store.OpenAsync(lease, LeaseQuota.Unlimited, default);
         var db = _raw.GetDatabase();
         await db.SortedSetAddAsync(RedisKeys.Deadlines(shard), lease.LeaseId, Now.ToUnixTimeMilliseconds());
-        var ghost = LeaseIds.New(agent);
+        var ghost = LeaseIds.For(agent, "ghost");
         await db.SortedSetAddAsync(RedisKeys.Deadlines(shard), ghost, Now.ToUnixTimeMilliseconds());
 
         var claimed = await Store.ClaimExpiredAsync(shard, Now.AddMinutes(1), 1000, default);

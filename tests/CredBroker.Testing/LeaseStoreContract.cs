@@ -22,11 +22,12 @@ public abstract partial class LeaseStoreContract
     protected static Lease NewLease(string agent = "agent-a", string? task = null, TimeSpan? ttl = null, string owner = "owner@example.com", DateTimeOffset? at = null)
     {
         var created = at ?? Now;
+        task ??= "task-" + Guid.NewGuid().ToString("N");
         return new Lease
         {
-            LeaseId = LeaseIds.New(agent),
+            LeaseId = LeaseIds.For(agent, task),
             AgentId = agent,
-            TaskId = task ?? "task-" + Guid.NewGuid().ToString("N"),
+            TaskId = task,
             Owner = owner,
             Purpose = "contract test",
             Audience = "api",
@@ -103,13 +104,30 @@ public abstract partial class LeaseStoreContract
     {
         var first = NewLease(task: "same-task-" + Guid.NewGuid());
         await Open(first);
-        var second = NewLease(task: first.TaskId);
+        var second = NewLease(task: first.TaskId, ttl: TimeSpan.FromMinutes(20)) with { Purpose = "a different request" };
 
         var result = await Open(second);
 
         Assert.That(result.Created, Is.False);
         Assert.That(result.Lease!.LeaseId, Is.EqualTo(first.LeaseId));
-        Assert.That(await Store.GetAsync(second.LeaseId, default), Is.Null);
+        Assert.That((result.Lease.Purpose, result.Lease.Deadline), Is.EqualTo((first.Purpose, first.Deadline)), "the first lease is returned as stored");
+        Assert.That((await Store.GetAsync(first.LeaseId, default))!.Purpose, Is.EqualTo(first.Purpose), "nothing was overwritten");
+    }
+
+    [Test]
+    public void Open_ALeaseIdThatIsNotItsTasksId_IsRefused()
+    {
+        var lease = NewLease() with { LeaseId = LeaseIds.For("agent-a", "some-other-task") };
+
+        Assert.ThrowsAsync<ArgumentException>(() => Open(lease));
+    }
+
+    [Test]
+    public void LeaseIds_OneTaskOneId_DistinctAcrossAgentsAndTasks()
+    {
+        Assert.That(LeaseIds.For("agent-a", "t1"), Is.EqualTo(LeaseIds.For("agent-a", "t1")));
+        Assert.That(new[] { LeaseIds.For("agent-a", "t1"), LeaseIds.For("agent-a", "t2"), LeaseIds.For("agent-b", "t1"), LeaseIds.For("agent-a\nt", "1") }, Is.Unique);
+        Assert.That(LeaseIds.TryGetShard(LeaseIds.For("agent-a", "t1"), out var shard) && shard == LeaseIds.ShardOf("agent-a"), Is.True);
     }
 
     [Test]

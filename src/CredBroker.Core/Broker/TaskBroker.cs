@@ -39,7 +39,7 @@ public sealed class TaskBroker(
         var now = DateTimeOffset.FromUnixTimeMilliseconds(time.GetUtcNow().ToUnixTimeMilliseconds());
         var lease = new Lease
         {
-            LeaseId = LeaseIds.New(agent.Id),
+            LeaseId = LeaseIds.For(agent.Id, command.TaskId),
             AgentId = agent.Id,
             TaskId = command.TaskId,
             Owner = agent.Owner,

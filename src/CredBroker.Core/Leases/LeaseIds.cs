@@ -24,15 +24,20 @@ public static class LeaseIds
         return (int)(hash % ShardCount);
     }
 
-    public static string New(string agentId)
+    /// <summary>
+    /// The lease id of an agent's task: the shard, then 130 bits of SHA-256 over (agent, task). One
+    /// task has one lease id, so the id itself is the idempotency key: no task → lease index is
+    /// stored, and a replayed BeginTask finds its lease by id. Ids are not secrets (every call
+    /// checks that the lease belongs to the caller); they only must not collide.
+    /// </summary>
+    public static string For(string agentId, string taskId)
     {
-        Span<byte> random = stackalloc byte[16];
-        RandomNumberGenerator.Fill(random);
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes("credbroker.lease.v1\n" + agentId + "\n" + taskId));
         var id = new StringBuilder("l", 30).Append(ShardOf(agentId).ToString("x2", System.Globalization.CultureInfo.InvariantCulture)).Append('_');
         // 26 base32 characters carry 130 bits; the last character uses the remaining bits.
         var bits = 0;
         var buffer = 0;
-        foreach (var b in random)
+        foreach (var b in hash.AsSpan(0, 16))
         {
             buffer = (buffer << 8) | b;
             bits += 8;
@@ -49,6 +54,15 @@ public static class LeaseIds
         }
 
         return id.ToString();
+    }
+
+    /// <summary>Throws unless <paramref name="lease"/> carries the id of its agent's task (stores rely on it for idempotency).</summary>
+    public static void Require(Lease lease)
+    {
+        if (lease.LeaseId != For(lease.AgentId, lease.TaskId))
+        {
+            throw new ArgumentException($"Lease id {lease.LeaseId} is not LeaseIds.For('{lease.AgentId}', '{lease.TaskId}').", nameof(lease));
+        }
     }
 
     /// <summary>Parses the shard out of an untrusted lease id; false for anything not shaped like one.</summary>

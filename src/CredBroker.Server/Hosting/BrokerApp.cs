@@ -152,7 +152,7 @@ public static class BrokerApp
     {
         try
         {
-            await store.GetAsync(LeaseIds.New("readiness-probe"), cancellationToken);
+            await store.GetAsync(LeaseIds.For("readiness-probe", "readiness-probe"), cancellationToken);
             return true;
         }
         catch (StoreUnavailableException)

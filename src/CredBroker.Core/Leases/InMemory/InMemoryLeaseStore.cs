@@ -10,7 +10,6 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Lease> _leases = new(StringComparer.Ordinal);
-    private readonly Dictionary<(string Agent, string Task), string> _tasks = [];
     private readonly SortedSet<(DateTimeOffset Deadline, string LeaseId)> _deadlines = [];
     private readonly Dictionary<string, HashSet<string>> _open = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Queue<DateTimeOffset>> _recentOpens = new(StringComparer.Ordinal);
@@ -20,6 +19,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
     public Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken)
     {
         quota.Validate();
+        LeaseIds.Require(lease);
         lock (_gate)
         {
             if (_quarantined.ContainsKey(lease.AgentId))
@@ -27,9 +27,9 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
                 return Task.FromResult(LeaseOpenResult.Refused(OpenRefusal.Quarantined));
             }
 
-            if (_tasks.TryGetValue((lease.AgentId, lease.TaskId), out var existing))
+            if (_leases.TryGetValue(lease.LeaseId, out var existing))
             {
-                return Task.FromResult(new LeaseOpenResult(_leases[existing], Created: false));
+                return Task.FromResult(new LeaseOpenResult(existing, Created: false));
             }
 
             var now = lease.CreatedAt;
@@ -51,7 +51,6 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
             }
 
             _leases[lease.LeaseId] = lease;
-            _tasks[(lease.AgentId, lease.TaskId)] = lease.LeaseId;
             _deadlines.Add((lease.Deadline, lease.LeaseId));
             OpenSet(lease.AgentId).Add(lease.LeaseId);
             if (quota.MaxOpensPerWindow is not null)
@@ -76,7 +75,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
     {
         lock (_gate)
         {
-            return Task.FromResult(_tasks.TryGetValue((agentId, taskId), out var id) ? _leases.GetValueOrDefault(id) : null);
+            return Task.FromResult(_leases.GetValueOrDefault(LeaseIds.For(agentId, taskId)));
         }
     }
 
