@@ -18,11 +18,10 @@ internal static class LeaseHash
         "owner", l.Owner, "purpose", l.Purpose, "aud", l.Audience, "scopes", string.Join(' ', l.Scopes),
     ];
 
-    public static Lease FromEntries(string leaseId, HashEntry[] entries) =>
-        FromFields(leaseId, entries.ToDictionary(e => (string)e.Name!, e => (string)e.Value!));
-
     /// <summary>A flat HGETALL reply (field, value, field, value, ...) from a script.</summary>
-    public static Lease FromFlat(string leaseId, RedisResult flat) => FromFields(leaseId, Pairs((RedisResult[])flat!));
+    public static Lease FromFlat(string leaseId, RedisResult flat) => FromFlat(leaseId, (RedisResult[])flat!);
+
+    public static Lease FromFlat(string leaseId, RedisResult[] flat) => FromFields(leaseId, Pairs(flat));
 
     /// <summary>An XRANGE entry {id, {field, value, ...}} of shard <paramref name="shard"/>.</summary>
     public static RevocationEvent EventFromEntry(int shard, RedisResult entry)

@@ -13,6 +13,26 @@ internal static class LeaseScripts
         local function ms(x) return string.format('%d', x) end
         local function is_open(state) return state == 'active' or state == 'pending_approval' end
 
+        -- An open lease that is not in the deadline index was claimed by the sweeper: it is expired.
+        -- (Open, renew and every ending keep the index in step with the lease in the same script, so
+        -- only the claim takes an open lease out of it.) The claim writes nothing per lease; every
+        -- reader and writer treats the lease as expired from then on, whatever its own clock says.
+        local function swept(tag, id, state)
+          return is_open(state) and not redis.call('ZSCORE', tag .. 'deadlines', id)
+        end
+
+        -- HGETALL with the state as the store knows it: a swept lease reads as expired (ended at its deadline).
+        local function read(tag, id)
+          local h = redis.call('HGETALL', tag .. 'lease:' .. id)
+          for i = 1, #h, 2 do
+            if h[i] == 'state' then
+              if swept(tag, id, h[i + 1]) then h[i + 1] = 'expired' end
+              break
+            end
+          end
+          return h
+        end
+
         -- Moves an open lease to a terminal state: it leaves the deadline and agent indexes.
         local function end_lease(tag, id, state, ended)
           local lk = tag .. 'lease:' .. id
@@ -56,7 +76,7 @@ internal static class LeaseScripts
     public const string Open = Prelude + """
         if redis.call('EXISTS', KEYS[5]) == 1 then return {'quarantined'} end
         -- The lease id is derived from (agent, task): an existing hash is this task's lease.
-        local hash = redis.call('HGETALL', KEYS[1])
+        local hash = read(tag_of(KEYS[1]), ARGV[1])
         if #hash > 0 then return {'existing', ARGV[1], hash} end
         local id, expireAt, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
         local maxConcurrent, maxOpens, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -97,11 +117,11 @@ internal static class LeaseScripts
     /// </summary>
     public const string Kill = Prelude + """
         if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
-        local f = redis.call('HMGET', KEYS[1], 'state', 'deadline', 'gen', 'agent', 'task')
-        if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= tonumber(f[3]) then return {'conflict', redis.call('HGETALL', KEYS[1])} end
-        if not is_open(f[1]) then return {'unchanged', redis.call('HGETALL', KEYS[1])} end
         local tag = tag_of(KEYS[1])
         local id = string.sub(KEYS[1], #tag + 7)
+        local f = redis.call('HMGET', KEYS[1], 'state', 'deadline', 'gen', 'agent', 'task')
+        if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= tonumber(f[3]) then return {'conflict', read(tag, id)} end
+        if not is_open(f[1]) or swept(tag, id, f[1]) then return {'unchanged', read(tag, id)} end
         local now, deadline = tonumber(ARGV[1]), tonumber(f[2])
         if deadline <= now then
           end_lease(tag, id, 'expired', f[2])
@@ -119,14 +139,14 @@ internal static class LeaseScripts
     /// <summary>KEYS: lease, deadlines. ARGV: now, requested deadline, expected generation ('' = any). Clamped to [deadline, max_deadline].</summary>
     public const string Renew = Prelude + """
         if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
-        local f = redis.call('HMGET', KEYS[1], 'state', 'deadline', 'gen', 'agent', 'max_deadline')
-        if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= tonumber(f[3]) then return {'conflict', redis.call('HGETALL', KEYS[1])} end
-        local deadline = tonumber(f[2])
-        if f[1] ~= 'active' or deadline <= tonumber(ARGV[1]) then return {'unchanged', redis.call('HGETALL', KEYS[1])} end
-        local target = math.min(tonumber(ARGV[2]), tonumber(f[5]))
-        if target < deadline then target = deadline end
         local tag = tag_of(KEYS[1])
         local id = string.sub(KEYS[1], #tag + 7)
+        local f = redis.call('HMGET', KEYS[1], 'state', 'deadline', 'gen', 'agent', 'max_deadline')
+        if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= tonumber(f[3]) then return {'conflict', read(tag, id)} end
+        local deadline = tonumber(f[2])
+        if f[1] ~= 'active' or deadline <= tonumber(ARGV[1]) or swept(tag, id, f[1]) then return {'unchanged', read(tag, id)} end
+        local target = math.min(tonumber(ARGV[2]), tonumber(f[5]))
+        if target < deadline then target = deadline end
         redis.call('HSET', KEYS[1], 'deadline', ms(target))
         redis.call('HINCRBY', KEYS[1], 'gen', 1)
         redis.call('ZADD', KEYS[2], ms(target), id)
@@ -136,34 +156,22 @@ internal static class LeaseScripts
 
     /// <summary>
     /// The sweeper's claim. KEYS: deadlines. ARGV: now, limit. Takes the due entries off the deadline
-    /// index in one range delete, then records each open one as expired (state and generation, so a
-    /// replica whose clock lags can never renew or revive it). Re-checks every lease: one renewed
-    /// meanwhile is re-indexed at its deadline, one already ended (or gone) just leaves the index.
-    /// Returns {id, deadline, ...} of the leases it expired. Per lease: one HMGET of three fields and
-    /// one HSET ('ended' of an expired lease is its deadline; the agent's open index is trimmed by
-    /// its next open, where entries past their deadline never count).
+    /// index in one range delete and returns {id, deadline, ...}: that removal is the expiry (see
+    /// swept/read), so a mass expiry costs one index operation per batch and no write per lease.
+    /// Concurrent claimers never get the same lease (the scripts run one at a time).
     /// </summary>
-    public const string ClaimExpired = Prelude + """
-        local tag, now = tag_of(KEYS[1]), tonumber(ARGV[1])
-        local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-        if #due == 0 then return {} end
-        -- The due entries are exactly the lowest ranks: one range delete instead of a ZREM per member.
-        redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due - 1)
-        local out = {}
-        for _, id in ipairs(due) do
-          local lk = tag .. 'lease:' .. id
-          local f = redis.call('HMGET', lk, 'state', 'deadline', 'gen')
-          if f[1] and is_open(f[1]) then
-            if tonumber(f[2]) > now then
-              redis.call('ZADD', KEYS[1], f[2], id)
-            else
-              redis.call('HSET', lk, 'state', 'expired', 'gen', (tonumber(f[3]) or 0) + 1)
-              out[#out + 1] = id; out[#out + 1] = f[2]
-            end
-          end
-        end
-        return out
+    public const string ClaimExpired = """
+        local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+        if #due > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due / 2 - 1) end
+        return due
         """;
+
+    /// <summary>KEYS: lease. Returns the lease hash as <c>read</c> reports it (empty when there is none).</summary>
+    public const string Get = Prelude + """
+        local tag = tag_of(KEYS[1])
+        return read(tag, string.sub(KEYS[1], #tag + 7))
+        """;
+
 
 
 
@@ -183,7 +191,7 @@ internal static class LeaseScripts
           local f = redis.call('HMGET', tag .. 'lease:' .. id, 'state', 'deadline')
           if not f[1] or not is_open(f[1]) then
             redis.call('ZREM', KEYS[2], id)
-          elseif tonumber(f[2]) <= now then
+          elseif tonumber(f[2]) <= now or swept(tag, id, f[1]) then
             end_lease(tag, id, 'expired', f[2])
           else
             end_lease(tag, id, 'revoked', ARGV[1])
@@ -238,7 +246,7 @@ internal static class LeaseScripts
         for i = 1, #entries, 2 do
           out[#out + 1] = entries[i]
           out[#out + 1] = entries[i + 1]
-          out[#out + 1] = redis.call('HGETALL', tag .. 'lease:' .. entries[i])
+          out[#out + 1] = read(tag, entries[i])
         end
         return out
         """;

@@ -76,8 +76,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
             return null;
         }
 
-        var entries = await Run(() => Db.HashGetAllAsync(RedisKeys.Lease(shard, leaseId)));
-        return entries.Length == 0 ? null : LeaseHash.FromEntries(leaseId, entries);
+        var hash = await Eval(LeaseScripts.Get, [RedisKeys.Lease(shard, leaseId)], []);
+        return hash.Length == 0 ? null : LeaseHash.FromFlat(leaseId, hash);
     }
 
     public async Task<Lease?> FindByTaskAsync(string agentId, string taskId, CancellationToken cancellationToken)
@@ -107,7 +107,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
         var expired = new List<ExpiredLease>(result.Length / 2);
         for (var i = 0; i + 1 < result.Length; i += 2)
         {
-            expired.Add(new ExpiredLease((string)result[i]!, DateTimeOffset.FromUnixTimeMilliseconds((long)result[i + 1])));
+            expired.Add(new ExpiredLease((string)result[i]!, DateTimeOffset.FromUnixTimeMilliseconds((long)(double)result[i + 1])));
         }
 
         return expired;

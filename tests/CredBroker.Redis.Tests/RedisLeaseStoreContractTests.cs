@@ -110,24 +110,29 @@ public sealed class RedisLeaseStoreContractTests : LeaseStoreContract
     /// The claim re-checks each lease's own deadline: an index entry older than the lease (a renewal
     /// that moved the deadline) is re-indexed, not expired; an entry whose lease is gone is dropped.
     /// </summary>
+    /// <summary>
+    /// The claim is one index operation per batch: it writes no lease hash, and the lease reads as
+    /// expired from then on, even to a caller whose clock is behind the deadline (no resurrection).
+    /// </summary>
     [Test]
-    public async Task ClaimExpired_StaleIndexEntry_IsReindexedNotExpired()
+    public async Task ClaimExpired_WritesNoLeaseHash_AndTheLeaseStaysExpiredForLaggingClocks()
     {
         var agent = NewAgent();
         var shard = LeaseIds.ShardOf(agent);
-        var lease = NewLease(agent, ttl: TimeSpan.FromMinutes(10));
+        var lease = NewLease(agent, ttl: TimeSpan.FromSeconds(5));
         await Store.OpenAsync(lease, LeaseQuota.Unlimited, default);
-        var db = _raw.GetDatabase();
-        await db.SortedSetAddAsync(RedisKeys.Deadlines(shard), lease.LeaseId, Now.ToUnixTimeMilliseconds());
-        var ghost = LeaseIds.For(agent, "ghost");
-        await db.SortedSetAddAsync(RedisKeys.Deadlines(shard), ghost, Now.ToUnixTimeMilliseconds());
 
-        var claimed = await Store.ClaimExpiredAsync(shard, Now.AddMinutes(1), 1000, default);
+        var claimed = await Store.ClaimExpiredAsync(shard, Now.AddSeconds(6), 1000, default);
 
-        Assert.That(claimed.Select(l => l.LeaseId), Does.Not.Contain(lease.LeaseId));
-        Assert.That((await Store.GetAsync(lease.LeaseId, default))!.State, Is.EqualTo(LeaseState.Active));
-        Assert.That(await db.SortedSetScoreAsync(RedisKeys.Deadlines(shard), lease.LeaseId), Is.EqualTo((double)lease.Deadline.ToUnixTimeMilliseconds()));
-        Assert.That(await db.SortedSetScoreAsync(RedisKeys.Deadlines(shard), ghost), Is.Null);
+        Assert.That(claimed.Select(l => l.LeaseId), Does.Contain(lease.LeaseId));
+        Assert.That((string?)await _raw.GetDatabase().HashGetAsync(RedisKeys.Lease(shard, lease.LeaseId), "state"), Is.EqualTo("active"), "no per-lease write");
+        Assert.That(await _raw.GetDatabase().SortedSetScoreAsync(RedisKeys.Deadlines(shard), lease.LeaseId), Is.Null);
+        var lagging = Now.AddSeconds(1); // a replica whose clock is 5 s behind the sweeper's
+        Assert.That((await Store.GetAsync(lease.LeaseId, default))!.State, Is.EqualTo(LeaseState.Expired));
+        Assert.That((await Store.RenewAsync(lease.LeaseId, lagging.AddMinutes(10), lagging, null, default)).Outcome, Is.EqualTo(TransitionOutcome.NotApplicable));
+        Assert.That((await Store.RevokeAsync(lease.LeaseId, "r", "ops", lagging, null, default)).Outcome, Is.EqualTo(TransitionOutcome.NotApplicable));
+        Assert.That((await Store.ListLeasesAsync(new LeaseQuery(AgentId: agent), lagging, default)).Leases.Single().State, Is.EqualTo(LeaseState.Expired));
+        Assert.That((await Store.OpenAsync(lease, LeaseQuota.Unlimited, default)).Lease!.State, Is.EqualTo(LeaseState.Expired), "a replayed open sees the expired lease");
     }
 
     /// <summary>A page token whose lease left the index (dropped by retention) still resumes right after it.</summary>

@@ -32,26 +32,35 @@ public sealed class FaultTests
             {
                 TaskId = $"doomed-{i}-{Guid.NewGuid():N}",
                 Scopes = { "tickets:read" },
-                Ttl = Duration.FromTimeSpan(TimeSpan.FromSeconds(2)),
+                Ttl = Duration.FromTimeSpan(TimeSpan.FromSeconds(3)),
             }));
         }
 
         doomed.Kill();
 
         using var redisClient = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
-        var server = redisClient.GetServer(redisClient.GetEndPoints()[0]);
+        foreach (var lease in leases)
+        {
+            Assert.That(await redisClient.GetDatabase().SortedSetScoreAsync(LeaseLifecycleTests.DeadlineIndexOf(lease.LeaseId), lease.LeaseId), Is.Not.Null,
+                "the killed replica's leases are in the deadline index, waiting for another replica");
+        }
+
         var latestDeadline = leases.Max(l => l.LeaseDeadline.ToDateTimeOffset());
         foreach (var lease in leases)
         {
-            var key = server.Keys(pattern: "cb:*:lease:" + lease.LeaseId).Single();
-            while (await redisClient.GetDatabase().HashGetAsync(key, "state") == "active")
+            // Swept = taken off the deadline index by a surviving replica's claim.
+            while (await redisClient.GetDatabase().SortedSetScoreAsync(LeaseLifecycleTests.DeadlineIndexOf(lease.LeaseId), lease.LeaseId) is not null)
             {
                 Assert.That(DateTimeOffset.UtcNow, Is.LessThan(latestDeadline.AddSeconds(1)),
                     $"lease {lease.LeaseId} of the killed replica was not expired within 1 s of its deadline");
                 await Task.Delay(20);
             }
+        }
 
-            Assert.That((string?)await redisClient.GetDatabase().HashGetAsync(key, "state"), Is.EqualTo("expired"));
+        using var operators = survivor.OperatorClient();
+        foreach (var lease in leases)
+        {
+            Assert.That((await operators.GetLeaseAsync(lease.LeaseId)).State, Is.EqualTo("expired"));
         }
 
         using var validator = survivor.ClientFor(Triage);
