@@ -209,6 +209,33 @@ public sealed class LeaseLifecycleTests
         await stream.DisposeAsync();
     }
 
+    [Test]
+    public async Task WatchRevocations_CursorOlderThanTheRetainedLog_IsFailedPreconditionWithCursorExpired()
+    {
+        await using var broker = new ProductionBroker();
+        using var redis = RedisServer.Start();
+        await broker.StartAsync(redis.ConnectionString, "--CredBroker:Leases:RevocationLogMaxLength=100");
+        using var client = broker.ClientFor(Triage);
+        using var operators = broker.OperatorClient();
+        BeginTaskRequest Next() => new() { TaskId = "trim-" + Guid.NewGuid().ToString("N"), Scopes = { "tickets:read" } };
+
+        var first = await client.BeginTaskAsync(Next());
+        await client.CompleteTaskAsync(first.LeaseId);
+        var cursor = (await ReadEventsAsync(client, "", 1))[0].Cursor;
+        // One agent lives in one shard: 150 more events there push the first one out of the log.
+        for (var i = 0; i < 150; i++)
+        {
+            var begun = await client.BeginTaskAsync(Next());
+            await operators.RevokeLeaseAsync(begun.LeaseId, "trim");
+        }
+
+        var error = Assert.ThrowsAsync<RpcException>(() => ReadEventsAsync(client, cursor, 1));
+        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.FailedPrecondition));
+        Assert.That(error.GetDetail<ErrorInfo>()!.Reason, Is.EqualTo("CURSOR_EXPIRED"));
+        Assert.That(error.Detail, Does.Contain("resync"));
+        Assert.That(await ReadEventsAsync(client, "", 1), Has.Count.EqualTo(1), "starting over without a cursor works");
+    }
+
     [TestCase("garbage")]
     [TestCase("v1.1-0")]
     public void WatchRevocations_MalformedCursor_IsInvalidArgument(string cursor)

@@ -124,7 +124,7 @@ public static class BrokerApp
 
         var agents = options.AgentsFile is { Length: > 0 } file ? AgentFile.Load(file) : AgentFile.Parse(DevMode.SampleAgents, "dev sample agents");
         console.WriteLine(DevMode.Banner(options, agentSecret, operatorSecret));
-        return new Composition(new InMemoryLeaseStore(), new StaticSigningKeys([SigningKey.Generate()]), agents,
+        return new Composition(new InMemoryLeaseStore(options.Leases.StoreOptions()), new StaticSigningKeys([SigningKey.Generate()]), agents,
             new DevSecretAuthenticator(agentSecret, DevMode.AgentId, DevMode.AgentId),
             new DevSecretAuthenticator(operatorSecret, DevMode.OperatorId, agentId: null));
     }
@@ -140,7 +140,7 @@ public static class BrokerApp
 
         var keys = new StaticSigningKeys(options.Signing.KeyFiles.Select(SigningKey.FromPemFile).ToList());
         var agents = AgentFile.Load(options.AgentsFile!);
-        var store = RedisLeaseStore.Connect(options.Redis.Configuration!);
+        var store = RedisLeaseStore.Connect(options.Redis.Configuration!, options.Leases.StoreOptions());
         ICallerAuthenticator operators = options.Operators.Issuers.Count > 0 && options.Operators.Subjects.Count > 0
             ? WorkloadJwtAuthenticator.ForOperators(options.Operators.Issuers, options.Operators.Subjects, time)
             : new RejectAllAuthenticator("operator");

@@ -41,6 +41,11 @@ public sealed class BrokerOptions
 
         /// <summary>How often WatchRevocations checks the revocation log for new events.</summary>
         public TimeSpan RevocationPollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+        /// <summary>Revocation events kept per shard (16 shards); a validator further behind must resync.</summary>
+        public int RevocationLogMaxLength { get; set; } = new Core.Leases.LeaseStoreOptions().RevocationLogMaxLength;
+
+        public Core.Leases.LeaseStoreOptions StoreOptions() => new() { RevocationLogMaxLength = RevocationLogMaxLength };
     }
 
     public sealed class SigningOptions
@@ -179,6 +184,11 @@ public sealed class BrokerOptions
         else if (Listen.Tls is null && !Listen.AllowPlaintext && !IPAddress.IsLoopback(address))
         {
             problems.Add($"CredBroker:Listen:Tls is not set but the gRPC listeners bind {Listen.Address}: set Tls:CertificateFile and Tls:KeyFile, or Listen:AllowPlaintext=true when a sidecar terminates TLS.");
+        }
+
+        if (Leases.RevocationLogMaxLength is < 100 or > 10_000_000)
+        {
+            problems.Add("CredBroker:Leases:RevocationLogMaxLength must be between 100 and 10000000.");
         }
 
         if (Listen.Grpc.MaxReceiveMessageSize is < 1024 or > 16 * 1024 * 1024)
