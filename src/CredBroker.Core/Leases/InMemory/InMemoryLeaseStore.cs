@@ -3,7 +3,8 @@ namespace CredBroker.Core.Leases.InMemory;
 /// <summary>
 /// The lease store for dev mode and unit tests. One lock makes every operation atomic; it passes
 /// the same contract suite as the Redis store. Not shared between processes, so not for production.
-/// Ended leases are kept for the process lifetime (dev mode is short-lived); the revocation log
+/// Like Redis, it drops a lease at <see cref="LeaseStoreOptions.RetainedUntil"/> (each sweep purges
+/// what is past it, so a long-running dev broker does not grow without bound); the revocation log
 /// per shard is capped at <see cref="LeaseStoreOptions.RevocationLogMaxLength"/>.
 /// </summary>
 public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILeaseStore
@@ -11,6 +12,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Lease> _leases = new(StringComparer.Ordinal);
     private readonly SortedSet<(DateTimeOffset Deadline, string LeaseId)> _deadlines = [];
+    private readonly SortedSet<(DateTimeOffset Until, string LeaseId)> _retained = [];
     private readonly Dictionary<string, HashSet<string>> _open = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Queue<DateTimeOffset>> _recentOpens = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _quarantined = new(StringComparer.Ordinal);
@@ -51,6 +53,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
             }
 
             _leases[lease.LeaseId] = lease;
+            _retained.Add((LeaseStoreOptions.RetainedUntil(lease), lease.LeaseId));
             _deadlines.Add((lease.Deadline, lease.LeaseId));
             OpenSet(lease.AgentId).Add(lease.LeaseId);
             if (quota.MaxOpensPerWindow is not null)
@@ -117,12 +120,27 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         lock (_gate)
         {
+            Purge(now);
             var due = _deadlines.TakeWhile(d => d.Deadline <= now)
                 .Where(d => LeaseIds.TryGetShard(d.LeaseId, out var s) && s == shard)
                 .Take(limit).Select(d => d.LeaseId).ToList();
             IReadOnlyList<ExpiredLease> expired = due.Select(id => End(_leases[id], LeaseState.Expired, _leases[id].Deadline))
                 .Select(l => new ExpiredLease(l.LeaseId, l.Deadline)).ToList();
             return Task.FromResult(expired);
+        }
+    }
+
+    /// <summary>Drops leases past their retention (their tokens died a day ago), as Redis expires their keys.</summary>
+    private void Purge(DateTimeOffset now)
+    {
+        while (_retained.Min is var (until, leaseId) && leaseId is not null && until <= now)
+        {
+            _retained.Remove((until, leaseId));
+            if (_leases.Remove(leaseId, out var lease))
+            {
+                _deadlines.Remove((lease.Deadline, leaseId));
+                _open.GetValueOrDefault(lease.AgentId)?.Remove(leaseId);
+            }
         }
     }
 
