@@ -236,6 +236,22 @@ public sealed class LeaseLifecycleTests
         Assert.That(await ReadEventsAsync(client, "", 1), Has.Count.EqualTo(1), "starting over without a cursor works");
     }
 
+    [Test]
+    public async Task WatchRevocations_QuietStream_SendsHeartbeatsWithItsCursor()
+    {
+        using var client = _broker.ClientFor(Triage);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        var watch = Stopwatch.StartNew();
+
+        await using var stream = client.WatchRevocationsAsync(fromNow: true, cancellationToken: cts.Token).GetAsyncEnumerator(cts.Token);
+        Assert.That(await stream.MoveNextAsync(), Is.True);
+
+        Assert.That(stream.Current.Kind, Is.EqualTo("heartbeat"));
+        Assert.That(stream.Current.Cursor, Does.StartWith("v1."), "a heartbeat carries where the stream stands");
+        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)));
+        await cts.CancelAsync();
+    }
+
     [TestCase("garbage")]
     [TestCase("v1.1-0")]
     public void WatchRevocations_MalformedCursor_IsInvalidArgument(string cursor)
@@ -335,6 +351,11 @@ public sealed class LeaseLifecycleTests
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await foreach (var e in client.WatchRevocationsAsync(cursor, cancellationToken: cts.Token))
         {
+            if (e.Kind == "heartbeat")
+            {
+                continue;
+            }
+
             events.Add(e);
             if (events.Count == count)
             {

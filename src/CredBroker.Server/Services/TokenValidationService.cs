@@ -13,8 +13,8 @@ public sealed class TokenValidationService(TaskBroker broker, StaticSigningKeys 
     public const string ServiceName = "credbroker.v1.TokenValidation";
     private const int PageSize = 500;
 
-    /// <summary>Even without a notification a watcher re-reads this often (a safety net, not the mechanism).</summary>
-    private static readonly TimeSpan MaxIdle = TimeSpan.FromSeconds(5);
+    /// <summary>A quiet stream re-reads this often and sends a heartbeat, so validators can tell quiet from dead.</summary>
+    private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(5);
 
     public void Register(GrpcMethodRegistry registry) => registry
         .AddUnary<IntrospectRequest, IntrospectResponse>(ServiceName, "Introspect", IntrospectRequest.Parser, IntrospectAsync)
@@ -103,10 +103,16 @@ public sealed class TokenValidationService(TaskBroker broker, StaticSigningKeys 
             {
                 try
                 {
-                    await changed.WaitAsync(MaxIdle, cancellationToken);
+                    await changed.WaitAsync(Heartbeat, cancellationToken);
                 }
                 catch (TimeoutException)
                 {
+                    await stream.WriteAsync(new Contracts.V1.RevocationEvent
+                    {
+                        Kind = "heartbeat",
+                        Cursor = cursor.ToString(),
+                        At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+                    }, cancellationToken);
                 }
             }
         }

@@ -156,6 +156,8 @@ def events_until(cursor, count):
     stream = broker.watch_revocations(cursor=cursor)
     events = []
     for e in stream:
+        if e.kind == "heartbeat":
+            continue
         events.append(e)
         if len(events) == count:
             break
