@@ -152,9 +152,9 @@ public sealed class AccessTokenValidator
             return TokenValidationResult.Failure(jsonError!);
         }
 
-        if (ReadClaims(payload.RootElement) is not { } claims)
+        if (ReadClaims(payload.RootElement, out var claimsError) is not { } claims)
         {
-            return TokenValidationResult.Failure(TokenErrors.Claims);
+            return TokenValidationResult.Failure(claimsError);
         }
 
         var error = CheckClaims(claims, now, thumbprint);
@@ -215,8 +215,13 @@ public sealed class AccessTokenValidator
     }
 
     /// <summary>The claims, or null when a required claim is missing or mistyped (or <c>act</c>/<c>cnf</c> is not understood).</summary>
-    private static ValidatedToken? ReadClaims(JsonElement p)
+    private static ValidatedToken? ReadClaims(JsonElement p, out string error)
     {
+        // RFC 9068 allows an audience array; this profile does not (one token, one API), even when
+        // the array holds our audience: the token was meant for more than this API.
+        error = p.TryGetProperty("aud", out var audience) && audience.ValueKind == JsonValueKind.Array
+            ? TokenErrors.Audience
+            : TokenErrors.Claims;
         string? actor = null;
         if (p.TryGetProperty("act", out var act))
         {
@@ -234,6 +239,7 @@ public sealed class AccessTokenValidator
             // A confirmation method this validator cannot check must not be ignored: fail closed.
             if (cnf.ValueKind != JsonValueKind.Object || StrictJson.GetString(cnf, "x5t#S256") is not { Length: > 0 } x5t)
             {
+                error = TokenErrors.Confirmation;
                 return null;
             }
 
