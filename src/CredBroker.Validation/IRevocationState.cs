@@ -1,0 +1,11 @@
+namespace CredBroker.Validation;
+
+/// <summary>What the validator consults last: whether a lease was revoked or an agent quarantined.</summary>
+public interface IRevocationState
+{
+    /// <summary>True when tokens of <paramref name="leaseId"/>, or of <paramref name="agentId"/> issued at <paramref name="issuedAt"/>, are revoked.</summary>
+    /// <param name="leaseId">The token's <c>lease_id</c>.</param>
+    /// <param name="agentId">The token's <c>act.sub</c>, or its <c>client_id</c> without <c>act</c>.</param>
+    /// <param name="issuedAt">The token's <c>iat</c>.</param>
+    bool IsRevoked(string leaseId, string agentId, DateTimeOffset issuedAt);
+}
