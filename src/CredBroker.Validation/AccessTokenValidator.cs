@@ -206,6 +206,11 @@ public sealed class AccessTokenValidator
             return TokenErrors.Confirmation;
         }
 
+        if (_revocation is { IsAvailable: false })
+        {
+            return TokenErrors.RevocationUnavailable;
+        }
+
         if (_revocation?.IsRevoked(claims.LeaseId, claims.AgentId, claims.IssuedAt) == true)
         {
             return TokenErrors.Revoked;

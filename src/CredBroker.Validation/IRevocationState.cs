@@ -8,4 +8,10 @@ public interface IRevocationState
     /// <param name="agentId">The token's <c>act.sub</c>, or its <c>client_id</c> without <c>act</c>.</param>
     /// <param name="issuedAt">The token's <c>iat</c>.</param>
     bool IsRevoked(string leaseId, string agentId, DateTimeOffset issuedAt);
+
+    /// <summary>
+    /// False when the state cannot be trusted (e.g. the revocation feed has been down too long and
+    /// the validator fails closed): every token is then refused with <see cref="TokenErrors.RevocationUnavailable"/>.
+    /// </summary>
+    bool IsAvailable => true;
 }

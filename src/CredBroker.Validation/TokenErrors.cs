@@ -62,4 +62,7 @@ public static class TokenErrors
 
     /// <summary>The revocation state says the lease was revoked or the agent quarantined.</summary>
     public const string Revoked = "revoked";
+
+    /// <summary>The revocation feed has been unreachable longer than allowed and the validator fails closed.</summary>
+    public const string RevocationUnavailable = "revocation_unavailable";
 }

@@ -204,7 +204,7 @@ public sealed class LeaseLifecycleTests
         watch.Stop();
 
         Assert.That(stream.Current.LeaseId, Is.EqualTo(begun.LeaseId));
-        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)), "near real time (the notifier polls every 100 ms)");
+        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)), "near real time (this replica wakes its watchers at once; others poll every 50 ms)");
         await cts.CancelAsync();
         await stream.DisposeAsync();
     }

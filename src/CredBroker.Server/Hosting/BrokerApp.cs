@@ -74,7 +74,7 @@ public static class BrokerApp
         var agentMethods = new GrpcMethodRegistry()
             .Use(callLog)
             .Use(CallGuard.Authenticate(composition.AgentAuthenticator, openServices));
-        new AgentBrokerService(broker).Register(agentMethods);
+        new AgentBrokerService(broker, notifier).Register(agentMethods);
         new TokenValidationService(broker, keys, composition.Store, notifier).Register(agentMethods);
         new HealthService(ready, [AgentBrokerService.ServiceName, TokenValidationService.ServiceName]).Register(agentMethods);
         agentMethods.AddServerReflection(
@@ -83,7 +83,7 @@ public static class BrokerApp
         var operatorMethods = new GrpcMethodRegistry()
             .Use(callLog)
             .Use(CallGuard.Authenticate(composition.OperatorAuthenticator, openServices));
-        new OperatorService(new LeaseAdministration(composition.Store, time)).Register(operatorMethods);
+        new OperatorService(new LeaseAdministration(composition.Store, time), notifier).Register(operatorMethods);
         new HealthService(ready, [OperatorService.ServiceName]).Register(operatorMethods);
         operatorMethods.AddServerReflection(Contracts.V1.OperatorReflection.Descriptor, HealthReflection.Descriptor);
 

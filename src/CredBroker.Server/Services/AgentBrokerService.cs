@@ -7,7 +7,7 @@ using Google.Protobuf.WellKnownTypes;
 namespace CredBroker.Server.Services;
 
 /// <summary>credbroker.v1.AgentBroker: maps the wire messages to <see cref="TaskBroker"/> and back.</summary>
-public sealed class AgentBrokerService(TaskBroker broker)
+public sealed class AgentBrokerService(TaskBroker broker, RevocationNotifier notifier)
 {
     public const string ServiceName = "credbroker.v1.AgentBroker";
 
@@ -66,6 +66,7 @@ public sealed class AgentBrokerService(TaskBroker broker)
     {
         var caller = CallGuard.Agent(context);
         var lease = await CallGuard.RunAsync(() => broker.CompleteTaskAsync(caller, request.LeaseId, context.CancellationToken));
+        notifier.Poke();
         return new CompleteTaskResponse { State = lease.State.ToWire() };
     }
 

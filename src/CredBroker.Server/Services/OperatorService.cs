@@ -8,7 +8,7 @@ using Lease = CredBroker.Core.Leases.Lease;
 namespace CredBroker.Server.Services;
 
 /// <summary>credbroker.v1.Operator on the operator listener: leases and agents, each action attributed to the operator.</summary>
-public sealed class OperatorService(LeaseAdministration administration)
+public sealed class OperatorService(LeaseAdministration administration, RevocationNotifier notifier)
 {
     public const string ServiceName = "credbroker.v1.Operator";
 
@@ -80,6 +80,7 @@ public sealed class OperatorService(LeaseAdministration administration)
         var actor = CallGuard.Caller(context).Subject;
         var expected = request.ExpectedGeneration == 0 ? (long?)null : request.ExpectedGeneration;
         var (lease, changed) = await CallGuard.RunAsync(() => administration.RevokeLeaseAsync(request.LeaseId, request.Reason, actor, expected, context.CancellationToken));
+        notifier.Poke();
         return new RevokeLeaseResponse { Lease = ToWire(lease), Changed = changed };
     }
 
@@ -87,6 +88,7 @@ public sealed class OperatorService(LeaseAdministration administration)
     {
         var actor = CallGuard.Caller(context).Subject;
         var (lease, changed) = await CallGuard.RunAsync(() => administration.RevokeTaskAsync(request.AgentId, request.TaskId, request.Reason, actor, context.CancellationToken));
+        notifier.Poke();
         return new RevokeLeaseResponse { Lease = ToWire(lease), Changed = changed };
     }
 
@@ -94,6 +96,7 @@ public sealed class OperatorService(LeaseAdministration administration)
     {
         var actor = CallGuard.Caller(context).Subject;
         var (since, revoked) = await CallGuard.RunAsync(() => administration.QuarantineAsync(request.AgentId, request.Reason, actor, context.CancellationToken));
+        notifier.Poke();
         return new QuarantineAgentResponse { QuarantinedSince = Timestamp.FromDateTimeOffset(since), LeasesRevoked = revoked };
     }
 

@@ -18,6 +18,18 @@ public sealed class RevocationNotifier(ILeaseStore store, TimeSpan pollInterval)
     /// <summary>Completes at the next change of the log after this call. Take it before reading, so no change is lost.</summary>
     public Task NextChange => Volatile.Read(ref _changed).Task;
 
+    /// <summary>
+    /// Wakes the watchers now: called after this replica appended a revocation, so its own
+    /// validators hear of it at once; revocations on other replicas arrive by the poll.
+    /// </summary>
+    public void Poke()
+    {
+        if (Volatile.Read(ref _watchers) > 0)
+        {
+            Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        }
+    }
+
     /// <summary>Counts a watcher in for as long as the returned handle lives; with none, nothing is polled.</summary>
     public IDisposable Watch()
     {

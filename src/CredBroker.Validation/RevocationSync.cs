@@ -1,0 +1,112 @@
+namespace CredBroker.Validation;
+
+/// <summary>How <see cref="RevocationSync"/> behaves when the feed is away.</summary>
+public sealed record RevocationSyncOptions
+{
+    /// <summary>How long without any message (events or heartbeats, sent every 5 s) before the feed counts as down.</summary>
+    public TimeSpan MaxOutage { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>When the feed is down: refuse every token (false, the default) or keep validating with the last known state.</summary>
+    public bool FailOpen { get; init; }
+
+    /// <summary>First pause before reconnecting a broken stream; doubles up to <see cref="MaxBackoff"/>.</summary>
+    public TimeSpan MinBackoff { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Longest pause between reconnects.</summary>
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>
+/// Keeps a <see cref="DenyList"/> in step with the broker's revocation feed: applies every notice,
+/// remembers the cursor and resumes after it when the stream breaks (so nothing is missed), starts
+/// over when the broker says the cursor expired, and prunes entries that can no longer matter.
+/// As an <see cref="IRevocationState"/> it is unavailable (fail closed) once the feed has been
+/// silent longer than <see cref="RevocationSyncOptions.MaxOutage"/>, unless configured to fail open.
+/// </summary>
+public sealed class RevocationSync(IRevocationFeed feed, DenyList denyList, TimeProvider time, RevocationSyncOptions? options = null) : IRevocationState
+{
+    private readonly RevocationSyncOptions _options = options ?? new RevocationSyncOptions();
+    private long _lastContactTicks = time.GetUtcNow().UtcTicks;
+    private volatile string _cursor = string.Empty;
+    private long _applied;
+
+    /// <summary>Where the next resume starts ("" before the first notice).</summary>
+    public string Cursor => _cursor;
+
+    /// <summary>Notices applied (heartbeats excluded).</summary>
+    public long Applied => Interlocked.Read(ref _applied);
+
+    /// <summary>True while the feed has spoken within <see cref="RevocationSyncOptions.MaxOutage"/>.</summary>
+    public bool IsHealthy =>
+        time.GetUtcNow().UtcTicks - Interlocked.Read(ref _lastContactTicks) <= _options.MaxOutage.Ticks;
+
+    /// <inheritdoc />
+    public bool IsAvailable => _options.FailOpen || IsHealthy;
+
+    /// <inheritdoc />
+    public bool IsRevoked(string leaseId, string agentId, DateTimeOffset issuedAt) => denyList.IsRevoked(leaseId, agentId, issuedAt);
+
+    /// <summary>Follows the feed until cancelled; never throws for a broken stream (it reconnects with backoff).</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var backoff = _options.MinBackoff;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var notice in feed.WatchAsync(_cursor, cancellationToken))
+                {
+                    Apply(notice);
+                    backoff = _options.MinBackoff;
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (RevocationCursorExpiredException)
+            {
+                // Events after our cursor were dropped: replay everything the broker still holds.
+                _cursor = string.Empty;
+                continue;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The stream broke (broker restart, network): resume from the cursor after a pause.
+            }
+
+            try
+            {
+                await Task.Delay(backoff, time, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxBackoff.Ticks));
+        }
+    }
+
+    private void Apply(RevocationNotice notice)
+    {
+        var now = time.GetUtcNow();
+        Interlocked.Exchange(ref _lastContactTicks, now.UtcTicks);
+        switch (notice.Kind)
+        {
+            case "lease" when notice.LeaseId is { Length: > 0 } leaseId:
+                denyList.RevokeLease(leaseId, notice.NotAfter);
+                Interlocked.Increment(ref _applied);
+                break;
+            case "agent" when notice.AgentId is { Length: > 0 } agentId:
+                denyList.QuarantineAgent(agentId, notice.NotAfter);
+                Interlocked.Increment(ref _applied);
+                break;
+            case "heartbeat":
+                denyList.Prune(now);
+                break;
+        }
+
+        _cursor = notice.Cursor;
+    }
+}
