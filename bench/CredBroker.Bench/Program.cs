@@ -1,6 +1,6 @@
 using CredBroker.Bench;
 
-// Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases [--leases 100000] [--write docs/benchmarks.md]
+// Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases|validation [--leases 100000] [--write docs/benchmarks.md]
 var arguments = args.ToList();
 var scenario = arguments.FirstOrDefault() ?? "leases";
 var leaseCount = Option(arguments, "--leases", 100_000);
@@ -17,8 +17,17 @@ switch (scenario)
         }
 
         return 0;
+    case "validation":
+        var validation = await ValidationBenchmarks.RunAsync(Console.Out);
+        if (write is not null)
+        {
+            BenchmarkReport.WriteSection(write, "validation", validation);
+            Console.WriteLine($"wrote the 'validation' section of {write}");
+        }
+
+        return 0;
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation");
         return 2;
 }
 

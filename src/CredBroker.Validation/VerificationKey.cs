@@ -5,12 +5,14 @@ namespace CredBroker.Validation;
 /// <summary>One public P-256 key from the JWKS, pinned to ES256: it verifies nothing but ES256 signatures.</summary>
 public sealed class VerificationKey
 {
-    private readonly ECParameters _parameters;
+    private readonly ThreadLocal<ECDsa> _ecdsa;
 
     internal VerificationKey(string kid, ECParameters parameters)
     {
         Kid = kid;
-        _parameters = parameters;
+        // Importing a key costs several verifications; ECDsa instances are not documented as
+        // thread-safe, so each thread imports this key once and reuses it.
+        _ecdsa = new ThreadLocal<ECDsa>(() => ECDsa.Create(parameters));
     }
 
     /// <summary>The key id the token header names.</summary>
@@ -24,9 +26,6 @@ public sealed class VerificationKey
             return false;
         }
 
-        // A fresh ECDsa per verification: ECDsa instances are not documented as thread-safe, and
-        // the import is cheap next to the verification itself.
-        using var ecdsa = ECDsa.Create(_parameters);
-        return ecdsa.VerifyData(signingInput, signature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+        return _ecdsa.Value!.VerifyData(signingInput, signature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
     }
 }
