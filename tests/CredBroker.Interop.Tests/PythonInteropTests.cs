@@ -98,6 +98,72 @@ public sealed class PythonInteropTests
         Assert.That(output, Does.Contain("Introspect: active=True").And.Contain("CompleteTask: completed").And.Contain("Introspect after completion: active=False"));
     }
 
+    [Test]
+    public async Task DownstreamApiSample_ServesWithTheToken_RefusesMissingScope_AndRevokedTokens()
+    {
+        var dll = Path.Combine(_root, "samples", "DownstreamApi", "bin", "Release", "net10.0", "DownstreamApi.dll");
+        Assert.That(File.Exists(dll), Is.True, "build the solution in Release first (tests/run.sh does)");
+        var apiPort = FreePort();
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { dll, $"--Broker:Http=http://127.0.0.1:{_httpPort}", $"--Broker:Grpc=http://127.0.0.1:{_agentPort}", $"--Urls=http://127.0.0.1:{apiPort}" })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        start.Environment["CREDBROKER_DEV_SECRET"] = _secret;
+        using var api = Process.Start(start)!;
+        api.OutputDataReceived += (_, _) => { };
+        api.ErrorDataReceived += (_, _) => { };
+        api.BeginOutputReadLine();
+        api.BeginErrorReadLine();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{apiPort}") };
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (true)
+            {
+                try
+                {
+                    if ((await http.GetAsync("/healthz")).IsSuccessStatusCode)
+                    {
+                        break;
+                    }
+                }
+                catch (HttpRequestException) when (DateTime.UtcNow < deadline && !api.HasExited)
+                {
+                }
+
+                Assert.That(DateTime.UtcNow < deadline && !api.HasExited, Is.True, "the sample API did not come up");
+                await Task.Delay(200);
+            }
+
+            using var agent = new Client.CredBrokerClient(new Uri($"http://127.0.0.1:{_agentPort}"), () => _secret);
+            var begun = await agent.BeginTaskAsync(new Contracts.V1.BeginTaskRequest { TaskId = "sample-" + Guid.NewGuid().ToString("N"), Scopes = { "demo:read" }, Audience = "demo-api" });
+            HttpRequestMessage Call(HttpMethod method) => new(method, "/tickets") { Headers = { Authorization = new("Bearer", begun.AccessToken) } };
+
+            Assert.That((await http.SendAsync(Call(HttpMethod.Get))).StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            var post = await http.SendAsync(Call(HttpMethod.Post));
+            Assert.That(post.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden));
+            Assert.That(post.Headers.WwwAuthenticate.ToString(), Does.Contain("insufficient_scope"));
+
+            await agent.CompleteTaskAsync(begun.LeaseId);
+            HttpResponseMessage after;
+            var until = DateTime.UtcNow.AddSeconds(5);
+            while ((after = await http.SendAsync(Call(HttpMethod.Get))).StatusCode == HttpStatusCode.OK && DateTime.UtcNow < until)
+            {
+                await Task.Delay(20);
+            }
+
+            Assert.That(after.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+            Assert.That(after.Headers.WwwAuthenticate.ToString(), Does.Contain("revoked"));
+        }
+        finally
+        {
+            api.Kill(entireProcessTree: true);
+            api.WaitForExit();
+        }
+    }
+
     private (int Exit, string Output) RunPython(string script, params string[] args)
     {
         var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : throw new InvalidOperationException("Debian's python3 is missing: run tests/run.sh");
