@@ -1,6 +1,6 @@
 using CredBroker.Bench;
 
-// Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases|validation [--leases 100000] [--write docs/benchmarks.md]
+// Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases|validation|propagation [--leases 100000] [--count 1000] [--write docs/benchmarks.md]
 var arguments = args.ToList();
 var scenario = arguments.FirstOrDefault() ?? "leases";
 var leaseCount = Option(arguments, "--leases", 100_000);
@@ -17,6 +17,15 @@ switch (scenario)
         }
 
         return 0;
+    case "propagation":
+        var propagation = await PropagationBenchmarks.RunAsync(Option(arguments, "--count", 1000), Console.Out);
+        if (write is not null)
+        {
+            BenchmarkReport.WriteSection(write, "propagation", propagation);
+            Console.WriteLine($"wrote the 'propagation' section of {write}");
+        }
+
+        return 0;
     case "validation":
         var validation = await ValidationBenchmarks.RunAsync(Console.Out);
         if (write is not null)
@@ -27,7 +36,7 @@ switch (scenario)
 
         return 0;
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation, propagation");
         return 2;
 }
 

@@ -7,13 +7,14 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
-namespace CredBroker.Server.Tests;
+namespace CredBroker.Testing;
 
 /// <summary>
 /// The broker in production mode, in process: Redis store, a PEM signing key, an agent file and a
 /// trusted workload issuer whose key the test holds, so it can mint real workload credentials.
 /// </summary>
-public sealed class ProductionBroker : IAsyncDisposable
+/// <param name="agentsYaml">The agent file; <see cref="AgentsYaml"/> by default.</param>
+public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposable
 {
     public const string Issuer = "https://workloads.test";
     public const string BrokerAudience = "credbroker";
@@ -86,7 +87,7 @@ public sealed class ProductionBroker : IAsyncDisposable
             await File.WriteAllTextAsync(KeyFile, signing.ExportPkcs8PrivateKeyPem());
         }
 
-        await File.WriteAllTextAsync(AgentsFile, AgentsYaml);
+        await File.WriteAllTextAsync(AgentsFile, agentsYaml ?? AgentsYaml);
         var jwk = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(new ECDsaSecurityKey(_issuerKey) { KeyId = _issuerKid });
         await File.WriteAllTextAsync(JwksFile,
             $"{{\"keys\":[{{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"{_issuerKid}\",\"x\":\"{jwk.X}\",\"y\":\"{jwk.Y}\",\"alg\":\"ES256\",\"use\":\"sig\"}}]}}");

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace CredBroker.Server.Tests;
+namespace CredBroker.Testing;
 
 /// <summary>The broker binary as a child process (production mode), so a test can SIGKILL it like a crashed replica.</summary>
 public sealed class BrokerProcess : IDisposable
@@ -23,7 +23,7 @@ public sealed class BrokerProcess : IDisposable
     public static async Task<BrokerProcess> StartAsync(string[] arguments, int httpPort, int agentPort)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(typeof(Hosting.BrokerApp).Assembly.Location);
+        start.ArgumentList.Add(typeof(CredBroker.Server.Hosting.BrokerApp).Assembly.Location);
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
