@@ -35,7 +35,7 @@ rm -rf "$results"
 status=0
 for project in tests/*.Tests/*.Tests.csproj; do
   name=$(basename "$project" .csproj)
-  dotnet test "$project" -c Release --no-build --nologo --logger "trx;LogFileName=$name.trx" --results-directory "$results" || status=$?
+  dotnet test "$project" -c Release --no-build --nologo --blame-hang-timeout 5m --blame-hang-dump-type none --logger "trx;LogFileName=$name.trx" --results-directory "$results" || status=$?
 done
 
 # One line for CI: the TRX counters of every test assembly, summed.
