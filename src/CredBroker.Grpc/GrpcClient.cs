@@ -58,7 +58,7 @@ public sealed class GrpcClient
         {
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
                 certificate is not null && (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None
-                && ChainsTo(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()), trustedRoot);
+                && GrpcTls.ChainsTo(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()), [trustedRoot], requiredUsage: null);
         }
 
         return new HttpClient(handler)
@@ -67,16 +67,6 @@ public sealed class GrpcClient
             DefaultRequestVersion = HttpVersion.Version20,
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
-    }
-
-    /// <summary>True when <paramref name="certificate"/> chains to <paramref name="root"/> (and only that root).</summary>
-    public static bool ChainsTo(X509Certificate2 certificate, X509Certificate2 root)
-    {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(root);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(certificate);
     }
 
     public async Task<TResponse> UnaryAsync<TRequest, TResponse>(

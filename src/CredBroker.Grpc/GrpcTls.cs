@@ -44,14 +44,25 @@ public static class GrpcTls
     }
 
     /// <summary>True when <paramref name="client"/> chains to one of <paramref name="cas"/> and allows client authentication.</summary>
-    public static bool IsValidClientCertificate(X509Certificate2 client, X509Certificate2Collection cas)
+    public static bool IsValidClientCertificate(X509Certificate2 client, X509Certificate2Collection cas) =>
+        ChainsTo(client, cas, requiredUsage: "1.3.6.1.5.5.7.3.2"); // clientAuth
+
+    /// <summary>
+    /// True when <paramref name="certificate"/> chains to one of <paramref name="roots"/> alone (the
+    /// system store is not consulted), and carries the <paramref name="requiredUsage"/> EKU when given.
+    /// </summary>
+    internal static bool ChainsTo(X509Certificate2 certificate, X509Certificate2Collection roots, string? requiredUsage)
     {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(cas);
+        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2")); // clientAuth
-        return chain.Build(client);
+        if (requiredUsage is not null)
+        {
+            chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid(requiredUsage));
+        }
+
+        return chain.Build(certificate);
     }
 
     private static X509Certificate2 LoadCertificate(GrpcTlsOptions tls)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using CredBroker.Testing;
 
 namespace CredBroker.Interop.Tests;
 
@@ -26,7 +27,7 @@ public sealed class PythonInteropTests
     {
         _root = FindRoot();
         var dll = typeof(CredBroker.Server.Hosting.BrokerApp).Assembly.Location;
-        (_httpPort, _agentPort, _operatorPort) = (FreePort(), FreePort(), FreePort());
+        (_httpPort, _agentPort, _operatorPort) = (RedisServer.FreePort(), RedisServer.FreePort(), RedisServer.FreePort());
         var start = new ProcessStartInfo("dotnet")
         {
             ArgumentList =
@@ -103,7 +104,7 @@ public sealed class PythonInteropTests
     {
         var dll = Path.Combine(_root, "samples", "DownstreamApi", "bin", "Release", "net10.0", "DownstreamApi.dll");
         Assert.That(File.Exists(dll), Is.True, "build the solution in Release first (tests/run.sh does)");
-        var apiPort = FreePort();
+        var apiPort = RedisServer.FreePort();
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { dll, $"--Broker:Http=http://127.0.0.1:{_httpPort}", $"--Broker:Grpc=http://127.0.0.1:{_agentPort}", $"--Urls=http://127.0.0.1:{apiPort}" })
         {
@@ -198,12 +199,5 @@ public sealed class PythonInteropTests
         }
 
         return dir?.FullName ?? throw new InvalidOperationException("CredBroker.sln not found above the test directory.");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

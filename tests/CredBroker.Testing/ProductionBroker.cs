@@ -26,11 +26,11 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
     private readonly string _issuerKid = "test-issuer-key";
     private WebApplication? _app;
 
-    public int HttpPort { get; } = FreePort();
+    public int HttpPort { get; } = RedisServer.FreePort();
 
-    public int AgentPort { get; } = FreePort();
+    public int AgentPort { get; } = RedisServer.FreePort();
 
-    public int OperatorPort { get; } = FreePort();
+    public int OperatorPort { get; } = RedisServer.FreePort();
 
     public Uri AgentAddress => new($"http://127.0.0.1:{AgentPort}");
 
@@ -71,7 +71,7 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
     public async Task<BrokerProcess> StartReplicaProcessAsync(string redisConfiguration)
     {
         await WriteFilesAsync();
-        var (http, agent, op) = (FreePort(), FreePort(), FreePort());
+        var (http, agent, op) = (RedisServer.FreePort(), RedisServer.FreePort(), RedisServer.FreePort());
         return await BrokerProcess.StartAsync(Arguments(redisConfiguration, http, agent, op, []), http, agent);
     }
 
@@ -163,12 +163,5 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
 
         _issuerKey.Dispose();
         Directory.Delete(_dir, recursive: true);
-    }
-
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
