@@ -5,7 +5,7 @@ using Google.Protobuf;
 
 namespace CredBroker.Client;
 
-/// <summary>The Operator service on the operator listener (leases and agents). Failures surface as <see cref="RpcException"/>.</summary>
+/// <summary>The Operator service on the operator listener (leases, agents, signing keys). Failures surface as <see cref="RpcException"/>.</summary>
 public sealed class CredBrokerOperatorClient : IDisposable
 {
     private const string Operator = "/credbroker.v1.Operator/";
@@ -36,6 +36,10 @@ public sealed class CredBrokerOperatorClient : IDisposable
 
     public Task<ReleaseAgentResponse> ReleaseAgentAsync(string agentId, CancellationToken cancellationToken = default) =>
         Call("ReleaseAgent", new ReleaseAgentRequest { AgentId = agentId }, ReleaseAgentResponse.Parser, cancellationToken);
+
+    /// <param name="kid">A mounted key's kid, or empty for the next unused one.</param>
+    public Task<RotateSigningKeyResponse> RotateSigningKeyAsync(string kid, string reason, CancellationToken cancellationToken = default) =>
+        Call("RotateSigningKey", new RotateSigningKeyRequest { Kid = kid, Reason = reason }, RotateSigningKeyResponse.Parser, cancellationToken);
 
     public void Dispose() => _channel.Dispose();
 

@@ -38,6 +38,9 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
 
     private IDatabase Db => _connection.GetDatabase();
 
+    /// <summary>The signing-key schedule, on this store's connection.</summary>
+    public RedisKeyScheduleStore KeySchedule() => new(_connection);
+
     public async Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken)
     {
         quota.Validate();
@@ -247,7 +250,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
     private async Task<RedisResult[]> Eval(string script, RedisKey[] keys, RedisValue[] args) =>
         (RedisResult[])(await Run(() => Db.ScriptEvaluateAsync(script, keys, args)))!;
 
-    private static async Task<T> Run<T>(Func<Task<T>> call)
+    internal static async Task<T> Run<T>(Func<Task<T>> call)
     {
         try
         {

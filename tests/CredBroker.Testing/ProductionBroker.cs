@@ -68,11 +68,11 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
     /// Another replica of this broker as a real child process (same keys, agents and issuers, own
     /// ports), for fault tests that kill a broker with SIGKILL.
     /// </summary>
-    public async Task<BrokerProcess> StartReplicaProcessAsync(string redisConfiguration)
+    public async Task<BrokerProcess> StartReplicaProcessAsync(string redisConfiguration, params string[] extraArguments)
     {
         await WriteFilesAsync();
         var (http, agent, op) = (RedisServer.FreePort(), RedisServer.FreePort(), RedisServer.FreePort());
-        return await BrokerProcess.StartAsync(Arguments(redisConfiguration, http, agent, op, []), http, agent);
+        return await BrokerProcess.StartAsync(Arguments(redisConfiguration, http, agent, op, extraArguments), http, agent);
     }
 
     private async Task WriteFilesAsync()
@@ -87,6 +87,7 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
             await File.WriteAllTextAsync(KeyFile, signing.ExportPkcs8PrivateKeyPem());
         }
 
+        Directory.CreateDirectory(KeyDirectory);
         await File.WriteAllTextAsync(AgentsFile, agentsYaml ?? AgentsYaml);
         var jwk = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(new ECDsaSecurityKey(_issuerKey) { KeyId = _issuerKid });
         await File.WriteAllTextAsync(JwksFile,
@@ -94,6 +95,21 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
     }
 
     private string KeyFile => Path.Combine(_dir, "signing.pem");
+
+    /// <summary>Signing:KeyDirectory, empty at start (a mounted Secret the broker rescans).</summary>
+    public string KeyDirectory => Path.Combine(_dir, "keys");
+
+    /// <summary>Puts a new signing key file into <see cref="KeyDirectory"/>, as an operator adding a key to the Secret; returns its kid.</summary>
+    public async Task<string> AddSigningKeyAsync()
+    {
+        Directory.CreateDirectory(KeyDirectory);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var path = Path.Combine(KeyDirectory, $"key-{Guid.NewGuid():N}.pem");
+        await File.WriteAllTextAsync(path + ".tmp", key.ExportPkcs8PrivateKeyPem());
+        File.Move(path + ".tmp", path);
+        using var loaded = Core.Tokens.SigningKey.FromPemFile(path);
+        return loaded.Kid;
+    }
 
     private string AgentsFile => Path.Combine(_dir, "agents.yaml");
 
@@ -105,6 +121,7 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
         $"--CredBroker:Issuer=http://127.0.0.1:{HttpPort}",
         $"--CredBroker:Redis:Configuration={redisConfiguration}",
         $"--CredBroker:Signing:KeyFiles:0={KeyFile}",
+        $"--CredBroker:Signing:KeyDirectory={KeyDirectory}",
         $"--CredBroker:AgentsFile={AgentsFile}",
         $"--CredBroker:Listen:HttpPort={httpPort}",
         $"--CredBroker:Listen:AgentPort={agentPort}",

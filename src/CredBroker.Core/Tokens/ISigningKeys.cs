@@ -11,9 +11,12 @@ public interface ISigningKeys
     IReadOnlyList<SigningKey> Published { get; }
 
     SigningKey? Find(string kid);
+
+    /// <summary>The JWKS document of <see cref="Published"/>, or null while no key is known yet.</summary>
+    string? JwksJson { get; }
 }
 
-/// <summary>A fixed set of keys loaded at start; the first is current. (Rotation replaces this.)</summary>
+/// <summary>A fixed set of keys; the first signs, all are published. For tools and tests; the broker rotates (<see cref="RotatingSigningKeys"/>).</summary>
 public sealed class StaticSigningKeys : ISigningKeys
 {
     public StaticSigningKeys(IReadOnlyList<SigningKey> keys)
@@ -31,7 +34,7 @@ public sealed class StaticSigningKeys : ISigningKeys
 
     public IReadOnlyList<SigningKey> Published { get; }
 
-    public string JwksJson { get; }
+    public string? JwksJson { get; }
 
     public SigningKey? Find(string kid) => Published.FirstOrDefault(k => k.Kid == kid);
 }

@@ -32,6 +32,17 @@ public sealed class SigningKey : IDisposable
 
     internal ECDsa Ecdsa => _key;
 
+    /// <summary>A verify-only key from a published JWK's coordinates (a key whose file this replica lacks).</summary>
+    public static SigningKey FromPublic(string x, string y)
+    {
+        var ecdsa = ECDsa.Create(new ECParameters
+        {
+            Curve = ECCurve.NamedCurves.nistP256,
+            Q = new ECPoint { X = Base64Url.TryDecode(x), Y = Base64Url.TryDecode(y) },
+        });
+        return new SigningKey(ecdsa);
+    }
+
     public static SigningKey Generate() => new(ECDsa.Create(ECCurve.NamedCurves.nistP256));
 
     /// <summary>Loads a PEM (PKCS#8 or SEC1) EC private key.</summary>

@@ -39,7 +39,12 @@ public static class BrokerApp
         var keys = composition.Keys;
         var minter = new TokenMinter(keys, options.Issuer, time);
         var broker = new TaskBroker(composition.Agents, new AgentScopePolicy(), composition.Store, minter, new TokenReader(keys, options.Issuer, time), time);
-        Func<CancellationToken, Task<bool>> ready = ct => IsStoreReachableAsync(composition.Store, ct);
+        var rotation = new KeyRotation(keys, composition.KeySchedule, options.Signing.RotationOptions(),
+            () => composition.Agents.All.Max(a => a.MaxTokenTtl), time);
+        Func<CancellationToken, Task<bool>> ready = async ct => keys.Problem is null && await IsStoreReachableAsync(composition.Store, ct);
+
+        builder.Services.AddHostedService(services => new KeyScheduleService(
+            rotation, options.Signing.ScheduleRefreshInterval, time, services.GetRequiredService<ILogger<KeyScheduleService>>()));
 
         var notifier = new RevocationNotifier(composition.Store, options.Leases.RevocationPollInterval);
         builder.Services.AddHostedService(_ => notifier);
@@ -84,18 +89,19 @@ public static class BrokerApp
             .Use(callLog)
             .Use(CallGuard.Authenticate(composition.OperatorAuthenticator, openServices));
         new OperatorService(new LeaseAdministration(composition.Store, time), notifier).Register(operatorMethods);
+        new KeysOperatorService(rotation, keys, time, app.Services.GetRequiredService<ILogger<KeysOperatorService>>()).Register(operatorMethods);
         new HealthService(ready, [OperatorService.ServiceName]).Register(operatorMethods);
         operatorMethods.AddServerReflection(Contracts.V1.OperatorReflection.Descriptor, HealthReflection.Descriptor);
 
         app.MapWhen(http => http.Connection.LocalPort == listen.AgentPort, branch => branch.UseGrpcMethods(agentMethods, grpcOptions));
         app.MapWhen(http => http.Connection.LocalPort == listen.OperatorPort, branch => branch.UseGrpcMethods(operatorMethods, grpcOptions));
-        WellKnownEndpoints.Map(app, keys, options.Issuer, ready);
+        WellKnownEndpoints.Map(app, keys, options.Issuer, ready, options.Signing.PublishLead);
         app.Lifetime.ApplicationStopped.Register(() => (composition.Store as IDisposable)?.Dispose());
         return app;
     }
 
     private sealed record Composition(
-        ILeaseStore Store, StaticSigningKeys Keys, AgentCatalog Agents, ICallerAuthenticator AgentAuthenticator, ICallerAuthenticator OperatorAuthenticator);
+        ILeaseStore Store, RotatingSigningKeys Keys, IKeyScheduleStore KeySchedule, AgentCatalog Agents, ICallerAuthenticator AgentAuthenticator, ICallerAuthenticator OperatorAuthenticator);
 
     /// <summary>h2c (cleartext HTTP/2 needs Http2 alone; Http1AndHttp2 on h2c silently speaks HTTP/1.1) or TLS with ALPN h2.</summary>
     private static void ConfigureGrpcListener(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, BrokerOptions.TlsOptions? tls)
@@ -124,7 +130,9 @@ public static class BrokerApp
 
         var agents = options.AgentsFile is { Length: > 0 } file ? AgentFile.Load(file) : AgentFile.Parse(DevMode.SampleAgents, "dev sample agents");
         console.WriteLine(DevMode.Banner(options, agentSecret, operatorSecret));
-        return new Composition(new InMemoryLeaseStore(options.Leases.StoreOptions()), new StaticSigningKeys([SigningKey.Generate()]), agents,
+        // Dev keys are generated at start (and on RotateSigningKey); the schedule lives in memory.
+        var keys = new RotatingSigningKeys(new KeyRing([], null, allowGenerate: true), TimeProvider.System);
+        return new Composition(new InMemoryLeaseStore(options.Leases.StoreOptions()), keys, new InMemoryKeyScheduleStore(), agents,
             new DevSecretAuthenticator(agentSecret, DevMode.AgentId, DevMode.AgentId),
             new DevSecretAuthenticator(operatorSecret, DevMode.OperatorId, agentId: null));
     }
@@ -138,13 +146,13 @@ public static class BrokerApp
                 + Environment.NewLine + "  (for a local trial run with --dev)");
         }
 
-        var keys = new StaticSigningKeys(options.Signing.KeyFiles.Select(SigningKey.FromPemFile).ToList());
+        var keys = new RotatingSigningKeys(new KeyRing(options.Signing.KeyFiles, options.Signing.KeyDirectory), time);
         var agents = AgentFile.Load(options.AgentsFile!);
         var store = RedisLeaseStore.Connect(options.Redis.Configuration!, options.Leases.StoreOptions());
         ICallerAuthenticator operators = options.Operators.Issuers.Count > 0 && options.Operators.Subjects.Count > 0
             ? WorkloadJwtAuthenticator.ForOperators(options.Operators.Issuers, options.Operators.Subjects, time)
             : new RejectAllAuthenticator("operator");
-        return new Composition(store, keys, agents, new WorkloadJwtAuthenticator(options.Identity.Issuers, time), operators);
+        return new Composition(store, keys, store.KeySchedule(), agents, new WorkloadJwtAuthenticator(options.Identity.Issuers, time), operators);
     }
 
     /// <summary>A real round trip to the store (an unknown, well-formed id), so a dead Redis shows as not ready.</summary>

@@ -50,8 +50,26 @@ public sealed class BrokerOptions
 
     public sealed class SigningOptions
     {
-        /// <summary>PEM EC P-256 private keys; the first signs, all are published.</summary>
+        /// <summary>PEM EC P-256 private key files. The first signs until the first rotation.</summary>
         public List<string> KeyFiles { get; set; } = [];
+
+        /// <summary>A directory (a mounted Secret) whose <c>*.pem</c> keys are loaded and rescanned, so a new key needs no restart.</summary>
+        public string? KeyDirectory { get; set; }
+
+        /// <summary>How long a new key is published before it signs; keep it above validators' JWKS cache lifetime.</summary>
+        public TimeSpan PublishLead { get; set; } = new Core.Tokens.KeyRotationOptions().PublishLead;
+
+        /// <summary>Added to the longest token TTL to decide how long a retired key stays published.</summary>
+        public TimeSpan ClockSkew { get; set; } = new Core.Tokens.KeyRotationOptions().ClockSkew;
+
+        /// <summary>Rotate automatically when the signing key has signed this long (needs a spare key mounted); unset = only on request.</summary>
+        public TimeSpan? RotateEvery { get; set; }
+
+        /// <summary>How often each replica rescans key files and rereads the shared schedule.</summary>
+        public TimeSpan ScheduleRefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+        public Core.Tokens.KeyRotationOptions RotationOptions() =>
+            new() { PublishLead = PublishLead, ClockSkew = ClockSkew, RotateEvery = RotateEvery };
     }
 
     public sealed class RedisOptions
@@ -167,9 +185,15 @@ public sealed class BrokerOptions
             problems.Add("CredBroker:Redis:Configuration is not set (production never falls back to an in-memory store).");
         }
 
-        if (Signing.KeyFiles.Count == 0)
+        if (Signing.KeyFiles.Count == 0 && string.IsNullOrEmpty(Signing.KeyDirectory))
         {
-            problems.Add("CredBroker:Signing:KeyFiles lists no signing key (PEM EC P-256 private key files).");
+            problems.Add("Neither CredBroker:Signing:KeyFiles (PEM EC P-256 private key files) nor CredBroker:Signing:KeyDirectory is set: no signing key.");
+        }
+
+        if (Signing.PublishLead < TimeSpan.Zero || Signing.ClockSkew < TimeSpan.Zero || Signing.RotateEvery <= Signing.PublishLead
+            || Signing.ScheduleRefreshInterval <= TimeSpan.Zero || Signing.ScheduleRefreshInterval >= Signing.PublishLead && Signing.PublishLead > TimeSpan.Zero)
+        {
+            problems.Add("CredBroker:Signing: PublishLead and ClockSkew must be ≥ 0, RotateEvery longer than PublishLead, and ScheduleRefreshInterval > 0 and shorter than PublishLead (every replica must read a rotation before it takes effect).");
         }
 
         if (string.IsNullOrWhiteSpace(AgentsFile))

@@ -7,7 +7,7 @@ namespace CredBroker.Server.Http;
 /// <summary>The plain HTTP listener: JWKS, OpenID discovery, liveness and readiness.</summary>
 public static class WellKnownEndpoints
 {
-    public static void Map(IApplicationBuilder app, StaticSigningKeys keys, string issuer, Func<CancellationToken, Task<bool>> ready)
+    public static void Map(IApplicationBuilder app, ISigningKeys keys, string issuer, Func<CancellationToken, Task<bool>> ready, TimeSpan publishLead)
     {
         var discovery = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object>
         {
@@ -19,14 +19,18 @@ public static class WellKnownEndpoints
             ["subject_types_supported"] = new[] { "public" },
         });
 
+        // Validators must not cache the JWKS past the lead with which a new key is published before it signs.
+        var jwksMaxAge = (int)Math.Clamp(publishLead.TotalSeconds / 2, 0, 300);
         app.UseRouting();
         app.UseEndpoints(endpoints =>
         {
-            endpoints.MapGet("/.well-known/jwks.json", (HttpContext http) => Json(http, keys.JwksJson, "public, max-age=300"));
+            endpoints.MapGet("/.well-known/jwks.json", (HttpContext http) => keys.JwksJson is { } jwks
+                ? Json(http, jwks, $"public, max-age={jwksMaxAge}")
+                : Results.Text("signing keys not loaded yet", statusCode: StatusCodes.Status503ServiceUnavailable));
             endpoints.MapGet("/.well-known/openid-configuration", (HttpContext http) => Json(http, discovery, "public, max-age=3600"));
             endpoints.MapGet("/healthz", () => Results.Text("ok"));
             endpoints.MapGet("/readyz", async (CancellationToken ct) =>
-                await ready(ct) ? Results.Text("ready") : Results.Text("not ready: lease store unreachable", statusCode: StatusCodes.Status503ServiceUnavailable));
+                await ready(ct) ? Results.Text("ready") : Results.Text("not ready: lease store unreachable or no signing key", statusCode: StatusCodes.Status503ServiceUnavailable));
         });
     }
 

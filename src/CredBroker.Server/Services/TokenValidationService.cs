@@ -8,7 +8,7 @@ using Google.Protobuf.WellKnownTypes;
 namespace CredBroker.Server.Services;
 
 /// <summary>credbroker.v1.TokenValidation: introspection (RFC 7662) and the JWKS, for downstream APIs.</summary>
-public sealed class TokenValidationService(TaskBroker broker, StaticSigningKeys keys, ILeaseStore store, RevocationNotifier notifier)
+public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys, ILeaseStore store, RevocationNotifier notifier)
 {
     public const string ServiceName = "credbroker.v1.TokenValidation";
     private const int PageSize = 500;
@@ -56,7 +56,10 @@ public sealed class TokenValidationService(TaskBroker broker, StaticSigningKeys 
 
     private Task<GetSigningKeysResponse> GetSigningKeysAsync(GetSigningKeysRequest request, GrpcCallContext context)
     {
-        var response = new GetSigningKeysResponse { JwksJson = keys.JwksJson };
+        var response = new GetSigningKeysResponse
+        {
+            JwksJson = keys.JwksJson ?? throw new RpcException(StatusCode.Unavailable, "The signing keys are not loaded yet (the key schedule store is unreachable); retry."),
+        };
         foreach (var key in keys.Published)
         {
             response.Keys.Add(new Contracts.V1.SigningKey { Kid = key.Kid, Kty = "EC", Crv = "P-256", X = key.X, Y = key.Y, Alg = "ES256", Use = "sig" });

@@ -1,0 +1,68 @@
+using CredBroker.Contracts.V1;
+using CredBroker.Core.Broker;
+using CredBroker.Core.Tokens;
+using CredBroker.Grpc;
+using Google.Protobuf.WellKnownTypes;
+
+namespace CredBroker.Server.Services;
+
+/// <summary>Operator.RotateSigningKey: the key schedule, on the operator listener.</summary>
+public sealed class KeysOperatorService(KeyRotation rotation, RotatingSigningKeys keys, TimeProvider time, ILogger<KeysOperatorService> log)
+{
+    public void Register(GrpcMethodRegistry registry) => registry
+        .AddUnary<RotateSigningKeyRequest, RotateSigningKeyResponse>(OperatorService.ServiceName, "RotateSigningKey", RotateSigningKeyRequest.Parser, RotateAsync);
+
+    public static SigningKeyStatus ToWire(ScheduledKey key, DateTimeOffset now, bool mounted)
+    {
+        var wire = new SigningKeyStatus
+        {
+            Kid = key.Kid,
+            Phase = key.PhaseAt(now).ToString().ToLowerInvariant(),
+            PublishAt = Timestamp.FromDateTimeOffset(key.PublishAt),
+            ActivateAt = Timestamp.FromDateTimeOffset(key.ActivateAt),
+            Mounted = mounted,
+        };
+        if (key.RetireAt is { } retire)
+        {
+            wire.RetireAt = Timestamp.FromDateTimeOffset(retire);
+        }
+
+        if (key.RemoveAt is { } remove)
+        {
+            wire.RemoveAt = Timestamp.FromDateTimeOffset(remove);
+        }
+
+        return wire;
+    }
+
+    private async Task<RotateSigningKeyResponse> RotateAsync(RotateSigningKeyRequest request, GrpcCallContext context)
+    {
+        if (request.Kid.Length > 128 || request.Kid.Any(c => !char.IsAsciiLetterOrDigit(c) && c is not ('-' or '_')))
+        {
+            throw new RpcException(StatusCode.InvalidArgument, "kid must be a key's RFC 7638 thumbprint (base64url, at most 128 characters), or empty for the next mounted key.");
+        }
+
+        if (request.Reason.Length > 256)
+        {
+            throw new RpcException(StatusCode.InvalidArgument, "reason is longer than 256 characters.");
+        }
+
+        var actor = CallGuard.Caller(context).Subject;
+        KeySchedule schedule;
+        try
+        {
+            schedule = await CallGuard.RunAsync(() => rotation.RotateAsync(request.Kid.Length > 0 ? request.Kid : null, context.CancellationToken));
+        }
+        catch (KeyRotationException e)
+        {
+            throw new RpcException(e.Error == KeyRotationError.UnknownKey ? StatusCode.NotFound : StatusCode.FailedPrecondition, e.Message);
+        }
+
+        var next = schedule.Keys[^1];
+        log.LogInformation("Signing key rotation by {Operator}: {Kid} signs from {ActivateAt:O} ({Reason})", actor, next.Kid, next.ActivateAt, request.Reason);
+        var now = time.GetUtcNow();
+        var response = new RotateSigningKeyResponse { Kid = next.Kid, ActivateAt = Timestamp.FromDateTimeOffset(next.ActivateAt) };
+        response.Keys.AddRange(schedule.Keys.Select(k => ToWire(k, now, keys.Ring.Find(k.Kid) is not null)));
+        return response;
+    }
+}
