@@ -73,6 +73,7 @@ public sealed class KeyRotation(
         for (var attempt = 0; ; attempt++)
         {
             var schedule = keys.Schedule;
+            schedule.EnsureNothingPending(time.GetUtcNow());
             var next = PickNext(schedule, kid);
             var rotated = schedule.Rotate(next, time.GetUtcNow(), options.PublishLead, KeepAfterRetire);
             if (await store.TryReplaceAsync(schedule.Version, rotated, cancellationToken))

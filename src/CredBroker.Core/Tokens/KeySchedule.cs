@@ -52,6 +52,15 @@ public sealed record KeySchedule(long Version, IReadOnlyList<ScheduledKey> Keys)
     /// <summary>The rotation scheduled but not yet in force, if any.</summary>
     public ScheduledKey? PendingAt(DateTimeOffset t) => Keys.FirstOrDefault(k => k.PhaseAt(t) == KeyPhase.Published);
 
+    public void EnsureNothingPending(DateTimeOffset now)
+    {
+        if (PendingAt(now) is { } pending)
+        {
+            throw new KeyRotationException(KeyRotationError.InProgress,
+                $"A rotation is already scheduled: key {pending.Kid} signs from {pending.ActivateAt:O}; rotate again after that.");
+        }
+    }
+
     /// <summary>The next instant the signing key or the published set changes after <paramref name="t"/>.</summary>
     public DateTimeOffset? NextChangeAfter(DateTimeOffset t) =>
         Keys.SelectMany(k => new[] { k.PublishAt, k.ActivateAt, k.RetireAt, k.RemoveAt })
@@ -64,12 +73,7 @@ public sealed record KeySchedule(long Version, IReadOnlyList<ScheduledKey> Keys)
     /// </summary>
     public KeySchedule Rotate(SigningKey next, DateTimeOffset now, TimeSpan publishLead, TimeSpan keepAfterRetire)
     {
-        if (PendingAt(now) is { } pending)
-        {
-            throw new KeyRotationException(KeyRotationError.InProgress,
-                $"A rotation is already scheduled: key {pending.Kid} signs from {pending.ActivateAt:O}; rotate again after that.");
-        }
-
+        EnsureNothingPending(now);
         if (Keys.Any(k => k.Kid == next.Kid))
         {
             throw new KeyRotationException(KeyRotationError.KeyUsed,
