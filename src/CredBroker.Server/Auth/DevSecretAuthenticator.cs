@@ -8,7 +8,7 @@ namespace CredBroker.Server.Auth;
 /// Dev mode only: one shared secret stands for one caller (the dev agent, or the dev operator with no
 /// agent id). Compared in constant time over hashes, so neither content nor length leaks through timing.
 /// </summary>
-public sealed class DevSecretAuthenticator(string secret, string subject, string? agentId) : ICallerAuthenticator
+public sealed class DevSecretAuthenticator(string secret, string subject, string? agentId, IReadOnlySet<OperatorRole>? roles = null) : ICallerAuthenticator
 {
     private readonly byte[] _expected = SHA256.HashData(Encoding.UTF8.GetBytes(secret));
 
@@ -20,6 +20,6 @@ public sealed class DevSecretAuthenticator(string secret, string subject, string
             throw new RpcException(StatusCode.Unauthenticated, "The credential is not valid on this listener.");
         }
 
-        return Task.FromResult(new AuthenticatedCaller(subject, agentId, "dev-secret"));
+        return Task.FromResult(new AuthenticatedCaller(subject, agentId, "dev-secret") { Roles = roles ?? new HashSet<OperatorRole>() });
     }
 }

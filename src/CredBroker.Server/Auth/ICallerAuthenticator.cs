@@ -3,7 +3,14 @@ using CredBroker.Grpc;
 namespace CredBroker.Server.Auth;
 
 /// <summary>A caller whose credential checked out. <see cref="AgentId"/> is null for non-agent workloads (e.g. a downstream API).</summary>
-public sealed record AuthenticatedCaller(string Subject, string? AgentId, string Method);
+public sealed record AuthenticatedCaller(string Subject, string? AgentId, string Method)
+{
+    /// <summary>Operator roles (operator listener only; empty for workloads).</summary>
+    public IReadOnlySet<OperatorRole> Roles { get; init; } = new HashSet<OperatorRole>();
+
+    /// <summary>base64url SHA-256 of the TLS client certificate the call came over, if any (RFC 8705).</summary>
+    public string? CertificateThumbprint { get; init; }
+}
 
 /// <summary>Proves who is calling from the call's credentials; throws UNAUTHENTICATED with the reason otherwise.</summary>
 public interface ICallerAuthenticator

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using CredBroker.Grpc;
 using CredBroker.Server.Hosting;
 using Microsoft.IdentityModel.JsonWebTokens;
@@ -5,101 +6,129 @@ using Microsoft.IdentityModel.Tokens;
 
 namespace CredBroker.Server.Auth;
 
-/// <summary>
-/// Workload credentials: JWTs from trusted issuers (Kubernetes projected service-account tokens,
-/// SPIFFE JWT-SVIDs, any OIDC issuer) validated against the issuer's JWKS, with the subject claim
-/// mapped to an agent id. Only asymmetric algorithms are accepted. Built with
-/// <see cref="ForOperators"/>, it accepts only the listed operator subjects and maps none to an agent.
-/// </summary>
-public sealed class WorkloadJwtAuthenticator : ICallerAuthenticator
-{
-    private readonly IReadOnlySet<string>? _operators;
+/// <summary>A JWT credential that verified: who issued it, whom it names, the groups it carries.</summary>
+public sealed record VerifiedCredential(string Issuer, string Subject, IReadOnlyCollection<string> Groups, IReadOnlyList<SubjectPattern> Workloads);
 
-    private static readonly string[] AllowedAlgorithms =
-    [
-        SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.EcdsaSha384, SecurityAlgorithms.RsaSha256, SecurityAlgorithms.RsaSsaPssSha256,
-    ];
+/// <summary>
+/// JWT credentials from trusted issuers (Kubernetes projected service-account tokens, SPIFFE
+/// JWT-SVIDs, any OIDC issuer): signature against the issuer's JWKS (file or URL), exact issuer and
+/// audience, an allow-listed asymmetric algorithm, exp/nbf with 30 s skew and an iat no older than
+/// the issuer's MaxCredentialAge. Every refusal is UNAUTHENTICATED and says why.
+/// </summary>
+public sealed class WorkloadJwtAuthenticator
+{
+    private static readonly string[] DefaultAlgorithms = ["ES256", "ES384", "RS256", "PS256"];
+    private static readonly HashSet<string> Asymmetric = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
 
     private readonly JsonWebTokenHandler _handler = new() { MaximumTokenSizeInBytes = BearerToken.MaxLength };
-    private readonly Dictionary<string, (BrokerOptions.TrustedIssuerOptions Options, TokenValidationParameters Parameters)> _issuers;
+    private readonly Dictionary<string, Issuer> _issuers = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
 
-    public WorkloadJwtAuthenticator(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, TimeProvider time)
-        : this(issuers, time, null)
-    {
-    }
-
-    private WorkloadJwtAuthenticator(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, TimeProvider time, IReadOnlySet<string>? operators)
+    public WorkloadJwtAuthenticator(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, TimeProvider time, HttpClient? http = null)
     {
         _time = time;
-        _operators = operators;
-        _issuers = new(StringComparer.Ordinal);
-        foreach (var issuer in issuers)
+        foreach (var options in issuers)
         {
-            if (string.IsNullOrWhiteSpace(issuer.Issuer) || string.IsNullOrWhiteSpace(issuer.Audience) || !File.Exists(issuer.JwksFile))
+            var keys = Keys(options, time, http);
+            var algorithms = options.Algorithms.Count > 0 ? options.Algorithms : [.. DefaultAlgorithms];
+            if (algorithms.FirstOrDefault(a => !Asymmetric.Contains(a)) is { } bad)
             {
-                throw new InvalidOperationException(
-                    $"Trusted issuer '{issuer.Issuer}' needs Issuer, Audience and an existing JwksFile (got '{issuer.JwksFile}').");
+                throw new InvalidOperationException($"Trusted issuer '{options.Issuer}': algorithm '{bad}' is not allowed (asymmetric JWS algorithms only).");
             }
 
-            var keys = new JsonWebKeySet(File.ReadAllText(issuer.JwksFile)).GetSigningKeys();
-            _issuers[issuer.Issuer] = (issuer, new TokenValidationParameters
+            var parameters = new TokenValidationParameters
             {
-                ValidIssuer = issuer.Issuer,
-                ValidAudience = issuer.Audience,
-                IssuerSigningKeys = keys,
-                ValidAlgorithms = AllowedAlgorithms,
+                ValidIssuer = options.Issuer,
+                ValidAudience = options.Audience,
+                IssuerSigningKeyResolver = (_, _, _, _) => keys.Current,
+                ValidAlgorithms = algorithms,
                 RequireExpirationTime = true,
                 RequireSignedTokens = true,
                 ClockSkew = TimeSpan.FromSeconds(30),
                 LifetimeValidator = ValidateLifetime,
-            });
+            };
+            var workloads = options.Workloads.Select(w => new SubjectPattern(w.Subject, w.Agent)).ToList();
+            _issuers[options.Issuer] = new Issuer(options, keys, parameters, workloads);
         }
     }
 
-    /// <summary>Operators: a valid JWT from an operator issuer whose subject is in <paramref name="subjects"/>.</summary>
-    public static WorkloadJwtAuthenticator ForOperators(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, IEnumerable<string> subjects, TimeProvider time) =>
-        new(issuers, time, subjects.ToHashSet(StringComparer.Ordinal));
-
-    public async Task<AuthenticatedCaller> AuthenticateAsync(GrpcCallContext context)
+    /// <summary>Verifies the bearer credential of the call.</summary>
+    public async Task<VerifiedCredential> VerifyAsync(GrpcCallContext context, string groupClaim = "groups")
     {
         var credential = BearerToken.Read(context);
-        string issuer;
+        JsonWebToken jwt;
         try
         {
-            issuer = _handler.ReadJsonWebToken(credential).Issuer;
+            jwt = _handler.ReadJsonWebToken(credential);
         }
         catch (ArgumentException)
         {
-            throw new RpcException(StatusCode.Unauthenticated, "The credential is not a JWT (expected a workload credential from a trusted issuer).");
+            throw Unauthenticated("The credential is not a JWT (expected a workload credential from a trusted issuer).");
         }
 
-        if (!_issuers.TryGetValue(issuer, out var trusted))
+        if (!_issuers.TryGetValue(jwt.Issuer, out var trusted))
         {
-            throw new RpcException(StatusCode.Unauthenticated, $"The credential's issuer '{Clip(issuer)}' is not a trusted workload issuer.");
+            throw Unauthenticated($"The credential's issuer '{Clip(jwt.Issuer)}' is not a trusted issuer on this listener.");
         }
 
-        var result = await _handler.ValidateTokenAsync(credential, trusted.Parameters);
+        await trusted.Keys.EnsureAsync(jwt.Kid, context.CancellationToken);
+        var result = await _handler.ValidateTokenAsync(jwt, trusted.Parameters);
         if (!result.IsValid)
         {
-            throw new RpcException(StatusCode.Unauthenticated, Describe(result.Exception));
+            throw Unauthenticated(Describe(result.Exception));
+        }
+
+        if (trusted.Options.MaxCredentialAge is { } maxAge
+            && (!jwt.TryGetPayloadValue<long>("iat", out var iat) || _time.GetUtcNow() - DateTimeOffset.FromUnixTimeSeconds(iat) > maxAge))
+        {
+            throw Unauthenticated($"The credential was issued more than {maxAge} ago (or has no iat); present a fresh one.");
         }
 
         var subject = result.Claims.TryGetValue(trusted.Options.SubjectClaim, out var value) ? value?.ToString() : null;
         if (string.IsNullOrEmpty(subject))
         {
-            throw new RpcException(StatusCode.Unauthenticated, $"The credential has no '{trusted.Options.SubjectClaim}' claim to identify the workload.");
+            throw Unauthenticated($"The credential has no '{trusted.Options.SubjectClaim}' claim to identify the workload.");
         }
 
-        if (_operators is not null)
+        return new VerifiedCredential(jwt.Issuer, subject, Groups(jwt, groupClaim), trusted.Workloads);
+    }
+
+    public static RpcException Unauthenticated(string message) => new(StatusCode.Unauthenticated, message);
+
+    public static string Clip(string value) => value.Length <= 128 ? value : value[..128] + "…";
+
+    private static IssuerKeys Keys(BrokerOptions.TrustedIssuerOptions options, TimeProvider time, HttpClient? http)
+    {
+        if (string.IsNullOrWhiteSpace(options.Issuer) || string.IsNullOrWhiteSpace(options.Audience))
         {
-            return _operators.Contains(subject)
-                ? new AuthenticatedCaller(subject, null, "jwt:" + issuer)
-                : throw new RpcException(StatusCode.Unauthenticated, $"'{Clip(subject)}' is not an operator on this listener.");
+            throw new InvalidOperationException($"Trusted issuer '{options.Issuer}' needs Issuer and Audience.");
         }
 
-        var agentId = trusted.Options.Workloads.FirstOrDefault(w => string.Equals(w.Subject, subject, StringComparison.Ordinal))?.Agent is { Length: > 0 } agent ? agent : null;
-        return new AuthenticatedCaller(subject, agentId, "jwt:" + issuer);
+        if (options.JwksUri is { Length: > 0 } uri)
+        {
+            return Uri.TryCreate(uri, UriKind.Absolute, out var parsed)
+                ? IssuerKeys.FromUri(parsed, http ?? new HttpClient(), options.JwksRefreshInterval, time)
+                : throw new InvalidOperationException($"Trusted issuer '{options.Issuer}': JwksUri '{uri}' is not an absolute URL.");
+        }
+
+        return File.Exists(options.JwksFile)
+            ? IssuerKeys.FromFile(options.JwksFile, time)
+            : throw new InvalidOperationException($"Trusted issuer '{options.Issuer}' needs JwksUri or an existing JwksFile (got '{options.JwksFile}').");
+    }
+
+    private static IReadOnlyCollection<string> Groups(JsonWebToken jwt, string claim)
+    {
+        if (!jwt.TryGetPayloadValue<JsonElement>(claim, out var groups))
+        {
+            return [];
+        }
+
+        return groups.ValueKind switch
+        {
+            JsonValueKind.Array => groups.EnumerateArray().Where(g => g.ValueKind == JsonValueKind.String).Select(g => g.GetString()!).Take(256).ToList(),
+            JsonValueKind.String => groups.GetString()!.Split(' ', StringSplitOptions.RemoveEmptyEntries).Take(256).ToList(),
+            _ => [],
+        };
     }
 
     private bool ValidateLifetime(DateTime? notBefore, DateTime? expires, SecurityToken token, TokenValidationParameters parameters)
@@ -114,9 +143,9 @@ public sealed class WorkloadJwtAuthenticator : ICallerAuthenticator
         SecurityTokenInvalidLifetimeException or SecurityTokenExpiredException => "The credential is expired or not yet valid.",
         SecurityTokenInvalidAudienceException => "The credential is not meant for this broker (audience mismatch).",
         SecurityTokenSignatureKeyNotFoundException or SecurityTokenInvalidSignatureException => "The credential's signature does not verify against the issuer's keys.",
-        SecurityTokenInvalidAlgorithmException => "The credential's signing algorithm is not allowed.",
+        SecurityTokenInvalidAlgorithmException => "The credential's signing algorithm is not allowed for its issuer.",
         _ => "The credential is not valid.",
     };
 
-    private static string Clip(string value) => value.Length <= 128 ? value : value[..128] + "…";
+    private sealed record Issuer(BrokerOptions.TrustedIssuerOptions Options, IssuerKeys Keys, TokenValidationParameters Parameters, IReadOnlyList<SubjectPattern> Workloads);
 }

@@ -87,7 +87,8 @@ public static class BrokerApp
 
         var operatorMethods = new GrpcMethodRegistry()
             .Use(callLog)
-            .Use(CallGuard.Authenticate(composition.OperatorAuthenticator, openServices));
+            .Use(CallGuard.Authenticate(composition.OperatorAuthenticator, openServices))
+            .Use(CallGuard.AuthorizeOperators(openServices));
         new OperatorService(new LeaseAdministration(composition.Store, time), notifier).Register(operatorMethods);
         new KeysOperatorService(rotation, keys, time, app.Services.GetRequiredService<ILogger<KeysOperatorService>>()).Register(operatorMethods);
         new HealthService(ready, [OperatorService.ServiceName]).Register(operatorMethods);
@@ -134,7 +135,7 @@ public static class BrokerApp
         var keys = new RotatingSigningKeys(new KeyRing([], null, allowGenerate: true), TimeProvider.System);
         return new Composition(new InMemoryLeaseStore(options.Leases.StoreOptions()), keys, new InMemoryKeyScheduleStore(), agents,
             new DevSecretAuthenticator(agentSecret, DevMode.AgentId, DevMode.AgentId),
-            new DevSecretAuthenticator(operatorSecret, DevMode.OperatorId, agentId: null));
+            new DevSecretAuthenticator(operatorSecret, DevMode.OperatorId, agentId: null, new HashSet<Auth.OperatorRole> { Auth.OperatorRole.Admin }));
     }
 
     private static Composition ComposeProduction(BrokerOptions options, TimeProvider time)
@@ -149,10 +150,12 @@ public static class BrokerApp
         var keys = new RotatingSigningKeys(new KeyRing(options.Signing.KeyFiles, options.Signing.KeyDirectory), time);
         var agents = AgentFile.Load(options.AgentsFile!);
         var store = RedisLeaseStore.Connect(options.Redis.Configuration!, options.Leases.StoreOptions());
-        ICallerAuthenticator operators = options.Operators.Issuers.Count > 0 && options.Operators.Subjects.Count > 0
-            ? WorkloadJwtAuthenticator.ForOperators(options.Operators.Issuers, options.Operators.Subjects, time)
-            : new RejectAllAuthenticator("operator");
-        return new Composition(store, keys, store.KeySchedule(), agents, new WorkloadJwtAuthenticator(options.Identity.Issuers, time), operators);
+        var directory = new OperatorDirectory(options.Operators);
+        var operatorJwt = options.Operators.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Operators.Issuers, time) : null;
+        var agentJwt = options.Identity.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Identity.Issuers, time) : null;
+        var certificates = options.Identity.Certificates.Select(c => new SubjectPattern(c.Subject, c.Agent)).ToList();
+        return new Composition(store, keys, store.KeySchedule(), agents,
+            new AgentAuthenticator(agentJwt, certificates, directory), new OperatorAuthenticator(operatorJwt, directory));
     }
 
     /// <summary>A real round trip to the store (an unknown, well-formed id), so a dead Redis shows as not ready.</summary>

@@ -30,8 +30,27 @@ public sealed class BrokerOptions
         /// <summary>Issuers of operator credentials (OIDC ID or access tokens); validated like workload issuers.</summary>
         public List<TrustedIssuerOptions> Issuers { get; set; } = [];
 
-        /// <summary>The subjects (from each issuer's SubjectClaim) that are operators. Nobody else is, agents included.</summary>
+        /// <summary>Subjects (from each issuer's SubjectClaim) that are operators with every role.</summary>
         public List<string> Subjects { get; set; } = [];
+
+        /// <summary>Role grants by subject, group (from <see cref="GroupClaim"/>) or client-certificate SPIFFE id. Nobody else is an operator, agents included.</summary>
+        public List<OperatorGrant> Grants { get; set; } = [];
+
+        /// <summary>The claim of operator credentials that lists the caller's groups (an array or a space-separated string).</summary>
+        public string GroupClaim { get; set; } = "groups";
+    }
+
+    public sealed class OperatorGrant
+    {
+        public string? Subject { get; set; }
+
+        public string? Group { get; set; }
+
+        /// <summary>The SPIFFE id (URI SAN) of an operator's client certificate, chained to Listen:Tls:ClientCaFile.</summary>
+        public string? Certificate { get; set; }
+
+        /// <summary>viewer, revoker (revoke, quarantine, release), approver (decide approvals), admin (everything, incl. keys and policy).</summary>
+        public List<string> Roles { get; set; } = [];
     }
 
     public sealed class LeaseOptions
@@ -141,6 +160,9 @@ public sealed class BrokerOptions
     {
         /// <summary>Trusted workload-credential issuers (Kubernetes service-account tokens, SPIFFE JWT-SVIDs, OIDC).</summary>
         public List<TrustedIssuerOptions> Issuers { get; set; } = [];
+
+        /// <summary>mTLS: SPIFFE ids (the URI SAN of a client certificate chained to Listen:Tls:ClientCaFile) → agents; patterns allowed.</summary>
+        public List<WorkloadMapping> Certificates { get; set; } = [];
     }
 
     public sealed class TrustedIssuerOptions
@@ -150,13 +172,27 @@ public sealed class BrokerOptions
         /// <summary>The audience workload credentials must name (the broker).</summary>
         public string Audience { get; set; } = string.Empty;
 
-        /// <summary>A JWKS file with the issuer's public keys.</summary>
+        /// <summary>A JWKS file with the issuer's public keys (or use <see cref="JwksUri"/>).</summary>
         public string JwksFile { get; set; } = string.Empty;
+
+        /// <summary>The issuer's JWKS URL (https; http on loopback only), cached and refreshed, and refetched on an unknown kid.</summary>
+        public string? JwksUri { get; set; }
+
+        public TimeSpan JwksRefreshInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+        /// <summary>Accepted signing algorithms (asymmetric only); empty = ES256, ES384, RS256, PS256.</summary>
+        public List<string> Algorithms { get; set; } = [];
+
+        /// <summary>A credential issued (iat) longer ago than this is refused even if unexpired: replays of old tokens; null = no limit.</summary>
+        public TimeSpan? MaxCredentialAge { get; set; } = TimeSpan.FromHours(24);
 
         /// <summary>The claim that identifies the workload (default <c>sub</c>).</summary>
         public string SubjectClaim { get; set; } = "sub";
 
-        /// <summary>Which workload subjects act as which agent (a list, since subjects contain ':' which configuration keys cannot).</summary>
+        /// <summary>
+        /// Which workload subjects act as which agent (a list, since subjects contain ':' which configuration keys cannot).
+        /// A Subject may hold {placeholders} for one segment, reused in Agent: <c>system:serviceaccount:agents:{name}</c> → <c>{name}</c>.
+        /// </summary>
         public List<WorkloadMapping> Workloads { get; set; } = [];
     }
 
@@ -190,6 +226,11 @@ public sealed class BrokerOptions
             problems.Add("Neither CredBroker:Signing:KeyFiles (PEM EC P-256 private key files) nor CredBroker:Signing:KeyDirectory is set: no signing key.");
         }
 
+        if (Identity.Certificates.Count > 0 && Listen.Tls?.ClientCaFile is not { Length: > 0 })
+        {
+            problems.Add("CredBroker:Identity:Certificates maps client certificates, but Listen:Tls:ClientCaFile is not set: no client certificate could be verified.");
+        }
+
         if (Signing.PublishLead < TimeSpan.Zero || Signing.ClockSkew < TimeSpan.Zero || Signing.RotateEvery <= Signing.PublishLead
             || Signing.ScheduleRefreshInterval <= TimeSpan.Zero || Signing.ScheduleRefreshInterval >= Signing.PublishLead && Signing.PublishLead > TimeSpan.Zero)
         {
@@ -220,9 +261,9 @@ public sealed class BrokerOptions
             problems.Add("CredBroker:Listen:Grpc:MaxReceiveMessageSize must be between 1 KiB and 16 MiB.");
         }
 
-        if (Identity.Issuers.Count == 0)
+        if (Identity.Issuers.Count == 0 && Identity.Certificates.Count == 0)
         {
-            problems.Add("CredBroker:Identity:Issuers lists no trusted workload-credential issuer, so no agent could authenticate.");
+            problems.Add("CredBroker:Identity:Issuers lists no trusted workload-credential issuer (and Identity:Certificates maps no SPIFFE id), so no agent could authenticate.");
         }
 
         return problems;

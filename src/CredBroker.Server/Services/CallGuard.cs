@@ -33,6 +33,25 @@ public static class CallGuard
             await next();
         };
 
+    /// <summary>After <see cref="Authenticate"/> on the operator listener: the caller must hold the role the RPC needs.</summary>
+    public static GrpcInterceptor AuthorizeOperators(IReadOnlySet<string> openServices) =>
+        async (context, next) =>
+        {
+            if (!openServices.Contains(context.Service))
+            {
+                var caller = Caller(context);
+                var rpc = context.Method[(context.Method.LastIndexOf('/') + 1)..];
+                var required = OperatorPermissions.RequiredRole(rpc);
+                if (!OperatorPermissions.Allows(caller.Roles, required))
+                {
+                    throw new RpcException(StatusCode.PermissionDenied,
+                        $"{rpc} needs the operator role '{required.ToString().ToLowerInvariant()}'; '{caller.Subject}' has: {(caller.Roles.Count == 0 ? "none" : string.Join(", ", caller.Roles.Select(r => r.ToString().ToLowerInvariant())))}.");
+                }
+            }
+
+            await next();
+        };
+
     /// <summary>The authenticated caller as an agent; a workload that maps to no agent is refused.</summary>
     public static CallerIdentity Agent(GrpcCallContext context)
     {

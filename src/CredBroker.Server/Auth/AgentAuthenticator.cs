@@ -1,0 +1,51 @@
+using CredBroker.Grpc;
+
+namespace CredBroker.Server.Auth;
+
+/// <summary>
+/// The agent listener: a client certificate whose SPIFFE id maps to an agent (mTLS), else a JWT
+/// workload credential. Operator identities are refused here. When the connection carries a
+/// client certificate its thumbprint is kept, so minted tokens are bound to it (RFC 8705 cnf).
+/// </summary>
+public sealed class AgentAuthenticator(WorkloadJwtAuthenticator? jwt, IReadOnlyList<SubjectPattern> certificates, OperatorDirectory operators) : ICallerAuthenticator
+{
+    public async Task<AuthenticatedCaller> AuthenticateAsync(GrpcCallContext context)
+    {
+        var certificate = context.ClientCertificate;
+        var thumbprint = certificate is null ? null : ClientCertificates.Thumbprint(certificate);
+        var spiffeId = certificate is null ? null : ClientCertificates.SpiffeId(certificate);
+        if (spiffeId is not null && operators.RolesFor(null, [], spiffeId).Count > 0)
+        {
+            throw WorkloadJwtAuthenticator.Unauthenticated("An operator certificate is not accepted on the agent listener; use the operator listener.");
+        }
+
+        if (spiffeId is not null && SubjectPattern.Resolve(certificates, spiffeId) is { } mapped)
+        {
+            return new AuthenticatedCaller(spiffeId, mapped.Length > 0 ? mapped : null, "mtls") { CertificateThumbprint = thumbprint };
+        }
+
+        if (context.GetMetadata("authorization") is null && certificate is not null)
+        {
+            throw WorkloadJwtAuthenticator.Unauthenticated(spiffeId is null
+                ? "The client certificate has no SPIFFE id (one spiffe:// URI SAN) and no bearer credential was sent."
+                : $"The client certificate's SPIFFE id '{WorkloadJwtAuthenticator.Clip(spiffeId)}' maps to no workload (CredBroker:Identity:Certificates) and no bearer credential was sent.");
+        }
+
+        if (jwt is null)
+        {
+            throw WorkloadJwtAuthenticator.Unauthenticated("This listener trusts no credential issuer; present a mapped client certificate.");
+        }
+
+        var credential = await jwt.VerifyAsync(context, operators.GroupClaim);
+        if (operators.RolesFor(credential.Subject, credential.Groups, null).Count > 0)
+        {
+            throw WorkloadJwtAuthenticator.Unauthenticated("An operator credential is not accepted on the agent listener; use the operator listener.");
+        }
+
+        var agent = SubjectPattern.Resolve(credential.Workloads, credential.Subject);
+        return new AuthenticatedCaller(credential.Subject, agent is { Length: > 0 } ? agent : null, "jwt:" + credential.Issuer)
+        {
+            CertificateThumbprint = thumbprint,
+        };
+    }
+}
