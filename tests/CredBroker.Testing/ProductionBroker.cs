@@ -89,10 +89,16 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
 
         Directory.CreateDirectory(KeyDirectory);
         await File.WriteAllTextAsync(AgentsFile, agentsYaml ?? AgentsYaml);
-        var jwk = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(new ECDsaSecurityKey(_issuerKey) { KeyId = _issuerKid });
-        await File.WriteAllTextAsync(JwksFile,
-            $"{{\"keys\":[{{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"{_issuerKid}\",\"x\":\"{jwk.X}\",\"y\":\"{jwk.Y}\",\"alg\":\"ES256\",\"use\":\"sig\"}}]}}");
+        await File.WriteAllTextAsync(JwksFile, Jwks((_issuerKey, _issuerKid)));
     }
+
+    /// <summary>A JWKS document with the public halves of <paramref name="keys"/> (for fake issuers).</summary>
+    public static string Jwks(params (ECDsa Key, string Kid)[] keys) =>
+        "{\"keys\":[" + string.Join(',', keys.Select(k =>
+        {
+            var jwk = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(new ECDsaSecurityKey(k.Key) { KeyId = k.Kid });
+            return $"{{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"{k.Kid}\",\"x\":\"{jwk.X}\",\"y\":\"{jwk.Y}\",\"alg\":\"ES256\",\"use\":\"sig\"}}";
+        })) + "]}";
 
     private string KeyFile => Path.Combine(_dir, "signing.pem");
 
@@ -144,19 +150,22 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
     ];
 
     /// <summary>A workload credential (like a projected service-account token) signed by the trusted issuer.</summary>
-    public string WorkloadToken(string subject, TimeSpan? lifetime = null, string audience = BrokerAudience, string issuer = Issuer, ECDsa? key = null)
+    public string WorkloadToken(
+        string subject, TimeSpan? lifetime = null, string audience = BrokerAudience, string issuer = Issuer, ECDsa? key = null,
+        IDictionary<string, object>? claims = null, DateTime? issuedAt = null, string? kid = null)
     {
-        var now = DateTime.UtcNow;
+        var now = issuedAt ?? DateTime.UtcNow;
         var expires = now + (lifetime ?? TimeSpan.FromMinutes(10));
         return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
         {
+            Claims = claims,
             Issuer = issuer,
             Audience = audience,
             Subject = new System.Security.Claims.ClaimsIdentity([new System.Security.Claims.Claim("sub", subject)]),
             IssuedAt = expires < now ? expires.AddMinutes(-1) : now,
             NotBefore = expires < now ? expires.AddMinutes(-1) : now,
             Expires = expires,
-            SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(key ?? _issuerKey) { KeyId = _issuerKid }, SecurityAlgorithms.EcdsaSha256),
+            SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(key ?? _issuerKey) { KeyId = kid ?? _issuerKid }, SecurityAlgorithms.EcdsaSha256),
         });
     }
 

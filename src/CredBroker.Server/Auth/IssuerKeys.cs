@@ -77,7 +77,7 @@ public sealed class IssuerKeys
         {
             try
             {
-                await Refresh().WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+                await Refresh(countsTowardLimit: _keys is not null).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
             }
             catch (TimeoutException)
             {
@@ -86,7 +86,7 @@ public sealed class IssuerKeys
         }
         else if (now - _fetchedAt >= RefreshInterval)
         {
-            _ = Refresh();
+            _ = Refresh(countsTowardLimit: true);
         }
 
         if (_keys is null)
@@ -95,7 +95,8 @@ public sealed class IssuerKeys
         }
     }
 
-    private Task Refresh()
+    /// <param name="countsTowardLimit">False for the first load, so a rotation right after start is still picked up at once.</param>
+    private Task Refresh(bool countsTowardLimit)
     {
         lock (_gate)
         {
@@ -104,7 +105,11 @@ public sealed class IssuerKeys
                 return running;
             }
 
-            _lastAttempt = _time.GetUtcNow();
+            if (countsTowardLimit)
+            {
+                _lastAttempt = _time.GetUtcNow();
+            }
+
             return _refreshing = Task.Run(async () =>
             {
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));

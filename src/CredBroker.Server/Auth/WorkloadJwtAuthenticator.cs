@@ -71,6 +71,11 @@ public sealed class WorkloadJwtAuthenticator
             throw Unauthenticated($"The credential's issuer '{Clip(jwt.Issuer)}' is not a trusted issuer on this listener.");
         }
 
+        if (!trusted.Parameters.ValidAlgorithms.Contains(jwt.Alg, StringComparer.Ordinal))
+        {
+            throw Unauthenticated($"The credential's signing algorithm '{Clip(jwt.Alg)}' is not allowed for its issuer (allowed: {string.Join(", ", trusted.Parameters.ValidAlgorithms)}).");
+        }
+
         await trusted.Keys.EnsureAsync(jwt.Kid, context.CancellationToken);
         var result = await _handler.ValidateTokenAsync(jwt, trusted.Parameters);
         if (!result.IsValid)

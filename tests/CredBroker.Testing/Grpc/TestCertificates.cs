@@ -12,6 +12,8 @@ public sealed class TestCertificates : IDisposable
 {
     public const string ClientSpiffeId = "spiffe://test.example/ns/agents/sa/interop";
 
+    public const string OperatorSpiffeId = "spiffe://test.example/operators/alice";
+
     private TestCertificates(string directory)
     {
         Directory = directory;
@@ -26,6 +28,7 @@ public sealed class TestCertificates : IDisposable
             san.AddIpAddress(System.Net.IPAddress.Loopback);
         });
         Client = Issue(Ca, caKey, "interop-client", serverAuth: false, san => san.AddUri(new Uri(ClientSpiffeId)));
+        OperatorClient = Issue(Ca, caKey, "operator-client", serverAuth: false, san => san.AddUri(new Uri(OperatorSpiffeId)));
         RogueClient = Issue(rogueCa, rogueCaKey, "rogue-client", serverAuth: false, san => san.AddUri(new Uri("spiffe://rogue.example/x")));
 
         Write("ca.pem", Ca.ExportCertificatePem());
@@ -44,6 +47,9 @@ public sealed class TestCertificates : IDisposable
 
     public X509Certificate2 RogueClient { get; }
 
+    /// <summary>A client certificate from the test CA for an operator (SPIFFE id <see cref="OperatorSpiffeId"/>).</summary>
+    public X509Certificate2 OperatorClient { get; }
+
     public string CaFile => Path.Combine(Directory, "ca.pem");
 
     public string ServerCertFile => Path.Combine(Directory, "server.pem");
@@ -58,6 +64,7 @@ public sealed class TestCertificates : IDisposable
         Server.Dispose();
         Client.Dispose();
         RogueClient.Dispose();
+        OperatorClient.Dispose();
         System.IO.Directory.Delete(Directory, recursive: true);
     }
 
