@@ -250,11 +250,17 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
     private async Task<RedisResult[]> Eval(string script, RedisKey[] keys, RedisValue[] args) =>
         (RedisResult[])(await Run(() => Db.ScriptEvaluateAsync(script, keys, args)))!;
 
+    /// <summary>
+    /// StackExchange.Redis 1.2.6 has no timeout on async commands: one caught in a reconnect can stay
+    /// pending for good. Every call is bounded here, so the broker fails closed instead of hanging.
+    /// </summary>
+    internal static readonly TimeSpan OperationTimeout = TimeSpan.FromSeconds(5);
+
     internal static async Task<T> Run<T>(Func<Task<T>> call)
     {
         try
         {
-            return await call();
+            return await call().WaitAsync(OperationTimeout);
         }
         catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException or TimeoutException or ObjectDisposedException
             || (e is RedisServerException s && (s.Message.StartsWith("LOADING", StringComparison.Ordinal) || s.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal) || s.Message.StartsWith("READONLY", StringComparison.Ordinal))))
