@@ -21,11 +21,11 @@ internal static class Tool
         new[] { "/usr/bin/yamllint", "/usr/local/bin/yamllint" }.FirstOrDefault(File.Exists)
         ?? throw new InvalidOperationException("yamllint is not installed: run tests/run.sh (it installs it with apt-get).");
 
-    public static (int Exit, string Stdout, string Stderr) Run(string file, IEnumerable<string> arguments, string? stdin = null, int timeoutSeconds = 120)
+    public static (int Exit, string Stdout, string Stderr) Run(string file, IEnumerable<string> arguments, string? stdin = null, int timeoutSeconds = 120, string? workingDirectory = null)
     {
         var start = new ProcessStartInfo(file)
         {
-            WorkingDirectory = Root,
+            WorkingDirectory = workingDirectory ?? Root,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = stdin is not null,
