@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs the whole test suite on a fresh Debian machine with the .NET SDK.
-# It installs what the suite needs (redis-server, python3-grpcio, protoc, the node interop
-# packages), builds the solution, runs every test project and prints "N passed, M failed".
+# It installs what the suite needs (redis-server, python3-grpcio, protoc, yamllint, the node
+# interop packages, helm from npm into .artifacts/tools), builds the solution, runs every test project and prints "N passed, M failed".
 # Tests start their own redis-server processes on private loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,7 @@ command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
 /usr/bin/python3 -c 'import grpc, google.protobuf, jwt' 2>/dev/null || missing+=(python3-grpcio python3-protobuf python3-jwt)
 command -v node >/dev/null || missing+=(nodejs npm)
+[ -x /usr/bin/yamllint ] || missing+=(yamllint)
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]} with apt-get"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -23,6 +24,9 @@ fi
 if [ -f tests/interop/node/package-lock.json ]; then
   (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+
+# helm for the chart tests (CredBroker.Deploy.Tests); a no-op when it is already there.
+bash tests/tools/install-helm.sh || echo "tests/run.sh: helm could not be installed; the chart tests will fail and say so"
 
 if ! dotnet build CredBroker.sln -c Release -nologo -clp:ErrorsOnly; then
   echo "the build failed"

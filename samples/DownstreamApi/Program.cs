@@ -31,7 +31,16 @@ app.MapPost("/tickets", (HttpContext c) => Results.Created("/tickets/T-3", new {
     .RequireAuthorization(p => p.RequireScope("demo:write"));
 app.MapGet("/healthz", () => sync.IsHealthy ? Results.Ok("ok") : Results.Problem("revocation feed down", statusCode: 503));
 
-await keys.RefreshAsync();
+// Started together with the broker (or before it), wait for its JWKS instead of failing closed until the next refresh.
+using (var waiting = new CancellationTokenSource(TimeSpan.FromSeconds(120)))
+{
+    while (!await keys.RefreshAsync(waiting.Token))
+    {
+        Console.WriteLine($"waiting for the broker's JWKS at {broker}/.well-known/jwks.json ...");
+        await Task.Delay(TimeSpan.FromSeconds(1), waiting.Token);
+    }
+}
+
 _ = keys.RunAsync(TimeSpan.FromMinutes(5), app.Lifetime.ApplicationStopping);
 _ = sync.RunAsync(app.Lifetime.ApplicationStopping);
 await app.RunAsync();

@@ -1,12 +1,21 @@
 #!/usr/bin/env python3
-"""Sample agent: begin a task, check the token is active, complete the task, see it inactive.
+"""Sample agent runtime in Python (grpcio): one task, start to finish.
 
-Run against the dev-mode broker:
-    export CREDBROKER_DEV_SECRET=...   # printed by `dotnet run --project src/CredBroker.Server -- --dev`
+Begin a task, call the sample downstream API with the token, renew the lease (fresh token),
+complete the task, and see the API reject the token afterwards.
+
+    dotnet run --project src/CredBroker.Server -- --dev     # prints the dev secret
+    dotnet run --project samples/DownstreamApi              # the demo-api on http://127.0.0.1:5500
     /usr/bin/python3 samples/python-agent/agent.py
+
+Reads CREDBROKER_DEV_SECRET; CREDBROKER_ADDRESS (agent listener, default 127.0.0.1:5401) and
+DEMO_API_URL (default http://127.0.0.1:5500) override the addresses.
 """
 import os
 import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 
 from google.protobuf.duration_pb2 import Duration
@@ -14,28 +23,58 @@ from google.protobuf.duration_pb2 import Duration
 from credbroker_client import CredBroker, broker_pb2, validation_pb2
 
 
+def call_api(api, token):
+    """GET /tickets with the bearer token: (status, body or WWW-Authenticate challenge)."""
+    request = urllib.request.Request(api + "/tickets", headers={"Authorization": "Bearer " + token})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("WWW-Authenticate", "")
+
+
 def main():
     secret = os.environ.get("CREDBROKER_DEV_SECRET")
     if not secret:
         sys.exit("set CREDBROKER_DEV_SECRET to the agent secret the dev broker printed")
     broker = CredBroker(os.environ.get("CREDBROKER_ADDRESS", "127.0.0.1:5401"), secret)
+    api = os.environ.get("DEMO_API_URL", "http://127.0.0.1:5500").rstrip("/")
 
     begun = broker.call("BeginTask", broker_pb2.BeginTaskRequest(
-        task_id="sample-" + uuid.uuid4().hex, purpose="python sample", scopes=["demo:read"],
-        audience="demo-api", ttl=Duration(seconds=600)))
+        task_id="python-" + uuid.uuid4().hex, purpose="summarise open tickets", scopes=["demo:read"],
+        audience="demo-api", ttl=Duration(seconds=300)))
     print(f"BeginTask: lease {begun.lease_id}, scopes {list(begun.granted_scopes)}, "
-          f"token expires {begun.token_expires_at.ToJsonString()}, lease deadline {begun.lease_deadline.ToJsonString()}")
+          f"lease deadline {begun.lease_deadline.ToJsonString()}")
 
-    active = broker.call("Introspect", validation_pb2.IntrospectRequest(token=begun.access_token))
-    print(f"Introspect: active={active.active} sub={active.sub} scope={active.scope}")
+    try:
+        first = call_api(api, begun.access_token)
+    except urllib.error.URLError as e:
+        sys.exit(f"the demo API at {api} is not reachable ({e.reason}): start it with `dotnet run --project samples/DownstreamApi`")
+    print(f"GET /tickets with the token: {first[0]} {first[1]}")
+
+    renewed = broker.call("RenewLease", broker_pb2.RenewLeaseRequest(lease_id=begun.lease_id, extend_by=Duration(seconds=600)))
+    print(f"RenewLease: lease deadline {renewed.lease_deadline.ToJsonString()}, "
+          f"token expires {renewed.token_expires_at.ToJsonString()}")
+    second = call_api(api, renewed.access_token)
+    print(f"GET /tickets with the renewed token: {second[0]}")
 
     done = broker.call("CompleteTask", broker_pb2.CompleteTaskRequest(lease_id=begun.lease_id))
     print(f"CompleteTask: {done.state}")
 
-    after = broker.call("Introspect", validation_pb2.IntrospectRequest(token=begun.access_token))
-    print(f"Introspect after completion: active={after.active}")
-    if not active.active or after.active:
-        sys.exit("unexpected token state")
+    # The API hears of the completion over WatchRevocations within milliseconds; wait with a deadline.
+    started = time.monotonic()
+    after = call_api(api, renewed.access_token)
+    while after[0] == 200 and time.monotonic() - started < 5:
+        time.sleep(0.02)
+        after = call_api(api, renewed.access_token)
+    print(f"GET /tickets after completion: {after[0]} {after[1]} (after {int((time.monotonic() - started) * 1000)} ms)")
+
+    introspected = broker.call("Introspect", validation_pb2.IntrospectRequest(token=renewed.access_token))
+    print(f"Introspect after completion: active={introspected.active}")
+
+    ok = first[0] == 200 and second[0] == 200 and done.state == "completed" and after[0] == 401 and not introspected.active
+    print("The token worked during the task and is rejected after it." if ok else "UNEXPECTED: see the statuses above.")
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -25,11 +25,26 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
     }
 
     /// <summary>Connects without failing when Redis is down at start; calls fail closed until it is back.</summary>
-    public static RedisLeaseStore Connect(string configuration, LeaseStoreOptions? options = null)
+    public static RedisLeaseStore Connect(string configuration, LeaseStoreOptions? options = null, RedisConnectionSecurity? security = null)
     {
         options ??= new LeaseStoreOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(options.RevocationLogMaxLength, 1);
         var config = ConfigurationOptions.Parse(configuration);
+        if (security?.Password is { Length: > 0 } password)
+        {
+            config.Password = password;
+        }
+
+        if (security?.TrustedCas is { Count: > 0 } roots)
+        {
+            if (!config.Ssl)
+            {
+                throw new ArgumentException("A Redis CA was given but the configuration does not enable TLS (add ssl=true).", nameof(security));
+            }
+
+            config.CertificateValidation += (_, certificate, _, errors) => RedisConnectionSecurity.ChainsTo(certificate, errors, roots);
+        }
+
         config.AbortOnConnectFail = false;
         config.ConnectTimeout = Math.Min(config.ConnectTimeout, 2000);
         config.SyncTimeout = Math.Min(config.SyncTimeout, 2000);

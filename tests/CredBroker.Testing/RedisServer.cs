@@ -90,7 +90,8 @@ public sealed class RedisServer : IDisposable
             stream.Write("PING\r\n"u8);
             var buffer = new byte[16];
             var read = stream.Read(buffer);
-            return read >= 5 && buffer[0] == (byte)'+';
+            // With requirepass an unauthenticated PING answers -NOAUTH: the server is up all the same.
+            return (read >= 5 && buffer[0] == (byte)'+') || (read >= 7 && buffer.AsSpan(0, 7).SequenceEqual("-NOAUTH"u8));
         }
         catch (SocketException)
         {

@@ -10,6 +10,8 @@ using CredBroker.Redis;
 using CredBroker.Server.Auth;
 using CredBroker.Server.Http;
 using CredBroker.Server.Services;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Serilog;
 using Serilog.Formatting.Json;
@@ -149,13 +151,33 @@ public static class BrokerApp
 
         var keys = new RotatingSigningKeys(new KeyRing(options.Signing.KeyFiles, options.Signing.KeyDirectory), time);
         var agents = AgentFile.Load(options.AgentsFile!);
-        var store = RedisLeaseStore.Connect(options.Redis.Configuration!, options.Leases.StoreOptions());
+        var store = ConnectRedis(options.Redis, options.Leases.StoreOptions());
         var directory = new OperatorDirectory(options.Operators);
         var operatorJwt = options.Operators.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Operators.Issuers, time) : null;
         var agentJwt = options.Identity.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Identity.Issuers, time) : null;
         var certificates = options.Identity.Certificates.Select(c => new SubjectPattern(c.Subject, c.Agent)).ToList();
         return new Composition(store, keys, store.KeySchedule(), agents,
             new AgentAuthenticator(agentJwt, certificates, directory), new OperatorAuthenticator(operatorJwt, directory));
+    }
+
+    private static RedisLeaseStore ConnectRedis(BrokerOptions.RedisOptions redis, LeaseStoreOptions storeOptions)
+    {
+        try
+        {
+            var password = redis.PasswordFile is { Length: > 0 } file ? File.ReadAllText(file).TrimEnd('\r', '\n') : null;
+            X509Certificate2Collection? cas = null;
+            if (redis.CaFile is { Length: > 0 } caFile)
+            {
+                cas = [];
+                cas.ImportFromPemFile(caFile);
+            }
+
+            return RedisLeaseStore.Connect(redis.Configuration!, storeOptions, new RedisConnectionSecurity(password, cas));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
+        {
+            throw new StartupException($"CredBroker refuses to start: the Redis settings cannot be used (CredBroker:Redis:PasswordFile, CaFile, Configuration): {e.Message}");
+        }
     }
 
     /// <summary>A real round trip to the store (an unknown, well-formed id), so a dead Redis shows as not ready.</summary>

@@ -95,6 +95,12 @@ public sealed class BrokerOptions
     {
         /// <summary>A StackExchange.Redis configuration string, e.g. <c>127.0.0.1:6379,password=...</c>.</summary>
         public string? Configuration { get; set; }
+
+        /// <summary>A file holding the Redis password (a mounted Secret); overrides any password= in Configuration.</summary>
+        public string? PasswordFile { get; set; }
+
+        /// <summary>PEM CA certificate(s) Redis's TLS certificate must chain to (needs ssl=true in Configuration); unset = the system trust store.</summary>
+        public string? CaFile { get; set; }
     }
 
     public sealed class ListenOptions

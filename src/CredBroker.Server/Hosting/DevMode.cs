@@ -44,9 +44,10 @@ public static class DevMode
               operator secret:                       {{operatorSecret}}
               (set CREDBROKER_DEV_SECRET / CREDBROKER_DEV_OPERATOR_SECRET to choose them)
 
-            Try it:
-              export CREDBROKER_DEV_SECRET='{{agentSecret}}'
-              /usr/bin/python3 samples/python-agent/agent.py          # begin a task, introspect, complete
+            Try it (each in its own terminal, with CREDBROKER_DEV_SECRET='{{agentSecret}}' exported):
+              dotnet run --project samples/DownstreamApi              # the demo-api on http://127.0.0.1:5500
+              dotnet run --project samples/AgentRuntime               # begin, call the API, renew, complete, rejected
+              /usr/bin/python3 samples/python-agent/agent.py          # the same flow with grpcio
             or with grpcurl (server reflection is on):
               grpcurl -plaintext {{l.Address}}:{{l.AgentPort}} list
               grpcurl -plaintext -H "authorization: Bearer $CREDBROKER_DEV_SECRET" -d '{"task_id":"t1","scopes":["demo:read"]}' \

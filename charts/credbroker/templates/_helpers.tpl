@@ -1,0 +1,132 @@
+{{/* Chart name, truncated to the DNS label limit. */}}
+{{- define "credbroker.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name; the operator Service appends "-operator", so stay under 54. */}}
+{{- define "credbroker.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 54 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 54 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 54 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "credbroker.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "credbroker.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "credbroker.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "credbroker.labels" -}}
+helm.sh/chart: {{ include "credbroker.chart" . }}
+{{ include "credbroker.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: broker
+app.kubernetes.io/part-of: credbroker
+{{- end }}
+
+{{- define "credbroker.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "credbroker.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "credbroker.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "credbroker.issuer" -}}
+{{- default (printf "http://%s.%s.svc.cluster.local:%v" (include "credbroker.fullname" .) .Release.Namespace .Values.listeners.httpPort) .Values.issuer }}
+{{- end }}
+
+{{- define "credbroker.tlsSecret" -}}
+{{- default (printf "%s-tls" (include "credbroker.fullname" .)) .Values.tls.secretName }}
+{{- end }}
+
+{{- define "credbroker.signingSecret" -}}
+{{- default (printf "%s-signing-keys" (include "credbroker.fullname" .)) .Values.signingKeys.existingSecret }}
+{{- end }}
+
+{{/* The StackExchange.Redis connection string: endpoints and TLS; the password comes from a file (Redis:PasswordFile). */}}
+{{- define "credbroker.redisConfiguration" -}}
+{{- $r := .Values.redis }}
+{{- $parts := list }}
+{{- if eq $r.mode "cluster" }}
+{{- if not $r.cluster.nodes }}{{ fail "redis.mode=cluster needs redis.cluster.nodes (host:port seeds)" }}{{ end }}
+{{- $parts = concat $parts $r.cluster.nodes }}
+{{- else }}
+{{- $parts = append $parts (printf "%s:%v" $r.standalone.host $r.standalone.port) }}
+{{- end }}
+{{- if $r.tls.enabled }}
+{{- $parts = append $parts "ssl=true" }}
+{{- with $r.tls.serverName }}{{ $parts = append $parts (printf "sslHost=%s" .) }}{{ end }}
+{{- end }}
+{{- with $r.extraOptions }}{{ $parts = append $parts . }}{{ end }}
+{{- join "," $parts }}
+{{- end }}
+
+{{/* One trusted issuer in the broker's shape (Identity:Issuers / Operators:Issuers). */}}
+{{- define "credbroker.issuerConfig" -}}
+{{- $i := .issuer }}
+{{- $c := dict "Issuer" $i.issuer "Audience" $i.audience "SubjectClaim" (default "sub" $i.subjectClaim) "JwksFile" (printf "/etc/credbroker/config/%s-issuer-%d.jwks.json" .kind .index) }}
+{{- if $i.workloads }}
+{{- $w := list }}
+{{- range $i.workloads }}{{ $w = append $w (dict "Subject" .subject "Agent" .agent) }}{{ end }}
+{{- $_ := set $c "Workloads" $w }}
+{{- end }}
+{{- toJson $c }}
+{{- end }}
+
+{{/* appsettings.Production.json: every key is a real BrokerOptions setting (the chart tests bind it). */}}
+{{- define "credbroker.appsettings" -}}
+{{- $v := .Values }}
+{{- if and (not $v.tls.enabled) (not $v.listeners.allowPlaintext) }}
+{{- fail "tls.enabled=false needs listeners.allowPlaintext=true (only when a mesh sidecar terminates TLS): the broker refuses plaintext gRPC on a non-loopback address" }}
+{{- end }}
+{{- $listen := dict "Address" $v.listeners.address "HttpPort" (int $v.listeners.httpPort) "AgentPort" (int $v.listeners.agentPort) "OperatorPort" (int $v.listeners.operatorPort) }}
+{{- if $v.tls.enabled }}
+{{- $tls := dict "CertificateFile" "/etc/credbroker/tls/tls.crt" "KeyFile" "/etc/credbroker/tls/tls.key" }}
+{{- if $v.tls.clientCa.enabled }}
+{{- $_ := set $tls "ClientCaFile" (printf "/etc/credbroker/client-ca/%s" $v.tls.clientCa.key) }}
+{{- $_ := set $tls "RequireClientCertificate" $v.tls.clientCa.requireClientCertificate }}
+{{- end }}
+{{- $_ := set $listen "Tls" $tls }}
+{{- else }}
+{{- $_ := set $listen "AllowPlaintext" true }}
+{{- end }}
+{{- $redis := dict "Configuration" (include "credbroker.redisConfiguration" .) }}
+{{- if $v.redis.auth.existingSecret }}{{ $_ := set $redis "PasswordFile" (printf "/etc/credbroker/redis-auth/%s" $v.redis.auth.key) }}{{ end }}
+{{- if and $v.redis.tls.enabled $v.redis.tls.caSecret }}{{ $_ := set $redis "CaFile" (printf "/etc/credbroker/redis-ca/%s" $v.redis.tls.caKey) }}{{ end }}
+{{- $signing := dict "KeyDirectory" "/etc/credbroker/signing" }}
+{{- with $v.signingKeys.rotateEvery }}{{ $_ := set $signing "RotateEvery" . }}{{ end }}
+{{- with $v.signingKeys.publishLead }}{{ $_ := set $signing "PublishLead" . }}{{ end }}
+{{- $agentsFile := printf "/etc/credbroker/config/agents.yaml" }}
+{{- if $v.agents.existingConfigMap }}{{ $agentsFile = printf "/etc/credbroker/agents/%s" $v.agents.existingConfigMapKey }}{{ end }}
+{{- $issuers := list }}
+{{- range $i, $issuer := $v.identity.issuers }}{{ $issuers = append $issuers (include "credbroker.issuerConfig" (dict "issuer" $issuer "kind" "agent" "index" $i) | fromJson) }}{{ end }}
+{{- $opIssuers := list }}
+{{- range $i, $issuer := $v.operators.issuers }}{{ $opIssuers = append $opIssuers (include "credbroker.issuerConfig" (dict "issuer" $issuer "kind" "operator" "index" $i) | fromJson) }}{{ end }}
+{{- $cb := dict "Issuer" (include "credbroker.issuer" .) "AgentsFile" $agentsFile "Listen" $listen "Redis" $redis "Signing" $signing "Identity" (dict "Issuers" $issuers) "Operators" (dict "Issuers" $opIssuers "Subjects" $v.operators.subjects) }}
+{{- $leases := dict }}
+{{- with $v.leases.sweepInterval }}{{ $_ := set $leases "SweepInterval" . }}{{ end }}
+{{- with $v.leases.revocationPollInterval }}{{ $_ := set $leases "RevocationPollInterval" . }}{{ end }}
+{{- with $v.leases.revocationLogMaxLength }}{{ $_ := set $leases "RevocationLogMaxLength" (int .) }}{{ end }}
+{{- if $leases }}{{ $_ := set $cb "Leases" $leases }}{{ end }}
+{{- dict "CredBroker" $cb | toPrettyJson }}
+{{- end }}

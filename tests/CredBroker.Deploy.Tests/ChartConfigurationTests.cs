@@ -1,0 +1,171 @@
+using System.Collections;
+using System.Reflection;
+using System.Text;
+using System.Text.Json.Nodes;
+using CredBroker.Server.Hosting;
+using Microsoft.Extensions.Configuration;
+
+namespace CredBroker.Deploy.Tests;
+
+/// <summary>
+/// The configuration the chart renders is the broker's own: every key is a BrokerOptions setting (nothing the
+/// server would silently ignore), it binds, production mode accepts it, and every file it names is mounted.
+/// </summary>
+[TestFixture]
+public sealed class ChartConfigurationTests
+{
+    [Test]
+    public void ProductionValues_BindToBrokerOptions_ThatProductionModeAccepts()
+    {
+        var options = Bind(RenderedChart.Render("-f", RenderedChart.ProductionValues));
+
+        Assert.That(options.ProductionProblems(), Is.Empty);
+        Assert.That(options.Dev, Is.False);
+        Assert.That(options.Issuer, Is.EqualTo("https://credbroker.example.com"));
+        Assert.That(options.Listen.Address, Is.EqualTo("0.0.0.0"));
+        Assert.That((options.Listen.HttpPort, options.Listen.AgentPort, options.Listen.OperatorPort), Is.EqualTo((5400, 5401, 5402)));
+        Assert.That(options.Listen.Tls!.ClientCaFile, Is.EqualTo("/etc/credbroker/client-ca/ca.crt"));
+        Assert.That(options.Listen.Tls.RequireClientCertificate, Is.False);
+        Assert.That(options.Signing.KeyFiles, Is.Empty);
+        Assert.That(options.Signing.KeyDirectory, Is.EqualTo("/etc/credbroker/signing"));
+        Assert.That(options.Signing.RotateEvery, Is.EqualTo(TimeSpan.FromDays(30)));
+        Assert.That(options.Redis.Configuration, Does.StartWith("redis-cluster-0.redis-cluster.data.svc:6379,redis-cluster-1").And.Contain(",ssl=true,sslHost=redis-cluster.data.svc"));
+        Assert.That(options.Redis.Configuration, Does.Not.Contain("password"));
+        Assert.That(options.Redis.PasswordFile, Is.EqualTo("/etc/credbroker/redis-auth/password"));
+        Assert.That(options.Redis.CaFile, Is.EqualTo("/etc/credbroker/redis-ca/ca.crt"));
+        Assert.That(options.Identity.Issuers.Single().Workloads.Select(w => (w.Subject, w.Agent)),
+            Is.EqualTo(new[] { ("system:serviceaccount:agents:ticket-triage", "ticket-triage"), ("system:serviceaccount:agents:release-notes", "release-notes-writer") }));
+        Assert.That(options.Operators.Subjects, Is.EqualTo(new[] { "secops-oncall@example.com" }));
+        Assert.That(options.Operators.Issuers.Single().SubjectClaim, Is.EqualTo("email"));
+        Assert.That(options.Leases.SweepInterval, Is.EqualTo(TimeSpan.FromMilliseconds(200)));
+        Assert.That(options.Leases.RevocationLogMaxLength, Is.EqualTo(200_000));
+    }
+
+    [Test]
+    public void DefaultValues_Bind_AndProductionModeAsksOnlyForATrustedIssuer()
+    {
+        var options = Bind(RenderedChart.Render());
+
+        Assert.That(options.ProductionProblems(), Has.Count.EqualTo(1));
+        Assert.That(options.ProductionProblems()[0], Does.Contain("CredBroker:Identity:Issuers"));
+        Assert.That(options.Issuer, Is.EqualTo("http://cb-credbroker.credbroker.svc.cluster.local:5400"));
+        Assert.That(options.Listen.Tls, Is.Not.Null, "TLS is on by default");
+    }
+
+    [Test]
+    public void PlaintextBehindAMesh_RendersAllowPlaintext_AndNoTls()
+    {
+        var options = Bind(RenderedChart.Render("--set", "tls.enabled=false", "--set", "listeners.allowPlaintext=true"));
+
+        Assert.That(options.Listen.Tls, Is.Null);
+        Assert.That(options.Listen.AllowPlaintext, Is.True);
+        Assert.That(options.ProductionProblems(), Has.None.Contains("Listen:Tls"));
+    }
+
+    public static IEnumerable<TestCaseData> KeyCases()
+    {
+        yield return Case("default values");
+        yield return Case("production values", "-f", RenderedChart.ProductionValues);
+        yield return Case("plaintext, redis tls", "--set", "tls.enabled=false", "--set", "listeners.allowPlaintext=true", "--set", "redis.tls.enabled=true", "--set", "redis.tls.caSecret=ca");
+    }
+
+    public static IEnumerable<TestCaseData> MountCases()
+    {
+        yield return Case("default values");
+        yield return Case("production values", "-f", RenderedChart.ProductionValues);
+        yield return Case("existing agents ConfigMap", "--set", "agents.existingConfigMap=my-agents", "--set", "agents.existingConfigMapKey=team.yaml");
+    }
+
+    [TestCaseSource(nameof(KeyCases))]
+    public void EveryRenderedKey_IsABrokerSetting(string[] values)
+    {
+        var json = JsonNode.Parse(RenderedChart.Render(values).AppSettingsJson)!.AsObject();
+        var unknown = new List<string>();
+
+        Assert.That(json.Select(p => p.Key), Is.EqualTo(new[] { "CredBroker" }));
+        Walk(json["CredBroker"]!, typeof(BrokerOptions), "CredBroker", unknown);
+
+        Assert.That(unknown, Is.Empty, "keys the broker would silently ignore");
+    }
+
+    [Test]
+    public void KeyWalk_FlagsAnUnknownKey_SoTheCheckAbove_CanFail()
+    {
+        var unknown = new List<string>();
+
+        Walk(JsonNode.Parse("""{"Redis":{"Configuration":"x","SentinelServiceName":"m"},"Listen":{"Tls":{"CertFile":"a"}}}""")!, typeof(BrokerOptions), "CredBroker", unknown);
+
+        Assert.That(unknown, Is.EquivalentTo(new[] { "CredBroker:Redis:SentinelServiceName", "CredBroker:Listen:Tls:CertFile" }));
+    }
+
+    [TestCaseSource(nameof(MountCases))]
+    public void EveryFileTheConfigurationNames_IsMounted(string[] values)
+    {
+        var chart = RenderedChart.Render(values);
+        var options = Bind(chart);
+        var mounts = HelmChartTests.Mounts(chart);
+        var volumes = chart.PodSpec["volumes"]!.AsArray().ToDictionary(v => (string)v!["name"]!, v => v!);
+        var configMapData = chart.Single("ConfigMap")["data"]!.AsObject();
+        var files = new List<string?> { options.AgentsFile, options.Redis.PasswordFile, options.Redis.CaFile, options.Listen.Tls?.CertificateFile, options.Listen.Tls?.KeyFile, options.Listen.Tls?.ClientCaFile };
+        files.AddRange(options.Signing.KeyFiles);
+        files.Add(options.Signing.KeyDirectory is { } keys ? Path.Combine(keys, "any-key.pem") : null);
+        files.AddRange(options.Identity.Issuers.Concat(options.Operators.Issuers).Select(i => i.JwksFile));
+
+        foreach (var file in files.OfType<string>())
+        {
+            var directory = Path.GetDirectoryName(file)!;
+            Assert.That(mounts.ContainsKey(directory), Is.True, $"{file}: nothing is mounted at {directory}");
+            var volume = volumes[(string)mounts[directory]["name"]!];
+            if ((string?)volume["configMap"]?["name"] == "cb-credbroker")
+            {
+                Assert.That(configMapData.ContainsKey(Path.GetFileName(file)), Is.True, $"{file}: not in the chart's ConfigMap");
+            }
+        }
+
+        Assert.That((string?)mounts["/app/appsettings.Production.json"]["subPath"], Is.EqualTo("appsettings.Production.json"));
+    }
+
+    private static TestCaseData Case(string name, params string[] values) => new TestCaseData((object)values).SetArgDisplayNames(name);
+
+    private static BrokerOptions Bind(RenderedChart chart)
+    {
+        var configuration = new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(chart.AppSettingsJson))).Build();
+        return BrokerOptions.Bind(configuration, dev: false);
+    }
+
+    /// <summary>Each JSON member must name a public settable property of the options type the binder fills (case-insensitive, as the binder is).</summary>
+    private static void Walk(JsonNode node, Type type, string path, List<string> unknown)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        if (node is JsonArray array)
+        {
+            var element = type.IsArray ? type.GetElementType()! : type.GetGenericArguments().Single();
+            for (var i = 0; i < array.Count; i++)
+            {
+                Walk(array[i]!, element, $"{path}:{i}", unknown);
+            }
+
+            return;
+        }
+
+        if (node is not JsonObject obj)
+        {
+            return;
+        }
+
+        foreach (var (key, value) in obj)
+        {
+            var property = type.GetProperty(key, BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase);
+            if (property is null || (!property.CanWrite && !typeof(IEnumerable).IsAssignableFrom(property.PropertyType)))
+            {
+                unknown.Add($"{path}:{key}");
+                continue;
+            }
+
+            if (value is not null)
+            {
+                Walk(value, property.PropertyType, $"{path}:{key}", unknown);
+            }
+        }
+    }
+}
