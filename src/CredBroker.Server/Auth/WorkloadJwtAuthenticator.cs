@@ -23,16 +23,19 @@ public sealed class WorkloadJwtAuthenticator : ICallerAuthenticator
     private readonly JsonWebTokenHandler _handler = new() { MaximumTokenSizeInBytes = BearerToken.MaxLength };
     private readonly Dictionary<string, (BrokerOptions.TrustedIssuerOptions Options, TokenValidationParameters Parameters)> _issuers;
     private readonly TimeProvider _time;
+    private readonly VerifiedCredentialCache _verified;
 
-    public WorkloadJwtAuthenticator(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, TimeProvider time)
-        : this(issuers, time, null)
+    /// <param name="cacheSize">Validated credentials remembered until they expire (0: validate every call in full).</param>
+    public WorkloadJwtAuthenticator(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, TimeProvider time, int cacheSize = 0)
+        : this(issuers, time, null, cacheSize)
     {
     }
 
-    private WorkloadJwtAuthenticator(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, TimeProvider time, IReadOnlySet<string>? operators)
+    private WorkloadJwtAuthenticator(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, TimeProvider time, IReadOnlySet<string>? operators, int cacheSize)
     {
         _time = time;
         _operators = operators;
+        _verified = new VerifiedCredentialCache(time, cacheSize);
         _issuers = new(StringComparer.Ordinal);
         foreach (var issuer in issuers)
         {
@@ -58,12 +61,25 @@ public sealed class WorkloadJwtAuthenticator : ICallerAuthenticator
     }
 
     /// <summary>Operators: a valid JWT from an operator issuer whose subject is in <paramref name="subjects"/>.</summary>
-    public static WorkloadJwtAuthenticator ForOperators(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, IEnumerable<string> subjects, TimeProvider time) =>
-        new(issuers, time, subjects.ToHashSet(StringComparer.Ordinal));
+    public static WorkloadJwtAuthenticator ForOperators(
+        IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, IEnumerable<string> subjects, TimeProvider time, int cacheSize = 0) =>
+        new(issuers, time, subjects.ToHashSet(StringComparer.Ordinal), cacheSize);
 
     public async Task<AuthenticatedCaller> AuthenticateAsync(GrpcCallContext context)
     {
         var credential = BearerToken.Read(context);
+        if (_verified.TryGet(credential, out var remembered))
+        {
+            return remembered;
+        }
+
+        var caller = await ValidateAsync(credential);
+        _verified.Add(credential, caller.Caller, caller.ValidUntil);
+        return caller.Caller;
+    }
+
+    private async Task<(AuthenticatedCaller Caller, DateTimeOffset ValidUntil)> ValidateAsync(string credential)
+    {
         string issuer;
         try
         {
@@ -91,15 +107,17 @@ public sealed class WorkloadJwtAuthenticator : ICallerAuthenticator
             throw new RpcException(StatusCode.Unauthenticated, $"The credential has no '{trusted.Options.SubjectClaim}' claim to identify the workload.");
         }
 
+        // Accepted up to exp + skew (ValidateLifetime); a remembered credential is accepted exactly as long.
+        var validUntil = new DateTimeOffset(DateTime.SpecifyKind(result.SecurityToken.ValidTo, DateTimeKind.Utc)) + trusted.Parameters.ClockSkew;
         if (_operators is not null)
         {
             return _operators.Contains(subject)
-                ? new AuthenticatedCaller(subject, null, "jwt:" + issuer)
+                ? (new AuthenticatedCaller(subject, null, "jwt:" + issuer), validUntil)
                 : throw new RpcException(StatusCode.Unauthenticated, $"'{Clip(subject)}' is not an operator on this listener.");
         }
 
         var agentId = trusted.Options.Workloads.FirstOrDefault(w => string.Equals(w.Subject, subject, StringComparison.Ordinal))?.Agent is { Length: > 0 } agent ? agent : null;
-        return new AuthenticatedCaller(subject, agentId, "jwt:" + issuer);
+        return (new AuthenticatedCaller(subject, agentId, "jwt:" + issuer), validUntil);
     }
 
     private bool ValidateLifetime(DateTime? notBefore, DateTime? expires, SecurityToken token, TokenValidationParameters parameters)

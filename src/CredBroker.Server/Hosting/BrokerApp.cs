@@ -142,9 +142,9 @@ public static class BrokerApp
         var agents = AgentFile.Load(options.AgentsFile!);
         var store = RedisLeaseStore.Connect(options.Redis.Configuration!, options.Leases.StoreOptions());
         ICallerAuthenticator operators = options.Operators.Issuers.Count > 0 && options.Operators.Subjects.Count > 0
-            ? WorkloadJwtAuthenticator.ForOperators(options.Operators.Issuers, options.Operators.Subjects, time)
+            ? WorkloadJwtAuthenticator.ForOperators(options.Operators.Issuers, options.Operators.Subjects, time, options.Identity.VerifiedCredentialCacheSize)
             : new RejectAllAuthenticator("operator");
-        return new Composition(store, keys, agents, new WorkloadJwtAuthenticator(options.Identity.Issuers, time), operators);
+        return new Composition(store, keys, agents, new WorkloadJwtAuthenticator(options.Identity.Issuers, time, options.Identity.VerifiedCredentialCacheSize), operators);
     }
 
     /// <summary>A real round trip to the store (an unknown, well-formed id), so a dead Redis shows as not ready.</summary>

@@ -123,6 +123,12 @@ public sealed class BrokerOptions
     {
         /// <summary>Trusted workload-credential issuers (Kubernetes service-account tokens, SPIFFE JWT-SVIDs, OIDC).</summary>
         public List<TrustedIssuerOptions> Issuers { get; set; } = [];
+
+        /// <summary>
+        /// Credentials remembered after a full validation, until their expiry, so a reused credential is
+        /// verified once rather than on every call; 0 validates every call in full.
+        /// </summary>
+        public int VerifiedCredentialCacheSize { get; set; } = 10_000;
     }
 
     public sealed class TrustedIssuerOptions
