@@ -7,7 +7,8 @@
 #   3. the peer: node oidc-provider 9.x (client_credentials, ES256 JWT access tokens) under autocannon;
 #   4. the table and one line: RESULT mint_rps=… mint_p99_ms=… peer_rps=… … sign_efficiency=…
 # Usage: bench/run.sh [--write docs/benchmarks.md]
-# Env: BENCH_SECONDS (measured seconds per level, default 10), BENCH_LEVELS (default "1 16 64").
+# Env: BENCH_SECONDS (measured seconds per level, default 10), BENCH_LEVELS (default "1 16 64"),
+#      BENCH_BROKER_ARGS (extra broker arguments, e.g. to compare a setting: "--CredBroker:X=Y").
 # Every process it starts is stopped on exit (trap), and each step runs under `timeout`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -112,6 +113,9 @@ step "CredBroker (production mode) on loopback"
 http_port=$(free_port); agent_port=$(free_port); operator_port=$(free_port)
 dotnet "$bench_dll" mint-setup --dir "$work/broker" --redis "127.0.0.1:$redis_port" --http "$http_port" --agent "$agent_port" --operator "$operator_port"
 mapfile -t broker_args <"$work/broker/broker.args"
+# shellcheck disable=SC2206 # word splitting of the extra arguments is intended
+broker_args+=(${BENCH_BROKER_ARGS:-})
+[ -n "${BENCH_BROKER_ARGS:-}" ] && echo "INFO broker_args: ${BENCH_BROKER_ARGS}" >>"$results"
 dotnet "$server_dll" "${broker_args[@]}" >"$work/broker.log" 2>&1 &
 broker_pid=$!
 pids+=("$broker_pid")
@@ -126,6 +130,10 @@ for c in $levels; do
   step "CredBroker: BeginTask + CompleteTask, concurrency $c"
   load --concurrency "$c" | tee -a "$results"
 done
+
+# Where Redis spent its time: calls and microseconds per call of each command (scripts run as EVAL/EVALSHA).
+redis-cli -p "$redis_port" info commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_(eval|evalsha|get|hgetall)/ {
+  printf "%s_calls=%s %s_usec_per_call=%s ", substr($1, 9), $3, substr($1, 9), $7 } END { print "" }' | sed 's/^/REDISSTATS /' | tee -a "$results"
 
 step "load client vs h2load on one fixed request (16 streams over 4 connections)"
 load --concurrency 16 --connections 4 --fixed | tee -a "$results"
