@@ -128,9 +128,10 @@ internal sealed class MintLoadClient(Uri target, string credential, TextWriter l
         };
         foreach (var (name, pid) in watched)
         {
-            if (ProcessCpu.Seconds(pid) is { } seconds)
+            if (ProcessCpu.Split(pid) is { } split)
             {
-                snapshot[name] = seconds;
+                snapshot[name] = split.User + split.System;
+                snapshot[name + "_kernel"] = split.System;
             }
         }
 

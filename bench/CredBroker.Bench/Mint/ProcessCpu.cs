@@ -12,7 +12,10 @@ internal static class ProcessCpu
     private const double TicksPerSecond = 100;
 
     /// <summary>CPU seconds used so far by <paramref name="pid"/>, or null where /proc does not have it.</summary>
-    public static double? Seconds(int pid)
+    public static double? Seconds(int pid) => Split(pid) is { } split ? split.User + split.System : null;
+
+    /// <summary>User and kernel CPU seconds used so far by <paramref name="pid"/>.</summary>
+    public static (double User, double System)? Split(int pid)
     {
         string text;
         try
@@ -27,6 +30,6 @@ internal static class ProcessCpu
         // The command name (field 2) may contain spaces; the fields after its closing ')' are fixed.
         var fields = text[(text.LastIndexOf(')') + 2)..].Split(' ');
         // fields[0] is field 3 (state); utime is field 14, stime field 15.
-        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / TicksPerSecond;
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) / TicksPerSecond, long.Parse(fields[12], CultureInfo.InvariantCulture) / TicksPerSecond);
     }
 }
