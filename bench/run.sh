@@ -74,7 +74,9 @@ if ! cmp -s bench/peer/package-lock.json "$peer_dir/package-lock.json" || [ ! -d
   (cd "$peer_dir" && timeout 180 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 cp bench/peer/server.mjs "$peer_dir/"
-timeout 300 dotnet build bench/CredBroker.Bench -c Release -nologo -clp:ErrorsOnly -v quiet >/dev/null
+# On a busy 2-core machine a cold Release build alone can take 4-5 minutes.
+timeout 420 dotnet build bench/CredBroker.Bench -c Release -nologo -clp:ErrorsOnly -v quiet >"$work/build.log" 2>&1 \
+  || { tail -20 "$work/build.log"; echo "bench/run.sh: the build failed or took over 7 minutes" >&2; exit 1; }
 bench_dll="$root/bench/CredBroker.Bench/bin/Release/net10.0/CredBroker.Bench.dll"
 server_dll="$root/src/CredBroker.Server/bin/Release/net10.0/CredBroker.Server.dll"
 
@@ -102,7 +104,7 @@ until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do
   kill -0 "$redis_pid" || { cat "$work/redis.log"; exit 1; }
   sleep 0.05
 done
-rb() { timeout 60 redis-benchmark -p "$redis_port" -c 16 -n 100000 -r 100000 --csv "$@" | awk -F'"' 'NR > 1 { print $4 }' | tail -1; }
+rb() { timeout 90 redis-benchmark -p "$redis_port" -c 16 -n 20000 -r 100000 --csv "$@" | awk -F'"' 'NR > 1 { print $4 }' | tail -1; }
 set_rps=$(rb -t set)
 get_rps=$(rb -t get)
 eval_rps=$(rb EVAL "redis.call('HSET', KEYS[1], 'state', 'active'); return 1" 1 'bench:{__rand_int__}')
@@ -131,6 +133,13 @@ for c in $levels; do
   load --concurrency "$c" | tee -a "$results"
 done
 
+# The same mint load with Redis fsyncing once a second instead of before every reply, to show what the
+# fsync costs (a runtime setting; the production setting is restored right after).
+step "CredBroker: concurrency 16 with appendfsync everysec (comparison only)"
+redis-cli -p "$redis_port" config set appendfsync everysec >/dev/null
+load --concurrency 16 --tag mint-everysec | tee -a "$results"
+redis-cli -p "$redis_port" config set appendfsync always >/dev/null
+
 # Where Redis spent its time: calls and microseconds per call of each command (scripts run as EVAL/EVALSHA).
 redis-cli -p "$redis_port" info commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_(eval|evalsha|get|hgetall)/ {
   printf "%s_calls=%s %s_usec_per_call=%s ", substr($1, 9), $3, substr($1, 9), $7 } END { print "" }' | sed 's/^/REDISSTATS /' | tee -a "$results"
@@ -148,6 +157,9 @@ awk -v s="$seconds" -v b0="$broker_cpu0" -v b1="$broker_cpu1" -v g0="$(cat "$wor
   /^time for request:/ { mean = $6; unit = $6; sub(/[0-9.]+/, "", unit); mean += 0; if (unit == "us") mean /= 1000; if (unit == "s") mean *= 1000 }
   END { printf "H2LOAD concurrency=16 rps=%.0f succeeded=%s failed=%s mean_ms=%.2f cpu_broker=%.3f cpu_h2load=%.3f\n", rps, ok, failed, mean, (b1 - b0) / s, (g1 - g0) / s }
 ' <<<"$h2out" | tee -a "$results"
+step "CredBroker idle (no calls, after the load): its own background CPU"
+timeout 60 dotnet "$bench_dll" mint-load --target "$target" --credential-file "$work/broker/credential.jwt" \
+  --concurrency 0 --warmup 1 --seconds 5 --watch "broker=$broker_pid" --watch "redis=$redis_pid" | tee -a "$results"
 echo "broker: $(grep -c . "$work/broker.log") log lines"
 kill "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
 

@@ -48,8 +48,8 @@ switch (scenario)
         var load = await new MintLoadClient(new Uri(Text(arguments, "--target")), File.ReadAllText(Text(arguments, "--credential-file")).Trim(), Console.Error)
             .RunAsync(arguments.IndexOf("--fixed") >= 0 ? "fixed" : "mint", concurrency, Option(arguments, "--connections", Math.Min(concurrency, 4)),
                 TimeSpan.FromSeconds(Option(arguments, "--warmup", 2)), TimeSpan.FromSeconds(Option(arguments, "--seconds", 10)), watched, CancellationToken.None);
-        Console.WriteLine(load.ToLine());
-        return load.BeginOk > 0 ? 0 : 1;
+        Console.WriteLine(arguments.IndexOf("--tag") >= 0 ? load.ToLine().Replace($"mode={load.Mode} ", $"mode={Text(arguments, "--tag")} ", StringComparison.Ordinal) : load.ToLine());
+        return load.BeginOk > 0 || concurrency == 0 ? 0 : 1;
     case "mint-report":
         var mint = MintReport.Parse(File.ReadAllLines(Text(arguments, "--results")));
         Console.WriteLine(mint.Table());

@@ -41,9 +41,10 @@ internal static class MintCalls
         return frame;
     }
 
-    public static async Task<CallOutcome> BeginTaskAsync(HttpClient http, Uri target, string authorization, string taskId, CancellationToken cancellationToken)
+    /// <param name="beginTask">The BeginTask method's URI on the target (built once per run, not per call).</param>
+    public static async Task<CallOutcome> BeginTaskAsync(HttpClient http, Uri beginTask, string authorization, string taskId, CancellationToken cancellationToken)
     {
-        var (failure, body) = await SendAsync(http, new Uri(target, BeginTaskPath), authorization, Frame(BeginRequest(taskId)), cancellationToken);
+        var (failure, body) = await SendAsync(http, beginTask, authorization, Frame(BeginRequest(taskId)), cancellationToken);
         if (failure is not null)
         {
             return CallOutcome.Fail(failure);
@@ -55,9 +56,9 @@ internal static class MintCalls
             : CallOutcome.Fail("BeginTask answered OK without a token or lease id");
     }
 
-    public static async Task<CallOutcome> CompleteTaskAsync(HttpClient http, Uri target, string authorization, string leaseId, CancellationToken cancellationToken)
+    public static async Task<CallOutcome> CompleteTaskAsync(HttpClient http, Uri completeTask, string authorization, string leaseId, CancellationToken cancellationToken)
     {
-        var (failure, body) = await SendAsync(http, new Uri(target, CompleteTaskPath), authorization, Frame(new CompleteTaskRequest { LeaseId = leaseId }), cancellationToken);
+        var (failure, body) = await SendAsync(http, completeTask, authorization, Frame(new CompleteTaskRequest { LeaseId = leaseId }), cancellationToken);
         if (failure is not null)
         {
             return CallOutcome.Fail(failure);

@@ -38,6 +38,8 @@ internal sealed class MintLoadClient(Uri target, string credential, TextWriter l
     private const int Warmup = 0;
     private const int Measuring = 1;
     private const int Done = 2;
+    private readonly Uri _beginTask = new(target, MintCalls.BeginTaskPath);
+    private readonly Uri _completeTask = new(target, MintCalls.CompleteTaskPath);
     private int _phase;
 
     public async Task<LoadResult> RunAsync(
@@ -94,7 +96,7 @@ internal sealed class MintLoadClient(Uri target, string credential, TextWriter l
             var taskId = mode == "fixed" ? "bench-fixed-task" : $"{prefix}-{sequence}";
             var counted = Volatile.Read(ref _phase) == Measuring;
             var started = Stopwatch.GetTimestamp();
-            var begun = await MintCalls.BeginTaskAsync(http, target, authorization, taskId, cancellationToken);
+            var begun = await MintCalls.BeginTaskAsync(http, _beginTask, authorization, taskId, cancellationToken);
             var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             counted &= Volatile.Read(ref _phase) == Measuring;
             if (counted)
@@ -109,7 +111,7 @@ internal sealed class MintLoadClient(Uri target, string credential, TextWriter l
 
             counted = Volatile.Read(ref _phase) == Measuring;
             started = Stopwatch.GetTimestamp();
-            var completed = await MintCalls.CompleteTaskAsync(http, target, authorization, begun.LeaseId!, cancellationToken);
+            var completed = await MintCalls.CompleteTaskAsync(http, _completeTask, authorization, begun.LeaseId!, cancellationToken);
             elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             if (counted && Volatile.Read(ref _phase) == Measuring)
             {

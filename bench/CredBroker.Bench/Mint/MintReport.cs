@@ -56,7 +56,7 @@ internal sealed class MintReport
     private string Info(string name) => _info.LastOrDefault(i => i.Name == name).Text ?? "?";
 
     public IReadOnlyList<int> Levels => _lines.Where(l => l["kind"] == "LOAD" && l.GetValueOrDefault("mode") == "mint")
-        .Select(l => int.Parse(l["concurrency"], CultureInfo.InvariantCulture)).Distinct().Order().ToList();
+        .Select(l => int.Parse(l["concurrency"], CultureInfo.InvariantCulture)).Where(c => c > 0).Distinct().Order().ToList();
 
     public long Failures => (long)_lines.Where(l => l["kind"] == "LOAD").Sum(l => Number(l, "begin_failed") + Number(l, "complete_failed"))
         + (long)_lines.Where(l => l["kind"] == "PEER").Sum(l => Number(l, "non2xx") + Number(l, "errors"));
@@ -93,6 +93,14 @@ internal sealed class MintReport
                 $"{Number(mint, "cpu_broker"):0.00} | {Number(mint, "cpu_redis"):0.00} | {Number(mint, "cpu_loadclient"):0.00} | " +
                 $"{Number(peer, "rps"):0} | {Number(peer, "p50_ms"):0.00} ms | {Number(peer, "p99_ms"):0.00} ms | {Number(peer, "non2xx") + Number(peer, "errors"):0} | " +
                 $"{Number(peer, "cpu_peer"):0.00} | {Number(peer, "cpu_autocannon"):0.00} |"));
+        }
+
+        var everysec = Find("LOAD", ("mode", "mint-everysec"));
+        if (everysec is not null)
+        {
+            table.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {Number(everysec, "concurrency"):0}, Redis `appendfsync everysec` (comparison) | {Number(everysec, "rps"):0} | {Number(everysec, "p50_ms"):0.00} ms | {Number(everysec, "p99_ms"):0.00} ms | " +
+                $"{Number(everysec, "begin_failed") + Number(everysec, "complete_failed"):0} | {Number(everysec, "cpu_broker"):0.00} | {Number(everysec, "cpu_redis"):0.00} | {Number(everysec, "cpu_loadclient"):0.00} | | | | | | |"));
         }
 
         return table.ToString();
@@ -136,6 +144,11 @@ internal sealed class MintReport
             .AppendLine(string.Create(CultureInfo.InvariantCulture, $"| `redis-benchmark` SET (16 clients, no pipelining; the broker's Redis, AOF always) | {Number(redis, "set"):0}/s |"))
             .AppendLine(string.Create(CultureInfo.InvariantCulture, $"| `redis-benchmark` GET (16 clients, no pipelining; the broker's Redis, AOF always) | {Number(redis, "get"):0}/s |"))
             .AppendLine(string.Create(CultureInfo.InvariantCulture, $"| `redis-benchmark` EVAL of a one-key HSET script (16 clients) | {Number(redis, "eval"):0}/s |"))
+            .AppendLine()
+            .AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"Redis over all mint levels (`INFO commandstats`): {Number(Find("REDISSTATS"), "evalsha_calls"):0} script calls (EVALSHA), "
+                + $"{Number(Find("REDISSTATS"), "evalsha_usec_per_call"):0.0} µs of Redis time each. The idle broker (no calls, {Number(Find("LOAD", ("concurrency", "0")), "seconds"):0} s after the load) "
+                + $"used {Number(Find("LOAD", ("concurrency", "0")), "cpu_broker"):0.000} cores (sweeper, timers, runtime)."))
             .AppendLine()
             .AppendLine("Is the load client the bottleneck? The same request (one fixed `task_id`, so every call is an idempotent replay; no CompleteTask), "
                 + $"{Number(fixedLoad, "concurrency"):0} concurrent streams over {Number(fixedLoad, "connections"):0} connections, from both generators:").AppendLine()
