@@ -1,6 +1,9 @@
+using System.Globalization;
 using CredBroker.Bench;
+using CredBroker.Bench.Mint;
 
 // Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases|validation|propagation [--leases 100000] [--count 1000] [--write docs/benchmarks.md]
+// The mint comparison (bench/run.sh drives these): mint-setup, mint-load, mint-report.
 var arguments = args.ToList();
 var scenario = arguments.FirstOrDefault() ?? "leases";
 var leaseCount = Option(arguments, "--leases", 100_000);
@@ -35,10 +38,36 @@ switch (scenario)
         }
 
         return 0;
+    case "mint-setup":
+        MintSetup.Write(Text(arguments, "--dir"), Text(arguments, "--redis"), Option(arguments, "--http", 0), Option(arguments, "--agent", 0), Option(arguments, "--operator", 0), Console.Out);
+        return 0;
+    case "mint-load":
+        var watched = arguments.Select((a, i) => (a, i)).Where(x => x.a == "--watch" && x.i + 1 < arguments.Count)
+            .Select(x => arguments[x.i + 1].Split('=')).ToDictionary(p => p[0], p => int.Parse(p[1], CultureInfo.InvariantCulture));
+        var concurrency = Option(arguments, "--concurrency", 16);
+        var load = await new MintLoadClient(new Uri(Text(arguments, "--target")), File.ReadAllText(Text(arguments, "--credential-file")).Trim(), Console.Error)
+            .RunAsync(arguments.IndexOf("--fixed") >= 0 ? "fixed" : "mint", concurrency, Option(arguments, "--connections", Math.Min(concurrency, 4)),
+                TimeSpan.FromSeconds(Option(arguments, "--warmup", 2)), TimeSpan.FromSeconds(Option(arguments, "--seconds", 10)), watched, CancellationToken.None);
+        Console.WriteLine(arguments.IndexOf("--tag") >= 0 ? load.ToLine().Replace($"mode={load.Mode} ", $"mode={Text(arguments, "--tag")} ", StringComparison.Ordinal) : load.ToLine());
+        return load.BeginOk > 0 || concurrency == 0 ? 0 : 1;
+    case "mint-report":
+        var mint = MintReport.Parse(File.ReadAllLines(Text(arguments, "--results")));
+        Console.WriteLine(mint.Table());
+        Console.WriteLine(mint.ResultLine());
+        if (write is not null)
+        {
+            BenchmarkReport.WriteSection(write, "mint", mint.Markdown(Text(arguments, "--command")));
+            Console.WriteLine($"wrote the 'mint' section of {write}");
+        }
+
+        return mint.Failures == 0 ? 0 : 1;
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation, propagation");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation, propagation, mint-setup, mint-load, mint-report");
         return 2;
 }
 
 static int Option(List<string> arguments, string name, int fallback) =>
     arguments.IndexOf(name) is >= 0 and var i && i + 1 < arguments.Count && int.TryParse(arguments[i + 1], out var value) ? value : fallback;
+
+static string Text(List<string> arguments, string name) =>
+    arguments.IndexOf(name) is >= 0 and var i && i + 1 < arguments.Count ? arguments[i + 1] : throw new ArgumentException($"{name} is required");

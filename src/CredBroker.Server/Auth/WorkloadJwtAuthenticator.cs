@@ -23,10 +23,13 @@ public sealed class WorkloadJwtAuthenticator
     private readonly JsonWebTokenHandler _handler = new() { MaximumTokenSizeInBytes = BearerToken.MaxLength };
     private readonly Dictionary<string, Issuer> _issuers = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
+    private readonly VerifiedCredentialCache _verified;
 
-    public WorkloadJwtAuthenticator(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, TimeProvider time, HttpClient? http = null)
+    /// <param name="cacheSize">Validated credentials remembered until they expire (0: validate every call in full).</param>
+    public WorkloadJwtAuthenticator(IEnumerable<BrokerOptions.TrustedIssuerOptions> issuers, TimeProvider time, int cacheSize = 0, HttpClient? http = null)
     {
         _time = time;
+        _verified = new VerifiedCredentialCache(time, cacheSize);
         foreach (var options in issuers)
         {
             var keys = Keys(options, time, http);
@@ -56,6 +59,11 @@ public sealed class WorkloadJwtAuthenticator
     public async Task<VerifiedCredential> VerifyAsync(GrpcCallContext context, string groupClaim = "groups")
     {
         var credential = BearerToken.Read(context);
+        if (_verified.TryGet(credential, out var remembered))
+        {
+            return remembered;
+        }
+
         JsonWebToken jwt;
         try
         {
@@ -95,7 +103,15 @@ public sealed class WorkloadJwtAuthenticator
             throw Unauthenticated($"The credential has no '{trusted.Options.SubjectClaim}' claim to identify the workload.");
         }
 
-        return new VerifiedCredential(jwt.Issuer, subject, Groups(jwt, groupClaim), trusted.Workloads);
+        var verified = new VerifiedCredential(jwt.Issuer, subject, Groups(jwt, groupClaim), trusted.Workloads);
+        var validUntil = new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero) + trusted.Parameters.ClockSkew;
+        if (trusted.Options.MaxCredentialAge is { } age && DateTimeOffset.FromUnixTimeSeconds(jwt.GetPayloadValue<long>("iat")) + age < validUntil)
+        {
+            validUntil = DateTimeOffset.FromUnixTimeSeconds(jwt.GetPayloadValue<long>("iat")) + age;
+        }
+
+        _verified.Add(credential, verified, validUntil);
+        return verified;
     }
 
     public static RpcException Unauthenticated(string message) => new(StatusCode.Unauthenticated, message);

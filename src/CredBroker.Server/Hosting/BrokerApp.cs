@@ -153,8 +153,8 @@ public static class BrokerApp
         var agents = AgentFile.Load(options.AgentsFile!);
         var store = ConnectRedis(options.Redis, options.Leases.StoreOptions());
         var directory = new OperatorDirectory(options.Operators);
-        var operatorJwt = options.Operators.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Operators.Issuers, time) : null;
-        var agentJwt = options.Identity.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Identity.Issuers, time) : null;
+        var operatorJwt = options.Operators.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Operators.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
+        var agentJwt = options.Identity.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Identity.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
         var certificates = options.Identity.Certificates.Select(c => new SubjectPattern(c.Subject, c.Agent)).ToList();
         return new Composition(store, keys, store.KeySchedule(), agents,
             new AgentAuthenticator(agentJwt, certificates, directory), new OperatorAuthenticator(operatorJwt, directory));
