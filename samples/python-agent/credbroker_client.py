@@ -14,9 +14,10 @@ import grpc
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PROTOS = os.path.join(ROOT, "protos")
 _GEN = tempfile.mkdtemp(prefix="credbroker-pb-")
+# Every credbroker/v1 file, so a new file imported by operator.proto needs no change here.
+_CONTRACT = sorted("credbroker/v1/" + f for f in os.listdir(os.path.join(PROTOS, "credbroker", "v1")) if f.endswith(".proto"))
 subprocess.run(
-    ["protoc", f"-I{PROTOS}", f"--python_out={_GEN}",
-     "credbroker/v1/agent_broker.proto", "credbroker/v1/token_validation.proto", "credbroker/v1/operator.proto",
+    ["protoc", f"-I{PROTOS}", f"--python_out={_GEN}", *_CONTRACT,
      "grpc/health/v1/health.proto", "grpc/reflection/v1alpha/reflection.proto"],
     check=True)
 sys.path.insert(0, _GEN)
