@@ -11,7 +11,7 @@ namespace CredBroker.Redis;
 /// Durability of an acknowledged revoke is Redis's: run it with <c>appendonly yes</c> and
 /// <c>appendfsync always</c> (a reply is sent only after the AOF write is fsynced).
 /// </summary>
-public sealed class RedisLeaseStore : ILeaseStore, IDisposable
+public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
 {
     /// <summary>Index entries a listing call examines at most before it returns a (possibly short) page.</summary>
     private const int ListScanBudget = 2000;
@@ -211,6 +211,13 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
         }
 
         return new LeasePage(page, null);
+    }
+
+    public async Task<long> CountOpenAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var counts = await Task.WhenAll(Enumerable.Range(0, LeaseIds.ShardCount).Select(shard => Run(() => Db.SortedSetLengthAsync(RedisKeys.Deadlines(shard)))));
+        return counts.Sum();
     }
 
     public void Dispose() => _connection.Dispose();

@@ -1,4 +1,6 @@
 using CredBroker.Core.Agents;
+using CredBroker.Core.Audit;
+using CredBroker.Core.Audit.InMemory;
 using CredBroker.Core.Broker;
 using CredBroker.Core.Leases;
 using CredBroker.Core.Leases.InMemory;
@@ -7,8 +9,10 @@ using CredBroker.Core.Tokens;
 using CredBroker.Grpc;
 using Grpc.Health.V1;
 using CredBroker.Redis;
+using CredBroker.Server.Audit;
 using CredBroker.Server.Auth;
 using CredBroker.Server.Http;
+using CredBroker.Server.Metrics;
 using CredBroker.Server.Services;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Serilog;
@@ -35,16 +39,23 @@ public static class BrokerApp
         builder.Logging.AddSerilog(serilog.CreateLogger(), dispose: true);
 
         var time = TimeProvider.System;
-        var composition = options.Dev ? ComposeDev(options, console) : ComposeProduction(options, time);
+        var composition = options.Dev ? ComposeDev(options, console, time) : ComposeProduction(options, time);
         var keys = composition.Keys;
+        var metrics = new BrokerMetrics(new MetricsRegistry());
+        var store = new TimedLeaseStore(composition.Store, metrics.StoreDuration);
+        var follow = new AuditFollow();
+        IReadOnlyList<IAuditSink> sinks = options.Audit.JsonLinesFile is { Length: > 0 } jsonLines ? [new JsonLinesAuditSink(jsonLines)] : [];
+        var audit = new AuditService(composition.AuditLog, sinks, [metrics, follow]);
         var minter = new TokenMinter(keys, options.Issuer, time);
-        var broker = new TaskBroker(composition.Agents, new AgentScopePolicy(), composition.Store, minter, new TokenReader(keys, options.Issuer, time), time);
-        Func<CancellationToken, Task<bool>> ready = ct => IsStoreReachableAsync(composition.Store, ct);
+        var broker = new TaskBroker(composition.Agents, new AgentScopePolicy(), store, minter, new TokenReader(keys, options.Issuer, time), time, audit);
+        var readiness = new Readiness(store, composition.AuditLog, keys, composition.Agents);
+        Func<CancellationToken, Task<bool>> ready = async ct => (await readiness.CheckAsync(ct)).Ready;
+        metrics.Registry.GaugeAsync("credbroker_active_leases", "Open leases in the expiry index (all replicas).", async ct => await store.CountOpenAsync(ct));
 
-        var notifier = new RevocationNotifier(composition.Store, options.Leases.RevocationPollInterval);
+        var notifier = new RevocationNotifier(store, options.Leases.RevocationPollInterval);
         builder.Services.AddHostedService(_ => notifier);
         builder.Services.AddHostedService(services => new SweeperService(
-            new LeaseSweeper(composition.Store, time), options.Leases.SweepInterval, services.GetRequiredService<ILogger<SweeperService>>()));
+            new LeaseSweeper(store, time, audit: audit), options.Leases.SweepInterval, services.GetRequiredService<ILogger<SweeperService>>(), metrics));
 
         var listen = options.Listen;
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -73,29 +84,41 @@ public static class BrokerApp
 
         var agentMethods = new GrpcMethodRegistry()
             .Use(callLog)
+            .Use(metrics.Interceptor())
             .Use(CallGuard.Authenticate(composition.AgentAuthenticator, openServices));
         new AgentBrokerService(broker, notifier).Register(agentMethods);
-        new TokenValidationService(broker, keys, composition.Store, notifier).Register(agentMethods);
+        new TokenValidationService(broker, keys, store, notifier, metrics.RevocationFeedLag).Register(agentMethods);
         new HealthService(ready, [AgentBrokerService.ServiceName, TokenValidationService.ServiceName]).Register(agentMethods);
         agentMethods.AddServerReflection(
             Contracts.V1.AgentBrokerReflection.Descriptor, Contracts.V1.TokenValidationReflection.Descriptor, HealthReflection.Descriptor);
 
         var operatorMethods = new GrpcMethodRegistry()
             .Use(callLog)
-            .Use(CallGuard.Authenticate(composition.OperatorAuthenticator, openServices));
-        new OperatorService(new LeaseAdministration(composition.Store, time), notifier).Register(operatorMethods);
+            .Use(metrics.Interceptor())
+            .Use(CallGuard.Authenticate(new AuditedAuthenticator(composition.OperatorAuthenticator, audit, time), openServices));
+        new OperatorService(new LeaseAdministration(store, time, audit), notifier).Register(operatorMethods);
+        new AuditOperatorService(composition.AuditLog, composition.AuditSigners, follow, options.Audit.FollowPollInterval).Register(operatorMethods);
         new HealthService(ready, [OperatorService.ServiceName]).Register(operatorMethods);
-        operatorMethods.AddServerReflection(Contracts.V1.OperatorReflection.Descriptor, HealthReflection.Descriptor);
+        operatorMethods.AddServerReflection(Contracts.V1.OperatorReflection.Descriptor, Contracts.V1.OperatorAuditReflection.Descriptor, HealthReflection.Descriptor);
 
         app.MapWhen(http => http.Connection.LocalPort == listen.AgentPort, branch => branch.UseGrpcMethods(agentMethods, grpcOptions));
         app.MapWhen(http => http.Connection.LocalPort == listen.OperatorPort, branch => branch.UseGrpcMethods(operatorMethods, grpcOptions));
-        WellKnownEndpoints.Map(app, keys, options.Issuer, ready);
-        app.Lifetime.ApplicationStopped.Register(() => (composition.Store as IDisposable)?.Dispose());
+        WellKnownEndpoints.Map(app, keys, options.Issuer, readiness, metrics.Registry);
+        app.Lifetime.ApplicationStopped.Register(() =>
+        {
+            (composition.Store as IDisposable)?.Dispose();
+            (composition.AuditLog as IDisposable)?.Dispose();
+            foreach (var sink in sinks)
+            {
+                (sink as IDisposable)?.Dispose();
+            }
+        });
         return app;
     }
 
     private sealed record Composition(
-        ILeaseStore Store, StaticSigningKeys Keys, AgentCatalog Agents, ICallerAuthenticator AgentAuthenticator, ICallerAuthenticator OperatorAuthenticator);
+        ILeaseStore Store, StaticSigningKeys Keys, AgentCatalog Agents, ICallerAuthenticator AgentAuthenticator, ICallerAuthenticator OperatorAuthenticator,
+        IAuditLog AuditLog, Func<IReadOnlyCollection<IAuditSigner>> AuditSigners);
 
     /// <summary>h2c (cleartext HTTP/2 needs Http2 alone; Http1AndHttp2 on h2c silently speaks HTTP/1.1) or TLS with ALPN h2.</summary>
     private static void ConfigureGrpcListener(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, BrokerOptions.TlsOptions? tls)
@@ -113,7 +136,7 @@ public static class BrokerApp
         }
     }
 
-    private static Composition ComposeDev(BrokerOptions options, TextWriter console)
+    private static Composition ComposeDev(BrokerOptions options, TextWriter console, TimeProvider time)
     {
         var agentSecret = DevMode.Secret("CREDBROKER_DEV_SECRET");
         var operatorSecret = DevMode.Secret("CREDBROKER_DEV_OPERATOR_SECRET");
@@ -124,9 +147,12 @@ public static class BrokerApp
 
         var agents = options.AgentsFile is { Length: > 0 } file ? AgentFile.Load(file) : AgentFile.Parse(DevMode.SampleAgents, "dev sample agents");
         console.WriteLine(DevMode.Banner(options, agentSecret, operatorSecret));
-        return new Composition(new InMemoryLeaseStore(options.Leases.StoreOptions()), new StaticSigningKeys([SigningKey.Generate()]), agents,
+        var keys = new StaticSigningKeys([SigningKey.Generate()]);
+        var (signer, signers) = AuditSigners(options, keys);
+        return new Composition(new InMemoryLeaseStore(options.Leases.StoreOptions()), keys, agents,
             new DevSecretAuthenticator(agentSecret, DevMode.AgentId, DevMode.AgentId),
-            new DevSecretAuthenticator(operatorSecret, DevMode.OperatorId, agentId: null));
+            new DevSecretAuthenticator(operatorSecret, DevMode.OperatorId, agentId: null),
+            new InMemoryAuditLog(signer, options.Audit.LogOptions(), time), signers);
     }
 
     private static Composition ComposeProduction(BrokerOptions options, TimeProvider time)
@@ -141,24 +167,33 @@ public static class BrokerApp
         var keys = new StaticSigningKeys(options.Signing.KeyFiles.Select(SigningKey.FromPemFile).ToList());
         var agents = AgentFile.Load(options.AgentsFile!);
         var store = RedisLeaseStore.Connect(options.Redis.Configuration!, options.Leases.StoreOptions());
+        var (signer, signers) = AuditSigners(options, keys);
+        var auditLog = RedisAuditLog.Connect(options.Audit.RedisConfiguration ?? options.Redis.Configuration!, signer, options.Audit.LogOptions(), time);
         ICallerAuthenticator operators = options.Operators.Issuers.Count > 0 && options.Operators.Subjects.Count > 0
             ? WorkloadJwtAuthenticator.ForOperators(options.Operators.Issuers, options.Operators.Subjects, time)
             : new RejectAllAuthenticator("operator");
-        return new Composition(store, keys, agents, new WorkloadJwtAuthenticator(options.Identity.Issuers, time), operators);
+        return new Composition(store, keys, agents, new WorkloadJwtAuthenticator(options.Identity.Issuers, time), operators, auditLog, signers);
     }
 
-    /// <summary>A real round trip to the store (an unknown, well-formed id), so a dead Redis shows as not ready.</summary>
-    private static async Task<bool> IsStoreReachableAsync(ILeaseStore store, CancellationToken cancellationToken)
+    /// <summary>The checkpoint signer (HMAC from a key file, else the current token signing key) and every signer verification accepts.</summary>
+    private static (IAuditSigner Signer, Func<IReadOnlyCollection<IAuditSigner>> Signers) AuditSigners(BrokerOptions options, StaticSigningKeys keys)
     {
-        try
+        if (options.Audit.CheckpointKeyFile is { Length: > 0 } file)
         {
-            await store.GetAsync(LeaseIds.For("readiness-probe", "readiness-probe"), cancellationToken);
-            return true;
+            var hmac = new HmacAuditSigner(ReadKey(file));
+            return (hmac, () => [hmac]);
         }
-        catch (StoreUnavailableException)
-        {
-            return false;
-        }
+
+        return (new SigningKeyAuditSigner(keys.Current), () => keys.Published.Select(k => (IAuditSigner)new SigningKeyAuditSigner(k)).ToList());
+    }
+
+    private static byte[] ReadKey(string file)
+    {
+        var raw = File.ReadAllBytes(file);
+        var text = System.Text.Encoding.ASCII.GetString(raw).Trim();
+        var decoded = new byte[raw.Length];
+        var key = Convert.TryFromBase64String(text, decoded, out var length) ? decoded[..length] : raw;
+        return key.Length >= 32 ? key : throw new InvalidOperationException($"{file}: the audit checkpoint key must be at least 32 bytes.");
     }
 }
 
