@@ -5,7 +5,7 @@ using Google.Protobuf;
 
 namespace CredBroker.Client;
 
-/// <summary>The Operator service on the operator listener (leases and agents). Failures surface as <see cref="RpcException"/>.</summary>
+/// <summary>The Operator service on the operator listener (leases, agents, audit). Failures surface as <see cref="RpcException"/>.</summary>
 public sealed class CredBrokerOperatorClient : IDisposable
 {
     private const string Operator = "/credbroker.v1.Operator/";
@@ -36,6 +36,14 @@ public sealed class CredBrokerOperatorClient : IDisposable
 
     public Task<ReleaseAgentResponse> ReleaseAgentAsync(string agentId, CancellationToken cancellationToken = default) =>
         Call("ReleaseAgent", new ReleaseAgentRequest { AgentId = agentId }, ReleaseAgentResponse.Parser, cancellationToken);
+
+    /// <summary>Audit records matching the filters; with <c>Follow</c> the stream stays open until cancelled.</summary>
+    public IAsyncEnumerable<AuditRecord> QueryAuditAsync(QueryAuditRequest request, CancellationToken cancellationToken = default) =>
+        _channel.ServerStreamingAsync(Operator + "QueryAudit", request, AuditRecord.Parser, cancellationToken);
+
+    /// <summary>Checks the audit chain; <paramref name="timeout"/> defaults to a minute (a long chain takes a while).</summary>
+    public Task<VerifyAuditResponse> VerifyAuditAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        _channel.UnaryAsync(Operator + "VerifyAudit", new VerifyAuditRequest(), VerifyAuditResponse.Parser, timeout ?? TimeSpan.FromMinutes(1), cancellationToken);
 
     public void Dispose() => _channel.Dispose();
 
