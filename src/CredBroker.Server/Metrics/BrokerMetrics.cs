@@ -18,7 +18,7 @@ public sealed class BrokerMetrics : IAuditObserver
         GrpcRequests = registry.Counter("credbroker_grpc_requests_total", "gRPC calls by full method and status code.", "method", "code");
         GrpcDuration = registry.Histogram("credbroker_grpc_request_duration_seconds", "gRPC call duration (streaming calls: until the stream ends).", Histogram.LatencyBuckets, "method");
         TokensIssued = registry.Counter("credbroker_tokens_issued_total", "Access tokens minted, by operation (begin_task, issue_token, renew_lease).", "operation");
-        TokensDenied = registry.Counter("credbroker_tokens_denied_total", "Token requests refused, by the first deciding rule id.", "reason");
+        TokensDenied = registry.Counter("credbroker_tokens_denied_total", "Token requests refused, by the deciding rule id (the last rule that fired).", "reason");
         LeasesEnded = registry.Counter("credbroker_leases_ended_total", "Leases that ended, by final state (completed, expired, revoked).", "state");
         AgentActions = registry.Counter("credbroker_agent_actions_total", "Operator quarantines and releases that changed an agent.", "action");
         OperatorAuthFailures = registry.Counter("credbroker_operator_auth_failures_total", "Refused operator credentials on the operator listener.");
@@ -119,7 +119,7 @@ public sealed class BrokerMetrics : IAuditObserver
                 TokensIssued.Inc(auditEvent.Details.GetValueOrDefault("operation") ?? "unknown");
                 break;
             case AuditEventType.TokenDenied:
-                TokensDenied.Inc(auditEvent.RuleIds.FirstOrDefault() ?? "unspecified");
+                TokensDenied.Inc(auditEvent.RuleIds.LastOrDefault() ?? "unspecified");
                 break;
             case AuditEventType.LeaseCompleted when changed:
                 LeasesEnded.Inc("completed");
