@@ -33,9 +33,29 @@ internal static class AuditCommands
         tail.SetAction((parse, ct) => app.RunAsync(parse, async (client, output) =>
         {
             var request = filters.Request(parse);
-            request.Tail = Math.Clamp(parse.GetValue(lines), 0, 10_000);
+            var count = parse.GetValue(lines);
+            if (count is < 0 or > 10_000)
+            {
+                throw new UsageException("--lines must be between 0 and 10000.");
+            }
+
             request.Follow = parse.GetValue(followOption);
-            request.Limit = request.Follow ? 0 : Math.Max(request.Tail, 1);
+            if (count == 0)
+            {
+                // Only what comes next: start after the newest record.
+                await foreach (var newest in client.QueryAuditAsync(new QueryAuditRequest { Tail = 1, Limit = 1 }, ct))
+                {
+                    request.AfterSequence = newest.Sequence;
+                }
+
+                if (!request.Follow)
+                {
+                    return ExitCodes.Ok;
+                }
+            }
+
+            request.Tail = count;
+            request.Limit = request.Follow ? 0 : count;
             try
             {
                 await StreamAsync(client, request, output, ct);
