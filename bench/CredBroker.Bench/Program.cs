@@ -1,6 +1,6 @@
 using CredBroker.Bench;
 
-// Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases|validation|propagation [--leases 100000] [--count 1000] [--write docs/benchmarks.md]
+// Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases|validation|propagation|audit [--leases 100000] [--count 1000] [--write docs/benchmarks.md]
 var arguments = args.ToList();
 var scenario = arguments.FirstOrDefault() ?? "leases";
 var leaseCount = Option(arguments, "--leases", 100_000);
@@ -35,8 +35,17 @@ switch (scenario)
         }
 
         return 0;
+    case "audit":
+        var audit = await AuditBenchmarks.RunAsync(Option(arguments, "--count", 2000), Console.Out);
+        if (write is not null)
+        {
+            BenchmarkReport.WriteSection(write, "audit", audit);
+            Console.WriteLine($"wrote the 'audit' section of {write}");
+        }
+
+        return 0;
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation, propagation");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation, propagation, audit");
         return 2;
 }
 

@@ -8,6 +8,7 @@ public sealed class InMemoryAuditLog : IAuditLog
     private readonly object _gate = new();
     private readonly List<AuditRecord> _records = [];
     private readonly List<AuditCheckpoint> _checkpoints = [];
+    private readonly Dictionary<long, DateTimeOffset> _ages = [];
     private readonly IAuditSigner _signer;
     private readonly AuditLogOptions _options;
     private readonly TimeProvider _time;
@@ -73,8 +74,6 @@ public sealed class InMemoryAuditLog : IAuditLog
             return Task.FromResult(copy);
         }
     }
-
-    private readonly Dictionary<long, DateTimeOffset> _ages = [];
 
     /// <summary>Drops records past the count or age limit and re-anchors the chain at the last dropped one.</summary>
     private void ApplyRetention(DateTimeOffset now)
