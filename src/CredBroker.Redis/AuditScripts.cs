@@ -3,22 +3,31 @@ namespace CredBroker.Redis;
 /// <summary>
 /// Lua for the audit chain. The broker computes each record's hash (SHA-256 is not available in
 /// Redis Lua); the append script is a compare-and-set on the head, so replicas that race are
-/// told the new head and retry, and the chain never forks. KEYS: log stream, head hash, checkpoint stream.
+/// told the new head and retry, and the chain never forks. For fairness, a replica that loses the race
+/// reserves the next append (briefly): other replicas are refused until it has appended, so a replica
+/// with a queue of appends cannot starve one that has to retry. KEYS: log stream, head hash,
+/// checkpoint stream, reservation.
 /// </summary>
 internal static class AuditScripts
 {
     /// <summary>
     /// ARGV: expected head seq, expected head hash, new hash, body, max records (0 = none),
-    /// max age ms (0 = none), genesis hash, checkpoint time ms, checkpoint key id ('' = no checkpoint), signature.
-    /// Returns {'ok', id} or {'conflict', seq, hash}.
+    /// max age ms (0 = none), genesis hash, checkpoint time ms, checkpoint key id ('' = no checkpoint), signature,
+    /// this replica's id. Returns {'ok', id}, {'conflict', seq, hash} (retry now) or {'reserved', seq, hash} (retry shortly).
     /// </summary>
     public const string Append = """
         local head = redis.call('HMGET', KEYS[2], 'seq', 'hash')
         local seq = tonumber(head[1] or '0')
         local hash = head[2] or ARGV[7]
+        local holder = redis.call('GET', KEYS[4])
+        if holder and holder ~= ARGV[11] then
+          return {'reserved', tostring(seq), hash}
+        end
         if seq ~= tonumber(ARGV[1]) or hash ~= ARGV[2] then
+          if not holder then redis.call('SET', KEYS[4], ARGV[11], 'PX', 250) end
           return {'conflict', tostring(seq), hash}
         end
+        if holder then redis.call('DEL', KEYS[4]) end
         local nextSeq = seq + 1
         local id = redis.call('XADD', KEYS[1], '*', 'seq', nextSeq, 'prev', ARGV[2], 'hash', ARGV[3], 'body', ARGV[4])
         redis.call('HSET', KEYS[2], 'seq', nextSeq, 'hash', ARGV[3])

@@ -13,7 +13,8 @@ namespace CredBroker.Redis;
 /// </summary>
 public sealed class RedisAuditLog : IAuditLog, IDisposable
 {
-    private const int MaxAttempts = 32;
+    /// <summary>How long an append keeps retrying a head that other replicas keep moving before it fails closed.</summary>
+    private static readonly TimeSpan ContentionBudget = TimeSpan.FromSeconds(3);
     private readonly ConnectionMultiplexer _connection;
     private readonly bool _ownsConnection;
     private readonly IAuditSigner _signer;
@@ -33,6 +34,7 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
         LogKey = keyPrefix + "log";
         HeadKey = keyPrefix + "head";
         CheckpointsKey = keyPrefix + "checkpoints";
+        ReservationKey = keyPrefix + "reservation";
     }
 
     /// <summary>The default key family (<c>cb:{audit}:</c>); another prefix keeps several chains on one server apart.</summary>
@@ -43,6 +45,10 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
     internal RedisKey HeadKey { get; }
 
     internal RedisKey CheckpointsKey { get; }
+
+    private RedisKey ReservationKey { get; }
+
+    private string ReplicaId { get; } = Guid.NewGuid().ToString("N");
 
     /// <summary>Connects without failing when Redis is down at start; appends fail closed until it is back.</summary>
     public static RedisAuditLog Connect(string configuration, IAuditSigner signer, AuditLogOptions? options = null, TimeProvider? time = null, string keyPrefix = DefaultKeyPrefix)
@@ -63,17 +69,18 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
         await _appendGate.WaitAsync(cancellationToken);
         try
         {
-            for (var attempt = 0; attempt < MaxAttempts; attempt++)
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            for (var attempt = 0; System.Diagnostics.Stopwatch.GetElapsedTime(started) < ContentionBudget; attempt++)
             {
                 var (sequence, previous) = _head;
                 var record = AuditChain.Next(new AuditLogState(0, AuditChain.GenesisHash, sequence, previous), body);
                 var checkpoint = record.Sequence % _options.CheckpointInterval == 0
                     ? AuditCheckpoint.Create(_signer, record.Sequence, record.Hash, _time.GetUtcNow())
                     : null;
-                var result = (RedisResult[])(await Run(() => Db.ScriptEvaluateAsync(AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey],
+                var result = (RedisResult[])(await Run(() => Db.ScriptEvaluateAsync(AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey, ReservationKey],
                 [
                     sequence, previous, record.Hash, body, _options.MaxRecords, (long)(_options.MaxAge?.TotalMilliseconds ?? 0), AuditChain.GenesisHash,
-                    checkpoint?.Time.ToUnixTimeMilliseconds() ?? 0, checkpoint?.KeyId ?? "", checkpoint?.Signature ?? "",
+                    checkpoint?.Time.ToUnixTimeMilliseconds() ?? 0, checkpoint?.KeyId ?? "", checkpoint?.Signature ?? "", ReplicaId,
                 ])))!;
                 if ((string)result[0]! == "ok")
                 {
@@ -81,11 +88,16 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
                     return record with { Position = (string)result[1]! };
                 }
 
-                // Another replica appended first: continue from its head.
+                // Another replica appended first: continue from its head (this replica now holds the reservation),
+                // or another replica holds the reservation: let it append first.
                 _head = (long.Parse((string)result[1]!, CultureInfo.InvariantCulture), (string)result[2]!);
+                if ((string)result[0]! == "reserved")
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1 + attempt, 10)), cancellationToken);
+                }
             }
 
-            throw new AuditUnavailableException($"the audit head kept moving for {MaxAttempts} attempts (too much contention)");
+            throw new AuditUnavailableException($"the audit head kept moving for {ContentionBudget.TotalSeconds:0} s (too much contention between replicas)");
         }
         finally
         {
