@@ -17,6 +17,7 @@ _GEN = tempfile.mkdtemp(prefix="credbroker-pb-")
 subprocess.run(
     ["protoc", f"-I{PROTOS}", f"--python_out={_GEN}",
      "credbroker/v1/agent_broker.proto", "credbroker/v1/token_validation.proto", "credbroker/v1/operator.proto",
+     "credbroker/v1/operator_audit.proto",
      "grpc/health/v1/health.proto", "grpc/reflection/v1alpha/reflection.proto"],
     check=True)
 sys.path.insert(0, _GEN)
