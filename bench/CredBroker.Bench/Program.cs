@@ -2,7 +2,7 @@ using System.Globalization;
 using CredBroker.Bench;
 using CredBroker.Bench.Mint;
 
-// Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases|validation|propagation [--leases 100000] [--count 1000] [--write docs/benchmarks.md]
+// Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases|validation|propagation|audit [--leases 100000] [--count 1000] [--write docs/benchmarks.md]
 // The mint comparison (bench/run.sh drives these): mint-setup, mint-load, mint-report.
 var arguments = args.ToList();
 var scenario = arguments.FirstOrDefault() ?? "leases";
@@ -61,8 +61,17 @@ switch (scenario)
         }
 
         return mint.Failures == 0 ? 0 : 1;
+    case "audit":
+        var audit = await AuditBenchmarks.RunAsync(Option(arguments, "--count", 2000), Console.Out);
+        if (write is not null)
+        {
+            BenchmarkReport.WriteSection(write, "audit", audit);
+            Console.WriteLine($"wrote the 'audit' section of {write}");
+        }
+
+        return 0;
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation, propagation, mint-setup, mint-load, mint-report");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation, propagation, audit, mint-setup, mint-load, mint-report");
         return 2;
 }
 

@@ -5,7 +5,7 @@ using Google.Protobuf;
 
 namespace CredBroker.Client;
 
-/// <summary>The Operator service on the operator listener (leases, agents, signing keys). Failures surface as <see cref="RpcException"/>.</summary>
+/// <summary>The Operator service on the operator listener (leases, agents, signing keys, audit). Failures surface as <see cref="RpcException"/>.</summary>
 public sealed class CredBrokerOperatorClient : IDisposable
 {
     private const string Operator = "/credbroker.v1.Operator/";
@@ -40,6 +40,14 @@ public sealed class CredBrokerOperatorClient : IDisposable
     /// <param name="kid">A mounted key's kid, or empty for the next unused one.</param>
     public Task<RotateSigningKeyResponse> RotateSigningKeyAsync(string kid, string reason, CancellationToken cancellationToken = default) =>
         Call("RotateSigningKey", new RotateSigningKeyRequest { Kid = kid, Reason = reason }, RotateSigningKeyResponse.Parser, cancellationToken);
+
+    /// <summary>Audit records matching the filters; with <c>Follow</c> the stream stays open until cancelled.</summary>
+    public IAsyncEnumerable<AuditRecord> QueryAuditAsync(QueryAuditRequest request, CancellationToken cancellationToken = default) =>
+        _channel.ServerStreamingAsync(Operator + "QueryAudit", request, AuditRecord.Parser, cancellationToken);
+
+    /// <summary>Checks the audit chain; <paramref name="timeout"/> defaults to a minute (a long chain takes a while).</summary>
+    public Task<VerifyAuditResponse> VerifyAuditAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        _channel.UnaryAsync(Operator + "VerifyAudit", new VerifyAuditRequest(), VerifyAuditResponse.Parser, timeout ?? TimeSpan.FromMinutes(1), cancellationToken);
 
     public void Dispose() => _channel.Dispose();
 

@@ -11,7 +11,7 @@ namespace CredBroker.Redis;
 /// Durability of an acknowledged revoke is Redis's: run it with <c>appendonly yes</c> and
 /// <c>appendfsync always</c> (a reply is sent only after the AOF write is fsynced).
 /// </summary>
-public sealed class RedisLeaseStore : ILeaseStore, IDisposable
+public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
 {
     /// <summary>Index entries a listing call examines at most before it returns a (possibly short) page.</summary>
     private const int ListScanBudget = 2000;
@@ -29,25 +29,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
     {
         options ??= new LeaseStoreOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(options.RevocationLogMaxLength, 1);
-        var config = ConfigurationOptions.Parse(configuration);
-        if (security?.Password is { Length: > 0 } password)
-        {
-            config.Password = password;
-        }
-
-        if (security?.TrustedCas is { Count: > 0 } roots)
-        {
-            if (!config.Ssl)
-            {
-                throw new ArgumentException("A Redis CA was given but the configuration does not enable TLS (add ssl=true).", nameof(security));
-            }
-
-            config.CertificateValidation += (_, certificate, _, errors) => RedisConnectionSecurity.ChainsTo(certificate, errors, roots);
-        }
-
-        config.AbortOnConnectFail = false;
-        config.ConnectTimeout = Math.Min(config.ConnectTimeout, 2000);
-        config.SyncTimeout = Math.Min(config.SyncTimeout, 2000);
+        var config = RedisConnectionSecurity.Configure(configuration, security);
         return new RedisLeaseStore(ConnectionMultiplexer.Connect(config), options);
     }
 
@@ -229,6 +211,13 @@ public sealed class RedisLeaseStore : ILeaseStore, IDisposable
         }
 
         return new LeasePage(page, null);
+    }
+
+    public async Task<long> CountOpenAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var counts = await Task.WhenAll(Enumerable.Range(0, LeaseIds.ShardCount).Select(shard => Run(() => Db.SortedSetLengthAsync(RedisKeys.Deadlines(shard)))));
+        return counts.Sum();
     }
 
     public void Dispose() => _connection.Dispose();

@@ -1,3 +1,4 @@
+using CredBroker.Core.Audit;
 using CredBroker.Core.Leases;
 
 namespace CredBroker.Core.Broker;
@@ -6,9 +7,10 @@ namespace CredBroker.Core.Broker;
 /// What operators do to leases and agents: look, revoke, quarantine, release. Every change is
 /// attributed to <c>actor</c> in the revocation log. Revocations are idempotent: revoking what
 /// already ended reports its final state instead of failing, so a retried or duplicated operator
-/// command never produces an error storm.
+/// command never produces an error storm. Each change is in the audit chain before it is
+/// acknowledged; when the audit is down the operator gets UNAVAILABLE and retries.
 /// </summary>
-public sealed class LeaseAdministration(ILeaseStore store, TimeProvider time)
+public sealed partial class LeaseAdministration(ILeaseStore store, TimeProvider time, IAuditEvents audit)
 {
     public const int MaxReasonLength = 512;
 
@@ -44,6 +46,11 @@ public sealed class LeaseAdministration(ILeaseStore store, TimeProvider time)
         RequestValidator.LeaseId(leaseId);
         Reason(reason);
         var result = await StoreCall.Run(() => store.RevokeAsync(leaseId, reason, actor, time.GetUtcNow(), expectedGeneration, cancellationToken));
+        if (result.Outcome is TransitionOutcome.Applied or TransitionOutcome.NotApplicable)
+        {
+            await audit.RaiseAsync(Revoked(result.Lease!, reason, actor, result.Outcome == TransitionOutcome.Applied), cancellationToken);
+        }
+
         return result.Outcome switch
         {
             TransitionOutcome.Applied => (result.Lease!, true),
@@ -71,13 +78,16 @@ public sealed class LeaseAdministration(ILeaseStore store, TimeProvider time)
         Reason(reason);
         var revoked = await StoreCall.Run(() => store.QuarantineAgentAsync(agentId, reason, actor, time.GetUtcNow(), cancellationToken));
         var since = await StoreCall.Run(() => store.GetAgentStatusAsync(agentId, cancellationToken));
+        await audit.RaiseAsync(AgentEvent(AuditEventType.AgentQuarantined, agentId, actor, reason, revoked), cancellationToken);
         return (since ?? time.GetUtcNow(), revoked);
     }
 
-    public Task<bool> ReleaseAsync(string agentId, string actor, CancellationToken cancellationToken)
+    public async Task<bool> ReleaseAsync(string agentId, string actor, CancellationToken cancellationToken)
     {
         RequestValidator.AgentId(agentId);
-        return StoreCall.Run(() => store.ReleaseAgentAsync(agentId, actor, time.GetUtcNow(), cancellationToken));
+        var released = await StoreCall.Run(() => store.ReleaseAgentAsync(agentId, actor, time.GetUtcNow(), cancellationToken));
+        await audit.RaiseAsync(AgentEvent(AuditEventType.AgentReleased, agentId, actor, "", released ? 1 : 0), cancellationToken);
+        return released;
     }
 
     private static void Reason(string reason)

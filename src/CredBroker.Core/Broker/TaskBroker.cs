@@ -1,4 +1,5 @@
 using CredBroker.Core.Agents;
+using CredBroker.Core.Audit;
 using CredBroker.Core.Leases;
 using CredBroker.Core.Policy;
 using CredBroker.Core.Tokens;
@@ -7,10 +8,12 @@ namespace CredBroker.Core.Broker;
 
 /// <summary>
 /// The broker's use cases: begin a task (policy → lease → token), mint more tokens inside it,
-/// renew it, complete it, and introspect tokens. Knows nothing of hosts or stores.
+/// renew it, complete it, and introspect tokens. Knows nothing of hosts or stores. Every decision
+/// and lease change is raised as an audit event before the caller gets its answer (a token is
+/// returned only once its mint is in the audit chain).
 /// </summary>
-public sealed class TaskBroker(
-    IAgentCatalog agents, IIssuancePolicy policy, ILeaseStore store, TokenMinter minter, TokenReader reader, TimeProvider time)
+public sealed partial class TaskBroker(
+    IAgentCatalog agents, IIssuancePolicy policy, ILeaseStore store, TokenMinter minter, TokenReader reader, TimeProvider time, IAuditEvents audit)
 {
     public async Task<TaskGrant> BeginTaskAsync(CallerIdentity caller, BeginTaskCommand command, CancellationToken cancellationToken)
     {
@@ -22,17 +25,17 @@ public sealed class TaskBroker(
         RequestValidator.Context(command.Context);
         if (command.SubjectToken.Length > 0)
         {
-            throw new BrokerException(BrokerErrorKind.PermissionDenied,
+            throw await DeniedAsync(caller, null, command, new BrokerException(BrokerErrorKind.PermissionDenied,
                 "subject_token was given, but delegation on behalf of a user is not enabled on this broker (no trusted user-token issuer); omit it.",
-                ["delegation.disabled"]);
+                ["delegation.disabled"]), cancellationToken);
         }
 
-        var agent = FindAgent(caller);
+        var agent = agents.Find(caller.AgentId) ?? throw await DeniedAsync(caller, null, command, UnknownAgent(caller), cancellationToken);
         var decision = policy.Decide(agent, new TaskRequest(
             agent.Id, command.TaskId, command.Purpose, command.Scopes, command.Audience, command.Ttl, command.Context));
         if (decision.Outcome != DecisionOutcome.Allow)
         {
-            throw new BrokerException(BrokerErrorKind.PermissionDenied, decision.Reason, decision.RuleIds);
+            throw await DeniedAsync(caller, agent, command, new BrokerException(BrokerErrorKind.PermissionDenied, decision.Reason, decision.RuleIds), cancellationToken);
         }
 
         // Stores keep milliseconds; start from a whole millisecond so a replayed BeginTask answers identically.
@@ -57,7 +60,7 @@ public sealed class TaskBroker(
         var opened = await StoreCall.Run(() => store.OpenAsync(lease, quota, cancellationToken));
         if (opened.Lease is null)
         {
-            throw Refused(agent.Id, opened);
+            throw await DeniedAsync(caller, agent, command, Refused(agent.Id, opened), cancellationToken);
         }
 
         if (!opened.Created)
@@ -65,7 +68,9 @@ public sealed class TaskBroker(
             lease = ResumeExisting(opened.Lease, decision, now);
         }
 
-        return new TaskGrant(lease, minter.Mint(lease, agent, lease.Scopes, lease.Audience));
+        var token = minter.Mint(lease, agent, lease.Scopes, lease.Audience);
+        await audit.RaiseAsync(Minted(caller, lease, token, lease.Audience, command.Scopes, decision.RuleIds, opened.Created ? "begin_task" : "begin_task.replay"), cancellationToken);
+        return new TaskGrant(lease, token);
     }
 
     public async Task<TaskGrant> IssueTokenAsync(CallerIdentity caller, string leaseId, IReadOnlyList<string> scopes, string audience, CancellationToken cancellationToken)
@@ -80,19 +85,21 @@ public sealed class TaskBroker(
         var granted = scopes.Count == 0 ? lease.Scopes : scopes.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         if (granted.FirstOrDefault(s => !lease.Scopes.Contains(s, StringComparer.Ordinal)) is { } extra)
         {
-            throw new BrokerException(BrokerErrorKind.PermissionDenied,
+            throw await DeniedAsync(caller, lease, scopes, new BrokerException(BrokerErrorKind.PermissionDenied,
                 $"Scope '{extra}' is not held by lease {leaseId} (it holds: {string.Join(' ', lease.Scopes)}); tokens inside a lease can only narrow it.",
-                ["lease.scope_subset"]);
+                ["lease.scope_subset"]), cancellationToken);
         }
 
         var targetAudience = audience.Length == 0 ? lease.Audience : audience;
         if (!agent.Audiences.Contains(targetAudience, StringComparer.Ordinal))
         {
-            throw new BrokerException(BrokerErrorKind.PermissionDenied,
-                $"Audience '{targetAudience}' is not one of agent '{agent.Id}''s audiences ({string.Join(", ", agent.Audiences)}).", ["agent.audience"]);
+            throw await DeniedAsync(caller, lease, scopes, new BrokerException(BrokerErrorKind.PermissionDenied,
+                $"Audience '{targetAudience}' is not one of agent '{agent.Id}''s audiences ({string.Join(", ", agent.Audiences)}).", ["agent.audience"]), cancellationToken);
         }
 
-        return new TaskGrant(lease, minter.Mint(lease, agent, granted, targetAudience));
+        var token = minter.Mint(lease, agent, granted, targetAudience);
+        await audit.RaiseAsync(Minted(caller, lease, token, targetAudience, scopes, [], "issue_token"), cancellationToken);
+        return new TaskGrant(lease, token);
     }
 
     public async Task<TaskGrant> RenewLeaseAsync(CallerIdentity caller, string leaseId, TimeSpan? extendBy, CancellationToken cancellationToken)
@@ -107,7 +114,9 @@ public sealed class TaskBroker(
         var renewed = await StoreCall.Run(() => store.RenewAsync(leaseId, now + (extendBy ?? agent.DefaultLeaseTtl), now, expectedGeneration: null, cancellationToken));
         var current = renewed.Lease ?? throw NotFound(leaseId);
         RequireActive(current, now);
-        return new TaskGrant(current, minter.Mint(current, agent, current.Scopes, current.Audience));
+        var token = minter.Mint(current, agent, current.Scopes, current.Audience);
+        await audit.RaiseAsync(Renewed(caller, current, token), cancellationToken);
+        return new TaskGrant(current, token);
     }
 
     /// <summary>Ends the lease. Idempotent: completing an ended lease reports the state it ended in.</summary>
@@ -116,7 +125,9 @@ public sealed class TaskBroker(
         RequestValidator.LeaseId(leaseId);
         await OwnLeaseAsync(caller, leaseId, cancellationToken);
         var result = await StoreCall.Run(() => store.CompleteAsync(leaseId, time.GetUtcNow(), expectedGeneration: null, cancellationToken));
-        return result.Lease ?? throw NotFound(leaseId);
+        var ended = result.Lease ?? throw NotFound(leaseId);
+        await audit.RaiseAsync(Completed(caller, ended, result.Outcome == TransitionOutcome.Applied), cancellationToken);
+        return ended;
     }
 
     /// <summary>RFC 7662: active only for a valid token whose lease is active right now.</summary>
@@ -132,10 +143,11 @@ public sealed class TaskBroker(
         return active ? new IntrospectionResult(true, claims) : IntrospectionResult.Inactive;
     }
 
-    private AgentDefinition FindAgent(CallerIdentity caller) =>
-        agents.Find(caller.AgentId) ?? throw new BrokerException(BrokerErrorKind.PermissionDenied,
-            $"No agent definition for '{caller.AgentId}': an agent must be defined (owner, purpose, scopes) before it gets tokens.",
-            ["agent.defined"]);
+    private AgentDefinition FindAgent(CallerIdentity caller) => agents.Find(caller.AgentId) ?? throw UnknownAgent(caller);
+
+    private static BrokerException UnknownAgent(CallerIdentity caller) => new(BrokerErrorKind.PermissionDenied,
+        $"No agent definition for '{caller.AgentId}': an agent must be defined (owner, purpose, scopes) before it gets tokens.",
+        ["agent.defined"]);
 
     /// <summary>A lease of another agent is reported as not found, so lease ids leak nothing.</summary>
     private async Task<Lease> OwnLeaseAsync(CallerIdentity caller, string leaseId, CancellationToken cancellationToken)

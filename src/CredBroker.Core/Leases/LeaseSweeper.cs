@@ -1,3 +1,5 @@
+using System.Globalization;
+using CredBroker.Core.Audit;
 using CredBroker.Core.Broker;
 
 namespace CredBroker.Core.Leases;
@@ -10,9 +12,10 @@ public sealed record SweepResult(int Expired, TimeSpan MaxLag);
 /// shard by shard with the store's atomic claim, so replicas never expire a lease twice, no leader
 /// is elected, and a replica that dies mid-sweep loses nothing (its unclaimed leases stay indexed
 /// for the others). Tokens of an expired lease are dead by their own <c>exp</c>; the sweep makes
-/// the store agree and frees the agent's quota.
+/// the store agree and frees the agent's quota. Each expiry is raised as an audit event (when an
+/// <see cref="IAuditEvents"/> is given) by the replica that claimed it.
 /// </summary>
-public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batchSize = 1000)
+public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batchSize = 1000, IAuditEvents? audit = null)
 {
     /// <summary>How often a replica sweeps by default: a lease is recorded expired at most about this long after its deadline, plus the sweep itself.</summary>
     public static TimeSpan DefaultInterval { get; } = TimeSpan.FromMilliseconds(200);
@@ -34,6 +37,7 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
                 {
                     var lag = now - lease.Deadline;
                     maxLag = lag > maxLag ? lag : maxLag;
+                    await AuditExpiryAsync(lease, cancellationToken);
                 }
 
                 expired += claimed.Count;
@@ -45,6 +49,30 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
         }
 
         return new SweepResult(expired, maxLag);
+    }
+
+    private async Task AuditExpiryAsync(ExpiredLease expired, CancellationToken cancellationToken)
+    {
+        if (audit is null)
+        {
+            return;
+        }
+
+        // The lease hash outlives its expiry (retention), so the event can name agent, owner and task.
+        var lease = await store.GetAsync(expired.LeaseId, cancellationToken);
+        await audit.RaiseAsync(new AuditEvent
+        {
+            Type = AuditEventType.LeaseExpired,
+            Time = time.GetUtcNow(),
+            AgentId = lease?.AgentId ?? "",
+            Owner = lease?.Owner ?? "",
+            TaskId = lease?.TaskId ?? "",
+            LeaseId = expired.LeaseId,
+            Audience = lease?.Audience ?? "",
+            ScopesGranted = lease?.Scopes ?? [],
+            Reason = "deadline passed",
+            Details = new Dictionary<string, string> { ["deadline"] = expired.Deadline.ToString("O", CultureInfo.InvariantCulture) },
+        }, cancellationToken);
     }
 
     /// <summary>
@@ -63,7 +91,7 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
                 onSweep(result);
                 backoff = interval;
             }
-            catch (StoreUnavailableException e)
+            catch (Exception e) when (e is StoreUnavailableException || e is BrokerException { Kind: BrokerErrorKind.Unavailable })
             {
                 onError(e);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));

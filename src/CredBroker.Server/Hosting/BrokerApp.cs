@@ -1,4 +1,6 @@
 using CredBroker.Core.Agents;
+using CredBroker.Core.Audit;
+using CredBroker.Core.Audit.InMemory;
 using CredBroker.Core.Broker;
 using CredBroker.Core.Leases;
 using CredBroker.Core.Leases.InMemory;
@@ -7,8 +9,10 @@ using CredBroker.Core.Tokens;
 using CredBroker.Grpc;
 using Grpc.Health.V1;
 using CredBroker.Redis;
+using CredBroker.Server.Audit;
 using CredBroker.Server.Auth;
 using CredBroker.Server.Http;
+using CredBroker.Server.Metrics;
 using CredBroker.Server.Services;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -37,21 +41,28 @@ public static class BrokerApp
         builder.Logging.AddSerilog(serilog.CreateLogger(), dispose: true);
 
         var time = TimeProvider.System;
-        var composition = options.Dev ? ComposeDev(options, console) : ComposeProduction(options, time);
+        var composition = options.Dev ? ComposeDev(options, console, time) : ComposeProduction(options, time);
         var keys = composition.Keys;
+        var metrics = new BrokerMetrics(new MetricsRegistry());
+        var store = new TimedLeaseStore(composition.Store, metrics.StoreDuration);
+        var follow = new AuditFollow();
+        IReadOnlyList<IAuditSink> sinks = options.Audit.JsonLinesFile is { Length: > 0 } jsonLines ? [new JsonLinesAuditSink(jsonLines)] : [];
+        var audit = new AuditService(composition.AuditLog, sinks, [metrics, follow]);
         var minter = new TokenMinter(keys, options.Issuer, time);
-        var broker = new TaskBroker(composition.Agents, new AgentScopePolicy(), composition.Store, minter, new TokenReader(keys, options.Issuer, time), time);
+        var broker = new TaskBroker(composition.Agents, new AgentScopePolicy(), store, minter, new TokenReader(keys, options.Issuer, time), time, audit);
         var rotation = new KeyRotation(keys, composition.KeySchedule, options.Signing.RotationOptions(),
             () => composition.Agents.All.Max(a => a.MaxTokenTtl), time);
-        Func<CancellationToken, Task<bool>> ready = async ct => keys.Problem is null && await IsStoreReachableAsync(composition.Store, ct);
+        var readiness = new Readiness(store, composition.AuditLog, keys, composition.Agents);
+        Func<CancellationToken, Task<bool>> ready = async ct => (await readiness.CheckAsync(ct)).Ready;
+        metrics.Registry.GaugeAsync("credbroker_active_leases", "Open leases in the expiry index (all replicas).", async ct => await store.CountOpenAsync(ct));
 
         builder.Services.AddHostedService(services => new KeyScheduleService(
             rotation, options.Signing.ScheduleRefreshInterval, time, services.GetRequiredService<ILogger<KeyScheduleService>>()));
 
-        var notifier = new RevocationNotifier(composition.Store, options.Leases.RevocationPollInterval);
+        var notifier = new RevocationNotifier(store, options.Leases.RevocationPollInterval);
         builder.Services.AddHostedService(_ => notifier);
         builder.Services.AddHostedService(services => new SweeperService(
-            new LeaseSweeper(composition.Store, time), options.Leases.SweepInterval, services.GetRequiredService<ILogger<SweeperService>>()));
+            new LeaseSweeper(store, time, audit: audit), options.Leases.SweepInterval, services.GetRequiredService<ILogger<SweeperService>>(), metrics));
 
         var listen = options.Listen;
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -80,31 +91,43 @@ public static class BrokerApp
 
         var agentMethods = new GrpcMethodRegistry()
             .Use(callLog)
+            .Use(metrics.Interceptor())
             .Use(CallGuard.Authenticate(composition.AgentAuthenticator, openServices));
         new AgentBrokerService(broker, notifier).Register(agentMethods);
-        new TokenValidationService(broker, keys, composition.Store, notifier).Register(agentMethods);
+        new TokenValidationService(broker, keys, store, notifier, metrics.RevocationFeedLag).Register(agentMethods);
         new HealthService(ready, [AgentBrokerService.ServiceName, TokenValidationService.ServiceName]).Register(agentMethods);
         agentMethods.AddServerReflection(
             Contracts.V1.AgentBrokerReflection.Descriptor, Contracts.V1.TokenValidationReflection.Descriptor, HealthReflection.Descriptor);
 
         var operatorMethods = new GrpcMethodRegistry()
             .Use(callLog)
-            .Use(CallGuard.Authenticate(composition.OperatorAuthenticator, openServices))
+            .Use(metrics.Interceptor())
+            .Use(CallGuard.Authenticate(new AuditedAuthenticator(composition.OperatorAuthenticator, audit, time), openServices))
             .Use(CallGuard.AuthorizeOperators(openServices));
-        new OperatorService(new LeaseAdministration(composition.Store, time), notifier).Register(operatorMethods);
+        new OperatorService(new LeaseAdministration(store, time, audit), notifier).Register(operatorMethods);
         new KeysOperatorService(rotation, keys, time, app.Services.GetRequiredService<ILogger<KeysOperatorService>>()).Register(operatorMethods);
+        new AuditOperatorService(composition.AuditLog, composition.AuditSigners, follow, options.Audit.FollowPollInterval).Register(operatorMethods);
         new HealthService(ready, [OperatorService.ServiceName]).Register(operatorMethods);
-        operatorMethods.AddServerReflection(Contracts.V1.OperatorReflection.Descriptor, HealthReflection.Descriptor);
+        operatorMethods.AddServerReflection(Contracts.V1.OperatorReflection.Descriptor, Contracts.V1.OperatorAuditReflection.Descriptor, HealthReflection.Descriptor);
 
         app.MapWhen(http => http.Connection.LocalPort == listen.AgentPort, branch => branch.UseGrpcMethods(agentMethods, grpcOptions));
         app.MapWhen(http => http.Connection.LocalPort == listen.OperatorPort, branch => branch.UseGrpcMethods(operatorMethods, grpcOptions));
-        WellKnownEndpoints.Map(app, keys, options.Issuer, ready, options.Signing.PublishLead);
-        app.Lifetime.ApplicationStopped.Register(() => (composition.Store as IDisposable)?.Dispose());
+        WellKnownEndpoints.Map(app, keys, options.Issuer, readiness, metrics.Registry, options.Signing.PublishLead);
+        app.Lifetime.ApplicationStopped.Register(() =>
+        {
+            (composition.Store as IDisposable)?.Dispose();
+            (composition.AuditLog as IDisposable)?.Dispose();
+            foreach (var sink in sinks)
+            {
+                (sink as IDisposable)?.Dispose();
+            }
+        });
         return app;
     }
 
     private sealed record Composition(
-        ILeaseStore Store, RotatingSigningKeys Keys, IKeyScheduleStore KeySchedule, AgentCatalog Agents, ICallerAuthenticator AgentAuthenticator, ICallerAuthenticator OperatorAuthenticator);
+        ILeaseStore Store, RotatingSigningKeys Keys, IKeyScheduleStore KeySchedule, AgentCatalog Agents, ICallerAuthenticator AgentAuthenticator, ICallerAuthenticator OperatorAuthenticator,
+        IAuditLog AuditLog, Func<IReadOnlyCollection<IAuditSigner>> AuditSigners);
 
     /// <summary>h2c (cleartext HTTP/2 needs Http2 alone; Http1AndHttp2 on h2c silently speaks HTTP/1.1) or TLS with ALPN h2.</summary>
     private static void ConfigureGrpcListener(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, BrokerOptions.TlsOptions? tls)
@@ -122,7 +145,7 @@ public static class BrokerApp
         }
     }
 
-    private static Composition ComposeDev(BrokerOptions options, TextWriter console)
+    private static Composition ComposeDev(BrokerOptions options, TextWriter console, TimeProvider time)
     {
         var agentSecret = DevMode.Secret("CREDBROKER_DEV_SECRET");
         var operatorSecret = DevMode.Secret("CREDBROKER_DEV_OPERATOR_SECRET");
@@ -134,10 +157,12 @@ public static class BrokerApp
         var agents = options.AgentsFile is { Length: > 0 } file ? AgentFile.Load(file) : AgentFile.Parse(DevMode.SampleAgents, "dev sample agents");
         console.WriteLine(DevMode.Banner(options, agentSecret, operatorSecret));
         // Dev keys are generated at start (and on RotateSigningKey); the schedule lives in memory.
-        var keys = new RotatingSigningKeys(new KeyRing([], null, allowGenerate: true), TimeProvider.System);
+        var keys = new RotatingSigningKeys(new KeyRing([], null, allowGenerate: true), time);
+        var (signer, signers) = AuditSigners(options, keys);
         return new Composition(new InMemoryLeaseStore(options.Leases.StoreOptions()), keys, new InMemoryKeyScheduleStore(), agents,
             new DevSecretAuthenticator(agentSecret, DevMode.AgentId, DevMode.AgentId),
-            new DevSecretAuthenticator(operatorSecret, DevMode.OperatorId, agentId: null, new HashSet<Auth.OperatorRole> { Auth.OperatorRole.Admin }));
+            new DevSecretAuthenticator(operatorSecret, DevMode.OperatorId, agentId: null, new HashSet<Auth.OperatorRole> { Auth.OperatorRole.Admin }),
+            new InMemoryAuditLog(signer, options.Audit.LogOptions(), time), signers);
     }
 
     private static Composition ComposeProduction(BrokerOptions options, TimeProvider time)
@@ -151,16 +176,18 @@ public static class BrokerApp
 
         var keys = new RotatingSigningKeys(new KeyRing(options.Signing.KeyFiles, options.Signing.KeyDirectory), time);
         var agents = AgentFile.Load(options.AgentsFile!);
-        var store = ConnectRedis(options.Redis, options.Leases.StoreOptions());
+        var (store, security) = ConnectRedis(options.Redis, options.Leases.StoreOptions());
+        var (signer, signers) = AuditSigners(options, keys);
+        var auditLog = RedisAuditLog.Connect(options.Audit.RedisConfiguration ?? options.Redis.Configuration!, signer, options.Audit.LogOptions(), time, security: security);
         var directory = new OperatorDirectory(options.Operators);
         var operatorJwt = options.Operators.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Operators.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
         var agentJwt = options.Identity.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Identity.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
         var certificates = options.Identity.Certificates.Select(c => new SubjectPattern(c.Subject, c.Agent)).ToList();
         return new Composition(store, keys, store.KeySchedule(), agents,
-            new AgentAuthenticator(agentJwt, certificates, directory), new OperatorAuthenticator(operatorJwt, directory));
+            new AgentAuthenticator(agentJwt, certificates, directory), new OperatorAuthenticator(operatorJwt, directory), auditLog, signers);
     }
 
-    private static RedisLeaseStore ConnectRedis(BrokerOptions.RedisOptions redis, LeaseStoreOptions storeOptions)
+    private static (RedisLeaseStore Store, RedisConnectionSecurity Security) ConnectRedis(BrokerOptions.RedisOptions redis, LeaseStoreOptions storeOptions)
     {
         try
         {
@@ -172,7 +199,8 @@ public static class BrokerApp
                 cas.ImportFromPemFile(caFile);
             }
 
-            return RedisLeaseStore.Connect(redis.Configuration!, storeOptions, new RedisConnectionSecurity(password, cas));
+            var security = new RedisConnectionSecurity(password, cas);
+            return (RedisLeaseStore.Connect(redis.Configuration!, storeOptions, security), security);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
         {
@@ -180,18 +208,25 @@ public static class BrokerApp
         }
     }
 
-    /// <summary>A real round trip to the store (an unknown, well-formed id), so a dead Redis shows as not ready.</summary>
-    private static async Task<bool> IsStoreReachableAsync(ILeaseStore store, CancellationToken cancellationToken)
+    /// <summary>The checkpoint signer (HMAC from a key file, else the current token signing key) and every signer verification accepts.</summary>
+    private static (IAuditSigner Signer, Func<IReadOnlyCollection<IAuditSigner>> Signers) AuditSigners(BrokerOptions options, ISigningKeys keys)
     {
-        try
+        if (options.Audit.CheckpointKeyFile is { Length: > 0 } file)
         {
-            await store.GetAsync(LeaseIds.For("readiness-probe", "readiness-probe"), cancellationToken);
-            return true;
+            var hmac = new HmacAuditSigner(ReadKey(file));
+            return (hmac, () => [hmac]);
         }
-        catch (StoreUnavailableException)
-        {
-            return false;
-        }
+
+        return (new CurrentSigningKeyAuditSigner(keys), () => keys.Published.Select(k => (IAuditSigner)new SigningKeyAuditSigner(k)).ToList());
+    }
+
+    private static byte[] ReadKey(string file)
+    {
+        var raw = File.ReadAllBytes(file);
+        var text = System.Text.Encoding.ASCII.GetString(raw).Trim();
+        var decoded = new byte[raw.Length];
+        var key = Convert.TryFromBase64String(text, decoded, out var length) ? decoded[..length] : raw;
+        return key.Length >= 32 ? key : throw new InvalidOperationException($"{file}: the audit checkpoint key must be at least 32 bytes.");
     }
 }
 

@@ -1,20 +1,26 @@
 using CredBroker.Core.Leases;
+using CredBroker.Server.Metrics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace CredBroker.Server.Services;
 
 /// <summary>Runs this replica's <see cref="LeaseSweeper"/>; every replica runs one, no leader.</summary>
-public sealed partial class SweeperService(LeaseSweeper sweeper, TimeSpan interval, ILogger<SweeperService> logger) : BackgroundService
+public sealed partial class SweeperService(LeaseSweeper sweeper, TimeSpan interval, ILogger<SweeperService> logger, BrokerMetrics? metrics = null) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         sweeper.RunAsync(interval, result =>
         {
+            metrics?.Swept(result);
             if (result.Expired > 0)
             {
                 LogSwept(logger, result.Expired, result.MaxLag.TotalMilliseconds);
             }
-        }, e => LogStoreDown(logger, e.Message), stoppingToken);
+        }, e =>
+        {
+            metrics?.SweepFailed();
+            LogStoreDown(logger, e.Message);
+        }, stoppingToken);
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Expired {Count} leases past their deadline (latest {LagMs:0} ms after it)")]
     private static partial void LogSwept(ILogger logger, int count, double lagMs);

@@ -7,7 +7,7 @@ namespace CredBroker.Core.Leases.InMemory;
 /// what is past it, so a long-running dev broker does not grow without bound); the revocation log
 /// per shard is capped at <see cref="LeaseStoreOptions.RevocationLogMaxLength"/>.
 /// </summary>
-public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILeaseStore
+public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILeaseStore, IOpenLeaseCount
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Lease> _leases = new(StringComparer.Ordinal);
@@ -273,5 +273,13 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
         var ended = lease with { State = state, EndedAt = endedAt, Generation = lease.Generation + 1 };
         _leases[lease.LeaseId] = ended;
         return ended;
+    }
+
+    public Task<long> CountOpenAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult((long)_deadlines.Count);
+        }
     }
 }

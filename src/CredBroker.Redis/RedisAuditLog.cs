@@ -1,0 +1,180 @@
+using System.Globalization;
+using CredBroker.Core.Audit;
+using StackExchange.Redis;
+
+namespace CredBroker.Redis;
+
+/// <summary>
+/// <see cref="IAuditLog"/> on a Redis Stream. Each entry holds seq, prev, hash and the canonical
+/// body; a head hash holds the chain's end and its retention anchor; signed checkpoints go to a
+/// second stream in the same append script. All keys share one hash tag (one slot on a cluster).
+/// Run Redis with <c>appendonly yes</c>, <c>appendfsync always</c>: an append is acknowledged,
+/// and the action it records goes ahead, only once it is on disk.
+/// </summary>
+public sealed class RedisAuditLog : IAuditLog, IDisposable
+{
+    /// <summary>How long an append keeps retrying a head that other replicas keep moving before it fails closed.</summary>
+    private static readonly TimeSpan ContentionBudget = TimeSpan.FromSeconds(3);
+    private readonly ConnectionMultiplexer _connection;
+    private readonly bool _ownsConnection;
+    private readonly IAuditSigner _signer;
+    private readonly AuditLogOptions _options;
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _appendGate = new(1, 1);
+    private (long Sequence, string Hash) _head = (0, AuditChain.GenesisHash);
+
+    private RedisAuditLog(ConnectionMultiplexer connection, bool ownsConnection, string keyPrefix, IAuditSigner signer, AuditLogOptions options, TimeProvider time)
+    {
+        options.Validate();
+        _connection = connection;
+        _ownsConnection = ownsConnection;
+        _signer = signer;
+        _options = options;
+        _time = time;
+        LogKey = keyPrefix + "log";
+        HeadKey = keyPrefix + "head";
+        CheckpointsKey = keyPrefix + "checkpoints";
+        ReservationKey = keyPrefix + "reservation";
+    }
+
+    /// <summary>The default key family (<c>cb:{audit}:</c>); another prefix keeps several chains on one server apart.</summary>
+    public const string DefaultKeyPrefix = "cb:{audit}:";
+
+    internal RedisKey LogKey { get; }
+
+    internal RedisKey HeadKey { get; }
+
+    internal RedisKey CheckpointsKey { get; }
+
+    private RedisKey ReservationKey { get; }
+
+    private string ReplicaId { get; } = Guid.NewGuid().ToString("N");
+
+    /// <summary>Connects without failing when Redis is down at start; appends fail closed until it is back.</summary>
+    public static RedisAuditLog Connect(
+        string configuration, IAuditSigner signer, AuditLogOptions? options = null, TimeProvider? time = null, string keyPrefix = DefaultKeyPrefix,
+        RedisConnectionSecurity? security = null)
+    {
+        var config = RedisConnectionSecurity.Configure(configuration, security);
+        return new RedisAuditLog(ConnectionMultiplexer.Connect(config), true, keyPrefix, signer, options ?? new AuditLogOptions(), time ?? TimeProvider.System);
+    }
+
+    private IDatabase Db => _connection.GetDatabase();
+
+    public async Task<AuditRecord> AppendAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
+    {
+        var body = AuditEventJson.Write(auditEvent);
+        // One append in flight per process: concurrent appends would only lose the compare-and-set to each other.
+        await _appendGate.WaitAsync(cancellationToken);
+        try
+        {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            for (var attempt = 0; System.Diagnostics.Stopwatch.GetElapsedTime(started) < ContentionBudget; attempt++)
+            {
+                var (sequence, previous) = _head;
+                var record = AuditChain.Next(new AuditLogState(0, AuditChain.GenesisHash, sequence, previous), body);
+                var checkpoint = record.Sequence % _options.CheckpointInterval == 0
+                    ? AuditCheckpoint.Create(_signer, record.Sequence, record.Hash, _time.GetUtcNow())
+                    : null;
+                var result = (RedisResult[])(await Run(() => Db.ScriptEvaluateAsync(AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey, ReservationKey],
+                [
+                    sequence, previous, record.Hash, body, _options.MaxRecords, (long)(_options.MaxAge?.TotalMilliseconds ?? 0), AuditChain.GenesisHash,
+                    checkpoint?.Time.ToUnixTimeMilliseconds() ?? 0, checkpoint?.KeyId ?? "", checkpoint?.Signature ?? "", ReplicaId,
+                ])))!;
+                if ((string)result[0]! == "ok")
+                {
+                    _head = (record.Sequence, record.Hash);
+                    return record with { Position = (string)result[1]! };
+                }
+
+                // Another replica appended first: continue from its head (this replica now holds the reservation),
+                // or another replica holds the reservation: let it append first.
+                _head = (long.Parse((string)result[1]!, CultureInfo.InvariantCulture), (string)result[2]!);
+                if ((string)result[0]! == "reserved")
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1 + attempt, 10)), cancellationToken);
+                }
+            }
+
+            throw new AuditUnavailableException($"the audit head kept moving for {ContentionBudget.TotalSeconds:0} s (too much contention between replicas)");
+        }
+        finally
+        {
+            _appendGate.Release();
+        }
+    }
+
+    public async Task<IReadOnlyList<AuditRecord>> ReadAsync(string? afterPosition, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        cancellationToken.ThrowIfCancellationRequested();
+        var entries = (RedisResult[])(await Run(() => Db.ExecuteAsync("XRANGE", LogKey, afterPosition is null ? "-" : "(" + afterPosition, "+", "COUNT", limit)))!;
+        var records = new List<AuditRecord>(entries.Length);
+        foreach (var entry in entries)
+        {
+            var parts = (RedisResult[])entry!;
+            var fields = Fields(parts[1]);
+            records.Add(new AuditRecord(
+                long.TryParse(fields.GetValueOrDefault("seq"), NumberStyles.None, CultureInfo.InvariantCulture, out var seq) ? seq : -1,
+                fields.GetValueOrDefault("prev") ?? "", fields.GetValueOrDefault("hash") ?? "", fields.GetValueOrDefault("body") ?? "", (string)parts[0]!));
+        }
+
+        return records;
+    }
+
+    public async Task<AuditLogState> GetStateAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var values = await Run(() => Db.HashGetAsync(HeadKey, ["seq", "hash", "anchor_seq", "anchor_hash"]));
+        return new AuditLogState(
+            values[2].IsNull ? 0 : (long)values[2], values[3].IsNull ? AuditChain.GenesisHash : (string)values[3]!,
+            values[0].IsNull ? 0 : (long)values[0], values[1].IsNull ? AuditChain.GenesisHash : (string)values[1]!);
+    }
+
+    public async Task<IReadOnlyList<AuditCheckpoint>> ReadCheckpointsAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var entries = (RedisResult[])(await Run(() => Db.ExecuteAsync("XRANGE", CheckpointsKey, "-", "+")))!;
+        return entries.Select(entry =>
+        {
+            var fields = Fields(((RedisResult[])entry!)[1]);
+            return new AuditCheckpoint(
+                long.Parse(fields.GetValueOrDefault("seq") ?? "0", CultureInfo.InvariantCulture), fields.GetValueOrDefault("hash") ?? "",
+                DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(fields.GetValueOrDefault("time") ?? "0", CultureInfo.InvariantCulture)),
+                fields.GetValueOrDefault("kid") ?? "", fields.GetValueOrDefault("sig") ?? "");
+        }).ToList();
+    }
+
+    public void Dispose()
+    {
+        _appendGate.Dispose();
+        if (_ownsConnection)
+        {
+            _connection.Dispose();
+        }
+    }
+
+    private static Dictionary<string, string> Fields(RedisResult flat)
+    {
+        var values = (RedisResult[])flat!;
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i + 1 < values.Length; i += 2)
+        {
+            fields[(string)values[i]!] = (string)values[i + 1]!;
+        }
+
+        return fields;
+    }
+
+    private static async Task<T> Run<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException or TimeoutException or ObjectDisposedException or RedisServerException)
+        {
+            throw new AuditUnavailableException("the audit store (Redis) is unreachable or refused the write: " + e.GetType().Name, e);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using CredBroker.Core.Leases;
+
+namespace CredBroker.Server.Metrics;
+
+/// <summary>Times every lease store round trip into <c>credbroker_redis_latency_seconds{operation}</c>, failures included.</summary>
+public sealed class TimedLeaseStore(ILeaseStore inner, Histogram latency) : ILeaseStore, IOpenLeaseCount, IDisposable
+{
+    public ILeaseStore Inner => inner;
+
+    public Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken) =>
+        Time("open", () => inner.OpenAsync(lease, quota, cancellationToken));
+
+    public Task<Lease?> GetAsync(string leaseId, CancellationToken cancellationToken) =>
+        Time("get", () => inner.GetAsync(leaseId, cancellationToken));
+
+    public Task<Lease?> FindByTaskAsync(string agentId, string taskId, CancellationToken cancellationToken) =>
+        Time("find_by_task", () => inner.FindByTaskAsync(agentId, taskId, cancellationToken));
+
+    public Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
+        Time("complete", () => inner.CompleteAsync(leaseId, now, expectedGeneration, cancellationToken));
+
+    public Task<LeaseTransition> RenewAsync(string leaseId, DateTimeOffset newDeadline, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
+        Time("renew", () => inner.RenewAsync(leaseId, newDeadline, now, expectedGeneration, cancellationToken));
+
+    public Task<LeaseTransition> RevokeAsync(string leaseId, string reason, string actor, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
+        Time("revoke", () => inner.RevokeAsync(leaseId, reason, actor, now, expectedGeneration, cancellationToken));
+
+    public Task<IReadOnlyList<ExpiredLease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken) =>
+        Time("claim_expired", () => inner.ClaimExpiredAsync(shard, now, limit, cancellationToken));
+
+    public Task<int> QuarantineAgentAsync(string agentId, string reason, string actor, DateTimeOffset now, CancellationToken cancellationToken) =>
+        Time("quarantine", () => inner.QuarantineAgentAsync(agentId, reason, actor, now, cancellationToken));
+
+    public Task<bool> ReleaseAgentAsync(string agentId, string actor, DateTimeOffset now, CancellationToken cancellationToken) =>
+        Time("release", () => inner.ReleaseAgentAsync(agentId, actor, now, cancellationToken));
+
+    public Task<DateTimeOffset?> GetAgentStatusAsync(string agentId, CancellationToken cancellationToken) =>
+        Time("agent_status", () => inner.GetAgentStatusAsync(agentId, cancellationToken));
+
+    public Task<RevocationPage> ReadRevocationsAsync(RevocationCursor? after, int limit, CancellationToken cancellationToken) =>
+        Time("read_revocations", () => inner.ReadRevocationsAsync(after, limit, cancellationToken));
+
+    public Task<RevocationCursor> CurrentRevocationCursorAsync(CancellationToken cancellationToken) =>
+        Time("revocation_tail", () => inner.CurrentRevocationCursorAsync(cancellationToken));
+
+    public Task<LeasePage> ListLeasesAsync(LeaseQuery query, DateTimeOffset now, CancellationToken cancellationToken) =>
+        Time("list", () => inner.ListLeasesAsync(query, now, cancellationToken));
+
+    public Task<long> CountOpenAsync(CancellationToken cancellationToken) =>
+        inner is IOpenLeaseCount count ? Time("count_open", () => count.CountOpenAsync(cancellationToken)) : Task.FromException<long>(new NotSupportedException());
+
+    public void Dispose() => (inner as IDisposable)?.Dispose();
+
+    private async Task<T> Time<T>(string operation, Func<Task<T>> call)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            return await call();
+        }
+        finally
+        {
+            latency.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, operation);
+        }
+    }
+}

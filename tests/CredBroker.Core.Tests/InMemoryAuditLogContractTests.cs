@@ -1,0 +1,47 @@
+using CredBroker.Core.Audit;
+using CredBroker.Core.Audit.InMemory;
+using CredBroker.Testing;
+
+namespace CredBroker.Core.Tests;
+
+[TestFixture]
+public sealed class InMemoryAuditLogContractTests : AuditLogContract
+{
+    protected override IAuditLog CreateLog(AuditLogOptions options) => new InMemoryAuditLog(Signer, options);
+
+    protected override Task EditBodyAsync(IAuditLog log, long sequence, string body, bool recomputeHash, string? previousHash)
+    {
+        ((InMemoryAuditLog)log).TamperReplace(sequence, r =>
+        {
+            var previous = previousHash ?? r.PreviousHash;
+            return r with { Body = body, PreviousHash = previous, Hash = recomputeHash ? AuditChain.Hash(sequence, previous, body) : r.Hash };
+        });
+        return Task.CompletedTask;
+    }
+
+    protected override Task DeleteAsync(IAuditLog log, long sequence)
+    {
+        ((InMemoryAuditLog)log).TamperDelete(sequence);
+        return Task.CompletedTask;
+    }
+
+    protected override Task TruncateAsync(IAuditLog log, long keepThrough, bool rewriteHead)
+    {
+        ((InMemoryAuditLog)log).TamperTruncate(keepThrough, rewriteHead);
+        return Task.CompletedTask;
+    }
+
+    [Test]
+    public async Task RetentionByAge_DropsRecordsOlderThanMaxAge()
+    {
+        var time = new ManualTimeProvider(Now);
+        var log = new InMemoryAuditLog(Signer, new AuditLogOptions { MaxAge = TimeSpan.FromHours(1) }, time);
+        await AppendMany(log, 3);
+        time.Advance(TimeSpan.FromMinutes(61));
+
+        await log.AppendAsync(Event(AuditEventType.LeaseExpired, 4), default);
+
+        Assert.That((await ReadAll(log)).Select(r => r.Sequence), Is.EqualTo(new long[] { 4 }));
+        Assert.That((await Verify(log)).Intact, Is.True);
+    }
+}

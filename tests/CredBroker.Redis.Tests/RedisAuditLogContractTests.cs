@@ -1,0 +1,136 @@
+using CredBroker.Core.Audit;
+using CredBroker.Testing;
+using StackExchange.Redis;
+
+namespace CredBroker.Redis.Tests;
+
+/// <summary>The audit contract against a real redis-server, tampering with raw Redis commands; plus Redis-only behaviour.</summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class RedisAuditLogContractTests : AuditLogContract
+{
+    private readonly List<RedisAuditLog> _logs = [];
+    private RedisServer _redis = null!;
+    private ConnectionMultiplexer _raw = null!;
+
+    private IDatabase Db => _raw.GetDatabase();
+
+    [OneTimeSetUp]
+    public void StartRedis()
+    {
+        _redis = RedisServer.Start();
+        _raw = ConnectionMultiplexer.Connect(_redis.ConnectionString);
+    }
+
+    [OneTimeTearDown]
+    public void StopRedis()
+    {
+        _logs.ForEach(l => l.Dispose());
+        _raw.Dispose();
+        _redis.Dispose();
+    }
+
+    protected override IAuditLog CreateLog(AuditLogOptions options) => Connect(options, "t" + Guid.NewGuid().ToString("N")[..8]);
+
+    private RedisAuditLog Connect(AuditLogOptions options, string chain)
+    {
+        var log = RedisAuditLog.Connect(_redis.ConnectionString, Signer, options, keyPrefix: "cb:{audit-" + chain + "}:");
+        _logs.Add(log);
+        return log;
+    }
+
+    protected override async Task EditBodyAsync(IAuditLog log, long sequence, string body, bool recomputeHash, string? previousHash)
+    {
+        // Stream entries cannot be edited in place: rebuild the stream with the same ids, one entry changed.
+        var redis = (RedisAuditLog)log;
+        var entries = await redis.ReadAsync(null, 100_000, default);
+        await Db.KeyDeleteAsync(redis.LogKey);
+        foreach (var entry in entries)
+        {
+            var (previous, content, hash) = (entry.PreviousHash, entry.Body, entry.Hash);
+            if (entry.Sequence == sequence)
+            {
+                previous = previousHash ?? previous;
+                content = body;
+                hash = recomputeHash ? AuditChain.Hash(sequence, previous, body) : hash;
+            }
+
+            await Db.ExecuteAsync("XADD", redis.LogKey, entry.Position, "seq", entry.Sequence, "prev", previous, "hash", hash, "body", content);
+        }
+    }
+
+    protected override async Task DeleteAsync(IAuditLog log, long sequence)
+    {
+        var redis = (RedisAuditLog)log;
+        var entry = (await redis.ReadAsync(null, 100_000, default)).Single(e => e.Sequence == sequence);
+        await Db.ExecuteAsync("XDEL", redis.LogKey, entry.Position);
+    }
+
+    protected override async Task TruncateAsync(IAuditLog log, long keepThrough, bool rewriteHead)
+    {
+        var redis = (RedisAuditLog)log;
+        var entries = await redis.ReadAsync(null, 100_000, default);
+        foreach (var entry in entries.Where(e => e.Sequence > keepThrough))
+        {
+            await Db.ExecuteAsync("XDEL", redis.LogKey, entry.Position);
+        }
+
+        if (rewriteHead)
+        {
+            var last = entries.Where(e => e.Sequence <= keepThrough).Last();
+            await Db.HashSetAsync(redis.HeadKey, [new HashEntry("seq", last.Sequence), new HashEntry("hash", last.Hash)]);
+        }
+    }
+
+    [Test]
+    public async Task TwoReplicas_AppendingConcurrently_ShareOneChain()
+    {
+        var options = new AuditLogOptions { CheckpointInterval = 20 };
+        var chain = Guid.NewGuid().ToString("N")[..8];
+        var (a, b) = (Connect(options, chain), Connect(options, chain));
+
+        await Task.WhenAll(new[] { a, b }.Select(log => Task.Run(async () =>
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                await log.AppendAsync(Event(AuditEventType.TokenMinted, i), default);
+            }
+        })));
+
+        var records = await ReadAll(a, pageSize: 500);
+        Assert.That(records.Select(r => r.Sequence), Is.EqualTo(Enumerable.Range(1, 200).Select(i => (long)i)));
+        Assert.That((await Verify(b)).Intact, Is.True);
+        Assert.That((await a.ReadCheckpointsAsync(default)).Select(c => c.Sequence), Is.EqualTo(Enumerable.Range(1, 10).Select(i => i * 20L)));
+    }
+
+    [Test]
+    public async Task RedisDown_AppendFailsClosed_AndResumesTheChainAfterRestart()
+    {
+        using var redis = RedisServer.Start(appendOnly: true);
+        using var log = RedisAuditLog.Connect(redis.ConnectionString, Signer, new AuditLogOptions { CheckpointInterval = 2 });
+        await log.AppendAsync(Event(AuditEventType.TokenMinted, 1), default);
+
+        redis.Kill();
+        Assert.ThrowsAsync<AuditUnavailableException>(() => log.AppendAsync(Event(AuditEventType.TokenMinted, 2), default));
+        Assert.ThrowsAsync<AuditUnavailableException>(() => log.GetStateAsync(default));
+
+        redis.Restart();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        AuditRecord? appended = null;
+        while (appended is null)
+        {
+            try
+            {
+                appended = await log.AppendAsync(Event(AuditEventType.LeaseRevoked, 3), default);
+            }
+            catch (AuditUnavailableException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+        }
+
+        Assert.That(appended.Sequence, Is.EqualTo(2), "the failed append left no record");
+        var result = await AuditVerifier.VerifyAsync(log, [Signer], null, default);
+        Assert.That((result.Intact, result.LastSequence, result.CheckpointsVerified), Is.EqualTo((true, 2L, 1)));
+    }
+}

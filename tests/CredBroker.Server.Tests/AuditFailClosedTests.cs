@@ -1,0 +1,111 @@
+using CredBroker.Contracts.V1;
+using CredBroker.Grpc;
+using CredBroker.Testing;
+using Google.Protobuf.WellKnownTypes;
+using StackExchange.Redis;
+
+namespace CredBroker.Server.Tests;
+
+/// <summary>
+/// The audit chain on its own redis-server, so it can fail (or be tampered with) while the lease
+/// store stays up: no audit record, no token; tampering shows in VerifyAudit at the right sequence.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class AuditFailClosedTests
+{
+    private const string Triage = "system:serviceaccount:support:triage";
+
+    private RedisServer _leases = null!;
+    private RedisServer _audit = null!;
+    private ProductionBroker _broker = null!;
+
+    [SetUp]
+    public async Task StartAsync()
+    {
+        _leases = RedisServer.Start();
+        _audit = RedisServer.Start(appendOnly: true);
+        _broker = new ProductionBroker();
+        await _broker.StartAsync(_leases.ConnectionString, $"--CredBroker:Audit:RedisConfiguration={_audit.ConnectionString}");
+    }
+
+    [TearDown]
+    public async Task StopAsync()
+    {
+        await _broker.DisposeAsync();
+        _audit.Dispose();
+        _leases.Dispose();
+    }
+
+    private static BeginTaskRequest Request() => new() { TaskId = "task-" + Guid.NewGuid().ToString("N"), Scopes = { "tickets:read" }, Ttl = Duration.FromTimeSpan(TimeSpan.FromMinutes(2)) };
+
+    [Test]
+    public async Task AuditDown_BeginTaskFailsClosed_RevokeIsNotAcknowledged_AndReadyzSaysWhy()
+    {
+        using var client = _broker.ClientFor(Triage);
+        using var op = _broker.OperatorClient();
+        using var http = new HttpClient { BaseAddress = _broker.HttpAddress };
+        var open = await client.BeginTaskAsync(Request());
+
+        _audit.Kill();
+
+        var mint = Assert.ThrowsAsync<RpcException>(() => client.BeginTaskAsync(Request()));
+        var revoke = Assert.ThrowsAsync<RpcException>(() => op.RevokeLeaseAsync(open.LeaseId, "incident"));
+        var ready = await http.GetAsync("/readyz");
+        var body = await ready.Content.ReadAsStringAsync();
+
+        Assert.That(mint!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
+        Assert.That(mint.Detail, Does.Contain("audit log is unavailable"));
+        Assert.That(revoke!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
+        Assert.That((int)ready.StatusCode, Is.EqualTo(503));
+        Assert.That(body, Does.Contain("\"audit_log\":\"unreachable"));
+        Assert.That(body, Does.Contain("\"lease_store\":\"ok\""));
+    }
+
+    [Test]
+    public async Task AuditBack_TheChainContinuesIntact_AndTheRetriedRevokeIsRecorded()
+    {
+        using var client = _broker.ClientFor(Triage);
+        using var op = _broker.OperatorClient();
+        var open = await client.BeginTaskAsync(Request());
+        _audit.Kill();
+        Assert.ThrowsAsync<RpcException>(() => client.BeginTaskAsync(Request()));
+        _audit.Restart();
+
+        var retried = await Unavailable.RetryAsync(() => op.RevokeLeaseAsync(open.LeaseId, "incident"));
+        var verified = await op.VerifyAuditAsync();
+
+        Assert.That(retried.Lease.State, Is.EqualTo("revoked"));
+        Assert.That(verified.Intact, Is.True, verified.Problem);
+        var revoked = new List<AuditRecord>();
+        await foreach (var r in op.QueryAuditAsync(new QueryAuditRequest { LeaseId = open.LeaseId, EventTypes = { "lease.revoked" } }))
+        {
+            revoked.Add(r);
+        }
+
+        Assert.That(revoked, Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public async Task RecordDeletedFromTheStream_VerifyAuditReportsItsSequence()
+    {
+        using var client = _broker.ClientFor(Triage);
+        using var op = _broker.OperatorClient();
+        for (var i = 0; i < 5; i++)
+        {
+            await client.BeginTaskAsync(Request());
+        }
+
+        using (var raw = await ConnectionMultiplexer.ConnectAsync(_audit.ConnectionString))
+        {
+            var entries = (RedisResult[])(await raw.GetDatabase().ExecuteAsync("XRANGE", "cb:{audit}:log", "-", "+"))!;
+            var third = (RedisResult[])entries[2]!;
+            await raw.GetDatabase().ExecuteAsync("XDEL", "cb:{audit}:log", (string)third[0]!);
+        }
+
+        var result = await op.VerifyAuditAsync();
+
+        Assert.That((result.Intact, result.FirstBrokenSequence), Is.EqualTo((false, 3L)));
+        Assert.That(result.Problem, Does.Contain("deleted"));
+    }
+}
