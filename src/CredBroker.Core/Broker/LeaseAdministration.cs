@@ -1,3 +1,4 @@
+using CredBroker.Core.Delegation;
 using CredBroker.Core.Leases;
 
 namespace CredBroker.Core.Broker;
@@ -11,6 +12,8 @@ namespace CredBroker.Core.Broker;
 public sealed class LeaseAdministration(ILeaseStore store, TimeProvider time)
 {
     public const int MaxReasonLength = 512;
+
+    private readonly DelegationCascade _cascade = new(store, time);
 
     public async Task<LeasePage> ListAsync(LeaseQuery query, CancellationToken cancellationToken)
     {
@@ -44,6 +47,12 @@ public sealed class LeaseAdministration(ILeaseStore store, TimeProvider time)
         RequestValidator.LeaseId(leaseId);
         Reason(reason);
         var result = await StoreCall.Run(() => store.RevokeAsync(leaseId, reason, actor, time.GetUtcNow(), expectedGeneration, cancellationToken));
+        if (result.Outcome is TransitionOutcome.Applied or TransitionOutcome.NotApplicable)
+        {
+            // Also on a repeated revoke: it finishes a cascade an earlier call did not complete.
+            await _cascade.EndDescendantsAsync(result.Lease!, cancellationToken);
+        }
+
         return result.Outcome switch
         {
             TransitionOutcome.Applied => (result.Lease!, true),

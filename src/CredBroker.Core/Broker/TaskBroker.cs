@@ -1,4 +1,5 @@
 using CredBroker.Core.Agents;
+using CredBroker.Core.Delegation;
 using CredBroker.Core.Leases;
 using CredBroker.Core.Policy;
 using CredBroker.Core.Tokens;
@@ -10,8 +11,12 @@ namespace CredBroker.Core.Broker;
 /// renew it, complete it, and introspect tokens. Knows nothing of hosts or stores.
 /// </summary>
 public sealed class TaskBroker(
-    IAgentCatalog agents, IIssuancePolicy policy, ILeaseStore store, TokenMinter minter, TokenReader reader, TimeProvider time)
+    IAgentCatalog agents, IIssuancePolicy policy, ILeaseStore store, TokenMinter minter, TokenReader reader, TimeProvider time,
+    ISubjectTokenValidator? userTokens = null, DelegationOptions? delegationOptions = null)
 {
+    private readonly DelegationResolver _delegations = new(userTokens ?? NoUserTokenIssuers.Instance, reader, store, agents, delegationOptions ?? new(), time);
+    private readonly DelegationCascade _cascade = new(store, time);
+
     public async Task<TaskGrant> BeginTaskAsync(CallerIdentity caller, BeginTaskCommand command, CancellationToken cancellationToken)
     {
         RequestValidator.TaskId(command.TaskId);
@@ -20,14 +25,9 @@ public sealed class TaskBroker(
         RequestValidator.Audience(command.Audience);
         RequestValidator.Duration(command.Ttl, "ttl");
         RequestValidator.Context(command.Context);
-        if (command.SubjectToken.Length > 0)
-        {
-            throw new BrokerException(BrokerErrorKind.PermissionDenied,
-                "subject_token was given, but delegation on behalf of a user is not enabled on this broker (no trusted user-token issuer); omit it.",
-                ["delegation.disabled"]);
-        }
-
         var agent = FindAgent(caller);
+        var delegation = await _delegations.ResolveAsync(agent, command.SubjectToken, cancellationToken);
+        command = delegation.Narrow(command, time.GetUtcNow());
         var decision = policy.Decide(agent, new TaskRequest(
             agent.Id, command.TaskId, command.Purpose, command.Scopes, command.Audience, command.Ttl, command.Context));
         if (decision.Outcome != DecisionOutcome.Allow)
@@ -37,7 +37,7 @@ public sealed class TaskBroker(
 
         // Stores keep milliseconds; start from a whole millisecond so a replayed BeginTask answers identically.
         var now = DateTimeOffset.FromUnixTimeMilliseconds(time.GetUtcNow().ToUnixTimeMilliseconds());
-        var lease = new Lease
+        var lease = delegation.Shape(new Lease
         {
             LeaseId = LeaseIds.For(agent.Id, command.TaskId),
             AgentId = agent.Id,
@@ -50,11 +50,11 @@ public sealed class TaskBroker(
             CreatedAt = now,
             Deadline = now + decision.LeaseTtl,
             MaxDeadline = now + agent.MaxLeaseLifetime,
-        };
+        });
 
         // The lease is durable before any token exists: no token without a lease.
         var quota = new LeaseQuota(agent.MaxConcurrentLeases, agent.MaxTasksPerMinute, TimeSpan.FromMinutes(1));
-        var opened = await StoreCall.Run(() => store.OpenAsync(lease, quota, cancellationToken));
+        var opened = await _delegations.OpenAsync(delegation, lease, () => StoreCall.Run(() => store.OpenAsync(lease, quota, cancellationToken)), cancellationToken);
         if (opened.Lease is null)
         {
             throw Refused(agent.Id, opened);
@@ -65,7 +65,7 @@ public sealed class TaskBroker(
             lease = ResumeExisting(opened.Lease, decision, now);
         }
 
-        return new TaskGrant(lease, minter.Mint(lease, agent, lease.Scopes, lease.Audience));
+        return new TaskGrant(lease, minter.Mint(lease, agent, lease.Scopes, lease.Audience, caller.CertificateThumbprint));
     }
 
     public async Task<TaskGrant> IssueTokenAsync(CallerIdentity caller, string leaseId, IReadOnlyList<string> scopes, string audience, CancellationToken cancellationToken)
@@ -92,7 +92,13 @@ public sealed class TaskBroker(
                 $"Audience '{targetAudience}' is not one of agent '{agent.Id}''s audiences ({string.Join(", ", agent.Audiences)}).", ["agent.audience"]);
         }
 
-        return new TaskGrant(lease, minter.Mint(lease, agent, granted, targetAudience));
+        if (lease.ParentLeaseIds.Count > 0 && targetAudience != lease.Audience)
+        {
+            throw new BrokerException(BrokerErrorKind.PermissionDenied,
+                $"Lease {leaseId} was delegated from a parent token for audience '{lease.Audience}'; its tokens stay with that audience.", ["delegation.parent_audience"]);
+        }
+
+        return new TaskGrant(lease, minter.Mint(lease, agent, granted, targetAudience, caller.CertificateThumbprint));
     }
 
     public async Task<TaskGrant> RenewLeaseAsync(CallerIdentity caller, string leaseId, TimeSpan? extendBy, CancellationToken cancellationToken)
@@ -107,7 +113,7 @@ public sealed class TaskBroker(
         var renewed = await StoreCall.Run(() => store.RenewAsync(leaseId, now + (extendBy ?? agent.DefaultLeaseTtl), now, expectedGeneration: null, cancellationToken));
         var current = renewed.Lease ?? throw NotFound(leaseId);
         RequireActive(current, now);
-        return new TaskGrant(current, minter.Mint(current, agent, current.Scopes, current.Audience));
+        return new TaskGrant(current, minter.Mint(current, agent, current.Scopes, current.Audience, caller.CertificateThumbprint));
     }
 
     /// <summary>Ends the lease. Idempotent: completing an ended lease reports the state it ended in.</summary>
@@ -116,7 +122,9 @@ public sealed class TaskBroker(
         RequestValidator.LeaseId(leaseId);
         await OwnLeaseAsync(caller, leaseId, cancellationToken);
         var result = await StoreCall.Run(() => store.CompleteAsync(leaseId, time.GetUtcNow(), expectedGeneration: null, cancellationToken));
-        return result.Lease ?? throw NotFound(leaseId);
+        var ended = result.Lease ?? throw NotFound(leaseId);
+        await _cascade.EndDescendantsAsync(ended, cancellationToken);
+        return ended;
     }
 
     /// <summary>RFC 7662: active only for a valid token whose lease is active right now.</summary>
@@ -128,7 +136,8 @@ public sealed class TaskBroker(
         }
 
         var lease = await StoreCall.Run(() => store.GetAsync(claims.LeaseId, cancellationToken));
-        var active = lease is not null && lease.AgentId == claims.ClientId && lease.StateAt(time.GetUtcNow()) == LeaseState.Active;
+        var active = lease is not null && lease.AgentId == claims.ClientId && lease.StateAt(time.GetUtcNow()) == LeaseState.Active
+            && await _delegations.AncestorsActiveAsync(claims.ParentLeaseIds, cancellationToken);
         return active ? new IntrospectionResult(true, claims) : IntrospectionResult.Inactive;
     }
 
