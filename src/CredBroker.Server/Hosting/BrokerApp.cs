@@ -38,7 +38,8 @@ public static class BrokerApp
         var composition = options.Dev ? ComposeDev(options, console) : ComposeProduction(options, time);
         var keys = composition.Keys;
         var minter = new TokenMinter(keys, options.Issuer, time);
-        var broker = new TaskBroker(composition.Agents, new AgentScopePolicy(), composition.Store, minter, new TokenReader(keys, options.Issuer, time), time);
+        var broker = new TaskBroker(composition.Agents, new AgentScopePolicy(), composition.Store, minter, new TokenReader(keys, options.Issuer, time), time,
+            UserTokens(options, time), options.Delegation.CoreOptions());
         var rotation = new KeyRotation(keys, composition.KeySchedule, options.Signing.RotationOptions(),
             () => composition.Agents.All.Max(a => a.MaxTokenTtl), time);
         Func<CancellationToken, Task<bool>> ready = async ct => keys.Problem is null && await IsStoreReachableAsync(composition.Store, ct);
@@ -153,6 +154,20 @@ public static class BrokerApp
             ? WorkloadJwtAuthenticator.ForOperators(options.Operators.Issuers, options.Operators.Subjects, time)
             : new RejectAllAuthenticator("operator");
         return new Composition(store, keys, store.KeySchedule(), agents, new WorkloadJwtAuthenticator(options.Identity.Issuers, time), operators);
+    }
+
+    /// <summary>Delegation on behalf of users is on only with trusted user-token issuers; settings that cannot work stop the start (dev mode too).</summary>
+    private static Core.Delegation.ISubjectTokenValidator UserTokens(BrokerOptions options, TimeProvider time)
+    {
+        var problems = options.DelegationProblems().ToList();
+        if (problems.Count > 0)
+        {
+            throw new StartupException("CredBroker refuses to start:" + string.Concat(problems.Select(p => Environment.NewLine + "  - " + p)));
+        }
+
+        return options.Delegation.Issuers.Count == 0
+            ? Core.Delegation.NoUserTokenIssuers.Instance
+            : new UserTokenValidator(options.Delegation.Issuers, time);
     }
 
     /// <summary>A real round trip to the store (an unknown, well-formed id), so a dead Redis shows as not ready.</summary>
