@@ -79,6 +79,7 @@ public sealed class LeaseAdministration(ILeaseStore store, TimeProvider time)
         RequestValidator.AgentId(agentId);
         Reason(reason);
         var revoked = await StoreCall.Run(() => store.QuarantineAgentAsync(agentId, reason, actor, time.GetUtcNow(), cancellationToken));
+        await EndDelegatedFromAsync(agentId, cancellationToken);
         var since = await StoreCall.Run(() => store.GetAgentStatusAsync(agentId, cancellationToken));
         return (since ?? time.GetUtcNow(), revoked);
     }
@@ -87,6 +88,24 @@ public sealed class LeaseAdministration(ILeaseStore store, TimeProvider time)
     {
         RequestValidator.AgentId(agentId);
         return StoreCall.Run(() => store.ReleaseAgentAsync(agentId, actor, time.GetUtcNow(), cancellationToken));
+    }
+
+    /// <summary>Revokes what was delegated from the agent's revoked leases (also on a repeated quarantine, to finish an interrupted cascade).</summary>
+    private async Task EndDelegatedFromAsync(string agentId, CancellationToken cancellationToken)
+    {
+        string? pageToken = null;
+        do
+        {
+            var query = new LeaseQuery(agentId, State: LeaseState.Revoked, PageSize: LeaseQuery.MaxPageSize, PageToken: pageToken);
+            var page = await StoreCall.Run(() => store.ListLeasesAsync(query, time.GetUtcNow(), cancellationToken));
+            foreach (var lease in page.Leases)
+            {
+                await _cascade.EndDescendantsAsync(lease, cancellationToken);
+            }
+
+            pageToken = page.NextPageToken;
+        }
+        while (pageToken is not null);
     }
 
     private static void Reason(string reason)

@@ -116,7 +116,12 @@ public sealed class DelegationResolver(
         }
 
         var parent = await StoreCall.Run(() => store.GetAsync(claims.LeaseId, cancellationToken));
-        if (parent is null || parent.AgentId != claims.ClientId || parent.StateAt(time.GetUtcNow()) != LeaseState.Active)
+        if (parent is not null && parent.AgentId != claims.ClientId)
+        {
+            throw Denied("delegation.parent_token", "subject_token's client_id does not own the lease it names; present a token the broker minted for the parent lease.");
+        }
+
+        if (parent is null || parent.StateAt(time.GetUtcNow()) != LeaseState.Active)
         {
             throw ParentNotActive(claims.LeaseId, parent);
         }
