@@ -274,8 +274,13 @@ public sealed class DelegationTests
         var root = await triage.BeginTaskAsync(Request(scopes: ["tickets:read"]));
         var child = await summarizer.BeginTaskAsync(Request(root.AccessToken, scopes: ["tickets:read"]));
         var grandchild = await helper.BeginTaskAsync(Request(child.AccessToken, scopes: ["tickets:read"]));
+        await using var downstream = await OfflineValidator.StartAsync(_broker, "tickets-api");
+        Assert.That(downstream.Validator.Validate(grandchild.AccessToken, DateTimeOffset.UtcNow).IsValid, Is.True, "valid offline before the revoke");
 
         await operators.RevokeLeaseAsync(root.LeaseId, "compromised task");
+
+        await downstream.WaitUntilRejectedAsync(child.AccessToken);
+        await downstream.WaitUntilRejectedAsync(grandchild.AccessToken);
 
         Assert.That((await operators.GetLeaseAsync(child.LeaseId)).State, Is.EqualTo("revoked"));
         Assert.That((await operators.GetLeaseAsync(grandchild.LeaseId)).State, Is.EqualTo("revoked"));
@@ -322,6 +327,67 @@ public sealed class DelegationTests
         finally
         {
             await operators.ReleaseAgentAsync("helper-agent");
+        }
+    }
+
+    /// <summary>A downstream API's offline validator: JWKS over HTTP, deny list fed by the broker's revocation feed.</summary>
+    private sealed class OfflineValidator : IAsyncDisposable
+    {
+        private readonly HttpClient _http;
+        private readonly CredBroker.Client.CredBrokerClient _feedClient;
+        private readonly CancellationTokenSource _stop;
+        private readonly Task _following;
+
+        private OfflineValidator(HttpClient http, CredBroker.Client.CredBrokerClient feedClient, Validation.AccessTokenValidator validator, CancellationTokenSource stop, Task following)
+        {
+            _http = http;
+            _feedClient = feedClient;
+            Validator = validator;
+            _stop = stop;
+            _following = following;
+        }
+
+        public Validation.AccessTokenValidator Validator { get; }
+
+        public static async Task<OfflineValidator> StartAsync(ProductionBroker broker, string audience)
+        {
+            var http = new HttpClient { BaseAddress = broker.HttpAddress };
+            var keys = new Validation.JwksCache(ct => http.GetStringAsync("/.well-known/jwks.json", ct));
+            await keys.RefreshAsync();
+            var feedClient = broker.ClientFor("system:serviceaccount:apis:tickets");
+            var sync = new Validation.RevocationSync(new CredBroker.Client.BrokerRevocationFeed(feedClient), new Validation.DenyList(), TimeProvider.System);
+            var validator = new Validation.AccessTokenValidator(
+                new Validation.TokenValidationOptions { Issuer = broker.HttpAddress.ToString().TrimEnd('/'), Audience = audience }, keys, sync);
+            var stop = new CancellationTokenSource();
+            var following = sync.RunAsync(stop.Token);
+            var deadline = DateTime.UtcNow.AddSeconds(5);
+            while (!sync.IsAvailable)
+            {
+                Assert.That(DateTime.UtcNow, Is.LessThan(deadline), "the revocation feed did not connect within 5 s");
+                await Task.Delay(10);
+            }
+
+            return new OfflineValidator(http, feedClient, validator, stop, following);
+        }
+
+        /// <summary>Waits (bounded) until the revocation feed has made the validator reject <paramref name="token"/> as revoked.</summary>
+        public async Task WaitUntilRejectedAsync(string token)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(5);
+            while (Validator.Validate(token, DateTimeOffset.UtcNow).Error != Validation.TokenErrors.Revoked)
+            {
+                Assert.That(DateTime.UtcNow, Is.LessThan(deadline), "the revocation did not reach the offline validator within 5 s");
+                await Task.Delay(10);
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _following;
+            _feedClient.Dispose();
+            _http.Dispose();
+            _stop.Dispose();
         }
     }
 }

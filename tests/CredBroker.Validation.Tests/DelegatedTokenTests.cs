@@ -89,7 +89,7 @@ public sealed class DelegatedTokenTests
     public void CertificateBoundToken_FromTheMinter_NeedsThatCertificate()
     {
         using var pki = TestCertificates.Create();
-        var thumbprint = Base64Url.Encode(SHA256.HashData(pki.Client.RawData));
+        var thumbprint = TestTokens.B64(SHA256.HashData(pki.Client.RawData));
         var token = _tokens.Minter.Mint(TestTokens.Lease("lease-1", TestTokens.Audience), TestTokens.Agent(), ["demo:read"], TestTokens.Audience, thumbprint);
         var validator = _tokens.Validator();
 
@@ -98,7 +98,7 @@ public sealed class DelegatedTokenTests
             Assert.That(validator.Validate(token.AccessToken, _tokens.Now, thumbprint).IsValid, Is.True);
             Assert.That(validator.Validate(token.AccessToken, _tokens.Now, thumbprint).Token!.CertificateThumbprint, Is.EqualTo(thumbprint));
             Assert.That(validator.Validate(token.AccessToken, _tokens.Now).Error, Is.EqualTo(TokenErrors.Confirmation), "without the certificate");
-            Assert.That(validator.Validate(token.AccessToken, _tokens.Now, Base64Url.Encode(SHA256.HashData(pki.RogueClient.RawData))).Error,
+            Assert.That(validator.Validate(token.AccessToken, _tokens.Now, TestTokens.B64(SHA256.HashData(pki.RogueClient.RawData))).Error,
                 Is.EqualTo(TokenErrors.Confirmation), "with another certificate");
         });
     }
