@@ -11,10 +11,13 @@ namespace CredBroker.Validation.Tests;
 /// </summary>
 public sealed class DelegatedTokenTests
 {
-    private readonly TestTokens _tokens = new();
+    private TestTokens _tokens = null!;
+
+    [SetUp]
+    public void SetUp() => _tokens = new TestTokens();
 
     [TearDown]
-    public void Dispose() => _tokens.Dispose();
+    public void TearDown() => _tokens.Dispose();
 
     /// <summary>A grandchild token: lease-3 of helper-agent, delegated from lease-2 (summarizer-agent), from lease-1 (dev-agent).</summary>
     private MintedToken Grandchild() => _tokens.Minter.Mint(
