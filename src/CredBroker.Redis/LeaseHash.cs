@@ -16,7 +16,13 @@ internal static class LeaseHash
         "state", l.State.ToWire(), "deadline", l.Deadline.ToUnixTimeMilliseconds(), "gen", l.Generation, "agent", l.AgentId, "task", l.TaskId,
         "max_deadline", l.MaxDeadline.ToUnixTimeMilliseconds(), "created", l.CreatedAt.ToUnixTimeMilliseconds(),
         "owner", l.Owner, "purpose", l.Purpose, "aud", l.Audience, "scopes", string.Join(' ', l.Scopes),
+        .. Delegation(l),
     ];
+
+    /// <summary>The delegation fields, present only on delegated leases (chains are space-separated, nearest first).</summary>
+    private static RedisValue[] Delegation(Lease l) => l.Subject is null
+        ? []
+        : ["subject", l.Subject, "actors", string.Join(' ', l.Actors), "parents", string.Join(' ', l.ParentLeaseIds)];
 
     /// <summary>A flat HGETALL reply (field, value, field, value, ...) from a script.</summary>
     public static Lease FromFlat(string leaseId, RedisResult flat) => FromFlat(leaseId, (RedisResult[])flat!);
@@ -71,7 +77,13 @@ internal static class LeaseHash
         Generation = long.Parse(f["gen"], CultureInfo.InvariantCulture),
         // A lease the sweeper expired ended at its deadline; the script does not spend a field on it.
         EndedAt = f.TryGetValue("ended", out var ended) ? Time(ended) : f["state"] == "expired" ? Time(f["deadline"]) : null,
+        Subject = f.GetValueOrDefault("subject"),
+        Actors = List(f.GetValueOrDefault("actors")),
+        ParentLeaseIds = List(f.GetValueOrDefault("parents")),
     };
+
+    private static IReadOnlyList<string> List(string? spaced) =>
+        string.IsNullOrEmpty(spaced) ? [] : spaced.Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
     private static DateTimeOffset Time(string ms) => DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(ms, CultureInfo.InvariantCulture));
 }

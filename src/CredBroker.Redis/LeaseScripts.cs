@@ -166,6 +166,22 @@ internal static class LeaseScripts
         return due
         """;
 
+    /// <summary>
+    /// KEYS: parent lease, its children set. ARGV: now, child id. Adds the child only while the parent
+    /// is active (not past its deadline, not swept); the set expires with the parent's hash.
+    /// Returns {'applied'|'unchanged', parent hash} | {'missing'}.
+    /// </summary>
+    public const string AddChild = Prelude + """
+        if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+        local tag = tag_of(KEYS[1])
+        local id = string.sub(KEYS[1], #tag + 7)
+        local f = redis.call('HMGET', KEYS[1], 'state', 'deadline')
+        if f[1] ~= 'active' or tonumber(f[2]) <= tonumber(ARGV[1]) or swept(tag, id, f[1]) then return {'unchanged', read(tag, id)} end
+        redis.call('SADD', KEYS[2], ARGV[2])
+        redis.call('PEXPIREAT', KEYS[2], redis.call('PEXPIRETIME', KEYS[1]))
+        return {'applied', redis.call('HGETALL', KEYS[1])}
+        """;
+
     /// <summary>KEYS: lease. Returns the lease hash as <c>read</c> reports it (empty when there is none).</summary>
     public const string Get = Prelude + """
         local tag = tag_of(KEYS[1])

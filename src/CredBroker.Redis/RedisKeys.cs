@@ -16,6 +16,9 @@ internal static class RedisKeys
 
     public static RedisKey Lease(int shard, string leaseId) => Tag(shard) + "lease:" + leaseId;
 
+    /// <summary>The leases delegated from a lease (a set, in the parent's shard, retained as long as the parent).</summary>
+    public static RedisKey Children(int shard, string leaseId) => Tag(shard) + "lease:" + leaseId + ":children";
+
     public static RedisKey Deny(int shard, string leaseId) => Tag(shard) + "deny:" + leaseId;
 
     public static RedisKey Deadlines(int shard) => Tag(shard) + "deadlines";

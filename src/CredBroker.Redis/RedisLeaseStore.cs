@@ -165,6 +165,22 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         return new RevocationCursor(tails.Select(t => LogPosition.Parse((string)t!)).ToList());
     }
 
+    public Task<LeaseTransition> AddChildAsync(string parentLeaseId, string childLeaseId, DateTimeOffset now, CancellationToken cancellationToken) =>
+        TransitionAsync(LeaseScripts.AddChild, parentLeaseId, shard => [RedisKeys.Lease(shard, parentLeaseId), RedisKeys.Children(shard, parentLeaseId)],
+            [now.ToUnixTimeMilliseconds(), childLeaseId], cancellationToken);
+
+    public async Task<IReadOnlyList<string>> GetChildrenAsync(string leaseId, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (!LeaseIds.TryGetShard(leaseId, out var shard))
+        {
+            return [];
+        }
+
+        var members = await Run(() => Db.SetMembersAsync(RedisKeys.Children(shard, leaseId)));
+        return members.Select(m => (string)m!).Order(StringComparer.Ordinal).ToList();
+    }
+
     public async Task<LeasePage> ListLeasesAsync(LeaseQuery query, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var after = query.Validate();

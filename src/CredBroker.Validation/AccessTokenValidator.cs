@@ -211,12 +211,31 @@ public sealed class AccessTokenValidator
             return TokenErrors.RevocationUnavailable;
         }
 
-        if (_revocation?.IsRevoked(claims.LeaseId, claims.AgentId, claims.IssuedAt) == true)
+        if (_revocation is not null && IsRevoked(_revocation, claims))
         {
             return TokenErrors.Revoked;
         }
 
         return null;
+    }
+
+    /// <summary>Revoked when its own lease or agent is, or any lease up its delegation chain (or that lease's agent) is.</summary>
+    private static bool IsRevoked(IRevocationState revocation, ValidatedToken claims)
+    {
+        if (revocation.IsRevoked(claims.LeaseId, claims.AgentId, claims.IssuedAt))
+        {
+            return true;
+        }
+
+        for (var i = 0; i < claims.ParentLeaseIds.Count; i++)
+        {
+            if (revocation.IsRevoked(claims.ParentLeaseIds[i], claims.DelegatedBy[i], claims.IssuedAt))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The claims, or null when a required claim is missing or mistyped (or <c>act</c>/<c>cnf</c> is not understood).</summary>
@@ -228,6 +247,7 @@ public sealed class AccessTokenValidator
             ? TokenErrors.Audience
             : TokenErrors.Claims;
         string? actor = null;
+        var delegatedBy = new List<string>();
         if (p.TryGetProperty("act", out var act))
         {
             if (act.ValueKind != JsonValueKind.Object || StrictJson.GetString(act, "sub") is not { Length: > 0 } actSub)
@@ -236,6 +256,41 @@ public sealed class AccessTokenValidator
             }
 
             actor = actSub;
+            while (act.TryGetProperty("act", out var inner))
+            {
+                if (inner.ValueKind != JsonValueKind.Object || StrictJson.GetString(inner, "sub") is not { Length: > 0 } innerSub)
+                {
+                    return null;
+                }
+
+                delegatedBy.Add(innerSub);
+                act = inner;
+            }
+        }
+
+        // A delegated token names one parent lease per earlier actor; anything else is not ours to trust.
+        var parents = new List<string>();
+        if (p.TryGetProperty("parent_lease_ids", out var parentIds))
+        {
+            if (parentIds.ValueKind != JsonValueKind.Array)
+            {
+                return null;
+            }
+
+            foreach (var parent in parentIds.EnumerateArray())
+            {
+                if (parent.ValueKind != JsonValueKind.String || parent.GetString() is not { Length: > 0 } parentId)
+                {
+                    return null;
+                }
+
+                parents.Add(parentId);
+            }
+        }
+
+        if (parents.Count != delegatedBy.Count)
+        {
+            return null;
         }
 
         string? bound = null;
@@ -265,7 +320,7 @@ public sealed class AccessTokenValidator
             Issuer = iss, Subject = sub, ActorSubject = actor, Audience = aud, ClientId = clientId,
             Scopes = scope.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal),
             TokenId = jti, IssuedAt = iat, NotBefore = nbf, ExpiresAt = exp, LeaseId = leaseId,
-            TaskId = taskId, Owner = owner, CertificateThumbprint = bound,
+            TaskId = taskId, Owner = owner, CertificateThumbprint = bound, DelegatedBy = delegatedBy, ParentLeaseIds = parents,
         };
     }
 

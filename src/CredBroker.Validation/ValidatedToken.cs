@@ -45,6 +45,18 @@ public sealed record ValidatedToken
     /// <summary><c>cnf.x5t#S256</c>: the certificate thumbprint the token is bound to, when present.</summary>
     public string? CertificateThumbprint { get; init; }
 
+    /// <summary>
+    /// The earlier actors of a delegation chain (<c>act.act.sub</c>, <c>act.act.act.sub</c>, …), nearest
+    /// first; empty unless the token was delegated to a sub-agent.
+    /// </summary>
+    public IReadOnlyList<string> DelegatedBy { get; init; } = [];
+
+    /// <summary>
+    /// <c>parent_lease_ids</c>: the leases this token's lease was delegated from, nearest first (parallel
+    /// to <see cref="DelegatedBy"/>). The token is revoked when any of them is.
+    /// </summary>
+    public IReadOnlyList<string> ParentLeaseIds { get; init; } = [];
+
     /// <summary>The agent revocation applies to: <see cref="ActorSubject"/>, or <see cref="ClientId"/> without <c>act</c>.</summary>
     public string AgentId => ActorSubject ?? ClientId;
 }

@@ -172,6 +172,7 @@ public sealed class RedisLeaseStoreContractTests : LeaseStoreContract
             await Store.OpenAsync(l, quota, default);
         }
 
+        await Store.AddChildAsync(leases[2].LeaseId, LeaseIds.For(NewAgent(), "child"), Now, default); // the children index expires with its parent
         await Store.CompleteAsync(leases[0].LeaseId, Now, null, default);
         await Store.RevokeAsync(leases[1].LeaseId, "r", "ops", Now, null, default);
         await Store.QuarantineAgentAsync(agent, "r", "ops", Now, default);

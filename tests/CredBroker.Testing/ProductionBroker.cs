@@ -21,9 +21,17 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
     public const string OperatorAudience = "credbroker-operators";
     public const string Operator = "alice@example.com";
 
+    /// <summary>A trusted user-token issuer (delegation on behalf of users); its delegated scopes are in <c>scope</c>.</summary>
+    public const string UserIssuer = "https://users.test";
+
+    /// <summary>A second user-token issuer (same key) whose delegated scopes are in an <c>scp</c> array.</summary>
+    public const string ScpUserIssuer = "https://users-scp.test";
+
     private readonly string _dir = Directory.CreateTempSubdirectory("credbroker-test-").FullName;
     private readonly ECDsa _issuerKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
     private readonly string _issuerKid = "test-issuer-key";
+    private readonly ECDsa _userIssuerKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+    private readonly string _userIssuerKid = "test-user-issuer-key";
     private WebApplication? _app;
 
     public int HttpPort { get; } = RedisServer.FreePort();
@@ -90,6 +98,7 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
         Directory.CreateDirectory(KeyDirectory);
         await File.WriteAllTextAsync(AgentsFile, agentsYaml ?? AgentsYaml);
         await File.WriteAllTextAsync(JwksFile, Jwks((_issuerKey, _issuerKid)));
+        await File.WriteAllTextAsync(UserJwksFile, Jwks((_userIssuerKey, _userIssuerKid)));
     }
 
     /// <summary>A JWKS document with the public halves of <paramref name="keys"/> (for fake issuers).</summary>
@@ -121,6 +130,8 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
 
     private string JwksFile => Path.Combine(_dir, "workload-jwks.json");
 
+    private string UserJwksFile => Path.Combine(_dir, "user-jwks.json");
+
     private string[] Arguments(string redisConfiguration, int httpPort, int agentPort, int operatorPort, string[] extraArguments) =>
     [
         // Every replica names the same issuer, as replicas behind one address do.
@@ -146,6 +157,13 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
         $"--CredBroker:Operators:Issuers:0:JwksFile={JwksFile}",
         $"--CredBroker:Operators:Subjects:0={Operator}",
         "--CredBroker:Leases:SweepInterval=00:00:00.100",
+        $"--CredBroker:Delegation:Issuers:0:Issuer={UserIssuer}",
+        $"--CredBroker:Delegation:Issuers:0:Audience={BrokerAudience}",
+        $"--CredBroker:Delegation:Issuers:0:JwksFile={UserJwksFile}",
+        $"--CredBroker:Delegation:Issuers:1:Issuer={ScpUserIssuer}",
+        $"--CredBroker:Delegation:Issuers:1:Audience={BrokerAudience}",
+        $"--CredBroker:Delegation:Issuers:1:JwksFile={UserJwksFile}",
+        "--CredBroker:Delegation:Issuers:1:ScopeClaim=scp",
         .. extraArguments,
     ];
 
@@ -169,6 +187,36 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
         });
     }
 
+    /// <summary>
+    /// A user's token from a trusted user-token issuer, delegating <paramref name="scopes"/> to the broker
+    /// (as <c>scope</c>, or as an <c>scp</c> array for <see cref="ScpUserIssuer"/>).
+    /// </summary>
+    public string UserToken(string user, IReadOnlyList<string> scopes, TimeSpan? lifetime = null, string audience = BrokerAudience, string issuer = UserIssuer, ECDsa? key = null)
+    {
+        var now = DateTime.UtcNow;
+        var expires = now + (lifetime ?? TimeSpan.FromMinutes(10));
+        var claims = new Dictionary<string, object> { ["sub"] = user };
+        if (issuer == ScpUserIssuer)
+        {
+            claims["scp"] = scopes.ToArray();
+        }
+        else
+        {
+            claims["scope"] = string.Join(' ', scopes);
+        }
+
+        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = issuer,
+            Audience = audience,
+            Claims = claims,
+            IssuedAt = expires < now ? expires.AddMinutes(-1) : now,
+            NotBefore = expires < now ? expires.AddMinutes(-1) : now,
+            Expires = expires,
+            SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(key ?? _userIssuerKey) { KeyId = _userIssuerKid }, SecurityAlgorithms.EcdsaSha256),
+        });
+    }
+
     public CredBrokerClient ClientFor(string subject) => new(AgentAddress, () => WorkloadToken(subject));
 
     public CredBrokerClient ClientWithCredential(string credential) => new(AgentAddress, () => credential);
@@ -188,6 +236,7 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
         }
 
         _issuerKey.Dispose();
+        _userIssuerKey.Dispose();
         Directory.Delete(_dir, recursive: true);
     }
 }

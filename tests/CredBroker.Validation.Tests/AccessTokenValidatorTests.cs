@@ -106,6 +106,7 @@ public sealed class AccessTokenValidatorTests
         {
             c["sub"] = "user@example.com";
             c["act"] = new JsonObject { ["sub"] = "dev-agent", ["act"] = new JsonObject { ["sub"] = "parent-agent" } };
+            c["parent_lease_ids"] = new JsonArray("parent-lease"); // one parent lease per nested actor
         });
 
         var result = _tokens.Validator().Validate(token, _tokens.Now);

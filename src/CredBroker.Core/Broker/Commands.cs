@@ -4,7 +4,10 @@ using CredBroker.Core.Tokens;
 namespace CredBroker.Core.Broker;
 
 /// <summary>Who is calling, as proven by the host's authentication (never taken from the request body).</summary>
-public sealed record CallerIdentity(string AgentId, string AuthenticationMethod);
+/// <param name="CertificateThumbprint">
+/// With mTLS: the base64url SHA-256 of the DER client certificate; minted tokens are then bound to it (RFC 8705 <c>cnf</c>).
+/// </param>
+public sealed record CallerIdentity(string AgentId, string AuthenticationMethod, string? CertificateThumbprint = null);
 
 public sealed record BeginTaskCommand(
     string TaskId, string Purpose, IReadOnlyList<string> Scopes, string Audience, TimeSpan? Ttl,

@@ -1,4 +1,5 @@
 using CredBroker.Core.Audit;
+using CredBroker.Core.Delegation;
 using CredBroker.Core.Leases;
 
 namespace CredBroker.Core.Broker;
@@ -13,6 +14,8 @@ namespace CredBroker.Core.Broker;
 public sealed partial class LeaseAdministration(ILeaseStore store, TimeProvider time, IAuditEvents audit)
 {
     public const int MaxReasonLength = 512;
+
+    private readonly DelegationCascade _cascade = new(store, time);
 
     public async Task<LeasePage> ListAsync(LeaseQuery query, CancellationToken cancellationToken)
     {
@@ -48,6 +51,8 @@ public sealed partial class LeaseAdministration(ILeaseStore store, TimeProvider 
         var result = await StoreCall.Run(() => store.RevokeAsync(leaseId, reason, actor, time.GetUtcNow(), expectedGeneration, cancellationToken));
         if (result.Outcome is TransitionOutcome.Applied or TransitionOutcome.NotApplicable)
         {
+            // Also on a repeated revoke: it finishes a cascade an earlier call did not complete.
+            await _cascade.EndDescendantsAsync(result.Lease!, cancellationToken);
             await audit.RaiseAsync(Revoked(result.Lease!, reason, actor, result.Outcome == TransitionOutcome.Applied), cancellationToken);
         }
 
@@ -77,6 +82,7 @@ public sealed partial class LeaseAdministration(ILeaseStore store, TimeProvider 
         RequestValidator.AgentId(agentId);
         Reason(reason);
         var revoked = await StoreCall.Run(() => store.QuarantineAgentAsync(agentId, reason, actor, time.GetUtcNow(), cancellationToken));
+        await EndDelegatedFromAsync(agentId, cancellationToken);
         var since = await StoreCall.Run(() => store.GetAgentStatusAsync(agentId, cancellationToken));
         await audit.RaiseAsync(AgentEvent(AuditEventType.AgentQuarantined, agentId, actor, reason, revoked), cancellationToken);
         return (since ?? time.GetUtcNow(), revoked);
@@ -88,6 +94,24 @@ public sealed partial class LeaseAdministration(ILeaseStore store, TimeProvider 
         var released = await StoreCall.Run(() => store.ReleaseAgentAsync(agentId, actor, time.GetUtcNow(), cancellationToken));
         await audit.RaiseAsync(AgentEvent(AuditEventType.AgentReleased, agentId, actor, "", released ? 1 : 0), cancellationToken);
         return released;
+    }
+
+    /// <summary>Revokes what was delegated from the agent's revoked leases (also on a repeated quarantine, to finish an interrupted cascade).</summary>
+    private async Task EndDelegatedFromAsync(string agentId, CancellationToken cancellationToken)
+    {
+        string? pageToken = null;
+        do
+        {
+            var query = new LeaseQuery(agentId, State: LeaseState.Revoked, PageSize: LeaseQuery.MaxPageSize, PageToken: pageToken);
+            var page = await StoreCall.Run(() => store.ListLeasesAsync(query, time.GetUtcNow(), cancellationToken));
+            foreach (var lease in page.Leases)
+            {
+                await _cascade.EndDescendantsAsync(lease, cancellationToken);
+            }
+
+            pageToken = page.NextPageToken;
+        }
+        while (pageToken is not null);
     }
 
     private static void Reason(string reason)

@@ -1,5 +1,6 @@
 using CredBroker.Core.Agents;
 using CredBroker.Core.Audit;
+using CredBroker.Core.Delegation;
 using CredBroker.Core.Leases;
 using CredBroker.Core.Policy;
 using CredBroker.Core.Tokens;
@@ -13,8 +14,12 @@ namespace CredBroker.Core.Broker;
 /// returned only once its mint is in the audit chain).
 /// </summary>
 public sealed partial class TaskBroker(
-    IAgentCatalog agents, IIssuancePolicy policy, ILeaseStore store, TokenMinter minter, TokenReader reader, TimeProvider time, IAuditEvents audit)
+    IAgentCatalog agents, IIssuancePolicy policy, ILeaseStore store, TokenMinter minter, TokenReader reader, TimeProvider time, IAuditEvents audit,
+    ISubjectTokenValidator? userTokens = null, DelegationOptions? delegationOptions = null)
 {
+    private readonly DelegationResolver _delegations = new(userTokens ?? NoUserTokenIssuers.Instance, reader, store, agents, delegationOptions ?? new(), time);
+    private readonly DelegationCascade _cascade = new(store, time);
+
     public async Task<TaskGrant> BeginTaskAsync(CallerIdentity caller, BeginTaskCommand command, CancellationToken cancellationToken)
     {
         RequestValidator.TaskId(command.TaskId);
@@ -23,14 +28,18 @@ public sealed partial class TaskBroker(
         RequestValidator.Audience(command.Audience);
         RequestValidator.Duration(command.Ttl, "ttl");
         RequestValidator.Context(command.Context);
-        if (command.SubjectToken.Length > 0)
+        var agent = agents.Find(caller.AgentId) ?? throw await DeniedAsync(caller, null, command, UnknownAgent(caller), cancellationToken);
+        DelegationPlan delegation;
+        try
         {
-            throw await DeniedAsync(caller, null, command, new BrokerException(BrokerErrorKind.PermissionDenied,
-                "subject_token was given, but delegation on behalf of a user is not enabled on this broker (no trusted user-token issuer); omit it.",
-                ["delegation.disabled"]), cancellationToken);
+            delegation = await _delegations.ResolveAsync(agent, command.SubjectToken, cancellationToken);
+        }
+        catch (BrokerException refusal) when (refusal.Kind == BrokerErrorKind.PermissionDenied)
+        {
+            throw await DeniedAsync(caller, agent, command, refusal, cancellationToken);
         }
 
-        var agent = agents.Find(caller.AgentId) ?? throw await DeniedAsync(caller, null, command, UnknownAgent(caller), cancellationToken);
+        command = delegation.Narrow(command, time.GetUtcNow());
         var decision = policy.Decide(agent, new TaskRequest(
             agent.Id, command.TaskId, command.Purpose, command.Scopes, command.Audience, command.Ttl, command.Context));
         if (decision.Outcome != DecisionOutcome.Allow)
@@ -40,7 +49,7 @@ public sealed partial class TaskBroker(
 
         // Stores keep milliseconds; start from a whole millisecond so a replayed BeginTask answers identically.
         var now = DateTimeOffset.FromUnixTimeMilliseconds(time.GetUtcNow().ToUnixTimeMilliseconds());
-        var lease = new Lease
+        var lease = delegation.Shape(new Lease
         {
             LeaseId = LeaseIds.For(agent.Id, command.TaskId),
             AgentId = agent.Id,
@@ -53,11 +62,11 @@ public sealed partial class TaskBroker(
             CreatedAt = now,
             Deadline = now + decision.LeaseTtl,
             MaxDeadline = now + agent.MaxLeaseLifetime,
-        };
+        });
 
         // The lease is durable before any token exists: no token without a lease.
         var quota = new LeaseQuota(agent.MaxConcurrentLeases, agent.MaxTasksPerMinute, TimeSpan.FromMinutes(1));
-        var opened = await StoreCall.Run(() => store.OpenAsync(lease, quota, cancellationToken));
+        var opened = await _delegations.OpenAsync(delegation, lease, () => StoreCall.Run(() => store.OpenAsync(lease, quota, cancellationToken)), cancellationToken);
         if (opened.Lease is null)
         {
             throw await DeniedAsync(caller, agent, command, Refused(agent.Id, opened), cancellationToken);
@@ -68,7 +77,7 @@ public sealed partial class TaskBroker(
             lease = ResumeExisting(opened.Lease, decision, now);
         }
 
-        var token = minter.Mint(lease, agent, lease.Scopes, lease.Audience);
+        var token = minter.Mint(lease, agent, lease.Scopes, lease.Audience, caller.CertificateThumbprint);
         await audit.RaiseAsync(Minted(caller, lease, token, lease.Audience, command.Scopes, decision.RuleIds, opened.Created ? "begin_task" : "begin_task.replay"), cancellationToken);
         return new TaskGrant(lease, token);
     }
@@ -97,7 +106,13 @@ public sealed partial class TaskBroker(
                 $"Audience '{targetAudience}' is not one of agent '{agent.Id}''s audiences ({string.Join(", ", agent.Audiences)}).", ["agent.audience"]), cancellationToken);
         }
 
-        var token = minter.Mint(lease, agent, granted, targetAudience);
+        if (lease.ParentLeaseIds.Count > 0 && targetAudience != lease.Audience)
+        {
+            throw await DeniedAsync(caller, lease, scopes, new BrokerException(BrokerErrorKind.PermissionDenied,
+                $"Lease {leaseId} was delegated from a parent token for audience '{lease.Audience}'; its tokens stay with that audience.", ["delegation.parent_audience"]), cancellationToken);
+        }
+
+        var token = minter.Mint(lease, agent, granted, targetAudience, caller.CertificateThumbprint);
         await audit.RaiseAsync(Minted(caller, lease, token, targetAudience, scopes, [], "issue_token"), cancellationToken);
         return new TaskGrant(lease, token);
     }
@@ -114,7 +129,7 @@ public sealed partial class TaskBroker(
         var renewed = await StoreCall.Run(() => store.RenewAsync(leaseId, now + (extendBy ?? agent.DefaultLeaseTtl), now, expectedGeneration: null, cancellationToken));
         var current = renewed.Lease ?? throw NotFound(leaseId);
         RequireActive(current, now);
-        var token = minter.Mint(current, agent, current.Scopes, current.Audience);
+        var token = minter.Mint(current, agent, current.Scopes, current.Audience, caller.CertificateThumbprint);
         await audit.RaiseAsync(Renewed(caller, current, token), cancellationToken);
         return new TaskGrant(current, token);
     }
@@ -126,6 +141,7 @@ public sealed partial class TaskBroker(
         await OwnLeaseAsync(caller, leaseId, cancellationToken);
         var result = await StoreCall.Run(() => store.CompleteAsync(leaseId, time.GetUtcNow(), expectedGeneration: null, cancellationToken));
         var ended = result.Lease ?? throw NotFound(leaseId);
+        await _cascade.EndDescendantsAsync(ended, cancellationToken);
         await audit.RaiseAsync(Completed(caller, ended, result.Outcome == TransitionOutcome.Applied), cancellationToken);
         return ended;
     }
@@ -139,7 +155,8 @@ public sealed partial class TaskBroker(
         }
 
         var lease = await StoreCall.Run(() => store.GetAsync(claims.LeaseId, cancellationToken));
-        var active = lease is not null && lease.AgentId == claims.ClientId && lease.StateAt(time.GetUtcNow()) == LeaseState.Active;
+        var active = lease is not null && lease.AgentId == claims.ClientId && lease.StateAt(time.GetUtcNow()) == LeaseState.Active
+            && await _delegations.AncestorsActiveAsync(claims.ParentLeaseIds, cancellationToken);
         return active ? new IntrospectionResult(true, claims) : IntrospectionResult.Inactive;
     }
 

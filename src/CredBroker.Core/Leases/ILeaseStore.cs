@@ -72,6 +72,17 @@ public interface ILeaseStore
     /// <summary>The tail of the revocation log: reading from it returns only events appended later.</summary>
     Task<RevocationCursor> CurrentRevocationCursorAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Records <paramref name="childLeaseId"/> as delegated from <paramref name="parentLeaseId"/>,
+    /// only while the parent is active at <paramref name="now"/> (Applied); an ended parent is
+    /// NotApplicable (reported, nothing written), an unknown one NotFound. The children index lives
+    /// with the parent (its shard) and is retained as long as the parent lease.
+    /// </summary>
+    Task<LeaseTransition> AddChildAsync(string parentLeaseId, string childLeaseId, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>The leases recorded as delegated from <paramref name="leaseId"/> (direct children only).</summary>
+    Task<IReadOnlyList<string>> GetChildrenAsync(string leaseId, CancellationToken cancellationToken);
+
     /// <summary>One page of leases for operators; states are reported as of <paramref name="now"/>.</summary>
     Task<LeasePage> ListLeasesAsync(LeaseQuery query, DateTimeOffset now, CancellationToken cancellationToken);
 }

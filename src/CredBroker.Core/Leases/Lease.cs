@@ -42,6 +42,25 @@ public sealed record Lease
 
     public DateTimeOffset? EndedAt { get; init; }
 
+    /// <summary>
+    /// Whom the lease acts for when that is not the agent itself: the user (delegation on behalf of
+    /// a user) or the principal of the parent token (sub-agent delegation). Tokens carry it as
+    /// <c>sub</c>; null means the agent acts for itself.
+    /// </summary>
+    public string? Subject { get; init; }
+
+    /// <summary>
+    /// The earlier actors of a delegation chain, nearest first (the parent agent, its parent, …);
+    /// tokens nest them under <c>act</c> below the agent. Parallel to <see cref="ParentLeaseIds"/>.
+    /// </summary>
+    public IReadOnlyList<string> Actors { get; init; } = [];
+
+    /// <summary>
+    /// The leases this one was delegated from, nearest first. Tokens carry them as
+    /// <c>parent_lease_ids</c> and are invalid once any of them ends; ending a parent ends this lease.
+    /// </summary>
+    public IReadOnlyList<string> ParentLeaseIds { get; init; } = [];
+
     /// <summary>The state as of <paramref name="now"/>: an active lease past its deadline is expired even before a sweep records it.</summary>
     public LeaseState StateAt(DateTimeOffset now) =>
         State is LeaseState.Active or LeaseState.PendingApproval && now >= Deadline ? LeaseState.Expired : State;

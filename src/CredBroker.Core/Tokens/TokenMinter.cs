@@ -19,7 +19,8 @@ public sealed class TokenMinter(ISigningKeys keys, string issuer, TimeProvider t
 
     public string Issuer => issuer;
 
-    public MintedToken Mint(Lease lease, AgentDefinition agent, IReadOnlyList<string> scopes, string audience)
+    /// <param name="certificateThumbprint">The caller's mTLS certificate (base64url SHA-256): the token gets <c>cnf.x5t#S256</c> (RFC 8705).</param>
+    public MintedToken Mint(Lease lease, AgentDefinition agent, IReadOnlyList<string> scopes, string audience, string? certificateThumbprint = null)
     {
         var key = keys.Current;
         // JWT NumericDate has second precision: truncate so exp is never rounded past the deadline.
@@ -34,10 +35,8 @@ public sealed class TokenMinter(ISigningKeys keys, string issuer, TimeProvider t
         {
             json.WriteStartObject();
             json.WriteString("iss", issuer);
-            json.WriteString("sub", lease.AgentId);
-            json.WriteStartObject("act");
-            json.WriteString("sub", lease.AgentId);
-            json.WriteEndObject();
+            json.WriteString("sub", lease.Subject ?? lease.AgentId);
+            WriteActorChain(json, lease);
             json.WriteString("aud", audience);
             json.WriteString("client_id", lease.AgentId);
             json.WriteString("scope", string.Join(' ', scopes));
@@ -48,6 +47,24 @@ public sealed class TokenMinter(ISigningKeys keys, string issuer, TimeProvider t
             json.WriteString("lease_id", lease.LeaseId);
             json.WriteString("task_id", lease.TaskId);
             json.WriteString("owner", lease.Owner);
+            if (lease.ParentLeaseIds.Count > 0)
+            {
+                json.WriteStartArray("parent_lease_ids");
+                foreach (var parent in lease.ParentLeaseIds)
+                {
+                    json.WriteStringValue(parent);
+                }
+
+                json.WriteEndArray();
+            }
+
+            if (certificateThumbprint is not null)
+            {
+                json.WriteStartObject("cnf");
+                json.WriteString("x5t#S256", certificateThumbprint);
+                json.WriteEndObject();
+            }
+
             json.WriteEndObject();
         }
 
@@ -61,6 +78,23 @@ public sealed class TokenMinter(ISigningKeys keys, string issuer, TimeProvider t
         }
 
         return new MintedToken(token, jti, now, exp, scopes);
+    }
+
+    /// <summary>RFC 8693 <c>act</c>: the agent, with each earlier actor nested inside the one it delegated to.</summary>
+    private static void WriteActorChain(Utf8JsonWriter json, Lease lease)
+    {
+        json.WriteStartObject("act");
+        json.WriteString("sub", lease.AgentId);
+        foreach (var actor in lease.Actors)
+        {
+            json.WriteStartObject("act");
+            json.WriteString("sub", actor);
+        }
+
+        for (var i = 0; i <= lease.Actors.Count; i++)
+        {
+            json.WriteEndObject();
+        }
     }
 
     private static DateTimeOffset TruncateToSeconds(DateTimeOffset t) => DateTimeOffset.FromUnixTimeSeconds(t.ToUnixTimeSeconds());

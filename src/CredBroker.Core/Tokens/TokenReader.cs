@@ -6,7 +6,17 @@ namespace CredBroker.Core.Tokens;
 /// <summary>The claims of a token this broker minted and whose signature, issuer and lifetime checked out.</summary>
 public sealed record TokenClaims(
     string Issuer, string Subject, string ActorSubject, string Audience, string ClientId, string Scope, string TokenId,
-    DateTimeOffset IssuedAt, DateTimeOffset NotBefore, DateTimeOffset ExpiresAt, string LeaseId, string TaskId, string Owner);
+    DateTimeOffset IssuedAt, DateTimeOffset NotBefore, DateTimeOffset ExpiresAt, string LeaseId, string TaskId, string Owner)
+{
+    /// <summary>The earlier actors nested under <c>act.act</c>, nearest first (empty unless the token was delegated to a sub-agent).</summary>
+    public IReadOnlyList<string> Actors { get; init; } = [];
+
+    /// <summary><c>parent_lease_ids</c>: the leases the token's lease was delegated from, nearest first.</summary>
+    public IReadOnlyList<string> ParentLeaseIds { get; init; } = [];
+
+    /// <summary><c>cnf.x5t#S256</c>, when the token is bound to a client certificate.</summary>
+    public string? CertificateThumbprint { get; init; }
+}
 
 /// <summary>
 /// Strict reader for the broker's own tokens (used by Introspect): exactly the header the minter
@@ -16,6 +26,8 @@ public sealed record TokenClaims(
 public sealed class TokenReader(ISigningKeys keys, string issuer, TimeProvider time)
 {
     private static readonly JsonDocumentOptions Strict = new() { AllowDuplicateProperties = false, MaxDepth = 8 };
+
+    public string Issuer => issuer;
 
     public TokenClaims? Read(string token)
     {
@@ -51,8 +63,15 @@ public sealed class TokenReader(ISigningKeys keys, string issuer, TimeProvider t
                 p.TryGetProperty("act", out var act) && act.ValueKind == JsonValueKind.Object ? String(act, "sub") ?? string.Empty : string.Empty,
                 String(p, "aud") ?? string.Empty, String(p, "client_id") ?? string.Empty, String(p, "scope") ?? string.Empty,
                 String(p, "jti") ?? string.Empty, Time(p, "iat"), Time(p, "nbf"), Time(p, "exp"),
-                String(p, "lease_id") ?? string.Empty, String(p, "task_id") ?? string.Empty, String(p, "owner") ?? string.Empty);
-            var valid = claims.Issuer == issuer && claims.LeaseId.Length > 0 && claims.TokenId.Length > 0
+                String(p, "lease_id") ?? string.Empty, String(p, "task_id") ?? string.Empty, String(p, "owner") ?? string.Empty)
+            {
+                Actors = NestedActors(p),
+                ParentLeaseIds = p.TryGetProperty("parent_lease_ids", out var parents) && parents.ValueKind == JsonValueKind.Array
+                    ? parents.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() ?? string.Empty : string.Empty).ToList()
+                    : [],
+                CertificateThumbprint = p.TryGetProperty("cnf", out var cnf) && cnf.ValueKind == JsonValueKind.Object ? String(cnf, "x5t#S256") : null,
+            };
+            var valid = claims.Issuer == issuer && !claims.ParentLeaseIds.Contains(string.Empty) && claims.Actors.Count == claims.ParentLeaseIds.Count && claims.LeaseId.Length > 0 && claims.TokenId.Length > 0
                 && now < claims.ExpiresAt && now.AddSeconds(5) >= claims.NotBefore;
             return valid ? claims : null;
         }
@@ -60,6 +79,24 @@ public sealed class TokenReader(ISigningKeys keys, string issuer, TimeProvider t
         {
             return null;
         }
+    }
+
+    /// <summary>The actors nested below <c>act.sub</c>, nearest first.</summary>
+    private static List<string> NestedActors(JsonElement p)
+    {
+        var actors = new List<string>();
+        if (!p.TryGetProperty("act", out var act) || act.ValueKind != JsonValueKind.Object)
+        {
+            return actors;
+        }
+
+        while (act.TryGetProperty("act", out var inner) && inner.ValueKind == JsonValueKind.Object)
+        {
+            actors.Add(String(inner, "sub") ?? string.Empty);
+            act = inner;
+        }
+
+        return actors;
     }
 
     private static string? String(JsonElement e, string name) =>

@@ -49,7 +49,8 @@ public static class BrokerApp
         IReadOnlyList<IAuditSink> sinks = options.Audit.JsonLinesFile is { Length: > 0 } jsonLines ? [new JsonLinesAuditSink(jsonLines)] : [];
         var audit = new AuditService(composition.AuditLog, sinks, [metrics, follow]);
         var minter = new TokenMinter(keys, options.Issuer, time);
-        var broker = new TaskBroker(composition.Agents, new AgentScopePolicy(), store, minter, new TokenReader(keys, options.Issuer, time), time, audit);
+        var broker = new TaskBroker(composition.Agents, new AgentScopePolicy(), store, minter, new TokenReader(keys, options.Issuer, time), time, audit,
+            UserTokens(options, time), options.Delegation.CoreOptions());
         var rotation = new KeyRotation(keys, composition.KeySchedule, options.Signing.RotationOptions(),
             () => composition.Agents.All.Max(a => a.MaxTokenTtl), time);
         var readiness = new Readiness(store, composition.AuditLog, keys, composition.Agents);
@@ -185,6 +186,20 @@ public static class BrokerApp
         var certificates = options.Identity.Certificates.Select(c => new SubjectPattern(c.Subject, c.Agent)).ToList();
         return new Composition(store, keys, store.KeySchedule(), agents,
             new AgentAuthenticator(agentJwt, certificates, directory), new OperatorAuthenticator(operatorJwt, directory), auditLog, signers);
+    }
+
+    /// <summary>Delegation on behalf of users is on only with trusted user-token issuers; settings that cannot work stop the start (dev mode too).</summary>
+    private static Core.Delegation.ISubjectTokenValidator UserTokens(BrokerOptions options, TimeProvider time)
+    {
+        var problems = options.DelegationProblems().ToList();
+        if (problems.Count > 0)
+        {
+            throw new StartupException("CredBroker refuses to start:" + string.Concat(problems.Select(p => Environment.NewLine + "  - " + p)));
+        }
+
+        return options.Delegation.Issuers.Count == 0
+            ? Core.Delegation.NoUserTokenIssuers.Instance
+            : new UserTokenValidator(options.Delegation.Issuers, time);
     }
 
     private static (RedisLeaseStore Store, RedisConnectionSecurity Security) ConnectRedis(BrokerOptions.RedisOptions redis, LeaseStoreOptions storeOptions)

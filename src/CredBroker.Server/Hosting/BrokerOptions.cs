@@ -56,6 +56,46 @@ public sealed class BrokerOptions
         public Core.Audit.AuditLogOptions LogOptions() => new() { CheckpointInterval = CheckpointInterval, MaxRecords = MaxRecords, MaxAge = MaxAge };
     }
 
+    public DelegationSettings Delegation { get; set; } = new();
+
+    /// <summary>`CredBroker:Delegation`: on behalf of users (trusted user-token issuers) and sub-agent chains.</summary>
+    public sealed class DelegationSettings
+    {
+        /// <summary>Issuers whose user tokens agents may present as <c>subject_token</c>; none = no delegation on behalf of users.</summary>
+        public List<UserTokenIssuerOptions> Issuers { get; set; } = [];
+
+        /// <summary>The deepest sub-agent chain (parent leases above a lease); 0 disables sub-agent delegation.</summary>
+        public int MaxDepth { get; set; } = Core.Delegation.DelegationOptions.DefaultMaxDepth;
+
+        public Core.Delegation.DelegationOptions CoreOptions() => new() { MaxDepth = MaxDepth };
+    }
+
+    public sealed class UserTokenIssuerOptions
+    {
+        /// <summary>The exact <c>iss</c> of the user tokens.</summary>
+        public string Issuer { get; set; } = string.Empty;
+
+        /// <summary>The audience user tokens must name: this broker (users delegate to the broker, not to an API).</summary>
+        public string Audience { get; set; } = string.Empty;
+
+        /// <summary>A JWKS file with the issuer's public keys.</summary>
+        public string JwksFile { get; set; } = string.Empty;
+
+        /// <summary>Accepted JWS algorithms (asymmetric only); empty = ES256, RS256, PS256. (A list default would be appended to by configuration binding.)</summary>
+        public List<string> Algorithms { get; set; } = [];
+
+        public IReadOnlyList<string> EffectiveAlgorithms => Algorithms.Count > 0 ? Algorithms : ["ES256", "RS256", "PS256"];
+
+        /// <summary>The claim naming the user (default <c>sub</c>).</summary>
+        public string SubjectClaim { get; set; } = "sub";
+
+        /// <summary>The claim listing the delegated scopes: <c>scope</c> (space-separated) or <c>scp</c> (array or space-separated).</summary>
+        public string ScopeClaim { get; set; } = "scope";
+
+        /// <summary>Tolerated clock difference for <c>exp</c>/<c>nbf</c> (at most 5 minutes).</summary>
+        public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
+    }
+
     public sealed class OperatorOptions
     {
         /// <summary>Issuers of operator credentials (OIDC ID or access tokens); validated like workload issuers.</summary>
@@ -255,6 +295,45 @@ public sealed class BrokerOptions
         return options;
     }
 
+    /// <summary>Delegation settings that cannot work (checked in dev mode too).</summary>
+    public IEnumerable<string> DelegationProblems()
+    {
+        if (Delegation.MaxDepth is < 0 or > Core.Delegation.DelegationOptions.MaxAllowedDepth)
+        {
+            yield return $"CredBroker:Delegation:MaxDepth must be between 0 and {Core.Delegation.DelegationOptions.MaxAllowedDepth}.";
+        }
+
+        for (var i = 0; i < Delegation.Issuers.Count; i++)
+        {
+            var issuer = Delegation.Issuers[i];
+            var key = $"CredBroker:Delegation:Issuers:{i}";
+            if (string.IsNullOrWhiteSpace(issuer.Issuer) || string.IsNullOrWhiteSpace(issuer.Audience) || string.IsNullOrWhiteSpace(issuer.JwksFile))
+            {
+                yield return $"{key} needs Issuer, Audience (this broker) and JwksFile.";
+            }
+
+            if (string.Equals(issuer.Issuer, Issuer, StringComparison.Ordinal))
+            {
+                yield return $"{key}:Issuer is this broker's own issuer; the broker's tokens are delegated as parent tokens, not as user tokens.";
+            }
+
+            if (issuer.Algorithms.Any(a => !Auth.JwtIssuerTrust.AsymmetricAlgorithms.Contains(a)))
+            {
+                yield return $"{key}:Algorithms must list only asymmetric algorithms ({string.Join(", ", Auth.JwtIssuerTrust.AsymmetricAlgorithms)}).";
+            }
+
+            if (issuer.ScopeClaim is not ("scope" or "scp") || string.IsNullOrWhiteSpace(issuer.SubjectClaim))
+            {
+                yield return $"{key}:ScopeClaim must be 'scope' or 'scp', and SubjectClaim must be set.";
+            }
+
+            if (issuer.ClockSkew < TimeSpan.Zero || issuer.ClockSkew > TimeSpan.FromMinutes(5))
+            {
+                yield return $"{key}:ClockSkew must be between 0 and 5 minutes.";
+            }
+        }
+    }
+
     /// <summary>What production mode refuses to start without; empty when the options are complete.</summary>
     public IReadOnlyList<string> ProductionProblems()
     {
@@ -304,6 +383,7 @@ public sealed class BrokerOptions
             problems.Add("CredBroker:Listen:Grpc:MaxReceiveMessageSize must be between 1 KiB and 16 MiB.");
         }
 
+        problems.AddRange(DelegationProblems());
         if (Audit.CheckpointInterval is < 1 or > 1_000_000 || Audit.MaxRecords < 0 || Audit.MaxAge <= TimeSpan.Zero)
         {
             problems.Add("CredBroker:Audit: CheckpointInterval must be 1..1000000, MaxRecords >= 0 and MaxAge positive.");

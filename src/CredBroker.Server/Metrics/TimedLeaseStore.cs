@@ -17,6 +17,12 @@ public sealed class TimedLeaseStore(ILeaseStore inner, Histogram latency) : ILea
     public Task<Lease?> FindByTaskAsync(string agentId, string taskId, CancellationToken cancellationToken) =>
         Time("find_by_task", () => inner.FindByTaskAsync(agentId, taskId, cancellationToken));
 
+    public Task<LeaseTransition> AddChildAsync(string parentLeaseId, string childLeaseId, DateTimeOffset now, CancellationToken cancellationToken) =>
+        Time("add_child", () => inner.AddChildAsync(parentLeaseId, childLeaseId, now, cancellationToken));
+
+    public Task<IReadOnlyList<string>> GetChildrenAsync(string leaseId, CancellationToken cancellationToken) =>
+        Time("get_children", () => inner.GetChildrenAsync(leaseId, cancellationToken));
+
     public Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
         Time("complete", () => inner.CompleteAsync(leaseId, now, expectedGeneration, cancellationToken));
 

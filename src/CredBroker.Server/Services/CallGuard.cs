@@ -57,7 +57,7 @@ public static class CallGuard
     {
         var caller = Caller(context);
         return caller.AgentId is { } agentId
-            ? new CallerIdentity(agentId, caller.Method)
+            ? new CallerIdentity(agentId, caller.Method, caller.CertificateThumbprint)
             : throw new RpcException(StatusCode.PermissionDenied, $"Workload '{caller.Subject}' is authenticated but maps to no agent; add it to an agent's identities.");
     }
 

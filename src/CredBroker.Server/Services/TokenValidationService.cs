@@ -51,6 +51,9 @@ public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys,
             TaskId = c.TaskId,
             Owner = c.Owner,
             ActSub = c.ActorSubject,
+            ActChain = { c.Actors },
+            ParentLeaseIds = { c.ParentLeaseIds },
+            CnfX5TS256 = c.CertificateThumbprint ?? string.Empty,
         };
     }
 

@@ -16,6 +16,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
     private readonly Dictionary<string, HashSet<string>> _open = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Queue<DateTimeOffset>> _recentOpens = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _quarantined = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<string>> _children = new(StringComparer.Ordinal);
     private readonly InMemoryRevocationLog _log = new((options ?? new LeaseStoreOptions()).RevocationLogMaxLength);
 
     public Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken)
@@ -136,6 +137,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
         while (_retained.Min is var (until, leaseId) && leaseId is not null && until <= now)
         {
             _retained.Remove((until, leaseId));
+            _children.Remove(leaseId);
             if (_leases.Remove(leaseId, out var lease))
             {
                 _deadlines.Remove((lease.Deadline, leaseId));
@@ -197,6 +199,43 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
         lock (_gate)
         {
             return Task.FromResult(_log.Tail());
+        }
+    }
+
+    public Task<LeaseTransition> AddChildAsync(string parentLeaseId, string childLeaseId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (!_leases.TryGetValue(parentLeaseId, out var parent))
+            {
+                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotFound, null));
+            }
+
+            if (parent.StateAt(now) != LeaseState.Active)
+            {
+                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotApplicable, parent));
+            }
+
+            if (!_children.TryGetValue(parentLeaseId, out var children))
+            {
+                _children[parentLeaseId] = children = [];
+            }
+
+            if (!children.Contains(childLeaseId, StringComparer.Ordinal))
+            {
+                children.Add(childLeaseId);
+            }
+
+            return Task.FromResult(new LeaseTransition(TransitionOutcome.Applied, parent));
+        }
+    }
+
+    public Task<IReadOnlyList<string>> GetChildrenAsync(string leaseId, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            IReadOnlyList<string> children = _children.TryGetValue(leaseId, out var list) ? [.. list] : [];
+            return Task.FromResult(children);
         }
     }
 
