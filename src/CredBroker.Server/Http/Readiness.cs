@@ -62,6 +62,11 @@ public sealed class Readiness(ILeaseStore store, IAuditLog audit, ISigningKeys k
             var key = keys.Current;
             return key.Verify(Probe, key.Sign(Probe)) ? "ok" : "the current key does not verify its own signature";
         }
+        catch (BrokerException e)
+        {
+            // No key to sign with right now (schedule not loaded yet, or the scheduled key is not mounted here).
+            return "unavailable: " + e.Message;
+        }
         catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or InvalidOperationException or ObjectDisposedException)
         {
             return "unusable: " + e.GetType().Name;
