@@ -16,6 +16,13 @@ internal static class LeaseHash
         "state", l.State.ToWire(), "deadline", l.Deadline.ToUnixTimeMilliseconds(), "gen", l.Generation, "agent", l.AgentId, "task", l.TaskId,
         "max_deadline", l.MaxDeadline.ToUnixTimeMilliseconds(), "created", l.CreatedAt.ToUnixTimeMilliseconds(),
         "owner", l.Owner, "purpose", l.Purpose, "aud", l.Audience, "scopes", string.Join(' ', l.Scopes),
+        .. l.Approval is { } a
+            ? new RedisValue[]
+            {
+                "ap_req", string.Join(' ', a.RequestedScopes), "ap_need", string.Join(' ', a.ApprovalScopes), "ap_ttl", (long)a.LeaseTtl.TotalMilliseconds, "ap_why", a.Reason,
+                "ap_rules", string.Join(' ', a.RuleIds), "ap_by", a.DecidedBy ?? "", "ap_note", a.Note ?? "",
+            }
+            : [],
     ];
 
     /// <summary>A flat HGETALL reply (field, value, field, value, ...) from a script.</summary>
@@ -71,6 +78,16 @@ internal static class LeaseHash
         Generation = long.Parse(f["gen"], CultureInfo.InvariantCulture),
         // A lease the sweeper expired ended at its deadline; the script does not spend a field on it.
         EndedAt = f.TryGetValue("ended", out var ended) ? Time(ended) : f["state"] == "expired" ? Time(f["deadline"]) : null,
+        Approval = f.TryGetValue("ap_ttl", out var ttl) ? new LeaseApproval
+        {
+            RequestedScopes = f["ap_req"].Split(' ', StringSplitOptions.RemoveEmptyEntries),
+            ApprovalScopes = f["ap_need"].Split(' ', StringSplitOptions.RemoveEmptyEntries),
+            LeaseTtl = TimeSpan.FromMilliseconds(long.Parse(ttl, CultureInfo.InvariantCulture)),
+            Reason = f["ap_why"],
+            RuleIds = f["ap_rules"].Split(' ', StringSplitOptions.RemoveEmptyEntries),
+            DecidedBy = f.TryGetValue("ap_by", out var by) && by.Length > 0 ? by : null,
+            Note = f.TryGetValue("ap_note", out var note) && note.Length > 0 ? note : null,
+        } : null,
     };
 
     private static DateTimeOffset Time(string ms) => DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(ms, CultureInfo.InvariantCulture));

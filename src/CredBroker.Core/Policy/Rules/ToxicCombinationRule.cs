@@ -1,0 +1,80 @@
+namespace CredBroker.Core.Policy.Rules;
+
+/// <summary>
+/// <c>toxic.&lt;id&gt;</c>: scopes that must never be held together. A combination is reached when
+/// each of its patterns is matched by a requested scope or (for <c>within: agent</c>) by a scope
+/// of the agent's other active leases, and at least one by the request itself (what the agent
+/// held before is not this request's doing).
+/// </summary>
+public sealed class ToxicCombinationRule : IPolicyRule
+{
+    public string Id => "toxic.*";
+
+    public void Evaluate(PolicyEvaluation e)
+    {
+        foreach (var combination in e.Policy.ToxicCombinations)
+        {
+            var fromRequest = false;
+            string? heldElsewhere = null;
+            var complete = true;
+            foreach (var pattern in combination.Scopes)
+            {
+                if (Any(e.Scopes, pattern))
+                {
+                    fromRequest = true;
+                    continue;
+                }
+
+                var holder = combination.Within == ToxicScope.Agent ? HolderOf(e.Request.Holdings, pattern) : null;
+                if (holder is null)
+                {
+                    complete = false;
+                    break;
+                }
+
+                heldElsewhere ??= holder.TaskId;
+            }
+
+            if (complete && fromRequest)
+            {
+                var what = string.Join(" + ", combination.Scopes.Select(s => s.Text));
+                var why = combination.Description.Length > 0 ? $" ({combination.Description})" : string.Empty;
+                e.Deny(combination.RuleId, heldElsewhere is null
+                    ? $"The requested scopes combine into a forbidden combination: {what}{why}; split the work so no one task holds them together."
+                    : $"The requested scopes together with what this agent already holds in task '{heldElsewhere}' form a forbidden combination: {what}{why}; complete that task first.");
+                return;
+            }
+
+            e.Pass(combination.RuleId);
+        }
+    }
+
+    private static bool Any(List<string> scopes, ScopePattern pattern)
+    {
+        foreach (var scope in scopes)
+        {
+            if (pattern.Matches(scope))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static HeldLease? HolderOf(IReadOnlyList<HeldLease> holdings, ScopePattern pattern)
+    {
+        foreach (var lease in holdings)
+        {
+            foreach (var scope in lease.Scopes)
+            {
+                if (pattern.Matches(scope))
+                {
+                    return lease;
+                }
+            }
+        }
+
+        return null;
+    }
+}
