@@ -20,7 +20,7 @@ internal static class LeaseHash
             ? new RedisValue[]
             {
                 "ap_req", string.Join(' ', a.RequestedScopes), "ap_need", string.Join(' ', a.ApprovalScopes), "ap_ttl", (long)a.LeaseTtl.TotalMilliseconds, "ap_why", a.Reason,
-                "ap_rules", string.Join(' ', a.RuleIds), "ap_by", a.DecidedBy ?? "", "ap_note", a.Note ?? "",
+                "ap_rules", string.Join(' ', a.RuleIds), "ap_by", a.DecidedBy ?? "", "ap_note", a.Note ?? "", "ap_ok", a.Approved switch { true => "1", false => "0", null => "" },
             }
             : [],
     ];
@@ -85,6 +85,7 @@ internal static class LeaseHash
             LeaseTtl = TimeSpan.FromMilliseconds(long.Parse(ttl, CultureInfo.InvariantCulture)),
             Reason = f["ap_why"],
             RuleIds = f["ap_rules"].Split(' ', StringSplitOptions.RemoveEmptyEntries),
+            Approved = f.TryGetValue("ap_ok", out var ok) && ok.Length > 0 ? ok == "1" : null,
             DecidedBy = f.TryGetValue("ap_by", out var by) && by.Length > 0 ? by : null,
             Note = f.TryGetValue("ap_note", out var note) && note.Length > 0 ? note : null,
         } : null,

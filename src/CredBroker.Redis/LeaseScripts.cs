@@ -132,7 +132,7 @@ internal static class LeaseScripts
         local actor = ARGV[6]
         if actor == '' then actor = f[4] end
         -- A denied (or withdrawn) approval records who ended it and why, for the agent watching it.
-        if f[1] == 'pending_approval' then redis.call('HSET', KEYS[1], 'ap_by', actor, 'ap_note', ARGV[5]) end
+        if f[1] == 'pending_approval' then redis.call('HSET', KEYS[1], 'ap_ok', '0', 'ap_by', actor, 'ap_note', ARGV[5]) end
         append_event(tag, tonumber(ARGV[7]), {'kind', 'lease', 'lease', id, 'agent', f[4], 'task', f[5], 'cause', ARGV[4],
           'reason', ARGV[5], 'actor', actor, 'at', ARGV[1], 'not_after', f[2]})
         return {'applied', redis.call('HGETALL', KEYS[1])}
@@ -168,7 +168,7 @@ internal static class LeaseScripts
         if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= tonumber(f[3]) then return {'conflict', read(tag, id)} end
         if f[1] ~= 'pending_approval' or tonumber(f[2]) <= tonumber(ARGV[1]) or swept(tag, id, f[1]) then return {'unchanged', read(tag, id)} end
         local target = math.min(tonumber(ARGV[3]), tonumber(f[5]))
-        redis.call('HSET', KEYS[1], 'state', 'active', 'deadline', ms(target), 'scopes', ARGV[4], 'ap_by', ARGV[5], 'ap_note', ARGV[6])
+        redis.call('HSET', KEYS[1], 'state', 'active', 'deadline', ms(target), 'scopes', ARGV[4], 'ap_ok', '1', 'ap_by', ARGV[5], 'ap_note', ARGV[6])
         redis.call('HINCRBY', KEYS[1], 'gen', 1)
         redis.call('ZADD', KEYS[2], ms(target), id)
         redis.call('ZADD', tag .. 'agent:' .. f[4] .. ':open', 'XX', ms(target), id)

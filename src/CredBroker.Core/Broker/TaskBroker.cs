@@ -12,7 +12,15 @@ namespace CredBroker.Core.Broker;
 public sealed class TaskBroker(
     IAgentCatalog agents, IIssuancePolicy policy, ILeaseStore store, TokenMinter minter, TokenReader reader, TimeProvider time)
 {
-    public async Task<TaskGrant> BeginTaskAsync(CallerIdentity caller, BeginTaskCommand command, CancellationToken cancellationToken)
+    /// <summary>Request-time policy with the agent's holdings and denial-burst detection.</summary>
+    public PolicyGate Policy { get; } = new(policy, store, time);
+
+    /// <summary>
+    /// Opens the task's lease and mints its first token, or, when policy requires a human, opens it
+    /// as pending approval (no token; <see cref="TaskStart.Token"/> is null and the lease id is the
+    /// approval id). Repeating the call after approval returns the approved lease with a token.
+    /// </summary>
+    public async Task<TaskStart> BeginTaskAsync(CallerIdentity caller, BeginTaskCommand command, CancellationToken cancellationToken)
     {
         RequestValidator.TaskId(command.TaskId);
         RequestValidator.Purpose(command.Purpose);
@@ -28,15 +36,19 @@ public sealed class TaskBroker(
         }
 
         var agent = FindAgent(caller);
-        var decision = policy.Decide(agent, new TaskRequest(
-            agent.Id, command.TaskId, command.Purpose, command.Scopes, command.Audience, command.Ttl, command.Context));
-        if (decision.Outcome != DecisionOutcome.Allow)
+        var decision = await Policy.DecideAsync(agent, new TaskRequest(
+            agent.Id, command.TaskId, command.Purpose, command.Scopes, command.Audience, command.Ttl, command.Context), cancellationToken);
+        if (decision.Outcome == DecisionOutcome.Deny)
         {
             throw new BrokerException(BrokerErrorKind.PermissionDenied, decision.Reason, decision.RuleIds);
         }
 
+        var pending = decision.Outcome == DecisionOutcome.RequireApproval;
+
         // Stores keep milliseconds; start from a whole millisecond so a replayed BeginTask answers identically.
         var now = DateTimeOffset.FromUnixTimeMilliseconds(time.GetUtcNow().ToUnixTimeMilliseconds());
+        var lifetime = decision.MaxLeaseLifetime is { } cap && cap < agent.MaxLeaseLifetime ? cap : agent.MaxLeaseLifetime;
+        var approvalTimeout = Policy.Policy.Settings.ApprovalTimeout;
         var lease = new Lease
         {
             LeaseId = LeaseIds.For(agent.Id, command.TaskId),
@@ -46,10 +58,19 @@ public sealed class TaskBroker(
             Purpose = command.Purpose.Length > 0 ? command.Purpose : agent.Purpose,
             Audience = decision.Audience,
             Scopes = decision.GrantedScopes,
-            State = LeaseState.Active,
+            State = pending ? LeaseState.PendingApproval : LeaseState.Active,
             CreatedAt = now,
-            Deadline = now + decision.LeaseTtl,
-            MaxDeadline = now + agent.MaxLeaseLifetime,
+            // A pending lease's deadline is when its approval expires; approval starts the task's ttl.
+            Deadline = now + (!pending ? decision.LeaseTtl : approvalTimeout < lifetime ? approvalTimeout : lifetime),
+            MaxDeadline = now + lifetime,
+            Approval = pending ? new LeaseApproval
+            {
+                RequestedScopes = decision.GrantedScopes,
+                ApprovalScopes = decision.ApprovalScopes,
+                LeaseTtl = decision.LeaseTtl,
+                Reason = decision.Reason,
+                RuleIds = decision.RuleIds,
+            } : null,
         };
 
         // The lease is durable before any token exists: no token without a lease.
@@ -65,7 +86,9 @@ public sealed class TaskBroker(
             lease = ResumeExisting(opened.Lease, decision, now);
         }
 
-        return new TaskGrant(lease, minter.Mint(lease, agent, lease.Scopes, lease.Audience));
+        return lease.State == LeaseState.PendingApproval
+            ? new TaskStart(lease, null, decision)
+            : new TaskStart(lease, minter.Mint(lease, agent, lease.Scopes, lease.Audience), decision);
     }
 
     public async Task<TaskGrant> IssueTokenAsync(CallerIdentity caller, string leaseId, IReadOnlyList<string> scopes, string audience, CancellationToken cancellationToken)
@@ -151,11 +174,18 @@ public sealed class TaskBroker(
 
     private static Lease ResumeExisting(Lease existing, Decision decision, DateTimeOffset now)
     {
-        if (!existing.Scopes.SequenceEqual(decision.GrantedScopes, StringComparer.Ordinal) || existing.Audience != decision.Audience)
+        // A lease that went through approval is compared with what was asked (an approver may have narrowed it).
+        var asked = existing.Approval?.RequestedScopes ?? existing.Scopes;
+        if (!asked.SequenceEqual(decision.GrantedScopes, StringComparer.Ordinal) || existing.Audience != decision.Audience)
         {
             throw new BrokerException(BrokerErrorKind.AlreadyExists,
                 $"task_id '{existing.TaskId}' already has lease {existing.LeaseId} with scopes [{string.Join(' ', existing.Scopes)}] for audience '{existing.Audience}'; " +
                 "repeat the original request, or use a new task_id for a different one.");
+        }
+
+        if (existing.StateAt(now) == LeaseState.PendingApproval)
+        {
+            return existing;
         }
 
         RequireActive(existing, now);
@@ -165,6 +195,12 @@ public sealed class TaskBroker(
     private static void RequireActive(Lease lease, DateTimeOffset now)
     {
         var state = lease.StateAt(now);
+        if (state == LeaseState.PendingApproval)
+        {
+            throw new BrokerException(BrokerErrorKind.FailedPrecondition,
+                $"Lease {lease.LeaseId} for task '{lease.TaskId}' is waiting for human approval (approval id {lease.LeaseId}); follow it with WatchApproval.", ["agent.approval"]);
+        }
+
         if (state != LeaseState.Active)
         {
             throw new BrokerException(BrokerErrorKind.FailedPrecondition,

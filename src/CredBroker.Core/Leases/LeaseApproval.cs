@@ -23,6 +23,9 @@ public sealed record LeaseApproval
     /// <summary>The decision's rule ids.</summary>
     public required IReadOnlyList<string> RuleIds { get; init; }
 
+    /// <summary>True once approved, false once denied or withdrawn, null while undecided (or expired).</summary>
+    public bool? Approved { get; init; }
+
     /// <summary>The operator who approved or denied; null while pending or when it expired.</summary>
     public string? DecidedBy { get; init; }
 

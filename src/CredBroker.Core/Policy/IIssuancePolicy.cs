@@ -49,5 +49,8 @@ public sealed record DecisionStep(string RuleId, string Effect, string Detail);
 /// <summary>Request-time policy.</summary>
 public interface IIssuancePolicy
 {
+    /// <summary>The policy in force (settings, global rules).</summary>
+    PolicyDocument Current { get; }
+
     Decision Decide(AgentDefinition agent, TaskRequest request);
 }

@@ -3,6 +3,7 @@ using CredBroker.Core.Broker;
 using CredBroker.Core.Leases;
 using CredBroker.Core.Leases.InMemory;
 using CredBroker.Core.Policy;
+using CredBroker.Core.Policy.File;
 using CredBroker.Core.Tokens;
 using CredBroker.Grpc;
 using Grpc.Health.V1;
@@ -38,7 +39,13 @@ public static class BrokerApp
         var composition = options.Dev ? ComposeDev(options, console) : ComposeProduction(options, time);
         var keys = composition.Keys;
         var minter = new TokenMinter(keys, options.Issuer, time);
-        var broker = new TaskBroker(composition.Agents, new AgentScopePolicy(), composition.Store, minter, new TokenReader(keys, options.Issuer, time), time);
+        var policy = composition.Policy;
+        var broker = new TaskBroker(policy, policy, composition.Store, minter, new TokenReader(keys, options.Issuer, time), time);
+        var approvals = new ApprovalDesk(policy, broker.Policy, composition.Store, minter, time);
+        if (options.AgentsFile is { Length: > 0 } policyFile)
+        {
+            builder.Services.AddHostedService(services => new PolicyWatcherService(policy, policyFile, time, services.GetRequiredService<ILogger<PolicyWatcherService>>()));
+        }
         Func<CancellationToken, Task<bool>> ready = ct => IsStoreReachableAsync(composition.Store, ct);
 
         var notifier = new RevocationNotifier(composition.Store, options.Leases.RevocationPollInterval);
@@ -61,6 +68,10 @@ public static class BrokerApp
         });
 
         var app = builder.Build();
+        var policyLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("CredBroker.Policy");
+        broker.Policy.DenialBurst += burst => policyLog.LogWarning(
+            "Denial burst: agent {Agent} was denied {Denials} times within {Window} (last rules {Rules}); action {Action}",
+            burst.AgentId, burst.Denials, burst.Window, string.Join(",", burst.RuleIds), burst.Action);
         var grpcOptions = new GrpcServerOptions
         {
             MaxReceiveMessageSize = listen.Grpc.MaxReceiveMessageSize,
@@ -74,7 +85,7 @@ public static class BrokerApp
         var agentMethods = new GrpcMethodRegistry()
             .Use(callLog)
             .Use(CallGuard.Authenticate(composition.AgentAuthenticator, openServices));
-        new AgentBrokerService(broker, notifier).Register(agentMethods);
+        new AgentBrokerService(broker, approvals, notifier).Register(agentMethods);
         new TokenValidationService(broker, keys, composition.Store, notifier).Register(agentMethods);
         new HealthService(ready, [AgentBrokerService.ServiceName, TokenValidationService.ServiceName]).Register(agentMethods);
         agentMethods.AddServerReflection(
@@ -84,6 +95,7 @@ public static class BrokerApp
             .Use(callLog)
             .Use(CallGuard.Authenticate(composition.OperatorAuthenticator, openServices));
         new OperatorService(new LeaseAdministration(composition.Store, time), notifier).Register(operatorMethods);
+        new PolicyOperatorService(policy, broker.Policy, approvals, time).Register(operatorMethods);
         new HealthService(ready, [OperatorService.ServiceName]).Register(operatorMethods);
         operatorMethods.AddServerReflection(Contracts.V1.OperatorReflection.Descriptor, HealthReflection.Descriptor);
 
@@ -95,7 +107,7 @@ public static class BrokerApp
     }
 
     private sealed record Composition(
-        ILeaseStore Store, StaticSigningKeys Keys, AgentCatalog Agents, ICallerAuthenticator AgentAuthenticator, ICallerAuthenticator OperatorAuthenticator);
+        ILeaseStore Store, StaticSigningKeys Keys, PolicyHolder Policy, ICallerAuthenticator AgentAuthenticator, ICallerAuthenticator OperatorAuthenticator);
 
     /// <summary>h2c (cleartext HTTP/2 needs Http2 alone; Http1AndHttp2 on h2c silently speaks HTTP/1.1) or TLS with ALPN h2.</summary>
     private static void ConfigureGrpcListener(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, BrokerOptions.TlsOptions? tls)
@@ -122,7 +134,9 @@ public static class BrokerApp
             throw new InvalidOperationException("CREDBROKER_DEV_SECRET and CREDBROKER_DEV_OPERATOR_SECRET must differ: agent and operator credentials are never interchangeable.");
         }
 
-        var agents = options.AgentsFile is { Length: > 0 } file ? AgentFile.Load(file) : AgentFile.Parse(DevMode.SampleAgents, "dev sample agents");
+        var agents = options.AgentsFile is { Length: > 0 } file
+            ? PolicyHolder.FromFile(file, TimeProvider.System)
+            : new PolicyHolder(() => PolicyFile.Parse(DevMode.SamplePolicy, "dev sample policy"), TimeProvider.System);
         console.WriteLine(DevMode.Banner(options, agentSecret, operatorSecret));
         return new Composition(new InMemoryLeaseStore(options.Leases.StoreOptions()), new StaticSigningKeys([SigningKey.Generate()]), agents,
             new DevSecretAuthenticator(agentSecret, DevMode.AgentId, DevMode.AgentId),
@@ -139,7 +153,7 @@ public static class BrokerApp
         }
 
         var keys = new StaticSigningKeys(options.Signing.KeyFiles.Select(SigningKey.FromPemFile).ToList());
-        var agents = AgentFile.Load(options.AgentsFile!);
+        var agents = PolicyHolder.FromFile(options.AgentsFile!, time);
         var store = RedisLeaseStore.Connect(options.Redis.Configuration!, options.Leases.StoreOptions());
         ICallerAuthenticator operators = options.Operators.Issuers.Count > 0 && options.Operators.Subjects.Count > 0
             ? WorkloadJwtAuthenticator.ForOperators(options.Operators.Issuers, options.Operators.Subjects, time)

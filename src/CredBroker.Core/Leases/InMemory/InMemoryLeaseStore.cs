@@ -137,7 +137,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
                 Scopes = scopes.ToArray(),
                 Deadline = target,
                 Generation = lease.Generation + 1,
-                Approval = (lease.Approval ?? EmptyApproval) with { DecidedBy = actor, Note = note.Length > 0 ? note : null },
+                Approval = (lease.Approval ?? EmptyApproval) with { Approved = true, DecidedBy = actor, Note = note.Length > 0 ? note : null },
             };
             _leases[leaseId] = approved;
             _deadlines.Add((target, leaseId));
@@ -292,7 +292,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
             if (lease.State == LeaseState.PendingApproval)
             {
                 // A denied approval records who denied it and why, for the agent watching it.
-                ended = _leases[leaseId] = ended with { Approval = (ended.Approval ?? EmptyApproval) with { DecidedBy = string.IsNullOrEmpty(actor) ? lease.AgentId : actor, Note = reason.Length > 0 ? reason : null } };
+                ended = _leases[leaseId] = ended with { Approval = (ended.Approval ?? EmptyApproval) with { Approved = false, DecidedBy = string.IsNullOrEmpty(actor) ? lease.AgentId : actor, Note = reason.Length > 0 ? reason : null } };
             }
 
             var shard = LeaseIds.ShardOf(lease.AgentId);

@@ -14,28 +14,7 @@ public sealed class ToxicCombinationRule : IPolicyRule
     {
         foreach (var combination in e.Policy.ToxicCombinations)
         {
-            var fromRequest = false;
-            string? heldElsewhere = null;
-            var complete = true;
-            foreach (var pattern in combination.Scopes)
-            {
-                if (Any(e.Scopes, pattern))
-                {
-                    fromRequest = true;
-                    continue;
-                }
-
-                var holder = combination.Within == ToxicScope.Agent ? HolderOf(e.Request.Holdings, pattern) : null;
-                if (holder is null)
-                {
-                    complete = false;
-                    break;
-                }
-
-                heldElsewhere ??= holder.TaskId;
-            }
-
-            if (complete && fromRequest)
+            if (Reached(combination, e.Scopes, e.Request.Holdings, out var heldElsewhere))
             {
                 var what = string.Join(" + ", combination.Scopes.Select(s => s.Text));
                 var why = combination.Description.Length > 0 ? $" ({combination.Description})" : string.Empty;
@@ -47,6 +26,37 @@ public sealed class ToxicCombinationRule : IPolicyRule
 
             e.Pass(combination.RuleId);
         }
+    }
+
+    /// <summary>The first combination <paramref name="scopes"/> would reach with <paramref name="holdings"/>, or null.</summary>
+    public static ToxicCombination? FirstReached(PolicyDocument policy, IReadOnlyList<string> scopes, IReadOnlyList<HeldLease> holdings)
+    {
+        var list = scopes as List<string> ?? [.. scopes];
+        return policy.ToxicCombinations.FirstOrDefault(c => Reached(c, list, holdings, out _));
+    }
+
+    private static bool Reached(ToxicCombination combination, List<string> scopes, IReadOnlyList<HeldLease> holdings, out string? heldElsewhere)
+    {
+        heldElsewhere = null;
+        var fromRequest = false;
+        foreach (var pattern in combination.Scopes)
+        {
+            if (Any(scopes, pattern))
+            {
+                fromRequest = true;
+                continue;
+            }
+
+            var holder = combination.Within == ToxicScope.Agent ? HolderOf(holdings, pattern) : null;
+            if (holder is null)
+            {
+                return false;
+            }
+
+            heldElsewhere ??= holder.TaskId;
+        }
+
+        return fromRequest;
     }
 
     private static bool Any(List<string> scopes, ScopePattern pattern)
