@@ -97,6 +97,9 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
 
     private string AgentsFile => Path.Combine(_dir, "agents.yaml");
 
+    /// <summary>The policy file the broker reads (and watches); tests rewrite it to exercise hot reload.</summary>
+    public string PolicyFile => AgentsFile;
+
     private string JwksFile => Path.Combine(_dir, "workload-jwks.json");
 
     private string[] Arguments(string redisConfiguration, int httpPort, int agentPort, int operatorPort, string[] extraArguments) =>
