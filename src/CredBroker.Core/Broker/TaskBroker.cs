@@ -211,7 +211,7 @@ public sealed class TaskBroker(
     private static BrokerException Refused(string agentId, LeaseOpenResult refused) => refused.Refusal switch
     {
         OpenRefusal.Quarantined => new(BrokerErrorKind.PermissionDenied,
-            $"Agent '{agentId}' is quarantined by an operator; no lease or token is issued until it is released.", ["agent.quarantined"]),
+            $"Agent '{agentId}' is quarantined (by an operator, or by policy after a burst of denials); no lease or token is issued until an operator releases it.", ["agent.quarantined"]),
         OpenRefusal.ConcurrencyLimit => new(BrokerErrorKind.ResourceExhausted,
             $"Agent '{agentId}' holds its maximum number of open leases (max_concurrent_leases); complete a task first.", ["lease.quota.concurrent"])
         {
