@@ -1,6 +1,6 @@
 using CredBroker.Bench;
 
-// Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases|validation|propagation [--leases 100000] [--count 1000] [--write docs/benchmarks.md]
+// Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases|validation|propagation|policy [--leases 100000] [--count 1000] [--write docs/benchmarks.md]
 var arguments = args.ToList();
 var scenario = arguments.FirstOrDefault() ?? "leases";
 var leaseCount = Option(arguments, "--leases", 100_000);
@@ -26,6 +26,15 @@ switch (scenario)
         }
 
         return 0;
+    case "policy":
+        var policy = PolicyBenchmarks.Run(Option(arguments, "--count", 200_000), Console.Out);
+        if (write is not null)
+        {
+            BenchmarkReport.WriteSection(write, "policy", policy);
+            Console.WriteLine($"wrote the 'policy' section of {write}");
+        }
+
+        return 0;
     case "validation":
         var validation = await ValidationBenchmarks.RunAsync(Console.Out);
         if (write is not null)
@@ -36,7 +45,7 @@ switch (scenario)
 
         return 0;
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation, propagation");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation, propagation, policy");
         return 2;
 }
 

@@ -12,7 +12,18 @@ public sealed record PolicyDocument
     /// <summary>The context vocabulary: label key → the values requests may use. Anything else is unclassifiable (deny).</summary>
     public IReadOnlyDictionary<string, IReadOnlySet<string>> ContextLabels { get; init; } = new Dictionary<string, IReadOnlySet<string>>();
 
-    public IReadOnlyList<ToxicCombination> ToxicCombinations { get; init; } = [];
+    public IReadOnlyList<ToxicCombination> ToxicCombinations
+    {
+        get;
+        init
+        {
+            field = value;
+            ToxicMembers = new ScopePatternSet(value.SelectMany(c => c.Scopes));
+        }
+    } = [];
+
+    /// <summary>Every pattern of every toxic combination: a request matching none of them reaches none.</summary>
+    public ScopePatternSet ToxicMembers { get; private init; } = ScopePatternSet.Empty;
 
     public IReadOnlyList<ContextRule> ContextRules { get; init; } = [];
 
@@ -57,7 +68,7 @@ public enum ToxicScope
 /// <summary>Scopes that are benign alone but must never be held together. Each member is a pattern.</summary>
 public sealed record ToxicCombination(string Id, IReadOnlyList<ScopePattern> Scopes, ToxicScope Within, string Description)
 {
-    public string RuleId => "toxic." + Id;
+    public string RuleId { get; } = "toxic." + Id;
 }
 
 public enum ContextAction
@@ -77,16 +88,18 @@ public sealed record ContextRule(
     string Id, IReadOnlyDictionary<string, IReadOnlySet<string>> When, ScopePatternSet Scopes, IReadOnlySet<string> Agents,
     ContextAction Action, TimeSpan? Ttl, string Description)
 {
-    public string RuleId => "context." + Id;
+    private readonly KeyValuePair<string, IReadOnlySet<string>>[] _when = [.. When];
+
+    public string RuleId { get; } = "context." + Id;
 
     public bool AppliesTo(string agentId, IReadOnlyDictionary<string, string> context)
     {
-        if (Agents.Count > 0 && !Agents.Contains(agentId))
+        if (context.Count == 0 || (Agents.Count > 0 && !Agents.Contains(agentId)))
         {
             return false;
         }
 
-        foreach (var (key, values) in When)
+        foreach (var (key, values) in _when)
         {
             if (!context.TryGetValue(key, out var value) || !values.Contains(value))
             {

@@ -18,11 +18,11 @@ public sealed class PolicyEvaluation
         Request = request;
         Now = now;
         Scopes = new List<string>(request.Scopes.Count);
-        foreach (var scope in request.Scopes)
+        for (var i = 0; i < request.Scopes.Count; i++)
         {
-            if (!Scopes.Contains(scope))
+            if (!Scopes.Contains(request.Scopes[i]))
             {
-                Scopes.Add(scope);
+                Scopes.Add(request.Scopes[i]);
             }
         }
 
@@ -115,7 +115,7 @@ public sealed class PolicyEvaluation
 
     public Decision ToDecision()
     {
-        IReadOnlyList<string> fired = _fired.ToArray();
+        var fired = _fired.ToArray();
         if (Denied)
         {
             return new Decision(DecisionOutcome.Deny, [], Audience, TimeSpan.Zero, fired, DenyReason!)
@@ -126,7 +126,10 @@ public sealed class PolicyEvaluation
         }
 
         var granted = Scopes.ToArray();
-        Array.Sort(granted, StringComparer.Ordinal);
+        if (granted.Length > 1)
+        {
+            Array.Sort(granted, StringComparer.Ordinal);
+        }
         var outcome = _approval is { Count: > 0 } ? DecisionOutcome.RequireApproval : DecisionOutcome.Allow;
         var reason = outcome == DecisionOutcome.RequireApproval
             ? string.Join(" ", _approvalReasons!)

@@ -12,17 +12,22 @@ namespace CredBroker.Core.Policy;
 public sealed partial class ScopePattern : IEquatable<ScopePattern>
 {
     private readonly string[] _segments;
+    private readonly bool[] _stars;
     private readonly char[] _separators;
 
     private ScopePattern(string text, string[] segments, char[] separators)
     {
         Text = text;
         _segments = segments;
+        _stars = segments.Select(s => s == "*").ToArray();
         _separators = separators;
         IsConcrete = !segments.Contains("*");
     }
 
     public string Text { get; }
+
+    /// <summary>The first segment when it is literal (an index key for wildcard patterns), else null.</summary>
+    public string? Head => _stars[0] ? null : _segments[0];
 
     public bool IsConcrete { get; }
 
@@ -80,7 +85,7 @@ public sealed partial class ScopePattern : IEquatable<ScopePattern>
             }
 
             var segment = scope.AsSpan(position, end - position);
-            if (_segments[i] == "*" ? segment.Length == 0 : !segment.SequenceEqual(_segments[i]))
+            if (_stars[i] ? segment.Length == 0 : !segment.SequenceEqual(_segments[i]))
             {
                 return false;
             }

@@ -9,6 +9,11 @@ public sealed class ScopePatternSet
     private readonly HashSet<string> _concrete = new(StringComparer.Ordinal);
     private readonly ScopePattern[] _wildcards;
 
+    // Wildcard patterns by their literal first segment, so a scope is only tried against its own family.
+    private readonly Dictionary<string, ScopePattern[]> _byHead;
+    private readonly Dictionary<string, ScopePattern[]>.AlternateLookup<ReadOnlySpan<char>> _byHeadSpan;
+    private readonly ScopePattern[] _headless;
+
     public ScopePatternSet(IEnumerable<ScopePattern> patterns)
     {
         Patterns = patterns.Distinct().ToList();
@@ -18,6 +23,10 @@ public sealed class ScopePatternSet
         }
 
         _wildcards = Patterns.Where(p => !p.IsConcrete).ToArray();
+        _byHead = _wildcards.Where(p => p.Head is not null).GroupBy(p => p.Head!, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToArray(), StringComparer.Ordinal);
+        _byHeadSpan = _byHead.GetAlternateLookup<ReadOnlySpan<char>>();
+        _headless = _wildcards.Where(p => p.Head is null).ToArray();
     }
 
     public static ScopePatternSet Empty { get; } = new([]);
@@ -35,7 +44,24 @@ public sealed class ScopePatternSet
             return true;
         }
 
-        foreach (var pattern in _wildcards)
+        if (_wildcards.Length == 0)
+        {
+            return false;
+        }
+
+        var end = scope.AsSpan().IndexOfAny(':', '/');
+        if (_byHeadSpan.TryGetValue(end < 0 ? scope : scope.AsSpan(0, end), out var family))
+        {
+            foreach (var pattern in family)
+            {
+                if (pattern.Matches(scope))
+                {
+                    return true;
+                }
+            }
+        }
+
+        foreach (var pattern in _headless)
         {
             if (pattern.Matches(scope))
             {

@@ -8,11 +8,13 @@ public sealed class AgentConditionsRule : IPolicyRule
 {
     public const string TimeWindowId = "agent.time_window";
 
+    private static readonly Dictionary<string, IReadOnlySet<string>> NoConditions = [];
+
     public string Id => "agent.context";
 
     public void Evaluate(PolicyEvaluation e)
     {
-        foreach (var (key, values) in e.Agent.RequiredContext)
+        foreach (var (key, values) in e.Agent.RequiredContext.Count == 0 ? NoConditions : e.Agent.RequiredContext)
         {
             if (!e.Request.Context.TryGetValue(key, out var value))
             {

@@ -16,6 +16,6 @@ public sealed class AllowedScopesRule : IPolicyRule
             }
         }
 
-        e.Allow(Id, string.Join(" ", e.Scopes));
+        e.Allow(Id, e.Explaining ? string.Join(" ", e.Scopes) : string.Empty);
     }
 }

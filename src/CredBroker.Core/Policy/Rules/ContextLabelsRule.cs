@@ -7,6 +7,12 @@ public sealed class ContextLabelsRule : IPolicyRule
 
     public void Evaluate(PolicyEvaluation e)
     {
+        if (e.Request.Context.Count == 0)
+        {
+            e.Pass(Id);
+            return;
+        }
+
         foreach (var (key, value) in e.Request.Context)
         {
             if (!e.Policy.ContextLabels.TryGetValue(key, out var values))

@@ -7,8 +7,10 @@ public sealed class ContextRulesRule : IPolicyRule
 
     public void Evaluate(PolicyEvaluation e)
     {
-        foreach (var rule in e.Policy.ContextRules)
+        var rules = e.Policy.ContextRules;
+        for (var r = 0; r < rules.Count; r++)
         {
+            var rule = rules[r];
             if (!rule.AppliesTo(e.Agent.Id, e.Request.Context))
             {
                 e.Pass(rule.RuleId, "context does not match");

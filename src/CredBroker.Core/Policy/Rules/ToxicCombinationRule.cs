@@ -12,8 +12,21 @@ public sealed class ToxicCombinationRule : IPolicyRule
 
     public void Evaluate(PolicyEvaluation e)
     {
-        foreach (var combination in e.Policy.ToxicCombinations)
+        var combinations = e.Policy.ToxicCombinations;
+        if (!AnyMember(e.Policy, e.Scopes))
         {
+            // A combination is only reached with a requested scope in it (see the summary).
+            for (var c = 0; c < combinations.Count && e.Explaining; c++)
+            {
+                e.Pass(combinations[c].RuleId);
+            }
+
+            return;
+        }
+
+        for (var c = 0; c < combinations.Count; c++)
+        {
+            var combination = combinations[c];
             if (Reached(combination, e.Scopes, e.Request.Holdings, out var heldElsewhere))
             {
                 var what = string.Join(" + ", combination.Scopes.Select(s => s.Text));
@@ -39,8 +52,10 @@ public sealed class ToxicCombinationRule : IPolicyRule
     {
         heldElsewhere = null;
         var fromRequest = false;
-        foreach (var pattern in combination.Scopes)
+        var patterns = combination.Scopes;
+        for (var p = 0; p < patterns.Count; p++)
         {
+            var pattern = patterns[p];
             if (Any(scopes, pattern))
             {
                 fromRequest = true;
@@ -59,11 +74,24 @@ public sealed class ToxicCombinationRule : IPolicyRule
         return fromRequest;
     }
 
+    private static bool AnyMember(PolicyDocument policy, List<string> scopes)
+    {
+        for (var i = 0; i < scopes.Count; i++)
+        {
+            if (policy.ToxicMembers.Matches(scopes[i]))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private static bool Any(List<string> scopes, ScopePattern pattern)
     {
-        foreach (var scope in scopes)
+        for (var i = 0; i < scopes.Count; i++)
         {
-            if (pattern.Matches(scope))
+            if (pattern.Matches(scopes[i]))
             {
                 return true;
             }
@@ -74,13 +102,14 @@ public sealed class ToxicCombinationRule : IPolicyRule
 
     private static HeldLease? HolderOf(IReadOnlyList<HeldLease> holdings, ScopePattern pattern)
     {
-        foreach (var lease in holdings)
+        for (var l = 0; l < holdings.Count; l++)
         {
-            foreach (var scope in lease.Scopes)
+            var scopes = holdings[l].Scopes;
+            for (var i = 0; i < scopes.Count; i++)
             {
-                if (pattern.Matches(scope))
+                if (pattern.Matches(scopes[i]))
                 {
-                    return lease;
+                    return holdings[l];
                 }
             }
         }
