@@ -15,7 +15,9 @@ public class PolicyBenchmarks
     private readonly TaskRequest _request = new(
         MintFixture.Agent.Id, "task-0001", string.Empty, ["tickets:read"], "tickets-api", null, new Dictionary<string, string>());
 
-    public static IIssuancePolicy Create() => new AgentScopePolicy();
+    /// <summary>The broker's policy (the rule pipeline) over a one-agent policy document.</summary>
+    public static IIssuancePolicy Create() =>
+        new PolicyHolder(() => new PolicyDocument { Agents = new CredBroker.Core.Agents.AgentCatalog([MintFixture.Agent]) }, TimeProvider.System);
 
     [Benchmark(Description = "IIssuancePolicy.Decide (allow, one scope)")]
     public Decision Decide() => _policy.Decide(MintFixture.Agent, _request);

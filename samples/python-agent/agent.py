@@ -10,6 +10,8 @@ complete the task, and see the API reject the token afterwards.
 
 Reads CREDBROKER_DEV_SECRET; CREDBROKER_ADDRESS (agent listener, default 127.0.0.1:5401) and
 DEMO_API_URL (default http://127.0.0.1:5500) override the addresses.
+With --admin it asks for demo:admin, which needs a human: it prints the approval id and waits on
+WatchApproval until an operator decides (Operator.DecideApproval, see docs/policy.md).
 """
 import os
 import sys
@@ -38,6 +40,9 @@ def main():
     if not secret:
         sys.exit("set CREDBROKER_DEV_SECRET to the agent secret the dev broker printed")
     broker = CredBroker(os.environ.get("CREDBROKER_ADDRESS", "127.0.0.1:5401"), secret)
+    if "--admin" in sys.argv[1:]:
+        return admin(broker)
+
     api = os.environ.get("DEMO_API_URL", "http://127.0.0.1:5500").rstrip("/")
 
     begun = broker.call("BeginTask", broker_pb2.BeginTaskRequest(
@@ -75,6 +80,23 @@ def main():
     ok = first[0] == 200 and second[0] == 200 and done.state == "completed" and after[0] == 401 and not introspected.active
     print("The token worked during the task and is rejected after it." if ok else "UNEXPECTED: see the statuses above.")
     sys.exit(0 if ok else 1)
+
+
+def admin(broker):
+    begun = broker.call("BeginTask", broker_pb2.BeginTaskRequest(
+        task_id="admin-" + uuid.uuid4().hex, purpose="python sample (admin)", scopes=["demo:admin"],
+        audience="demo-api", ttl=Duration(seconds=600)))
+    if not begun.approval_id:
+        sys.exit("expected demo:admin to need approval")
+    print(f"BeginTask: pending approval {begun.approval_id} ({begun.approval_reason}); expires {begun.lease_deadline.ToJsonString()}")
+    print("  an operator decides with, e.g.:")
+    print(f"  grpcurl -plaintext -H \"authorization: Bearer $CREDBROKER_DEV_OPERATOR_SECRET\" "
+          f"-d '{{\"approval_id\":\"{begun.approval_id}\",\"verdict\":\"APPROVE\"}}' 127.0.0.1:5402 credbroker.v1.Operator/DecideApproval")
+    for status in broker.watch_approval(begun.approval_id):
+        print(f"WatchApproval: {status.state} {status.reason}")
+        if status.state == "approved":
+            print(f"  token for {list(status.granted_scopes)}, expires {status.token_expires_at.ToJsonString()}")
+            broker.call("CompleteTask", broker_pb2.CompleteTaskRequest(lease_id=status.lease_id))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ sys.path.insert(0, _GEN)
 from credbroker.v1 import agent_broker_pb2 as broker_pb2  # noqa: E402
 from credbroker.v1 import token_validation_pb2 as validation_pb2  # noqa: E402
 from credbroker.v1 import operator_pb2  # noqa: E402
+from credbroker.v1 import operator_approvals_pb2  # noqa: E402
 
 
 def _load(name, *path):
@@ -50,6 +51,8 @@ _METHODS = {
     "GetLease": ("/credbroker.v1.Operator/GetLease", operator_pb2.GetLeaseRequest, operator_pb2.Lease),
     "RevokeLease": ("/credbroker.v1.Operator/RevokeLease", operator_pb2.RevokeLeaseRequest, operator_pb2.RevokeLeaseResponse),
     "QuarantineAgent": ("/credbroker.v1.Operator/QuarantineAgent", operator_pb2.QuarantineAgentRequest, operator_pb2.QuarantineAgentResponse),
+    "ListApprovals": ("/credbroker.v1.Operator/ListApprovals", operator_approvals_pb2.ListApprovalsRequest, operator_approvals_pb2.ListApprovalsResponse),
+    "DecideApproval": ("/credbroker.v1.Operator/DecideApproval", operator_approvals_pb2.DecideApprovalRequest, operator_approvals_pb2.DecideApprovalResponse),
     "ReleaseAgent": ("/credbroker.v1.Operator/ReleaseAgent", operator_pb2.ReleaseAgentRequest, operator_pb2.ReleaseAgentResponse),
 }
 
@@ -73,6 +76,14 @@ class CredBroker:
                                          request_serializer=validation_pb2.WatchRevocationsRequest.SerializeToString,
                                          response_deserializer=validation_pb2.RevocationEvent.FromString)
         return stub(validation_pb2.WatchRevocationsRequest(cursor=cursor, from_now=from_now),
+                    metadata=[("authorization", "Bearer " + self.secret)], timeout=timeout)
+
+    def watch_approval(self, approval_id, timeout=900):
+        """The WatchApproval server stream: ApprovalStatus messages until the approval is decided or expires."""
+        stub = self.channel.unary_stream("/credbroker.v1.AgentBroker/WatchApproval",
+                                         request_serializer=broker_pb2.WatchApprovalRequest.SerializeToString,
+                                         response_deserializer=broker_pb2.ApprovalStatus.FromString)
+        return stub(broker_pb2.WatchApprovalRequest(approval_id=approval_id),
                     metadata=[("authorization", "Bearer " + self.secret)], timeout=timeout)
 
     def list_services(self):

@@ -38,6 +38,13 @@ public sealed class CredBrokerClient : IDisposable
     public Task<CompleteTaskResponse> CompleteTaskAsync(string leaseId, CancellationToken cancellationToken = default) =>
         Call(AgentBroker + "CompleteTask", new CompleteTaskRequest { LeaseId = leaseId }, CompleteTaskResponse.Parser, cancellationToken);
 
+    /// <summary>
+    /// The status of a pending approval (BeginTask's <c>approval_id</c>): the current one, then each
+    /// change, ending after the decision. The <c>approved</c> status carries the task's token.
+    /// </summary>
+    public IAsyncEnumerable<ApprovalStatus> WatchApprovalAsync(string approvalId, CancellationToken cancellationToken = default) =>
+        _channel.ServerStreamingAsync(AgentBroker + "WatchApproval", new WatchApprovalRequest { ApprovalId = approvalId }, ApprovalStatus.Parser, cancellationToken);
+
     public Task<IntrospectResponse> IntrospectAsync(string token, CancellationToken cancellationToken = default) =>
         Call(TokenValidation + "Introspect", new IntrospectRequest { Token = token }, IntrospectResponse.Parser, cancellationToken);
 

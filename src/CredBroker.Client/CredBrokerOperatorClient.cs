@@ -49,6 +49,21 @@ public sealed class CredBrokerOperatorClient : IDisposable
     public Task<VerifyAuditResponse> VerifyAuditAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
         _channel.UnaryAsync(Operator + "VerifyAudit", new VerifyAuditRequest(), VerifyAuditResponse.Parser, timeout ?? TimeSpan.FromMinutes(1), cancellationToken);
 
+    public Task<ListApprovalsResponse> ListApprovalsAsync(ListApprovalsRequest request, CancellationToken cancellationToken = default) =>
+        Call("ListApprovals", request, ListApprovalsResponse.Parser, cancellationToken);
+
+    public Task<DecideApprovalResponse> DecideApprovalAsync(DecideApprovalRequest request, CancellationToken cancellationToken = default) =>
+        Call("DecideApproval", request, DecideApprovalResponse.Parser, cancellationToken);
+
+    public Task<ReloadPolicyResponse> ReloadPolicyAsync(CancellationToken cancellationToken = default) =>
+        Call("ReloadPolicy", new ReloadPolicyRequest(), ReloadPolicyResponse.Parser, cancellationToken);
+
+    public Task<AnalyzePolicyResponse> AnalyzePolicyAsync(string candidateYaml = "", CancellationToken cancellationToken = default) =>
+        Call("AnalyzePolicy", new AnalyzePolicyRequest { CandidateYaml = candidateYaml }, AnalyzePolicyResponse.Parser, cancellationToken);
+
+    public Task<ExplainDecisionResponse> ExplainDecisionAsync(ExplainDecisionRequest request, CancellationToken cancellationToken = default) =>
+        Call("ExplainDecision", request, ExplainDecisionResponse.Parser, cancellationToken);
+
     public void Dispose() => _channel.Dispose();
 
     private Task<TResponse> Call<TRequest, TResponse>(string method, TRequest request, MessageParser<TResponse> parser, CancellationToken cancellationToken)

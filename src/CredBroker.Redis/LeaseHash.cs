@@ -17,6 +17,13 @@ internal static class LeaseHash
         "max_deadline", l.MaxDeadline.ToUnixTimeMilliseconds(), "created", l.CreatedAt.ToUnixTimeMilliseconds(),
         "owner", l.Owner, "purpose", l.Purpose, "aud", l.Audience, "scopes", string.Join(' ', l.Scopes),
         .. Delegation(l),
+        .. l.Approval is { } a
+            ? new RedisValue[]
+            {
+                "ap_req", string.Join(' ', a.RequestedScopes), "ap_need", string.Join(' ', a.ApprovalScopes), "ap_ttl", (long)a.LeaseTtl.TotalMilliseconds, "ap_why", a.Reason,
+                "ap_rules", string.Join(' ', a.RuleIds), "ap_by", a.DecidedBy ?? "", "ap_note", a.Note ?? "", "ap_ok", a.Approved switch { true => "1", false => "0", null => "" },
+            }
+            : [],
     ];
 
     /// <summary>The delegation fields, present only on delegated leases (chains are space-separated, nearest first).</summary>
@@ -80,6 +87,17 @@ internal static class LeaseHash
         Subject = f.GetValueOrDefault("subject"),
         Actors = List(f.GetValueOrDefault("actors")),
         ParentLeaseIds = List(f.GetValueOrDefault("parents")),
+        Approval = f.TryGetValue("ap_ttl", out var ttl) ? new LeaseApproval
+        {
+            RequestedScopes = f["ap_req"].Split(' ', StringSplitOptions.RemoveEmptyEntries),
+            ApprovalScopes = f["ap_need"].Split(' ', StringSplitOptions.RemoveEmptyEntries),
+            LeaseTtl = TimeSpan.FromMilliseconds(long.Parse(ttl, CultureInfo.InvariantCulture)),
+            Reason = f["ap_why"],
+            RuleIds = f["ap_rules"].Split(' ', StringSplitOptions.RemoveEmptyEntries),
+            Approved = f.TryGetValue("ap_ok", out var ok) && ok.Length > 0 ? ok == "1" : null,
+            DecidedBy = f.TryGetValue("ap_by", out var by) && by.Length > 0 ? by : null,
+            Note = f.TryGetValue("ap_note", out var note) && note.Length > 0 ? note : null,
+        } : null,
     };
 
     private static IReadOnlyList<string> List(string? spaced) =>

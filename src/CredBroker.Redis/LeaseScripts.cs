@@ -131,6 +131,8 @@ internal static class LeaseScripts
         deny(tag, id, f[2], ARGV[4])
         local actor = ARGV[6]
         if actor == '' then actor = f[4] end
+        -- A denied (or withdrawn) approval records who ended it and why, for the agent watching it.
+        if f[1] == 'pending_approval' then redis.call('HSET', KEYS[1], 'ap_ok', '0', 'ap_by', actor, 'ap_note', ARGV[5]) end
         append_event(tag, tonumber(ARGV[7]), {'kind', 'lease', 'lease', id, 'agent', f[4], 'task', f[5], 'cause', ARGV[4],
           'reason', ARGV[5], 'actor', actor, 'at', ARGV[1], 'not_after', f[2]})
         return {'applied', redis.call('HGETALL', KEYS[1])}
@@ -152,6 +154,38 @@ internal static class LeaseScripts
         redis.call('ZADD', KEYS[2], ms(target), id)
         redis.call('ZADD', tag .. 'agent:' .. f[4] .. ':open', 'XX', ms(target), id)
         return {'applied', redis.call('HGETALL', KEYS[1])}
+        """;
+
+    /// <summary>
+    /// KEYS: lease, deadlines. ARGV: now, expected generation ('' = any), deadline, scopes (space-separated), actor, note.
+    /// Pending approval → active with the given scopes and deadline (clamped to max_deadline).
+    /// </summary>
+    public const string Approve = Prelude + """
+        if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+        local tag = tag_of(KEYS[1])
+        local id = string.sub(KEYS[1], #tag + 7)
+        local f = redis.call('HMGET', KEYS[1], 'state', 'deadline', 'gen', 'agent', 'max_deadline')
+        if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= tonumber(f[3]) then return {'conflict', read(tag, id)} end
+        if f[1] ~= 'pending_approval' or tonumber(f[2]) <= tonumber(ARGV[1]) or swept(tag, id, f[1]) then return {'unchanged', read(tag, id)} end
+        local target = math.min(tonumber(ARGV[3]), tonumber(f[5]))
+        redis.call('HSET', KEYS[1], 'state', 'active', 'deadline', ms(target), 'scopes', ARGV[4], 'ap_ok', '1', 'ap_by', ARGV[5], 'ap_note', ARGV[6])
+        redis.call('HINCRBY', KEYS[1], 'gen', 1)
+        redis.call('ZADD', KEYS[2], ms(target), id)
+        redis.call('ZADD', tag .. 'agent:' .. f[4] .. ':open', 'XX', ms(target), id)
+        return {'applied', redis.call('HGETALL', KEYS[1])}
+        """;
+
+    /// <summary>
+    /// KEYS: agent open. ARGV: now, limit. The agent's leases with a deadline after now, soonest first: {id, hash, ...}.
+    /// </summary>
+    public const string ListOpen = Prelude + """
+        local tag = tag_of(KEYS[1])
+        local out = {}
+        for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'LIMIT', 0, tonumber(ARGV[2]))) do
+          out[#out + 1] = id
+          out[#out + 1] = read(tag, id)
+        end
+        return out
         """;
 
     /// <summary>

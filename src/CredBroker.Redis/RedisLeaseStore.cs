@@ -96,6 +96,29 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         TransitionAsync(LeaseScripts.Renew, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Deadlines(shard)],
             [now.ToUnixTimeMilliseconds(), newDeadline.ToUnixTimeMilliseconds(), Generation(expectedGeneration)], cancellationToken);
 
+    public Task<LeaseTransition> ApproveAsync(
+        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
+        TransitionAsync(LeaseScripts.Approve, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Deadlines(shard)],
+            [now.ToUnixTimeMilliseconds(), Generation(expectedGeneration), deadline.ToUnixTimeMilliseconds(), string.Join(' ', scopes), actor, note], cancellationToken);
+
+    public async Task<IReadOnlyList<Lease>> ListOpenLeasesAsync(string agentId, DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        cancellationToken.ThrowIfCancellationRequested();
+        var result = await Eval(LeaseScripts.ListOpen, [RedisKeys.AgentOpen(agentId)], [now.ToUnixTimeMilliseconds(), limit]);
+        var open = new List<Lease>(result.Length / 2);
+        for (var i = 0; i + 1 < result.Length; i += 2)
+        {
+            if (((RedisResult[])result[i + 1]!).Length > 0 && LeaseHash.FromFlat((string)result[i]!, result[i + 1]) is var lease
+                && lease.StateAt(now) is LeaseState.Active or LeaseState.PendingApproval)
+            {
+                open.Add(lease);
+            }
+        }
+
+        return open;
+    }
+
     public async Task<IReadOnlyList<ExpiredLease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(shard);

@@ -1,4 +1,4 @@
-using CredBroker.Core.Agents;
+using CredBroker.Core.Policy.File;
 using CredBroker.Server.Hosting;
 
 try
@@ -7,7 +7,7 @@ try
     await app.RunAsync();
     return 0;
 }
-catch (Exception e) when (e is StartupException or AgentFileException or InvalidOperationException or IOException)
+catch (Exception e) when (e is StartupException or PolicyFileException or InvalidOperationException or IOException)
 {
     await Console.Error.WriteLineAsync(e.Message);
     return 2;

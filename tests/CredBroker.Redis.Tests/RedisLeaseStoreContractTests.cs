@@ -54,6 +54,8 @@ public sealed class RedisLeaseStoreContractTests : LeaseStoreContract
         Assert.ThrowsAsync<StoreUnavailableException>(() => store.ReadRevocationsAsync(null, 10, default));
         Assert.ThrowsAsync<StoreUnavailableException>(() => store.CurrentRevocationCursorAsync(default));
         Assert.ThrowsAsync<StoreUnavailableException>(() => store.ListLeasesAsync(new LeaseQuery(), Now, default));
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.ApproveAsync(lease.LeaseId, ["a:read"], Now.AddMinutes(1), "a", "", Now, null, default));
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.ListOpenLeasesAsync("agent-a", Now, 10, default));
 
         redis.Restart();
         var read = await WhenBack(() => store.GetAsync(lease.LeaseId, default));

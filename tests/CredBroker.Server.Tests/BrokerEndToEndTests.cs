@@ -166,7 +166,6 @@ public sealed class BrokerEndToEndTests
 
     [TestCase("tickets:delete", "disallowed")]
     [TestCase("admin:everything", "not in agent 'triage-agent''s allowed scopes")]
-    [TestCase("tickets:export", "requires human approval")]
     public void BeginTask_ScopeOutsideAgentPolicy_IsPermissionDeniedNamingTheScope(string scope, string reason)
     {
         using var client = _broker.ClientFor(Triage);

@@ -34,7 +34,8 @@ public sealed class CertificateBoundTokenTests
         _key = SigningKey.Generate();
         _pki = TestCertificates.Create();
         var keys = new StaticSigningKeys([_key]);
-        var agents = AgentFile.Parse("""
+        var time = TimeProvider.System;
+        var agents = new PolicyHolder(() => CredBroker.Core.Policy.File.PolicyFile.Parse("""
             agents:
               - id: triage-agent
                 owner: support-team@example.com
@@ -46,10 +47,9 @@ public sealed class CertificateBoundTokenTests
                 purpose: summarise
                 audiences: [tickets-api]
                 allowed_scopes: [tickets:read]
-            """, "test agents");
-        var time = TimeProvider.System;
+            """, "test agents"), time);
         var audit = new CredBroker.Core.Audit.AuditService(new CredBroker.Core.Audit.InMemory.InMemoryAuditLog(new CredBroker.Core.Audit.HmacAuditSigner(new byte[32])));
-        _broker = new TaskBroker(agents, new AgentScopePolicy(), _store, new TokenMinter(keys, Issuer, time), new TokenReader(keys, Issuer, time), time, audit);
+        _broker = new TaskBroker(agents, agents, _store, new TokenMinter(keys, Issuer, time), new TokenReader(keys, Issuer, time), time, audit);
     }
 
     [OneTimeTearDown]
@@ -76,7 +76,7 @@ public sealed class CertificateBoundTokenTests
         var issued = await _broker.IssueTokenAsync(caller, begun.Lease.LeaseId, [], "", default);
         var renewed = await _broker.RenewLeaseAsync(caller, begun.Lease.LeaseId, null, default);
 
-        Assert.That(new[] { begun, issued, renewed }.Select(g => Read(g.Token.AccessToken).CertificateThumbprint), Is.All.EqualTo(thumbprint));
+        Assert.That(new[] { begun.Token!, issued.Token, renewed.Token }.Select(t => Read(t.AccessToken).CertificateThumbprint), Is.All.EqualTo(thumbprint));
         var bearer = await _broker.IssueTokenAsync(new CallerIdentity("triage-agent", "jwt"), begun.Lease.LeaseId, [], "", default);
         Assert.That(Read(bearer.Token.AccessToken).CertificateThumbprint, Is.Null, "a caller without a certificate gets an unbound token");
     }
@@ -88,13 +88,13 @@ public sealed class CertificateBoundTokenTests
             new CallerIdentity("triage-agent", "mtls", System.Buffers.Text.Base64Url.EncodeToString(SHA256.HashData(_pki.Client.RawData))), Begin(), default);
 
         var error = Assert.ThrowsAsync<BrokerException>(() =>
-            _broker.BeginTaskAsync(new CallerIdentity("summarizer-agent", "jwt"), Begin(parent.Token.AccessToken), default))!;
+            _broker.BeginTaskAsync(new CallerIdentity("summarizer-agent", "jwt"), Begin(parent.Token!.AccessToken), default))!;
 
         Assert.That(error.Kind, Is.EqualTo(BrokerErrorKind.PermissionDenied));
         Assert.That(error.RuleIds, Is.EqualTo(new[] { "delegation.parent_bound" }));
 
         var unbound = await _broker.BeginTaskAsync(new CallerIdentity("triage-agent", "jwt"), Begin(), default);
-        var child = await _broker.BeginTaskAsync(new CallerIdentity("summarizer-agent", "jwt"), Begin(unbound.Token.AccessToken), default);
+        var child = await _broker.BeginTaskAsync(new CallerIdentity("summarizer-agent", "jwt"), Begin(unbound.Token!.AccessToken), default);
         Assert.That(child.Lease.ParentLeaseIds, Is.EqualTo(new[] { unbound.Lease.LeaseId }), "the same delegation without a binding works");
     }
 }

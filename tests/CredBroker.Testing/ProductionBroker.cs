@@ -128,6 +128,9 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
 
     private string AgentsFile => Path.Combine(_dir, "agents.yaml");
 
+    /// <summary>The policy file the broker reads (and watches); tests rewrite it to exercise hot reload.</summary>
+    public string PolicyFile => AgentsFile;
+
     private string JwksFile => Path.Combine(_dir, "workload-jwks.json");
 
     private string UserJwksFile => Path.Combine(_dir, "user-jwks.json");

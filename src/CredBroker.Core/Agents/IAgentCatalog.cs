@@ -1,6 +1,6 @@
 namespace CredBroker.Core.Agents;
 
-/// <summary>The agent definitions in force. The seam the policy engine's registry replaces.</summary>
+/// <summary>The agent definitions in force (the policy's registry; it may be reloaded between calls).</summary>
 public interface IAgentCatalog
 {
     AgentDefinition? Find(string agentId);

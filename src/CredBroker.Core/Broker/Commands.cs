@@ -1,4 +1,5 @@
 using CredBroker.Core.Leases;
+using CredBroker.Core.Policy;
 using CredBroker.Core.Tokens;
 
 namespace CredBroker.Core.Broker;
@@ -12,6 +13,12 @@ public sealed record CallerIdentity(string AgentId, string AuthenticationMethod,
 public sealed record BeginTaskCommand(
     string TaskId, string Purpose, IReadOnlyList<string> Scopes, string Audience, TimeSpan? Ttl,
     string SubjectToken, IReadOnlyDictionary<string, string> Context);
+
+/// <summary>
+/// BeginTask's result: the lease, its first token (null while the lease waits for approval), and the
+/// policy decision that opened it (rule ids, narrowing) for the caller and the audit trail.
+/// </summary>
+public sealed record TaskStart(Lease Lease, MintedToken? Token, Decision Decision);
 
 /// <summary>A lease and a token minted under it.</summary>
 public sealed record TaskGrant(Lease Lease, MintedToken Token);

@@ -20,7 +20,15 @@ public sealed partial class TaskBroker(
     private readonly DelegationResolver _delegations = new(userTokens ?? NoUserTokenIssuers.Instance, reader, store, agents, delegationOptions ?? new(), time);
     private readonly DelegationCascade _cascade = new(store, time);
 
-    public async Task<TaskGrant> BeginTaskAsync(CallerIdentity caller, BeginTaskCommand command, CancellationToken cancellationToken)
+    /// <summary>Request-time policy with the agent's holdings and denial-burst detection.</summary>
+    public PolicyGate Policy { get; } = new(policy, store, time);
+
+    /// <summary>
+    /// Opens the task's lease and mints its first token, or, when policy requires a human, opens it
+    /// as pending approval (no token; <see cref="TaskStart.Token"/> is null and the lease id is the
+    /// approval id). Repeating the call after approval returns the approved lease with a token.
+    /// </summary>
+    public async Task<TaskStart> BeginTaskAsync(CallerIdentity caller, BeginTaskCommand command, CancellationToken cancellationToken)
     {
         RequestValidator.TaskId(command.TaskId);
         RequestValidator.Purpose(command.Purpose);
@@ -40,15 +48,19 @@ public sealed partial class TaskBroker(
         }
 
         command = delegation.Narrow(command, time.GetUtcNow());
-        var decision = policy.Decide(agent, new TaskRequest(
-            agent.Id, command.TaskId, command.Purpose, command.Scopes, command.Audience, command.Ttl, command.Context));
-        if (decision.Outcome != DecisionOutcome.Allow)
+        var decision = await Policy.DecideAsync(agent, new TaskRequest(
+            agent.Id, command.TaskId, command.Purpose, command.Scopes, command.Audience, command.Ttl, command.Context), cancellationToken);
+        if (decision.Outcome == DecisionOutcome.Deny)
         {
             throw await DeniedAsync(caller, agent, command, new BrokerException(BrokerErrorKind.PermissionDenied, decision.Reason, decision.RuleIds), cancellationToken);
         }
 
+        var pending = decision.Outcome == DecisionOutcome.RequireApproval;
+
         // Stores keep milliseconds; start from a whole millisecond so a replayed BeginTask answers identically.
         var now = DateTimeOffset.FromUnixTimeMilliseconds(time.GetUtcNow().ToUnixTimeMilliseconds());
+        var lifetime = decision.MaxLeaseLifetime is { } cap && cap < agent.MaxLeaseLifetime ? cap : agent.MaxLeaseLifetime;
+        var approvalTimeout = Policy.Policy.Settings.ApprovalTimeout;
         var lease = delegation.Shape(new Lease
         {
             LeaseId = LeaseIds.For(agent.Id, command.TaskId),
@@ -58,10 +70,19 @@ public sealed partial class TaskBroker(
             Purpose = command.Purpose.Length > 0 ? command.Purpose : agent.Purpose,
             Audience = decision.Audience,
             Scopes = decision.GrantedScopes,
-            State = LeaseState.Active,
+            State = pending ? LeaseState.PendingApproval : LeaseState.Active,
             CreatedAt = now,
-            Deadline = now + decision.LeaseTtl,
-            MaxDeadline = now + agent.MaxLeaseLifetime,
+            // A pending lease's deadline is when its approval expires; approval starts the task's ttl.
+            Deadline = now + (!pending ? decision.LeaseTtl : approvalTimeout < lifetime ? approvalTimeout : lifetime),
+            MaxDeadline = now + lifetime,
+            Approval = pending ? new LeaseApproval
+            {
+                RequestedScopes = decision.GrantedScopes,
+                ApprovalScopes = decision.ApprovalScopes,
+                LeaseTtl = decision.LeaseTtl,
+                Reason = decision.Reason,
+                RuleIds = decision.RuleIds,
+            } : null,
         });
 
         // The lease is durable before any token exists: no token without a lease.
@@ -77,9 +98,18 @@ public sealed partial class TaskBroker(
             lease = ResumeExisting(opened.Lease, decision, now);
         }
 
+        if (lease.State == LeaseState.PendingApproval)
+        {
+            await audit.RaiseAsync(LeaseEvent(AuditEventType.ApprovalRequested, caller, lease) with
+            {
+                ScopesRequested = command.Scopes, RuleIds = decision.RuleIds, Reason = decision.Reason,
+            }, cancellationToken);
+            return new TaskStart(lease, null, decision);
+        }
+
         var token = minter.Mint(lease, agent, lease.Scopes, lease.Audience, caller.CertificateThumbprint);
         await audit.RaiseAsync(Minted(caller, lease, token, lease.Audience, command.Scopes, decision.RuleIds, opened.Created ? "begin_task" : "begin_task.replay"), cancellationToken);
-        return new TaskGrant(lease, token);
+        return new TaskStart(lease, token, decision);
     }
 
     public async Task<TaskGrant> IssueTokenAsync(CallerIdentity caller, string leaseId, IReadOnlyList<string> scopes, string audience, CancellationToken cancellationToken)
@@ -180,11 +210,18 @@ public sealed partial class TaskBroker(
 
     private static Lease ResumeExisting(Lease existing, Decision decision, DateTimeOffset now)
     {
-        if (!existing.Scopes.SequenceEqual(decision.GrantedScopes, StringComparer.Ordinal) || existing.Audience != decision.Audience)
+        // A lease that went through approval is compared with what was asked (an approver may have narrowed it).
+        var asked = existing.Approval?.RequestedScopes ?? existing.Scopes;
+        if (!asked.SequenceEqual(decision.GrantedScopes, StringComparer.Ordinal) || existing.Audience != decision.Audience)
         {
             throw new BrokerException(BrokerErrorKind.AlreadyExists,
                 $"task_id '{existing.TaskId}' already has lease {existing.LeaseId} with scopes [{string.Join(' ', existing.Scopes)}] for audience '{existing.Audience}'; " +
                 "repeat the original request, or use a new task_id for a different one.");
+        }
+
+        if (existing.StateAt(now) == LeaseState.PendingApproval)
+        {
+            return existing;
         }
 
         RequireActive(existing, now);
@@ -194,6 +231,12 @@ public sealed partial class TaskBroker(
     private static void RequireActive(Lease lease, DateTimeOffset now)
     {
         var state = lease.StateAt(now);
+        if (state == LeaseState.PendingApproval)
+        {
+            throw new BrokerException(BrokerErrorKind.FailedPrecondition,
+                $"Lease {lease.LeaseId} for task '{lease.TaskId}' is waiting for human approval (approval id {lease.LeaseId}); follow it with WatchApproval.", ["agent.approval"]);
+        }
+
         if (state != LeaseState.Active)
         {
             throw new BrokerException(BrokerErrorKind.FailedPrecondition,
@@ -204,7 +247,7 @@ public sealed partial class TaskBroker(
     private static BrokerException Refused(string agentId, LeaseOpenResult refused) => refused.Refusal switch
     {
         OpenRefusal.Quarantined => new(BrokerErrorKind.PermissionDenied,
-            $"Agent '{agentId}' is quarantined by an operator; no lease or token is issued until it is released.", ["agent.quarantined"]),
+            $"Agent '{agentId}' is quarantined (by an operator, or by policy after a burst of denials); no lease or token is issued until an operator releases it.", ["agent.quarantined"]),
         OpenRefusal.ConcurrencyLimit => new(BrokerErrorKind.ResourceExhausted,
             $"Agent '{agentId}' holds its maximum number of open leases (max_concurrent_leases); complete a task first.", ["lease.quota.concurrent"])
         {

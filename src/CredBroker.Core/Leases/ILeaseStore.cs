@@ -29,6 +29,22 @@ public interface ILeaseStore
     /// </summary>
     Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Pending approval → active: the lease gets <paramref name="scopes"/> (the caller checks they
+    /// narrow the request) and <paramref name="deadline"/> (clamped to its max), recording
+    /// <paramref name="actor"/> and <paramref name="note"/> in its <see cref="Lease.Approval"/>.
+    /// A lease that is not pending, or whose approval expired, is NotApplicable (nothing written).
+    /// Denying is <see cref="RevokeAsync"/>: on a pending lease it records the actor and reason the same way.
+    /// </summary>
+    Task<LeaseTransition> ApproveAsync(
+        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The agent's open leases (active or pending approval, deadline after <paramref name="now"/>),
+    /// at most <paramref name="limit"/>, read from its open-lease index (the policy's view of what it holds).
+    /// </summary>
+    Task<IReadOnlyList<Lease>> ListOpenLeasesAsync(string agentId, DateTimeOffset now, int limit, CancellationToken cancellationToken);
+
     /// <summary>Moves an active lease's deadline to <paramref name="newDeadline"/> (clamped to its max, never earlier).</summary>
     Task<LeaseTransition> RenewAsync(string leaseId, DateTimeOffset newDeadline, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken);
 

@@ -61,6 +61,9 @@ public sealed record Lease
     /// </summary>
     public IReadOnlyList<string> ParentLeaseIds { get; init; } = [];
 
+    /// <summary>Set on a lease that began as <see cref="LeaseState.PendingApproval"/>: what was asked, why, and the operator's decision.</summary>
+    public LeaseApproval? Approval { get; init; }
+
     /// <summary>The state as of <paramref name="now"/>: an active lease past its deadline is expired even before a sweep records it.</summary>
     public LeaseState StateAt(DateTimeOffset now) =>
         State is LeaseState.Active or LeaseState.PendingApproval && now >= Deadline ? LeaseState.Expired : State;

@@ -25,7 +25,7 @@ public sealed class TokenMinter(ISigningKeys keys, string issuer, TimeProvider t
         var key = keys.Current;
         // JWT NumericDate has second precision: truncate so exp is never rounded past the deadline.
         var now = TruncateToSeconds(time.GetUtcNow());
-        var cap = now + agent.MaxTokenTtl;
+        var cap = now + agent.TokenTtlFor(scopes);
         var exp = TruncateToSeconds(cap < lease.Deadline ? cap : lease.Deadline);
         var jti = NewTokenId();
 

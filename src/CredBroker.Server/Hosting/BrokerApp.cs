@@ -5,6 +5,7 @@ using CredBroker.Core.Broker;
 using CredBroker.Core.Leases;
 using CredBroker.Core.Leases.InMemory;
 using CredBroker.Core.Policy;
+using CredBroker.Core.Policy.File;
 using CredBroker.Core.Tokens;
 using CredBroker.Grpc;
 using Grpc.Health.V1;
@@ -49,11 +50,18 @@ public static class BrokerApp
         IReadOnlyList<IAuditSink> sinks = options.Audit.JsonLinesFile is { Length: > 0 } jsonLines ? [new JsonLinesAuditSink(jsonLines)] : [];
         var audit = new AuditService(composition.AuditLog, sinks, [metrics, follow]);
         var minter = new TokenMinter(keys, options.Issuer, time);
-        var broker = new TaskBroker(composition.Agents, new AgentScopePolicy(), store, minter, new TokenReader(keys, options.Issuer, time), time, audit,
+        var policy = composition.Policy;
+        var broker = new TaskBroker(policy, policy, store, minter, new TokenReader(keys, options.Issuer, time), time, audit,
             UserTokens(options, time), options.Delegation.CoreOptions());
+        var approvals = new ApprovalDesk(policy, broker.Policy, store, minter, time);
+        if (options.AgentsFile is { Length: > 0 } policyFile)
+        {
+            builder.Services.AddHostedService(services => new PolicyWatcherService(policy, policyFile, time, services.GetRequiredService<ILogger<PolicyWatcherService>>()));
+        }
+
         var rotation = new KeyRotation(keys, composition.KeySchedule, options.Signing.RotationOptions(),
-            () => composition.Agents.All.Max(a => a.MaxTokenTtl), time);
-        var readiness = new Readiness(store, composition.AuditLog, keys, composition.Agents);
+            () => policy.Current.Agents.All.Max(a => a.MaxTokenTtl), time);
+        var readiness = new Readiness(store, composition.AuditLog, keys, () => policy.Current.Agents);
         Func<CancellationToken, Task<bool>> ready = async ct => (await readiness.CheckAsync(ct)).Ready;
         metrics.Registry.GaugeAsync("credbroker_active_leases", "Open leases in the expiry index (all replicas).", async ct => await store.CountOpenAsync(ct));
 
@@ -80,6 +88,10 @@ public static class BrokerApp
         });
 
         var app = builder.Build();
+        var policyLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("CredBroker.Policy");
+        broker.Policy.DenialBurst += burst => policyLog.LogWarning(
+            "Denial burst: agent {Agent} was denied {Denials} times within {Window} (last rules {Rules}); action {Action}",
+            burst.AgentId, burst.Denials, burst.Window, string.Join(",", burst.RuleIds), burst.Action);
         var grpcOptions = new GrpcServerOptions
         {
             MaxReceiveMessageSize = listen.Grpc.MaxReceiveMessageSize,
@@ -94,7 +106,7 @@ public static class BrokerApp
             .Use(callLog)
             .Use(metrics.Interceptor())
             .Use(CallGuard.Authenticate(composition.AgentAuthenticator, openServices));
-        new AgentBrokerService(broker, notifier).Register(agentMethods);
+        new AgentBrokerService(broker, approvals, notifier).Register(agentMethods);
         new TokenValidationService(broker, keys, store, notifier, metrics.RevocationFeedLag).Register(agentMethods);
         new HealthService(ready, [AgentBrokerService.ServiceName, TokenValidationService.ServiceName]).Register(agentMethods);
         agentMethods.AddServerReflection(
@@ -108,6 +120,7 @@ public static class BrokerApp
         new OperatorService(new LeaseAdministration(store, time, audit), notifier).Register(operatorMethods);
         new KeysOperatorService(rotation, keys, time, app.Services.GetRequiredService<ILogger<KeysOperatorService>>()).Register(operatorMethods);
         new AuditOperatorService(composition.AuditLog, composition.AuditSigners, follow, options.Audit.FollowPollInterval).Register(operatorMethods);
+        new PolicyOperatorService(policy, broker.Policy, approvals, time).Register(operatorMethods);
         new HealthService(ready, [OperatorService.ServiceName]).Register(operatorMethods);
         operatorMethods.AddServerReflection(Contracts.V1.OperatorReflection.Descriptor, Contracts.V1.OperatorAuditReflection.Descriptor, HealthReflection.Descriptor);
 
@@ -127,7 +140,7 @@ public static class BrokerApp
     }
 
     private sealed record Composition(
-        ILeaseStore Store, RotatingSigningKeys Keys, IKeyScheduleStore KeySchedule, AgentCatalog Agents, ICallerAuthenticator AgentAuthenticator, ICallerAuthenticator OperatorAuthenticator,
+        ILeaseStore Store, RotatingSigningKeys Keys, IKeyScheduleStore KeySchedule, PolicyHolder Policy, ICallerAuthenticator AgentAuthenticator, ICallerAuthenticator OperatorAuthenticator,
         IAuditLog AuditLog, Func<IReadOnlyCollection<IAuditSigner>> AuditSigners);
 
     /// <summary>h2c (cleartext HTTP/2 needs Http2 alone; Http1AndHttp2 on h2c silently speaks HTTP/1.1) or TLS with ALPN h2.</summary>
@@ -155,7 +168,9 @@ public static class BrokerApp
             throw new InvalidOperationException("CREDBROKER_DEV_SECRET and CREDBROKER_DEV_OPERATOR_SECRET must differ: agent and operator credentials are never interchangeable.");
         }
 
-        var agents = options.AgentsFile is { Length: > 0 } file ? AgentFile.Load(file) : AgentFile.Parse(DevMode.SampleAgents, "dev sample agents");
+        var agents = options.AgentsFile is { Length: > 0 } file
+            ? PolicyHolder.FromFile(file, TimeProvider.System)
+            : new PolicyHolder(() => PolicyFile.Parse(DevMode.SamplePolicy, "dev sample policy"), TimeProvider.System);
         console.WriteLine(DevMode.Banner(options, agentSecret, operatorSecret));
         // Dev keys are generated at start (and on RotateSigningKey); the schedule lives in memory.
         var keys = new RotatingSigningKeys(new KeyRing([], null, allowGenerate: true), time);
@@ -176,7 +191,7 @@ public static class BrokerApp
         }
 
         var keys = new RotatingSigningKeys(new KeyRing(options.Signing.KeyFiles, options.Signing.KeyDirectory), time);
-        var agents = AgentFile.Load(options.AgentsFile!);
+        var agents = PolicyHolder.FromFile(options.AgentsFile!, time);
         var (store, security) = ConnectRedis(options.Redis, options.Leases.StoreOptions());
         var (signer, signers) = AuditSigners(options, keys);
         var auditLog = RedisAuditLog.Connect(options.Audit.RedisConfiguration ?? options.Redis.Configuration!, signer, options.Audit.LogOptions(), time, security: security);

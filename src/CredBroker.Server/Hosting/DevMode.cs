@@ -13,11 +13,20 @@ public static class DevMode
     /// <summary>The subject the dev operator secret authenticates as.</summary>
     public const string OperatorId = "dev-operator";
 
-    public const string SampleAgents = """
+    /// <summary>The dev policy: <c>dev-agent</c> as DESIGN.md defines it, <c>demo:admin</c> through a human's approval.</summary>
+    public const string SamplePolicy = """
+        version: 1
+        settings:
+          approval_timeout: 10m
+          denial_burst: { threshold: 20, window: 1m, action: alert }
+        context_labels:
+          environment: [dev, staging, prod]
+          data_class: [public, internal, confidential]
         agents:
           - id: dev-agent
             owner: dev@example.com
             purpose: local development
+            identities: [dev-agent]
             audiences: [demo-api]
             allowed_scopes: [demo:read, demo:write]
             approval_scopes: [demo:admin]
@@ -25,6 +34,12 @@ public static class DevMode
             max_token_ttl: 15m
             default_lease_ttl: 15m
             max_lease_lifetime: 1h
+        context_rules:
+          - id: prod-write-approval
+            description: writes against production data need a human
+            when: { environment: [prod] }
+            scopes: [demo:write]
+            action: require_approval
         """;
 
     public static string Secret(string variable) =>

@@ -12,7 +12,7 @@ namespace CredBroker.Server.Http;
 /// lease store and the audit log answer a real round trip, the current signing key signs, and a
 /// policy (agent definitions) is loaded. Each check reports its own result.
 /// </summary>
-public sealed class Readiness(ILeaseStore store, IAuditLog audit, ISigningKeys keys, AgentCatalog agents)
+public sealed class Readiness(ILeaseStore store, IAuditLog audit, ISigningKeys keys, Func<AgentCatalog> agents)
 {
     private static readonly byte[] Probe = Encoding.ASCII.GetBytes("credbroker readiness probe");
 
@@ -23,7 +23,7 @@ public sealed class Readiness(ILeaseStore store, IAuditLog audit, ISigningKeys k
             ["lease_store"] = await StoreAsync(cancellationToken),
             ["audit_log"] = await AuditAsync(cancellationToken),
             ["signing_key"] = SigningKey(),
-            ["policy"] = agents.All.Count > 0 ? "ok" : "no agent definitions loaded",
+            ["policy"] = agents().All.Count > 0 ? "ok" : "no agent definitions loaded",
         };
         return (checks.Values.All(v => v == "ok"), checks);
     }

@@ -17,6 +17,14 @@ public sealed class TimedLeaseStore(ILeaseStore inner, Histogram latency) : ILea
     public Task<Lease?> FindByTaskAsync(string agentId, string taskId, CancellationToken cancellationToken) =>
         Time("find_by_task", () => inner.FindByTaskAsync(agentId, taskId, cancellationToken));
 
+    public Task<LeaseTransition> ApproveAsync(
+        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string decidedBy, string note, DateTimeOffset now, long? expectedGeneration,
+        CancellationToken cancellationToken) =>
+        Time("approve", () => inner.ApproveAsync(leaseId, scopes, deadline, decidedBy, note, now, expectedGeneration, cancellationToken));
+
+    public Task<IReadOnlyList<Lease>> ListOpenLeasesAsync(string agentId, DateTimeOffset now, int limit, CancellationToken cancellationToken) =>
+        Time("list_open", () => inner.ListOpenLeasesAsync(agentId, now, limit, cancellationToken));
+
     public Task<LeaseTransition> AddChildAsync(string parentLeaseId, string childLeaseId, DateTimeOffset now, CancellationToken cancellationToken) =>
         Time("add_child", () => inner.AddChildAsync(parentLeaseId, childLeaseId, now, cancellationToken));
 

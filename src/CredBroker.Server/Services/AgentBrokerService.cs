@@ -7,7 +7,7 @@ using Google.Protobuf.WellKnownTypes;
 namespace CredBroker.Server.Services;
 
 /// <summary>credbroker.v1.AgentBroker: maps the wire messages to <see cref="TaskBroker"/> and back.</summary>
-public sealed class AgentBrokerService(TaskBroker broker, RevocationNotifier notifier)
+public sealed class AgentBrokerService(TaskBroker broker, ApprovalDesk approvals, RevocationNotifier notifier)
 {
     public const string ServiceName = "credbroker.v1.AgentBroker";
 
@@ -15,23 +15,84 @@ public sealed class AgentBrokerService(TaskBroker broker, RevocationNotifier not
         .AddUnary<BeginTaskRequest, BeginTaskResponse>(ServiceName, "BeginTask", BeginTaskRequest.Parser, BeginTaskAsync)
         .AddUnary<IssueTokenRequest, IssueTokenResponse>(ServiceName, "IssueToken", IssueTokenRequest.Parser, IssueTokenAsync)
         .AddUnary<RenewLeaseRequest, RenewLeaseResponse>(ServiceName, "RenewLease", RenewLeaseRequest.Parser, RenewLeaseAsync)
-        .AddUnary<CompleteTaskRequest, CompleteTaskResponse>(ServiceName, "CompleteTask", CompleteTaskRequest.Parser, CompleteTaskAsync);
+        .AddUnary<CompleteTaskRequest, CompleteTaskResponse>(ServiceName, "CompleteTask", CompleteTaskRequest.Parser, CompleteTaskAsync)
+        .AddServerStreaming<WatchApprovalRequest, ApprovalStatus>(ServiceName, "WatchApproval", WatchApprovalRequest.Parser, WatchApprovalAsync);
 
     private async Task<BeginTaskResponse> BeginTaskAsync(BeginTaskRequest request, GrpcCallContext context)
     {
         var caller = CallGuard.Agent(context);
         var ttl = ToTimeSpan(request.Ttl, "ttl");
-        var grant = await CallGuard.RunAsync(() => broker.BeginTaskAsync(caller, new BeginTaskCommand(
+        var start = await CallGuard.RunAsync(() => broker.BeginTaskAsync(caller, new BeginTaskCommand(
             request.TaskId, request.Purpose, request.Scopes, request.Audience, ttl, request.SubjectToken, request.Context), context.CancellationToken));
-        return new BeginTaskResponse
+        var response = new BeginTaskResponse
         {
-            LeaseId = grant.Lease.LeaseId,
-            AccessToken = grant.Token.AccessToken,
-            TokenId = grant.Token.TokenId,
-            TokenExpiresAt = Timestamp.FromDateTimeOffset(grant.Token.ExpiresAt),
-            LeaseDeadline = Timestamp.FromDateTimeOffset(grant.Lease.Deadline),
-            GrantedScopes = { grant.Token.Scopes },
+            LeaseId = start.Lease.LeaseId,
+            LeaseDeadline = Timestamp.FromDateTimeOffset(start.Lease.Deadline),
+            RuleIds = { start.Decision.RuleIds },
+            DroppedScopes = { start.Decision.DroppedScopes },
         };
+        if (start.Token is { } token)
+        {
+            response.AccessToken = token.AccessToken;
+            response.TokenId = token.TokenId;
+            response.TokenExpiresAt = Timestamp.FromDateTimeOffset(token.ExpiresAt);
+            response.GrantedScopes.Add(token.Scopes);
+        }
+        else
+        {
+            response.ApprovalId = start.Lease.LeaseId;
+            response.GrantedScopes.Add(start.Lease.Scopes);
+            response.ApprovalScopes.Add(start.Lease.Approval?.ApprovalScopes ?? []);
+            response.ApprovalReason = start.Lease.Approval?.Reason ?? string.Empty;
+        }
+
+        return response;
+    }
+
+    private async Task WatchApprovalAsync(WatchApprovalRequest request, IServerStreamWriter<ApprovalStatus> stream, GrpcCallContext context)
+    {
+        var caller = CallGuard.Agent(context);
+        try
+        {
+            await foreach (var view in approvals.WatchAsync(caller, request.ApprovalId, context.CancellationToken))
+            {
+                await stream.WriteAsync(ToStatus(view), context.CancellationToken);
+            }
+        }
+        catch (BrokerException e)
+        {
+            throw CallGuard.ToRpc(e);
+        }
+    }
+
+    public static ApprovalStatus ToStatus(ApprovalView view)
+    {
+        var lease = view.Lease;
+        var approval = lease.Approval!;
+        var status = new ApprovalStatus
+        {
+            ApprovalId = lease.LeaseId,
+            LeaseId = lease.LeaseId,
+            State = view.State.ToString().ToLowerInvariant(),
+            RequestedScopes = { approval.RequestedScopes },
+            ApprovalScopes = { approval.ApprovalScopes },
+            Reason = view.State == ApprovalState.Pending ? approval.Reason : approval.Note ?? string.Empty,
+            Deadline = Timestamp.FromDateTimeOffset(lease.Deadline),
+            DecidedBy = approval.DecidedBy ?? string.Empty,
+        };
+        if (view.State == ApprovalState.Approved)
+        {
+            status.GrantedScopes.Add(lease.Scopes);
+        }
+
+        if (view.Token is { } token)
+        {
+            status.AccessToken = token.AccessToken;
+            status.TokenId = token.TokenId;
+            status.TokenExpiresAt = Timestamp.FromDateTimeOffset(token.ExpiresAt);
+        }
+
+        return status;
     }
 
     private async Task<IssueTokenResponse> IssueTokenAsync(IssueTokenRequest request, GrpcCallContext context)

@@ -114,6 +114,55 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
         }
     }
 
+    public Task<LeaseTransition> ApproveAsync(
+        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (Precheck(leaseId, expectedGeneration) is { } refused)
+            {
+                return Task.FromResult(refused);
+            }
+
+            var lease = _leases[leaseId];
+            if (lease.StateAt(now) != LeaseState.PendingApproval)
+            {
+                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotApplicable, lease));
+            }
+
+            var target = deadline > lease.MaxDeadline ? lease.MaxDeadline : deadline;
+            _deadlines.Remove((lease.Deadline, lease.LeaseId));
+            var approved = lease with
+            {
+                State = LeaseState.Active,
+                Scopes = scopes.ToArray(),
+                Deadline = target,
+                Generation = lease.Generation + 1,
+                Approval = (lease.Approval ?? EmptyApproval) with { Approved = true, DecidedBy = actor, Note = note.Length > 0 ? note : null },
+            };
+            _leases[leaseId] = approved;
+            _deadlines.Add((target, leaseId));
+            return Task.FromResult(new LeaseTransition(TransitionOutcome.Applied, approved));
+        }
+    }
+
+    public Task<IReadOnlyList<Lease>> ListOpenLeasesAsync(string agentId, DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        lock (_gate)
+        {
+            IReadOnlyList<Lease> open = (_open.GetValueOrDefault(agentId) ?? [])
+                .Select(id => _leases[id])
+                .Where(l => l.StateAt(now) is LeaseState.Active or LeaseState.PendingApproval)
+                .OrderBy(l => l.Deadline).ThenBy(l => l.LeaseId, StringComparer.Ordinal)
+                .Take(limit)
+                .ToList();
+            return Task.FromResult(open);
+        }
+    }
+
+    private static LeaseApproval EmptyApproval { get; } = new() { RequestedScopes = [], ApprovalScopes = [], LeaseTtl = TimeSpan.Zero, Reason = string.Empty, RuleIds = [] };
+
     public Task<IReadOnlyList<ExpiredLease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(shard);
@@ -279,6 +328,12 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
             }
 
             var ended = End(lease, state, now);
+            if (lease.State == LeaseState.PendingApproval)
+            {
+                // A denied approval records who denied it and why, for the agent watching it.
+                ended = _leases[leaseId] = ended with { Approval = (ended.Approval ?? EmptyApproval) with { Approved = false, DecidedBy = string.IsNullOrEmpty(actor) ? lease.AgentId : actor, Note = reason.Length > 0 ? reason : null } };
+            }
+
             var shard = LeaseIds.ShardOf(lease.AgentId);
             _log.Append(shard, position => new RevocationEvent(
                 shard, position, RevocationKind.Lease, leaseId, lease.AgentId, lease.TaskId, cause, reason, string.IsNullOrEmpty(actor) ? lease.AgentId : actor, now, lease.Deadline));

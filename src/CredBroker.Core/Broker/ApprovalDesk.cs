@@ -1,0 +1,176 @@
+using System.Runtime.CompilerServices;
+using CredBroker.Core.Agents;
+using CredBroker.Core.Leases;
+using CredBroker.Core.Policy;
+using CredBroker.Core.Policy.Rules;
+using CredBroker.Core.Tokens;
+
+namespace CredBroker.Core.Broker;
+
+public enum ApprovalState
+{
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+
+    /// <summary>The agent completed the task before anyone decided.</summary>
+    Withdrawn,
+
+    /// <summary>Ended otherwise while pending (e.g. the agent was quarantined).</summary>
+    Revoked,
+}
+
+/// <summary>An approval as its watcher sees it; <see cref="Token"/> is set once, in the view that reports approval.</summary>
+public sealed record ApprovalView(Lease Lease, ApprovalState State, MintedToken? Token);
+
+/// <summary>
+/// The intervention point. A request that needs a human is a lease in <c>pending_approval</c>; its
+/// lease id is the approval id. Operators list and decide (approve, optionally narrowing the
+/// scopes, or deny with a reason); the agent watches until a decision or the expiry (the pending
+/// lease's deadline, ended by the sweeper like any other) and gets its token in the approved view.
+/// </summary>
+public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseStore store, TokenMinter minter, TimeProvider time)
+{
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>How often a watcher re-reads the store (decisions made on other replicas); decisions here wake it at once.</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    public static ApprovalState StateOf(Lease lease, DateTimeOffset now) => lease.Approval?.Approved switch
+    {
+        true => ApprovalState.Approved,
+        false => lease.Approval.DecidedBy == lease.AgentId ? ApprovalState.Withdrawn : ApprovalState.Denied,
+        null => lease.StateAt(now) switch
+        {
+            LeaseState.PendingApproval => ApprovalState.Pending,
+            LeaseState.Expired => ApprovalState.Expired,
+            _ => ApprovalState.Revoked,
+        },
+    };
+
+    public async Task<LeasePage> ListAsync(string? agentId, int pageSize, string? pageToken, CancellationToken cancellationToken)
+    {
+        if (agentId is not null)
+        {
+            RequestValidator.AgentId(agentId);
+        }
+
+        var query = new LeaseQuery(agentId, null, LeaseState.PendingApproval, pageSize, pageToken);
+        try
+        {
+            query.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new BrokerException(BrokerErrorKind.InvalidArgument, e.Message);
+        }
+
+        return await StoreCall.Run(() => store.ListLeasesAsync(query, time.GetUtcNow(), cancellationToken));
+    }
+
+    /// <summary>Approves with the lease's scopes, or only <paramref name="scopes"/> when given (a subset: approvals only narrow).</summary>
+    public async Task<Lease> ApproveAsync(string approvalId, IReadOnlyList<string> scopes, string actor, string note, CancellationToken cancellationToken)
+    {
+        RequestValidator.Scopes(scopes, required: false);
+        Note(note, required: false);
+        var lease = await PendingAsync(approvalId, cancellationToken);
+        var granted = scopes.Count == 0 ? lease.Scopes : scopes.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        if (granted.FirstOrDefault(s => !lease.Scopes.Contains(s, StringComparer.Ordinal)) is { } extra)
+        {
+            throw new BrokerException(BrokerErrorKind.InvalidArgument,
+                $"Scope '{extra}' was not requested (requested: {string.Join(' ', lease.Scopes)}); an approval can only narrow the request.");
+        }
+
+        // What the agent acquired while this waited may now combine with it.
+        var holdings = await gate.HoldingsAsync(lease.AgentId, lease.TaskId, cancellationToken);
+        if (ToxicCombinationRule.FirstReached(gate.Policy, granted, holdings) is { } toxic)
+        {
+            throw new BrokerException(BrokerErrorKind.FailedPrecondition,
+                $"Approving [{string.Join(' ', granted)}] would give agent '{lease.AgentId}' the forbidden combination {string.Join(" + ", toxic.Scopes)} with its other active leases; narrow the approval or deny it.",
+                [toxic.RuleId]);
+        }
+
+        var now = time.GetUtcNow();
+        var result = await StoreCall.Run(() => store.ApproveAsync(lease.LeaseId, granted, now + lease.Approval!.LeaseTtl, actor, note, now, lease.Generation, cancellationToken));
+        Wake();
+        return result.Outcome == TransitionOutcome.Applied ? result.Lease! : throw NotPending(result.Lease ?? lease, now);
+    }
+
+    public async Task<Lease> DenyAsync(string approvalId, string reason, string actor, CancellationToken cancellationToken)
+    {
+        Note(reason, required: true);
+        var lease = await PendingAsync(approvalId, cancellationToken);
+        var now = time.GetUtcNow();
+        var result = await StoreCall.Run(() => store.RevokeAsync(lease.LeaseId, reason, actor, now, lease.Generation, cancellationToken));
+        Wake();
+        return result.Outcome == TransitionOutcome.Applied ? result.Lease! : throw NotPending(result.Lease ?? lease, now);
+    }
+
+    /// <summary>The approval's state now and at every change until it is decided or expires; the approved view carries a token.</summary>
+    public async IAsyncEnumerable<ApprovalView> WatchAsync(CallerIdentity caller, string approvalId, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        RequestValidator.LeaseId(approvalId);
+        ApprovalState? last = null;
+        while (true)
+        {
+            var changed = _changed.Task;
+            var lease = await StoreCall.Run(() => store.GetAsync(approvalId, cancellationToken));
+            if (lease?.Approval is null || lease.AgentId != caller.AgentId)
+            {
+                throw new BrokerException(BrokerErrorKind.NotFound, $"Approval '{approvalId}' not found for this agent.");
+            }
+
+            var now = time.GetUtcNow();
+            var state = StateOf(lease, now);
+            if (state != last)
+            {
+                last = state;
+                var token = state == ApprovalState.Approved && lease.StateAt(now) == LeaseState.Active && agents.Find(lease.AgentId) is { } agent
+                    ? minter.Mint(lease, agent, lease.Scopes, lease.Audience)
+                    : null;
+                yield return new ApprovalView(state == ApprovalState.Pending ? lease : LeaseQuery.AsOf(lease, now), state, token);
+            }
+
+            if (state != ApprovalState.Pending)
+            {
+                yield break;
+            }
+
+            var wait = lease.Deadline - now < PollInterval ? lease.Deadline - now + TimeSpan.FromMilliseconds(1) : PollInterval;
+            await Task.WhenAny(changed, Task.Delay(wait, time, cancellationToken));
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    private async Task<Lease> PendingAsync(string approvalId, CancellationToken cancellationToken)
+    {
+        RequestValidator.LeaseId(approvalId);
+        var lease = await StoreCall.Run(() => store.GetAsync(approvalId, cancellationToken));
+        if (lease?.Approval is null)
+        {
+            throw new BrokerException(BrokerErrorKind.NotFound, $"Approval '{approvalId}' not found.");
+        }
+
+        var now = time.GetUtcNow();
+        return StateOf(lease, now) == ApprovalState.Pending ? lease : throw NotPending(lease, now);
+    }
+
+    private void Wake() => Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    private static BrokerException NotPending(Lease lease, DateTimeOffset now) =>
+        new(BrokerErrorKind.FailedPrecondition, $"Approval {lease.LeaseId} is {StateOf(lease, now).ToString().ToLowerInvariant()}, no longer pending; nothing was changed.");
+
+    private static void Note(string note, bool required)
+    {
+        if (required && string.IsNullOrWhiteSpace(note))
+        {
+            throw new BrokerException(BrokerErrorKind.InvalidArgument, "reason is required when denying: the agent's owner sees it.");
+        }
+
+        if (note.Length > LeaseAdministration.MaxReasonLength || note.Any(char.IsControl))
+        {
+            throw new BrokerException(BrokerErrorKind.InvalidArgument, $"reason must be at most {LeaseAdministration.MaxReasonLength} characters without control characters.");
+        }
+    }
+}

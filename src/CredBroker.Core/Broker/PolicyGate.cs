@@ -1,0 +1,53 @@
+using CredBroker.Core.Agents;
+using CredBroker.Core.Leases;
+using CredBroker.Core.Policy;
+
+namespace CredBroker.Core.Broker;
+
+/// <summary>
+/// Request-time policy for the broker: gathers what the agent already holds (its other active
+/// leases, for toxic combinations across tasks), asks the policy, and watches denials for
+/// bursts (alert, or quarantine the agent). The toxic check reads the store and then opens: two
+/// concurrent BeginTasks of one agent can each pass before the other's lease exists (check-then-act;
+/// the store cannot evaluate policy atomically).
+/// </summary>
+public sealed class PolicyGate(IIssuancePolicy policy, ILeaseStore store, TimeProvider time)
+{
+    /// <summary>Leases read per decision at most (an agent's concurrency quota normally bounds it far lower).</summary>
+    public const int MaxHoldings = 1000;
+
+    private readonly DenialBurstDetector _bursts = new(time);
+
+    /// <summary>Raised when an agent's denials reach the burst threshold (after any quarantine took effect).</summary>
+    public event Action<DenialBurst>? DenialBurst;
+
+    public PolicyDocument Policy => policy.Current;
+
+    public async Task<Decision> DecideAsync(AgentDefinition agent, TaskRequest request, CancellationToken cancellationToken)
+    {
+        var holdings = await HoldingsAsync(agent.Id, request.TaskId, cancellationToken);
+        var decision = policy.Decide(agent, request with { Holdings = holdings });
+        if (decision.Outcome == DecisionOutcome.Deny && _bursts.Record(agent.Id, decision, policy.Current.Settings.DenialBurst) is { } burst)
+        {
+            if (burst.Action == DenialBurstAction.Quarantine)
+            {
+                await StoreCall.Run(() => store.QuarantineAgentAsync(agent.Id,
+                    $"denial burst: {burst.Denials} policy denials within {burst.Window} (last: {string.Join(",", decision.RuleIds)})",
+                    "policy:denial_burst", time.GetUtcNow(), cancellationToken));
+            }
+
+            DenialBurst?.Invoke(burst);
+        }
+
+        return decision;
+    }
+
+    /// <summary>The agent's active leases other than <paramref name="exceptTaskId"/>'s.</summary>
+    public async Task<IReadOnlyList<HeldLease>> HoldingsAsync(string agentId, string? exceptTaskId, CancellationToken cancellationToken)
+    {
+        var open = await StoreCall.Run(() => store.ListOpenLeasesAsync(agentId, time.GetUtcNow(), MaxHoldings, cancellationToken));
+        return open.Where(l => l.State == LeaseState.Active && l.TaskId != exceptTaskId)
+            .Select(l => new HeldLease(l.LeaseId, l.TaskId, l.Scopes))
+            .ToList();
+    }
+}

@@ -1,0 +1,305 @@
+using System.Security.Cryptography;
+using System.Text;
+using CredBroker.Core.Agents;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace CredBroker.Core.Policy.File;
+
+/// <summary>
+/// Loads the policy file (YAML; schema in docs/policy.schema.json): agents plus global rules.
+/// Every error names the file, line, column and field, unknown fields are errors, and a file with
+/// any error is rejected whole (the broker keeps its last good policy).
+/// </summary>
+public static partial class PolicyFile
+{
+    public const int MaxFileBytes = 4 * 1024 * 1024;
+
+    private static readonly string[] TopLevel = ["version", "settings", "context_labels", "agents", "toxic_combinations", "context_rules"];
+
+    public static PolicyDocument Load(string path)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists)
+        {
+            throw Single(path, "file", "policy file not found.");
+        }
+
+        if (info.Length > MaxFileBytes)
+        {
+            throw Single(path, "file", $"policy file is {info.Length} bytes, over the {MaxFileBytes}-byte limit.");
+        }
+
+        return Parse(System.IO.File.ReadAllText(path), path);
+    }
+
+    public static PolicyDocument Parse(string yaml, string source)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException e)
+        {
+            throw new PolicyFileException([new PolicyError(source, (int)e.Start.Line, (int)e.Start.Column, "yaml", Innermost(e).Message)], e);
+        }
+
+        if (stream.Documents.Count != 1)
+        {
+            throw Single(source, "file", "expected exactly one YAML document with a top-level 'agents:' list.");
+        }
+
+        var fields = new YamlFields(source);
+        var root = stream.Documents[0].RootNode;
+        var document = Read(root, fields, source, yaml);
+        return fields.Errors.Count > 0 || document is null ? throw new PolicyFileException(fields.Errors) : document;
+    }
+
+    private static PolicyDocument? Read(YamlNode root, YamlFields fields, string source, string yaml)
+    {
+        if (fields.Mapping(root, string.Empty, TopLevel) is not { } top)
+        {
+            return null;
+        }
+
+        if (top.TryGetValue("version", out var version) && (version as YamlScalarNode)?.Value != "1")
+        {
+            fields.Error(version, "version", "only version 1 exists.");
+        }
+
+        var labels = top.TryGetValue("context_labels", out var labelNode) ? fields.Labels(labelNode, "context_labels") : [];
+        var settings = top.TryGetValue("settings", out var settingsNode) ? ReadSettings(settingsNode, fields) : new PolicySettings();
+        var agents = new List<AgentDefinition>();
+        if (!top.TryGetValue("agents", out var agentsNode) || agentsNode is not YamlSequenceNode { Children.Count: > 0 } agentList)
+        {
+            fields.Error(top.GetValueOrDefault("agents") ?? root, "agents", "required: a list of at least one agent.");
+        }
+        else
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            var identities = new Dictionary<string, string>(StringComparer.Ordinal);
+            for (var i = 0; i < agentList.Children.Count; i++)
+            {
+                if (ReadAgent(agentList.Children[i], $"agents[{i}]", fields, labels) is not { } agent)
+                {
+                    continue;
+                }
+
+                if (!seen.Add(agent.Id))
+                {
+                    fields.Error(agentList.Children[i], $"agents[{i}].id", $"'{agent.Id}' is defined more than once.");
+                    continue;
+                }
+
+                foreach (var identity in agent.Identities)
+                {
+                    if (!identities.TryAdd(identity, agent.Id))
+                    {
+                        fields.Error(agentList.Children[i], $"agents[{i}].identities", $"'{identity}' already maps to agent '{identities[identity]}'; a workload acts as one agent only.");
+                    }
+                }
+
+                agents.Add(agent);
+            }
+        }
+
+        var toxic = top.TryGetValue("toxic_combinations", out var toxicNode) ? ReadToxic(toxicNode, fields) : [];
+        var rules = top.TryGetValue("context_rules", out var rulesNode) ? ReadContextRules(rulesNode, fields, labels) : [];
+        foreach (var agent in agents.Where(a => settings.ApprovalTimeout >= a.MaxLeaseLifetime && a.ApprovalScopes.Count > 0))
+        {
+            fields.Error(settingsNode, root.Start, "settings.approval_timeout",
+                $"must be shorter than agent '{agent.Id}''s max_lease_lifetime ({agent.MaxLeaseLifetime}): the wait for approval counts toward the lease's lifetime.");
+        }
+
+        return new PolicyDocument
+        {
+            Agents = new AgentCatalog(agents),
+            ContextLabels = labels,
+            ToxicCombinations = toxic,
+            ContextRules = rules,
+            Settings = settings,
+            Source = source,
+            Version = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(yaml)))[..12],
+        };
+    }
+
+    private static PolicySettings ReadSettings(YamlNode node, YamlFields fields)
+    {
+        if (fields.Mapping(node, "settings", "approval_timeout", "denial_burst") is not { } map)
+        {
+            return new PolicySettings();
+        }
+
+        DenialBurstSettings? burst = null;
+        if (map.TryGetValue("denial_burst", out var burstNode) && fields.Mapping(burstNode, "settings.denial_burst", "threshold", "window", "action") is { } b)
+        {
+            var threshold = fields.Int(b, "threshold", "settings.denial_burst", 1, 10_000);
+            var window = fields.Duration(b, "window", "settings.denial_burst");
+            var action = fields.String(b, "action", "settings.denial_burst", burstNode) ?? "alert";
+            if (threshold is null || window is null)
+            {
+                fields.Error(burstNode, "settings.denial_burst", "threshold and window are required.");
+            }
+
+            if (action is not ("alert" or "quarantine"))
+            {
+                fields.Error(b.GetValueOrDefault("action") ?? burstNode, "settings.denial_burst.action", "alert or quarantine.");
+            }
+
+            burst = new DenialBurstSettings(threshold ?? 1, window ?? TimeSpan.FromMinutes(1), action == "quarantine" ? DenialBurstAction.Quarantine : DenialBurstAction.Alert);
+        }
+
+        return new PolicySettings
+        {
+            ApprovalTimeout = fields.Duration(map, "approval_timeout", "settings") ?? TimeSpan.FromMinutes(15),
+            DenialBurst = burst,
+        };
+    }
+
+    private static List<ToxicCombination> ReadToxic(YamlNode node, YamlFields fields)
+    {
+        var list = new List<ToxicCombination>();
+        foreach (var (item, field, map) in Items(node, "toxic_combinations", fields, "id", "description", "scopes", "within"))
+        {
+            var id = RuleId(map, field, item, fields);
+            var scopes = Patterns(map, "scopes", field, fields);
+            if (scopes.Count < 2)
+            {
+                fields.Error(map.GetValueOrDefault("scopes") ?? item, field + ".scopes", "a combination lists at least two scope patterns.");
+            }
+
+            var within = fields.String(map, "within", field, item) ?? "agent";
+            if (within is not ("task" or "agent"))
+            {
+                fields.Error(map.GetValueOrDefault("within") ?? item, field + ".within", "task (one lease) or agent (one lease and the agent's other active leases).");
+            }
+
+            if (id is not null)
+            {
+                list.Add(new ToxicCombination(id, scopes, within == "task" ? ToxicScope.Task : ToxicScope.Agent, fields.String(map, "description", field, item) ?? string.Empty));
+            }
+        }
+
+        Unique(list.Select(t => t.Id), node, "toxic_combinations", fields);
+        return list;
+    }
+
+    private static List<ContextRule> ReadContextRules(YamlNode node, YamlFields fields, IReadOnlyDictionary<string, IReadOnlySet<string>> vocabulary)
+    {
+        var list = new List<ContextRule>();
+        foreach (var (item, field, map) in Items(node, "context_rules", fields, "id", "description", "when", "scopes", "agents", "action", "ttl"))
+        {
+            var id = RuleId(map, field, item, fields);
+            var when = map.TryGetValue("when", out var whenNode) ? fields.Labels(whenNode, field + ".when") : [];
+            if (when.Count == 0)
+            {
+                fields.Error(whenNode ?? item, field + ".when", "required: the context labels the rule applies to.");
+            }
+
+            CheckVocabulary(when, whenNode ?? item, field + ".when", vocabulary, fields);
+            var action = fields.String(map, "action", field, item, required: true);
+            var parsed = action switch
+            {
+                "deny" => ContextAction.Deny,
+                "require_approval" => ContextAction.RequireApproval,
+                "drop_scopes" => ContextAction.DropScopes,
+                "cap_ttl" => ContextAction.CapTtl,
+                _ => (ContextAction?)null,
+            };
+            if (action is not null && parsed is null)
+            {
+                fields.Error(map["action"], field + ".action", "one of deny, require_approval, drop_scopes, cap_ttl.");
+            }
+
+            var ttl = fields.Duration(map, "ttl", field);
+            if (parsed == ContextAction.CapTtl && ttl is null)
+            {
+                fields.Error(item, field + ".ttl", "required for action cap_ttl.");
+            }
+
+            var agents = fields.StringList(map, "agents", field).Select(a => a.Value).ToHashSet(StringComparer.Ordinal);
+            if (id is not null && parsed is { } a)
+            {
+                list.Add(new ContextRule(id, when, new ScopePatternSet(Patterns(map, "scopes", field, fields)), agents, a, ttl, fields.String(map, "description", field, item) ?? string.Empty));
+            }
+        }
+
+        Unique(list.Select(r => r.Id), node, "context_rules", fields);
+        return list;
+    }
+
+    private static IEnumerable<(YamlNode Item, string Field, Dictionary<string, YamlNode> Map)> Items(YamlNode node, string field, YamlFields fields, params string[] known)
+    {
+        if (node is not YamlSequenceNode sequence)
+        {
+            fields.Error(node, field, "expected a list.");
+            yield break;
+        }
+
+        for (var i = 0; i < sequence.Children.Count; i++)
+        {
+            if (fields.Mapping(sequence.Children[i], $"{field}[{i}]", known) is { } map)
+            {
+                yield return (sequence.Children[i], $"{field}[{i}]", map);
+            }
+        }
+    }
+
+    private static string? RuleId(Dictionary<string, YamlNode> map, string field, YamlNode item, YamlFields fields)
+    {
+        var id = fields.String(map, "id", field, item, required: true);
+        if (id is not null && !Broker.Syntax.AgentId().IsMatch(id))
+        {
+            fields.Error(map["id"], field + ".id", "lower-case letters, digits, '.', '_', '-' (max 64).");
+            return null;
+        }
+
+        return id;
+    }
+
+    private static List<ScopePattern> Patterns(Dictionary<string, YamlNode> map, string key, string field, YamlFields fields)
+    {
+        var patterns = new List<ScopePattern>();
+        foreach (var (value, node) in fields.StringList(map, key, field))
+        {
+            if (ScopePattern.TryParse(value, out var pattern))
+            {
+                patterns.Add(pattern);
+            }
+            else
+            {
+                fields.Error(node, $"{field}.{key}", $"'{value}' is not a scope pattern (segments of letters, digits and ._- separated by ':' or '/'; a whole segment may be '*').");
+            }
+        }
+
+        return patterns;
+    }
+
+    private static void CheckVocabulary(IReadOnlyDictionary<string, IReadOnlySet<string>> labels, YamlNode node, string field, IReadOnlyDictionary<string, IReadOnlySet<string>> vocabulary, YamlFields fields)
+    {
+        foreach (var (key, values) in labels)
+        {
+            if (!vocabulary.TryGetValue(key, out var known))
+            {
+                fields.Error(node, $"{field}.{key}", "not a label declared in context_labels.");
+            }
+            else if (values.FirstOrDefault(v => !known.Contains(v)) is { } unknown)
+            {
+                fields.Error(node, $"{field}.{key}", $"'{unknown}' is not one of the values declared in context_labels.{key}.");
+            }
+        }
+    }
+
+    private static void Unique(IEnumerable<string> ids, YamlNode node, string field, YamlFields fields)
+    {
+        foreach (var id in ids.GroupBy(i => i).Where(g => g.Count() > 1).Select(g => g.Key))
+        {
+            fields.Error(node, field, $"id '{id}' is used more than once.");
+        }
+    }
+
+    private static PolicyFileException Single(string source, string field, string message) => new([new PolicyError(source, 0, 0, field, message)]);
+
+    private static Exception Innermost(Exception e) => e.InnerException is { } inner ? Innermost(inner) : e;
+}

@@ -1,0 +1,14 @@
+namespace CredBroker.Core.Policy.File;
+
+/// <summary>One problem in a policy file, located: <c>file:line:column: field: message</c>.</summary>
+public sealed record PolicyError(string Source, int Line, int Column, string Field, string Message)
+{
+    public override string ToString() => $"{Source}:{Line}:{Column}: {Field}: {Message}";
+}
+
+/// <summary>A policy file that cannot be used; <see cref="Errors"/> lists every problem found (the file is rejected whole).</summary>
+public sealed class PolicyFileException(IReadOnlyList<PolicyError> errors, Exception? innerException = null)
+    : Exception(string.Join(Environment.NewLine, errors), innerException)
+{
+    public IReadOnlyList<PolicyError> Errors { get; } = errors;
+}

@@ -1,0 +1,83 @@
+using CredBroker.Core.Policy;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace CredBroker.Server.Hosting;
+
+/// <summary>
+/// Hot reload: watches the policy file and reloads it after changes settle (editors write in
+/// several steps, and ConfigMap updates swap a symlink). An invalid file keeps the last good
+/// policy and logs every error with file:line. File events only accelerate: the file is also
+/// re-checked every <see cref="PollInterval"/> (watchers miss events on some filesystems).
+/// </summary>
+public sealed partial class PolicyWatcherService(PolicyHolder policy, string path, TimeProvider time, ILogger<PolicyWatcherService> logger) : BackgroundService
+{
+    public static TimeSpan Debounce { get; } = TimeSpan.FromMilliseconds(200);
+
+    public static TimeSpan PollInterval { get; } = TimeSpan.FromSeconds(5);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var full = Path.GetFullPath(path);
+        var signal = new SemaphoreSlim(0);
+        using var watcher = new FileSystemWatcher(Path.GetDirectoryName(full)!)
+        {
+            NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.CreationTime,
+            IncludeSubdirectories = false,
+        };
+        FileSystemEventHandler changed = (_, _) => signal.Release();
+        watcher.Changed += changed;
+        watcher.Created += changed;
+        watcher.Renamed += (_, _) => signal.Release();
+        watcher.EnableRaisingEvents = true;
+
+        var stamp = Stamp(full);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            bool signaled;
+            try
+            {
+                signaled = await signal.WaitAsync(PollInterval, stoppingToken);
+                await Task.Delay(Debounce, time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            while (signal.CurrentCount > 0)
+            {
+                await signal.WaitAsync(stoppingToken);
+            }
+
+            var now = Stamp(full);
+            if (!signaled && now == stamp)
+            {
+                continue;
+            }
+
+            stamp = now;
+            var result = policy.Reload();
+            if (result.Applied)
+            {
+                LogReloaded(logger, full, result.Version, policy.Current.Agents.All.Count);
+            }
+            else
+            {
+                LogRejected(logger, full, policy.Current.Version, string.Join(Environment.NewLine, result.Errors));
+            }
+        }
+    }
+
+    private static (DateTime, long) Stamp(string file)
+    {
+        var info = new FileInfo(file);
+        return info.Exists ? (info.LastWriteTimeUtc, info.Length) : (DateTime.MinValue, -1);
+    }
+
+    [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Policy {File} reloaded: version {Version}, {Agents} agents")]
+    private static partial void LogReloaded(ILogger logger, string file, string version, int agents);
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Policy {File} is invalid and was NOT applied; version {Version} stays in force:\n{Errors}")]
+    private static partial void LogRejected(ILogger logger, string file, string version, string errors);
+}
