@@ -25,9 +25,9 @@ public sealed class GrpcSurfaceTests
         await broker.StartAsync(redis.ConnectionString);
         using var client = broker.ClientFor(Triage);
 
-        var error = Assert.ThrowsAsync<RpcException>(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "t1", Scopes = { "tickets:delete" } }));
+        var error = await Refused.CallAsync(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "t1", Scopes = { "tickets:delete" } }));
 
-        var info = error!.GetDetail<ErrorInfo>();
+        var info = error.GetDetail<ErrorInfo>();
         Assert.That(info, Is.Not.Null, "PERMISSION_DENIED carries a google.rpc.ErrorInfo in grpc-status-details-bin");
         Assert.That(info!.Reason, Is.EqualTo("POLICY_DENIED"));
         Assert.That(info.Domain, Is.EqualTo("credbroker.dev"));

@@ -90,25 +90,25 @@ public sealed class IdentityTests
 
         using (var operatorOnAgentListener = new CredBrokerClient(agentAddress, () => string.Empty, certificates.OperatorClient, certificates.Ca))
         {
-            var error = await RefusedAsync(() => operatorOnAgentListener.BeginTaskAsync(new BeginTaskRequest { TaskId = "x", Scopes = { "tickets:read" } }));
+            var error = await Refused.CallAsync(() => operatorOnAgentListener.BeginTaskAsync(new BeginTaskRequest { TaskId = "x", Scopes = { "tickets:read" } }));
             Assert.That((error.StatusCode, error.Detail), Is.EqualTo((StatusCode.Unauthenticated, "An operator certificate is not accepted on the agent listener; use the operator listener.")));
         }
 
         using (var operatorByCertificate = new CredBrokerOperatorClient(operatorAddress, () => string.Empty, certificates.OperatorClient, certificates.Ca))
         {
             Assert.That((await operatorByCertificate.ListLeasesAsync(new ListLeasesRequest())).Leases, Has.Count.EqualTo(1));
-            var denied = await RefusedAsync(() => operatorByCertificate.QuarantineAgentAsync("triage-agent", "viewer tries"));
+            var denied = await Refused.CallAsync(() => operatorByCertificate.QuarantineAgentAsync("triage-agent", "viewer tries"));
             Assert.That(denied.StatusCode, Is.EqualTo(StatusCode.PermissionDenied));
             Assert.That(denied.Detail, Does.Contain("'revoker'").And.Contain("viewer"));
         }
 
         using (var agentOnOperatorListener = new CredBrokerOperatorClient(operatorAddress, () => string.Empty, certificates.Client, certificates.Ca))
         {
-            Assert.That((await RefusedAsync(() => agentOnOperatorListener.ListLeasesAsync(new ListLeasesRequest()))).StatusCode, Is.EqualTo(StatusCode.Unauthenticated));
+            Assert.That((await Refused.CallAsync(() => agentOnOperatorListener.ListLeasesAsync(new ListLeasesRequest()))).StatusCode, Is.EqualTo(StatusCode.Unauthenticated));
         }
 
         using var rogue = new CredBrokerClient(agentAddress, () => string.Empty, certificates.RogueClient, certificates.Ca);
-        Assert.That((await RefusedAsync(() => rogue.BeginTaskAsync(new BeginTaskRequest { TaskId = "rogue", Scopes = { "tickets:read" } }))).StatusCode,
+        Assert.That((await Refused.CallAsync(() => rogue.BeginTaskAsync(new BeginTaskRequest { TaskId = "rogue", Scopes = { "tickets:read" } }))).StatusCode,
             Is.EqualTo(StatusCode.Unavailable), "a certificate from another CA fails the TLS handshake");
     }
 
@@ -127,24 +127,43 @@ public sealed class IdentityTests
 
         using var viewer = broker.OperatorClient("viewer@example.com");
         Assert.That((await viewer.GetLeaseAsync(begun.LeaseId)).State, Is.EqualTo("active"));
-        var denied = await RefusedAsync(() => viewer.RevokeLeaseAsync(begun.LeaseId, "viewer tries"));
+        var denied = await Refused.CallAsync(() => viewer.RevokeLeaseAsync(begun.LeaseId, "viewer tries"));
         Assert.That((denied.StatusCode, denied.Detail), Is.EqualTo((StatusCode.PermissionDenied, "RevokeLease needs the operator role 'revoker'; 'viewer@example.com' has: viewer.")));
 
         using var oncall = new CredBrokerOperatorClient(broker.OperatorAddress, () => broker.WorkloadToken("bob@example.com",
             audience: ProductionBroker.OperatorAudience, claims: new Dictionary<string, object> { ["groups"] = new[] { "staff", "sec-oncall" } }));
         Assert.That((await oncall.RevokeLeaseAsync(begun.LeaseId, "on-call revokes")).Changed, Is.True);
-        Assert.That((await RefusedAsync(() => oncall.RotateSigningKeyAsync(string.Empty, "not an admin"))).StatusCode, Is.EqualTo(StatusCode.PermissionDenied));
+        Assert.That((await Refused.CallAsync(() => oncall.RotateSigningKeyAsync(string.Empty, "not an admin"))).StatusCode, Is.EqualTo(StatusCode.PermissionDenied));
 
         using var admin = broker.OperatorClient();
-        Assert.That((await RefusedAsync(() => admin.RotateSigningKeyAsync(string.Empty, "admin, no spare key"))).StatusCode, Is.EqualTo(StatusCode.FailedPrecondition), "admins pass the role check");
+        Assert.That((await Refused.CallAsync(() => admin.RotateSigningKeyAsync(string.Empty, "admin, no spare key"))).StatusCode, Is.EqualTo(StatusCode.FailedPrecondition), "admins pass the role check");
 
         using var stranger = broker.OperatorClient("mallory@example.com");
-        Assert.That((await RefusedAsync(() => stranger.ListLeasesAsync(new ListLeasesRequest()))).Detail, Does.Contain("is not an operator"));
+        Assert.That((await Refused.CallAsync(() => stranger.ListLeasesAsync(new ListLeasesRequest()))).Detail, Does.Contain("is not an operator"));
 
         // An operator's credential, even one minted for the broker's agent audience, is refused on the agent listener.
         using var operatorAsAgent = broker.ClientWithCredential(broker.WorkloadToken(ProductionBroker.Operator));
-        var refused = await RefusedAsync(() => operatorAsAgent.BeginTaskAsync(new BeginTaskRequest { TaskId = "op", Scopes = { "tickets:read" } }));
+        var refused = await Refused.CallAsync(() => operatorAsAgent.BeginTaskAsync(new BeginTaskRequest { TaskId = "op", Scopes = { "tickets:read" } }));
         Assert.That((refused.StatusCode, refused.Detail), Is.EqualTo((StatusCode.Unauthenticated, "An operator credential is not accepted on the agent listener; use the operator listener.")));
+    }
+
+    [Test]
+    public async Task PolicyFileIdentities_MapWorkloadsToAgents_AfterTheConfiguredMappings()
+    {
+        using var redis = RedisServer.Start();
+        var policy = ProductionBroker.AgentsYaml.Replace(
+            "purpose: triage support tickets", "purpose: triage support tickets\n    identities: [system:serviceaccount:support:triage-v2]", StringComparison.Ordinal);
+        await using var broker = new ProductionBroker(policy);
+        await broker.StartAsync(redis.ConnectionString);
+
+        using var mappedByPolicy = broker.ClientFor("system:serviceaccount:support:triage-v2");
+        var begun = await mappedByPolicy.BeginTaskAsync(new BeginTaskRequest { TaskId = "policy-identity", Scopes = { "tickets:read" } });
+        Assert.That(begun.GrantedScopes, Is.EqualTo(new[] { "tickets:read" }), "the policy's identities list made this workload triage-agent");
+
+        using var unmapped = broker.ClientFor("system:serviceaccount:support:someone-else");
+        var refused = await Refused.CallAsync(() => unmapped.BeginTaskAsync(new BeginTaskRequest { TaskId = "nobody", Scopes = { "tickets:read" } }));
+        Assert.That((refused.StatusCode, refused.Detail), Is.EqualTo((StatusCode.PermissionDenied,
+            "Workload 'system:serviceaccount:support:someone-else' is authenticated but maps to no agent; add it to an agent's identities.")));
     }
 
     private static string[] Tls(TestCertificates certificates) =>
@@ -158,24 +177,9 @@ public sealed class IdentityTests
     private static async Task AssertRefusedAsync(ProductionBroker broker, string credential, StatusCode status, string message)
     {
         using var client = broker.ClientWithCredential(credential);
-        var error = await RefusedAsync(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "refused-" + Guid.NewGuid().ToString("N"), Scopes = { "tickets:read" } }));
+        var error = await Refused.CallAsync(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "refused-" + Guid.NewGuid().ToString("N"), Scopes = { "tickets:read" } }));
         Assert.That(error.StatusCode, Is.EqualTo(status), error.Detail);
         Assert.That(error.Detail, Does.Contain(message));
-    }
-
-    private static async Task<RpcException> RefusedAsync<T>(Func<Task<T>> call)
-    {
-        try
-        {
-            await call();
-        }
-        catch (RpcException e)
-        {
-            return e;
-        }
-
-        Assert.Fail("the call succeeded but should have been refused");
-        throw new InvalidOperationException();
     }
 
     /// <summary>A fake OIDC issuer's JWKS endpoint on loopback whose document the test can change (key rotation).</summary>

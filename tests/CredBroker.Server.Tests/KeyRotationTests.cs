@@ -1,5 +1,4 @@
 using System.Buffers.Text;
-using System.Diagnostics;
 using System.Text.Json;
 using CredBroker.Client;
 using CredBroker.Contracts.V1;
@@ -85,25 +84,25 @@ public sealed class KeyRotationTests
         await broker.StartAsync(redis.ConnectionString, FastRotation);
         using var operators = broker.OperatorClient();
 
-        var noSpare = await RefusedAsync(() => operators.RotateSigningKeyAsync(string.Empty, "no spare"));
+        var noSpare = await Refused.CallAsync(() => operators.RotateSigningKeyAsync(string.Empty, "no spare"));
         Assert.That(noSpare.StatusCode, Is.EqualTo(StatusCode.FailedPrecondition));
         Assert.That(noSpare.Detail, Does.Contain("Signing:KeyDirectory"));
 
-        var unknown = await RefusedAsync(() => operators.RotateSigningKeyAsync("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "unknown"));
+        var unknown = await Refused.CallAsync(() => operators.RotateSigningKeyAsync("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "unknown"));
         Assert.That(unknown.StatusCode, Is.EqualTo(StatusCode.NotFound));
 
-        var malformed = await RefusedAsync(() => operators.RotateSigningKeyAsync("../etc/passwd", "bad"));
+        var malformed = await Refused.CallAsync(() => operators.RotateSigningKeyAsync("../etc/passwd", "bad"));
         Assert.That(malformed.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
 
         var kid = await broker.AddSigningKeyAsync();
         Assert.That((await operators.RotateSigningKeyAsync(kid, "first")).Kid, Is.EqualTo(kid));
         await broker.AddSigningKeyAsync();
-        var pending = await RefusedAsync(() => operators.RotateSigningKeyAsync(string.Empty, "second while pending"));
+        var pending = await Refused.CallAsync(() => operators.RotateSigningKeyAsync(string.Empty, "second while pending"));
         Assert.That(pending.StatusCode, Is.EqualTo(StatusCode.FailedPrecondition));
         Assert.That(pending.Detail, Does.Contain("already scheduled").And.Contain(kid));
 
         using var agentCredentialOnOperatorListener = broker.OperatorClient(Triage, ProductionBroker.BrokerAudience);
-        var agentTries = await RefusedAsync(() => agentCredentialOnOperatorListener.RotateSigningKeyAsync(string.Empty, "agent"));
+        var agentTries = await Refused.CallAsync(() => agentCredentialOnOperatorListener.RotateSigningKeyAsync(string.Empty, "agent"));
         Assert.That(agentTries.StatusCode, Is.EqualTo(StatusCode.Unauthenticated));
     }
 
@@ -127,21 +126,6 @@ public sealed class KeyRotationTests
         Assert.That(Kid(fromReplica.AccessToken), Is.Not.EqualTo(oldKid), "the other replica signs with the new key from its own mounted file");
     }
 
-    /// <summary>Awaits the call (no sync-over-async blocking of the in-process server's thread pool) and returns its error.</summary>
-    private static async Task<RpcException> RefusedAsync<T>(Func<Task<T>> call)
-    {
-        try
-        {
-            await call();
-        }
-        catch (RpcException e)
-        {
-            return e;
-        }
-
-        Assert.Fail("the call succeeded but should have been refused");
-        throw new UnreachableException();
-    }
 
     private static Task<BeginTaskResponse> BeginAsync(CredBrokerClient agent, string task) =>
         agent.BeginTaskAsync(new BeginTaskRequest { TaskId = task, Scopes = { "tickets:read" } });

@@ -9,6 +9,7 @@ public interface IAgentCatalog
 public sealed class AgentCatalog : IAgentCatalog
 {
     private readonly Dictionary<string, AgentDefinition> _agents;
+    private readonly Dictionary<string, AgentDefinition> _byIdentity = new(StringComparer.Ordinal);
 
     public AgentCatalog(IEnumerable<AgentDefinition> agents)
     {
@@ -19,8 +20,19 @@ public sealed class AgentCatalog : IAgentCatalog
             {
                 throw new ArgumentException($"Agent '{agent.Id}' is defined twice.", nameof(agents));
             }
+
+            foreach (var identity in agent.Identities)
+            {
+                if (!_byIdentity.TryAdd(identity, agent))
+                {
+                    throw new ArgumentException($"Identity '{identity}' maps to more than one agent.", nameof(agents));
+                }
+            }
         }
     }
+
+    /// <summary>The agent whose <c>identities</c> list this workload identity (a subject or SPIFFE id), if any.</summary>
+    public AgentDefinition? FindByIdentity(string identity) => _byIdentity.GetValueOrDefault(identity);
 
     public IReadOnlyCollection<AgentDefinition> All => _agents.Values;
 

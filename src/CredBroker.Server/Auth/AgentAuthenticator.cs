@@ -7,7 +7,9 @@ namespace CredBroker.Server.Auth;
 /// workload credential. Operator identities are refused here. When the connection carries a
 /// client certificate its thumbprint is kept, so minted tokens are bound to it (RFC 8705 cnf).
 /// </summary>
-public sealed class AgentAuthenticator(WorkloadJwtAuthenticator? jwt, IReadOnlyList<SubjectPattern> certificates, OperatorDirectory operators) : ICallerAuthenticator
+/// <param name="policyIdentities">The policy file's <c>identities</c> (identity → agent id), consulted after the configured mappings.</param>
+public sealed class AgentAuthenticator(
+    WorkloadJwtAuthenticator? jwt, IReadOnlyList<SubjectPattern> certificates, OperatorDirectory operators, Func<string, string?>? policyIdentities = null) : ICallerAuthenticator
 {
     public async Task<AuthenticatedCaller> AuthenticateAsync(GrpcCallContext context)
     {
@@ -19,7 +21,7 @@ public sealed class AgentAuthenticator(WorkloadJwtAuthenticator? jwt, IReadOnlyL
             throw WorkloadJwtAuthenticator.Unauthenticated("An operator certificate is not accepted on the agent listener; use the operator listener.");
         }
 
-        if (spiffeId is not null && SubjectPattern.Resolve(certificates, spiffeId) is { } mapped)
+        if (spiffeId is not null && (SubjectPattern.Resolve(certificates, spiffeId) ?? policyIdentities?.Invoke(spiffeId)) is { } mapped)
         {
             return new AuthenticatedCaller(spiffeId, mapped.Length > 0 ? mapped : null, "mtls") { CertificateThumbprint = thumbprint };
         }
@@ -28,7 +30,7 @@ public sealed class AgentAuthenticator(WorkloadJwtAuthenticator? jwt, IReadOnlyL
         {
             throw WorkloadJwtAuthenticator.Unauthenticated(spiffeId is null
                 ? "The client certificate has no SPIFFE id (one spiffe:// URI SAN) and no bearer credential was sent."
-                : $"The client certificate's SPIFFE id '{WorkloadJwtAuthenticator.Clip(spiffeId)}' maps to no workload (CredBroker:Identity:Certificates) and no bearer credential was sent.");
+                : $"The client certificate's SPIFFE id '{JwtIssuerTrust.Clip(spiffeId)}' maps to no workload (CredBroker:Identity:Certificates) and no bearer credential was sent.");
         }
 
         if (jwt is null)
@@ -42,7 +44,7 @@ public sealed class AgentAuthenticator(WorkloadJwtAuthenticator? jwt, IReadOnlyL
             throw WorkloadJwtAuthenticator.Unauthenticated("An operator credential is not accepted on the agent listener; use the operator listener.");
         }
 
-        var agent = SubjectPattern.Resolve(credential.Workloads, credential.Subject);
+        var agent = SubjectPattern.Resolve(credential.Workloads, credential.Subject) ?? policyIdentities?.Invoke(credential.Subject);
         return new AuthenticatedCaller(credential.Subject, agent is { Length: > 0 } ? agent : null, "jwt:" + credential.Issuer)
         {
             CertificateThumbprint = thumbprint,

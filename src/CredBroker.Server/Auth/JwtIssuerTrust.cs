@@ -23,11 +23,19 @@ public static class JwtIssuerTrust
             throw new InvalidOperationException($"The JWKS file '{jwksFile}' of issuer '{issuer}' does not exist.");
         }
 
+        var keys = new JsonWebKeySet(File.ReadAllText(jwksFile)).GetSigningKeys();
+        return Parameters(issuer, audience, () => keys, algorithms, clockSkew, time);
+    }
+
+    /// <summary>The same rules with keys that may change (a JWKS URL refreshed in the background).</summary>
+    public static TokenValidationParameters Parameters(
+        string issuer, string audience, Func<IEnumerable<SecurityKey>> keys, IEnumerable<string> algorithms, TimeSpan clockSkew, TimeProvider time)
+    {
         return new TokenValidationParameters
         {
             ValidIssuer = issuer,
             ValidAudience = audience,
-            IssuerSigningKeys = new JsonWebKeySet(File.ReadAllText(jwksFile)).GetSigningKeys(),
+            IssuerSigningKeyResolver = (_, _, _, _) => keys(),
             ValidAlgorithms = algorithms.Where(AsymmetricAlgorithms.Contains).ToList(),
             RequireExpirationTime = true,
             RequireSignedTokens = true,

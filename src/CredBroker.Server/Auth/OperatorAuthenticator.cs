@@ -27,6 +27,6 @@ public sealed class OperatorAuthenticator(WorkloadJwtAuthenticator? jwt, Operato
         var roles = operators.RolesFor(credential.Subject, credential.Groups, null);
         return roles.Count > 0
             ? new AuthenticatedCaller(credential.Subject, null, "jwt:" + credential.Issuer) { Roles = roles }
-            : throw WorkloadJwtAuthenticator.Unauthenticated($"'{WorkloadJwtAuthenticator.Clip(credential.Subject)}' is not an operator on this listener.");
+            : throw WorkloadJwtAuthenticator.Unauthenticated($"'{JwtIssuerTrust.Clip(credential.Subject)}' is not an operator on this listener.");
     }
 }

@@ -18,7 +18,6 @@ public sealed record VerifiedCredential(string Issuer, string Subject, IReadOnly
 public sealed class WorkloadJwtAuthenticator
 {
     private static readonly string[] DefaultAlgorithms = ["ES256", "ES384", "RS256", "PS256"];
-    private static readonly HashSet<string> Asymmetric = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
 
     private readonly JsonWebTokenHandler _handler = new() { MaximumTokenSizeInBytes = BearerToken.MaxLength };
     private readonly Dictionary<string, Issuer> _issuers = new(StringComparer.Ordinal);
@@ -34,22 +33,12 @@ public sealed class WorkloadJwtAuthenticator
         {
             var keys = Keys(options, time, http);
             var algorithms = options.Algorithms.Count > 0 ? options.Algorithms : [.. DefaultAlgorithms];
-            if (algorithms.FirstOrDefault(a => !Asymmetric.Contains(a)) is { } bad)
+            if (algorithms.FirstOrDefault(a => !JwtIssuerTrust.AsymmetricAlgorithms.Contains(a)) is { } bad)
             {
                 throw new InvalidOperationException($"Trusted issuer '{options.Issuer}': algorithm '{bad}' is not allowed (asymmetric JWS algorithms only).");
             }
 
-            var parameters = new TokenValidationParameters
-            {
-                ValidIssuer = options.Issuer,
-                ValidAudience = options.Audience,
-                IssuerSigningKeyResolver = (_, _, _, _) => keys.Current,
-                ValidAlgorithms = algorithms,
-                RequireExpirationTime = true,
-                RequireSignedTokens = true,
-                ClockSkew = TimeSpan.FromSeconds(30),
-                LifetimeValidator = ValidateLifetime,
-            };
+            var parameters = JwtIssuerTrust.Parameters(options.Issuer, options.Audience, () => keys.Current, algorithms, TimeSpan.FromSeconds(30), time);
             var workloads = options.Workloads.Select(w => new SubjectPattern(w.Subject, w.Agent)).ToList();
             _issuers[options.Issuer] = new Issuer(options, keys, parameters, workloads);
         }
@@ -76,19 +65,19 @@ public sealed class WorkloadJwtAuthenticator
 
         if (!_issuers.TryGetValue(jwt.Issuer, out var trusted))
         {
-            throw Unauthenticated($"The credential's issuer '{Clip(jwt.Issuer)}' is not a trusted issuer on this listener.");
+            throw Unauthenticated($"The credential's issuer '{JwtIssuerTrust.Clip(jwt.Issuer)}' is not a trusted issuer on this listener.");
         }
 
         if (!trusted.Parameters.ValidAlgorithms.Contains(jwt.Alg, StringComparer.Ordinal))
         {
-            throw Unauthenticated($"The credential's signing algorithm '{Clip(jwt.Alg)}' is not allowed for its issuer (allowed: {string.Join(", ", trusted.Parameters.ValidAlgorithms)}).");
+            throw Unauthenticated($"The credential's signing algorithm '{JwtIssuerTrust.Clip(jwt.Alg)}' is not allowed for its issuer (allowed: {string.Join(", ", trusted.Parameters.ValidAlgorithms)}).");
         }
 
         await trusted.Keys.EnsureAsync(jwt.Kid, context.CancellationToken);
         var result = await _handler.ValidateTokenAsync(jwt, trusted.Parameters);
         if (!result.IsValid)
         {
-            throw Unauthenticated(Describe(result.Exception));
+            throw Unauthenticated(JwtIssuerTrust.Describe(result.Exception, "credential"));
         }
 
         if (trusted.Options.MaxCredentialAge is { } maxAge
@@ -115,8 +104,6 @@ public sealed class WorkloadJwtAuthenticator
     }
 
     public static RpcException Unauthenticated(string message) => new(StatusCode.Unauthenticated, message);
-
-    public static string Clip(string value) => value.Length <= 128 ? value : value[..128] + "…";
 
     private static IssuerKeys Keys(BrokerOptions.TrustedIssuerOptions options, TimeProvider time, HttpClient? http)
     {
@@ -151,22 +138,6 @@ public sealed class WorkloadJwtAuthenticator
             _ => [],
         };
     }
-
-    private bool ValidateLifetime(DateTime? notBefore, DateTime? expires, SecurityToken token, TokenValidationParameters parameters)
-    {
-        var now = _time.GetUtcNow().UtcDateTime;
-        return expires is { } exp && exp.ToUniversalTime() + parameters.ClockSkew > now
-            && (notBefore is not { } nbf || nbf.ToUniversalTime() - parameters.ClockSkew <= now);
-    }
-
-    private static string Describe(Exception? e) => e switch
-    {
-        SecurityTokenInvalidLifetimeException or SecurityTokenExpiredException => "The credential is expired or not yet valid.",
-        SecurityTokenInvalidAudienceException => "The credential is not meant for this broker (audience mismatch).",
-        SecurityTokenSignatureKeyNotFoundException or SecurityTokenInvalidSignatureException => "The credential's signature does not verify against the issuer's keys.",
-        SecurityTokenInvalidAlgorithmException => "The credential's signing algorithm is not allowed for its issuer.",
-        _ => "The credential is not valid.",
-    };
 
     private sealed record Issuer(BrokerOptions.TrustedIssuerOptions Options, IssuerKeys Keys, TokenValidationParameters Parameters, IReadOnlyList<SubjectPattern> Workloads);
 }

@@ -29,6 +29,7 @@ public static class BrokerApp
     public static WebApplication Create(string[] args, TextWriter? console = null)
     {
         console ??= Console.Out;
+        RaiseThreadPoolFloor();
         var dev = args.Contains("--dev", StringComparer.Ordinal);
         var builder = WebApplication.CreateSlimBuilder(args.Where(a => a != "--dev").ToArray());
         var options = BrokerOptions.Bind(builder.Configuration, dev);
@@ -200,7 +201,19 @@ public static class BrokerApp
         var agentJwt = options.Identity.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Identity.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
         var certificates = options.Identity.Certificates.Select(c => new SubjectPattern(c.Subject, c.Agent)).ToList();
         return new Composition(store, keys, store.KeySchedule(), agents,
-            new AgentAuthenticator(agentJwt, certificates, directory), new OperatorAuthenticator(operatorJwt, directory), auditLog, signers);
+            new AgentAuthenticator(agentJwt, certificates, directory, identity => agents.Current.Agents.FindByIdentity(identity)?.Id), new OperatorAuthenticator(operatorJwt, directory), auditLog, signers);
+    }
+
+    /// <summary>
+    /// StackExchange.Redis 1.2.6 completes calls on the thread pool, and the pool adds threads slowly
+    /// (about one per 500 ms) once its minimum is busy: on a 2-core host a short burst of blocked
+    /// threads turned Redis round trips into multi-second stalls. Raising the pool's minimum is the
+    /// client's documented remedy for such timeouts; idle threads cost nothing.
+    /// </summary>
+    private static void RaiseThreadPoolFloor()
+    {
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 32), Math.Max(io, 32));
     }
 
     /// <summary>Delegation on behalf of users is on only with trusted user-token issuers; settings that cannot work stop the start (dev mode too).</summary>
