@@ -85,7 +85,7 @@ public sealed class CliOperatorCommandTests
 
         Assert.That(deny.ExitCode, Is.EqualTo(0), deny.Stderr);
         Assert.That(deny.Stdout, Does.StartWith("denied " + pending.ApprovalId).And.Contain("no exports on Fridays"));
-        Assert.That(again.ExitCode, Is.Not.EqualTo(0), "a decided approval cannot be decided again");
+        Assert.That(again.ExitCode, Is.EqualTo(ExitCodes.Conflict), "a decided approval cannot be decided again: " + again.Stderr);
     }
 
     [Test]
