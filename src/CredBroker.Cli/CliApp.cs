@@ -5,8 +5,7 @@ using CredBroker.Client;
 namespace CredBroker.Cli;
 
 /// <summary>
-/// The command table. Each group is one factory; groups whose RPCs the broker does not serve yet
-/// (approvals, policy, keys) are added here as one line each when their RPCs land.
+/// The command table. Each group is one factory (src/CredBroker.Cli/Commands); a new group is one line here.
 /// </summary>
 internal sealed class CliApp(TextWriter stdout, TextWriter stderr)
 {
@@ -19,14 +18,14 @@ internal sealed class CliApp(TextWriter stdout, TextWriter stderr)
         AgentCommands.Agents,
         AuditCommands.Audit,
         StatusCommand.Status,
-        // approvals list|approve|deny   → ListApprovals / DecideApproval (issue 5)
-        // policy validate|analyze|explain → ReloadPolicy / AnalyzePolicy / ExplainDecision (issue 5)
-        // keys rotate                    → RotateSigningKey (key rotation)
+        ApprovalCommands.Approvals,
+        PolicyCommands.Policy,
+        KeyCommands.Keys,
     ];
 
     public RootCommand Build()
     {
-        var root = new RootCommand("credbroker: operate a CredBroker (leases, agents, audit) over its operator listener.");
+        var root = new RootCommand("credbroker: operate a CredBroker (leases, agents, approvals, policy, keys, audit) over its operator listener.");
         foreach (var option in Connection.All)
         {
             root.Options.Add(option);
@@ -56,6 +55,9 @@ internal sealed class CliApp(TextWriter stdout, TextWriter stderr)
 
         return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellationToken);
     }
+
+    /// <summary>The output for a command that needs no broker (e.g. <c>policy validate</c>).</summary>
+    public Output OutputFor(ParseResult parse) => new(stdout, stderr, parse.GetValue(Connection.Json));
 
     public Task<int> RunAsync(ParseResult parse, Func<CredBrokerOperatorClient, Output, Task<int>> action) => RunAsync(parse, null, action);
 

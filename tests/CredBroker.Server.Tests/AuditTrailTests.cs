@@ -212,4 +212,129 @@ public sealed class AuditTrailTests
         Assert.That(refused!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
         Assert.That(refused.Detail, Does.Contain("token.minted"));
     }
+
+    private async Task<List<AuditRecord>> WaitForRecordsAsync(QueryAuditRequest request, Func<AuditRecord, bool> match, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        List<AuditRecord> found;
+        while ((found = (await QueryAsync(request)).Where(match).ToList()).Count == 0)
+        {
+            Assert.That(DateTime.UtcNow, Is.LessThan(deadline), what);
+            await Task.Delay(50);
+        }
+
+        return found;
+    }
+
+    private static BeginTaskRequest ExportRequest() => new()
+    {
+        TaskId = "export-" + Guid.NewGuid().ToString("N"),
+        Scopes = { "tickets:read", "tickets:export" },
+        Ttl = Duration.FromTimeSpan(TimeSpan.FromMinutes(5)),
+    };
+
+    [Test]
+    public async Task KeyRotation_IsAuditedWithTheOperatorTheNewKidAndWhenItSigns()
+    {
+        using var op = _broker.OperatorClient();
+        var kid = await _broker.AddSigningKeyAsync();
+
+        var rotated = await op.RotateSigningKeyAsync(kid, "quarterly rotation");
+        var records = await QueryAsync(new QueryAuditRequest { EventTypes = { "signing_key.rotated" } });
+
+        var rotation = records.Single().Event;
+        Assert.That((rotation.Operator, rotation.Reason), Is.EqualTo((ProductionBroker.Operator, "quarterly rotation")));
+        Assert.That(rotation.Details["kid"], Is.EqualTo(kid));
+        Assert.That(DateTimeOffset.Parse(rotation.Details["activate_at"], System.Globalization.CultureInfo.InvariantCulture), Is.EqualTo(rotated.ActivateAt.ToDateTimeOffset()));
+        Assert.That(rotation.Details["previous_kid"], Is.Not.Empty.And.Not.EqualTo(kid));
+    }
+
+    [Test]
+    public async Task PolicyReload_ByAnOperator_IsAuditedApplied_AndABrokenFileIsAuditedWithItsErrors()
+    {
+        using var op = _broker.OperatorClient();
+        var original = await File.ReadAllTextAsync(_broker.PolicyFile);
+        var since = DateTimeOffset.UtcNow;
+        ReloadPolicyResponse applied, refused;
+        try
+        {
+            applied = await op.ReloadPolicyAsync();
+            await File.WriteAllTextAsync(_broker.PolicyFile, original + "\nbogus_key: 1\n");
+            refused = await op.ReloadPolicyAsync();
+        }
+        finally
+        {
+            await File.WriteAllTextAsync(_broker.PolicyFile, original);
+        }
+
+        var records = (await QueryAsync(new QueryAuditRequest { EventTypes = { "policy.reloaded" }, Since = Timestamp.FromDateTimeOffset(since) }))
+            .Where(r => r.Event.Operator == ProductionBroker.Operator).ToList();
+
+        Assert.That((applied.Applied, refused.Applied), Is.EqualTo((true, false)));
+        Assert.That(records.Select(r => r.Event.Details["applied"]), Is.EqualTo(new[] { "true", "false" }));
+        Assert.That(records[0].Event.Details["version"], Is.EqualTo(applied.Version));
+        Assert.That(records[1].Event.Details["errors"], Is.Not.EqualTo("0"));
+        Assert.That(records[1].Event.Reason, Does.Contain("bogus_key"));
+    }
+
+    [Test]
+    public async Task PolicyReload_ByTheFileWatcher_IsAuditedAsTheWatcher()
+    {
+        var original = await File.ReadAllTextAsync(_broker.PolicyFile);
+        var since = DateTimeOffset.UtcNow;
+        List<AuditRecord> watched;
+        try
+        {
+            await File.WriteAllTextAsync(_broker.PolicyFile, original + "\n# edited " + Guid.NewGuid().ToString("N") + "\n");
+            watched = await WaitForRecordsAsync(new QueryAuditRequest { EventTypes = { "policy.reloaded" }, Since = Timestamp.FromDateTimeOffset(since) },
+                r => r.Event.Caller == "policy-file-watcher", "the watcher's reload is audited");
+        }
+        finally
+        {
+            await File.WriteAllTextAsync(_broker.PolicyFile, original);
+        }
+
+        Assert.That((watched[0].Event.Operator, watched[0].Event.Details["applied"]), Is.EqualTo(("", "true")));
+    }
+
+    [Test]
+    public async Task ApprovalDecisions_AreAuditedWithOperatorVerdictNarrowedScopesAndReason()
+    {
+        using var client = _broker.ClientFor(Triage);
+        using var op = _broker.OperatorClient();
+        var approveMe = await client.BeginTaskAsync(ExportRequest());
+        var denyMe = await client.BeginTaskAsync(ExportRequest());
+
+        await op.DecideApprovalAsync(new DecideApprovalRequest
+        {
+            ApprovalId = approveMe.ApprovalId, Verdict = DecideApprovalRequest.Types.Verdict.Approve, Scopes = { "tickets:export" }, Reason = "ticket 4711",
+        });
+        await op.DecideApprovalAsync(new DecideApprovalRequest { ApprovalId = denyMe.ApprovalId, Verdict = DecideApprovalRequest.Types.Verdict.Deny, Reason = "not this week" });
+        var approved = (await QueryAsync(new QueryAuditRequest { LeaseId = approveMe.ApprovalId, EventTypes = { "approval.decided" } })).Single().Event;
+        var denied = (await QueryAsync(new QueryAuditRequest { LeaseId = denyMe.ApprovalId, EventTypes = { "approval.decided" } })).Single().Event;
+
+        Assert.That((approved.Operator, approved.Details["verdict"], approved.Details["narrowed"], approved.Reason),
+            Is.EqualTo((ProductionBroker.Operator, "approve", "true", "ticket 4711")));
+        Assert.That(approved.ScopesRequested, Is.EqualTo(new[] { "tickets:export", "tickets:read" }));
+        Assert.That(approved.ScopesGranted, Is.EqualTo(new[] { "tickets:export" }));
+        Assert.That((approved.AgentId, approved.Owner), Is.EqualTo(("triage-agent", "support-team@example.com")));
+        Assert.That((denied.Operator, denied.Details["verdict"], denied.Reason), Is.EqualTo((ProductionBroker.Operator, "deny", "not this week")));
+        Assert.That(denied.ScopesGranted, Is.Empty);
+    }
+
+    [Test]
+    public async Task UndecidedApproval_IsAuditedAsApprovalExpired_NotAsALeaseExpiry()
+    {
+        await using var broker = new ProductionBroker(ProductionBroker.AgentsYaml + "\nsettings: { approval_timeout: 1s }\n");
+        await broker.StartAsync(_redis.ConnectionString);
+        using var client = broker.ClientFor(Triage);
+        var request = ExportRequest();
+        var pending = await client.BeginTaskAsync(request);
+
+        var expired = await WaitForRecordsAsync(new QueryAuditRequest { LeaseId = pending.ApprovalId }, r => r.Event.Type.EndsWith(".expired", StringComparison.Ordinal),
+            "the sweeper audits the unanswered approval");
+
+        Assert.That(expired.Select(r => r.Event.Type), Is.EqualTo(new[] { "approval.expired" }));
+        Assert.That((expired[0].Event.AgentId, expired[0].Event.TaskId), Is.EqualTo(("triage-agent", request.TaskId)));
+    }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using CredBroker.Core.Agents;
+using CredBroker.Core.Audit;
 using CredBroker.Core.Leases;
 using CredBroker.Core.Policy;
 using CredBroker.Core.Policy.Rules;
@@ -30,7 +31,7 @@ public sealed record ApprovalView(Lease Lease, ApprovalState State, MintedToken?
 /// scopes, or deny with a reason); the agent watches until a decision or the expiry (the pending
 /// lease's deadline, ended by the sweeper like any other) and gets its token in the approved view.
 /// </summary>
-public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseStore store, TokenMinter minter, TimeProvider time)
+public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseStore store, TokenMinter minter, TimeProvider time, IAuditEvents audit)
 {
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -94,7 +95,14 @@ public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseSt
         var now = time.GetUtcNow();
         var result = await StoreCall.Run(() => store.ApproveAsync(lease.LeaseId, granted, now + lease.Approval!.LeaseTtl, actor, note, now, lease.Generation, cancellationToken));
         Wake();
-        return result.Outcome == TransitionOutcome.Applied ? result.Lease! : throw NotPending(result.Lease ?? lease, now);
+        if (result.Outcome != TransitionOutcome.Applied)
+        {
+            throw NotPending(result.Lease ?? lease, now);
+        }
+
+        // In the chain before the operator hears "approved" (a failed append is UNAVAILABLE: the operator retries and sees it decided).
+        await audit.RaiseAsync(Decided(lease, "approve", granted, actor, note), cancellationToken);
+        return result.Lease!;
     }
 
     public async Task<Lease> DenyAsync(string approvalId, string reason, string actor, CancellationToken cancellationToken)
@@ -104,8 +112,36 @@ public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseSt
         var now = time.GetUtcNow();
         var result = await StoreCall.Run(() => store.RevokeAsync(lease.LeaseId, reason, actor, now, lease.Generation, cancellationToken));
         Wake();
-        return result.Outcome == TransitionOutcome.Applied ? result.Lease! : throw NotPending(result.Lease ?? lease, now);
+        if (result.Outcome != TransitionOutcome.Applied)
+        {
+            throw NotPending(result.Lease ?? lease, now);
+        }
+
+        await audit.RaiseAsync(Decided(lease, "deny", [], actor, reason), cancellationToken);
+        return result.Lease!;
     }
+
+    private AuditEvent Decided(Lease lease, string verdict, IReadOnlyList<string> granted, string actor, string reason) => new()
+    {
+        Type = AuditEventType.ApprovalDecided,
+        Time = time.GetUtcNow(),
+        AgentId = lease.AgentId,
+        Owner = lease.Owner,
+        TaskId = lease.TaskId,
+        LeaseId = lease.LeaseId,
+        Audience = lease.Audience,
+        ScopesRequested = lease.Scopes,
+        ScopesGranted = granted,
+        RuleIds = lease.Approval?.RuleIds ?? [],
+        Operator = actor,
+        Reason = reason,
+        Details = new Dictionary<string, string>
+        {
+            ["verdict"] = verdict,
+            ["approval_id"] = lease.LeaseId,
+            ["narrowed"] = verdict == "approve" && granted.Count < lease.Scopes.Count ? "true" : "false",
+        },
+    };
 
     /// <summary>The approval's state now and at every change until it is decided or expires; the approved view carries a token.</summary>
     public async IAsyncEnumerable<ApprovalView> WatchAsync(CallerIdentity caller, string approvalId, [EnumeratorCancellation] CancellationToken cancellationToken)

@@ -60,9 +60,11 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
 
         // The lease hash outlives its expiry (retention), so the event can name agent, owner and task.
         var lease = await store.GetAsync(expired.LeaseId, cancellationToken);
+        // A request that was still waiting for a human when its deadline passed expired as an approval, not as a lease.
+        var unanswered = lease?.Approval is { Approved: null };
         await audit.RaiseAsync(new AuditEvent
         {
-            Type = AuditEventType.LeaseExpired,
+            Type = unanswered ? AuditEventType.ApprovalExpired : AuditEventType.LeaseExpired,
             Time = time.GetUtcNow(),
             AgentId = lease?.AgentId ?? "",
             Owner = lease?.Owner ?? "",
@@ -70,7 +72,7 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
             LeaseId = expired.LeaseId,
             Audience = lease?.Audience ?? "",
             ScopesGranted = lease?.Scopes ?? [],
-            Reason = "deadline passed",
+            Reason = unanswered ? "no operator decided before the approval timed out" : "deadline passed",
             Details = new Dictionary<string, string> { ["deadline"] = expired.Deadline.ToString("O", CultureInfo.InvariantCulture) },
         }, cancellationToken);
     }

@@ -54,10 +54,10 @@ public static class BrokerApp
         var policy = composition.Policy;
         var broker = new TaskBroker(policy, policy, store, minter, new TokenReader(keys, options.Issuer, time), time, audit,
             UserTokens(options, time), options.Delegation.CoreOptions());
-        var approvals = new ApprovalDesk(policy, broker.Policy, store, minter, time);
+        var approvals = new ApprovalDesk(policy, broker.Policy, store, minter, time, audit);
         if (options.AgentsFile is { Length: > 0 } policyFile)
         {
-            builder.Services.AddHostedService(services => new PolicyWatcherService(policy, policyFile, time, services.GetRequiredService<ILogger<PolicyWatcherService>>()));
+            builder.Services.AddHostedService(services => new PolicyWatcherService(policy, policyFile, time, audit, services.GetRequiredService<ILogger<PolicyWatcherService>>()));
         }
 
         var rotation = new KeyRotation(keys, composition.KeySchedule, options.Signing.RotationOptions(),
@@ -119,9 +119,9 @@ public static class BrokerApp
             .Use(CallGuard.Authenticate(new AuditedAuthenticator(composition.OperatorAuthenticator, audit, time), openServices))
             .Use(CallGuard.AuthorizeOperators(openServices));
         new OperatorService(new LeaseAdministration(store, time, audit), notifier).Register(operatorMethods);
-        new KeysOperatorService(rotation, keys, time, app.Services.GetRequiredService<ILogger<KeysOperatorService>>()).Register(operatorMethods);
+        new KeysOperatorService(rotation, keys, time, audit, app.Services.GetRequiredService<ILogger<KeysOperatorService>>()).Register(operatorMethods);
         new AuditOperatorService(composition.AuditLog, composition.AuditSigners, follow, options.Audit.FollowPollInterval).Register(operatorMethods);
-        new PolicyOperatorService(policy, broker.Policy, approvals, time).Register(operatorMethods);
+        new PolicyOperatorService(policy, broker.Policy, approvals, audit, time).Register(operatorMethods);
         new HealthService(ready, [OperatorService.ServiceName]).Register(operatorMethods);
         operatorMethods.AddServerReflection(Contracts.V1.OperatorReflection.Descriptor, Contracts.V1.OperatorAuditReflection.Descriptor, HealthReflection.Descriptor);
 

@@ -1,4 +1,6 @@
+using CredBroker.Core.Audit;
 using CredBroker.Core.Policy;
+using CredBroker.Server.Services;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -10,7 +12,7 @@ namespace CredBroker.Server.Hosting;
 /// policy and logs every error with file:line. File events only accelerate: the file is also
 /// re-checked every <see cref="PollInterval"/> (watchers miss events on some filesystems).
 /// </summary>
-public sealed partial class PolicyWatcherService(PolicyHolder policy, string path, TimeProvider time, ILogger<PolicyWatcherService> logger) : BackgroundService
+public sealed partial class PolicyWatcherService(PolicyHolder policy, string path, TimeProvider time, IAuditEvents audit, ILogger<PolicyWatcherService> logger) : BackgroundService
 {
     public static TimeSpan Debounce { get; } = TimeSpan.FromMilliseconds(200);
 
@@ -66,6 +68,16 @@ public sealed partial class PolicyWatcherService(PolicyHolder policy, string pat
             {
                 LogRejected(logger, full, policy.Current.Version, string.Join(Environment.NewLine, result.Errors));
             }
+
+            // The reload has happened (nobody waits on it to refuse); an audit outage is logged loudly, and /readyz already reports it.
+            try
+            {
+                await audit.RaiseAsync(PolicyOperatorService.Reloaded(result, "", policy.Current.Agents.All.Count), stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogNotAudited(logger, full, result.Version, e);
+            }
         }
     }
 
@@ -80,4 +92,7 @@ public sealed partial class PolicyWatcherService(PolicyHolder policy, string pat
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Policy {File} is invalid and was NOT applied; version {Version} stays in force:\n{Errors}")]
     private static partial void LogRejected(ILogger logger, string file, string version, string errors);
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Error, Message = "Policy {File} reload (version {Version}) could NOT be recorded in the audit trail")]
+    private static partial void LogNotAudited(ILogger logger, string file, string version, Exception error);
 }

@@ -1,13 +1,16 @@
+using System.Globalization;
 using CredBroker.Contracts.V1;
+using CredBroker.Core.Audit;
 using CredBroker.Core.Broker;
 using CredBroker.Core.Tokens;
 using CredBroker.Grpc;
 using Google.Protobuf.WellKnownTypes;
+using AuditEvent = CredBroker.Core.Audit.AuditEvent;
 
 namespace CredBroker.Server.Services;
 
 /// <summary>Operator.RotateSigningKey: the key schedule, on the operator listener.</summary>
-public sealed class KeysOperatorService(KeyRotation rotation, RotatingSigningKeys keys, TimeProvider time, ILogger<KeysOperatorService> log)
+public sealed class KeysOperatorService(KeyRotation rotation, RotatingSigningKeys keys, TimeProvider time, IAuditEvents audit, ILogger<KeysOperatorService> log)
 {
     public void Register(GrpcMethodRegistry registry) => registry
         .AddUnary<RotateSigningKeyRequest, RotateSigningKeyResponse>(OperatorService.ServiceName, "RotateSigningKey", RotateSigningKeyRequest.Parser, RotateAsync);
@@ -59,6 +62,21 @@ public sealed class KeysOperatorService(KeyRotation rotation, RotatingSigningKey
         }
 
         var next = schedule.Keys[^1];
+        // Like every operator action: recorded before it is acknowledged; an audit outage answers UNAVAILABLE.
+        await CallGuard.RunAsync(() => audit.RaiseAsync(new AuditEvent
+        {
+            Type = AuditEventType.SigningKeyRotated,
+            Time = time.GetUtcNow(),
+            Operator = actor,
+            Reason = request.Reason,
+            Details = new Dictionary<string, string>
+            {
+                ["kid"] = next.Kid,
+                ["publish_at"] = next.PublishAt.ToString("O", CultureInfo.InvariantCulture),
+                ["activate_at"] = next.ActivateAt.ToString("O", CultureInfo.InvariantCulture),
+                ["previous_kid"] = schedule.Keys.Count > 1 ? schedule.Keys[^2].Kid : "",
+            },
+        }, context.CancellationToken));
         log.LogInformation("Signing key rotation by {Operator}: {Kid} signs from {ActivateAt:O} ({Reason})", actor, next.Kid, next.ActivateAt, request.Reason);
         var now = time.GetUtcNow();
         var response = new RotateSigningKeyResponse { Kid = next.Kid, ActivateAt = Timestamp.FromDateTimeOffset(next.ActivateAt) };

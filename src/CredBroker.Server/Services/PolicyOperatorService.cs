@@ -1,9 +1,11 @@
 using CredBroker.Contracts.V1;
+using CredBroker.Core.Audit;
 using CredBroker.Core.Broker;
 using CredBroker.Core.Policy;
 using CredBroker.Core.Policy.File;
 using CredBroker.Grpc;
 using Google.Protobuf.WellKnownTypes;
+using AuditEvent = CredBroker.Core.Audit.AuditEvent;
 using Lease = CredBroker.Core.Leases.Lease;
 using PolicyError = CredBroker.Core.Policy.File.PolicyError;
 using PolicyFinding = CredBroker.Core.Policy.PolicyFinding;
@@ -11,7 +13,7 @@ using PolicyFinding = CredBroker.Core.Policy.PolicyFinding;
 namespace CredBroker.Server.Services;
 
 /// <summary>credbroker.v1.Operator, approvals and policy (issue 5): registered next to <see cref="OperatorService"/>.</summary>
-public sealed class PolicyOperatorService(PolicyHolder policy, PolicyGate gate, ApprovalDesk approvals, TimeProvider time)
+public sealed class PolicyOperatorService(PolicyHolder policy, PolicyGate gate, ApprovalDesk approvals, IAuditEvents audit, TimeProvider time)
 {
     private const int MaxCandidateBytes = 1024 * 1024;
 
@@ -83,9 +85,28 @@ public sealed class PolicyOperatorService(PolicyHolder policy, PolicyGate gate, 
         return new DecideApprovalResponse { Approval = ToWire(lease, time.GetUtcNow()) };
     }
 
-    private Task<ReloadPolicyResponse> ReloadPolicyAsync(ReloadPolicyRequest request, GrpcCallContext context)
+    /// <summary>The <see cref="AuditEventType.PolicyReloaded"/> event for a reload (by an operator, or by the file watcher when <paramref name="actor"/> is empty).</summary>
+    public static AuditEvent Reloaded(PolicyReloadResult result, string actor, int agents) => new()
     {
+        Type = AuditEventType.PolicyReloaded,
+        Time = result.LoadedAt,
+        Operator = actor,
+        Caller = actor.Length == 0 ? "policy-file-watcher" : "",
+        Reason = result.Applied ? "" : string.Join("\n", result.Errors.Take(20)),
+        Details = new Dictionary<string, string>
+        {
+            ["applied"] = result.Applied ? "true" : "false",
+            ["version"] = result.Version,
+            ["errors"] = result.Errors.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["agents"] = agents.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        },
+    };
+
+    private async Task<ReloadPolicyResponse> ReloadPolicyAsync(ReloadPolicyRequest request, GrpcCallContext context)
+    {
+        var actor = CallGuard.Caller(context).Subject;
         var result = policy.Reload();
+        await CallGuard.RunAsync(() => audit.RaiseAsync(Reloaded(result, actor, policy.Current.Agents.All.Count), context.CancellationToken));
         var response = new ReloadPolicyResponse
         {
             Applied = result.Applied,
@@ -94,7 +115,7 @@ public sealed class PolicyOperatorService(PolicyHolder policy, PolicyGate gate, 
             Agents = policy.Current.Agents.All.Count,
         };
         response.Errors.AddRange(result.Errors.Select(ToWire));
-        return Task.FromResult(response);
+        return response;
     }
 
     private Task<AnalyzePolicyResponse> AnalyzePolicyAsync(AnalyzePolicyRequest request, GrpcCallContext context)
