@@ -23,10 +23,8 @@ public sealed class AgentCatalog : IAgentCatalog
 
             foreach (var identity in agent.Identities)
             {
-                if (!_byIdentity.TryAdd(identity, agent))
-                {
-                    throw new ArgumentException($"Identity '{identity}' maps to more than one agent.", nameof(agents));
-                }
+                // One identity, one agent: the policy file reports a second claim on it as an error (file:line).
+                _byIdentity.TryAdd(identity, agent);
             }
         }
     }
