@@ -7,6 +7,19 @@ namespace CredBroker.Core.Audit;
 /// </summary>
 public sealed record AuditEvent
 {
+    /// <summary>An event about <paramref name="lease"/>: its agent, owner, task, id, audience and scopes.</summary>
+    public static AuditEvent ForLease(AuditEventType type, Leases.Lease lease, DateTimeOffset time) => new()
+    {
+        Type = type,
+        Time = time,
+        AgentId = lease.AgentId,
+        Owner = lease.Owner,
+        TaskId = lease.TaskId,
+        LeaseId = lease.LeaseId,
+        Audience = lease.Audience,
+        ScopesGranted = lease.Scopes,
+    };
+
     public required AuditEventType Type { get; init; }
 
     public required DateTimeOffset Time { get; init; }

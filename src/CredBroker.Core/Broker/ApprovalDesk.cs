@@ -121,27 +121,21 @@ public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseSt
         return result.Lease!;
     }
 
-    private AuditEvent Decided(Lease lease, string verdict, IReadOnlyList<string> granted, string actor, string reason) => new()
-    {
-        Type = AuditEventType.ApprovalDecided,
-        Time = time.GetUtcNow(),
-        AgentId = lease.AgentId,
-        Owner = lease.Owner,
-        TaskId = lease.TaskId,
-        LeaseId = lease.LeaseId,
-        Audience = lease.Audience,
-        ScopesRequested = lease.Scopes,
-        ScopesGranted = granted,
-        RuleIds = lease.Approval?.RuleIds ?? [],
-        Operator = actor,
-        Reason = reason,
-        Details = new Dictionary<string, string>
+    private AuditEvent Decided(Lease lease, string verdict, IReadOnlyList<string> granted, string actor, string reason) =>
+        AuditEvent.ForLease(AuditEventType.ApprovalDecided, lease, time.GetUtcNow()) with
         {
-            ["verdict"] = verdict,
-            ["approval_id"] = lease.LeaseId,
-            ["narrowed"] = verdict == "approve" && granted.Count < lease.Scopes.Count ? "true" : "false",
-        },
-    };
+            ScopesRequested = lease.Scopes,
+            ScopesGranted = granted,
+            RuleIds = lease.Approval?.RuleIds ?? [],
+            Operator = actor,
+            Reason = reason,
+            Details = new Dictionary<string, string>
+            {
+                ["verdict"] = verdict,
+                ["approval_id"] = lease.LeaseId,
+                ["narrowed"] = verdict == "approve" && granted.Count < lease.Scopes.Count ? "true" : "false",
+            },
+        };
 
     /// <summary>The approval's state now and at every change until it is decided or expires; the approved view carries a token.</summary>
     public async IAsyncEnumerable<ApprovalView> WatchAsync(CallerIdentity caller, string approvalId, [EnumeratorCancellation] CancellationToken cancellationToken)

@@ -7,20 +7,13 @@ namespace CredBroker.Core.Broker;
 /// <summary>The audit events of operator actions.</summary>
 public sealed partial class LeaseAdministration
 {
-    private AuditEvent Revoked(Lease lease, string reason, string actor, bool changed) => new()
-    {
-        Type = AuditEventType.LeaseRevoked,
-        Time = time.GetUtcNow(),
-        AgentId = lease.AgentId,
-        Owner = lease.Owner,
-        TaskId = lease.TaskId,
-        LeaseId = lease.LeaseId,
-        Audience = lease.Audience,
-        ScopesGranted = lease.Scopes,
-        Operator = actor,
-        Reason = reason,
-        Details = new Dictionary<string, string> { ["changed"] = changed ? "true" : "false", ["state"] = lease.State.ToWire() },
-    };
+    private AuditEvent Revoked(Lease lease, string reason, string actor, bool changed) =>
+        AuditEvent.ForLease(AuditEventType.LeaseRevoked, lease, time.GetUtcNow()) with
+        {
+            Operator = actor,
+            Reason = reason,
+            Details = new Dictionary<string, string> { ["changed"] = changed ? "true" : "false", ["state"] = lease.State.ToWire() },
+        };
 
     /// <param name="count">Quarantine: leases revoked by this call; release: 1 when the agent was quarantined.</param>
     private AuditEvent AgentEvent(AuditEventType type, string agentId, string actor, string reason, int count) => new()

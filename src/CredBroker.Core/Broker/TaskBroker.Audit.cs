@@ -70,18 +70,8 @@ public sealed partial class TaskBroker
             Details = new Dictionary<string, string> { ["state"] = lease.State.ToWire(), ["changed"] = changed ? "true" : "false" },
         };
 
-    private AuditEvent LeaseEvent(AuditEventType type, CallerIdentity caller, Lease lease) => new()
-    {
-        Type = type,
-        Time = time.GetUtcNow(),
-        AgentId = lease.AgentId,
-        Owner = lease.Owner,
-        TaskId = lease.TaskId,
-        LeaseId = lease.LeaseId,
-        Audience = lease.Audience,
-        ScopesGranted = lease.Scopes,
-        Caller = Who(caller),
-    };
+    private AuditEvent LeaseEvent(AuditEventType type, CallerIdentity caller, Lease lease) =>
+        AuditEvent.ForLease(type, lease, time.GetUtcNow()) with { Caller = Who(caller) };
 
     /// <summary>The token's id and lifetime, never the token.</summary>
     private static Dictionary<string, string> TokenDetails(MintedToken token, string operation) => new()
