@@ -25,7 +25,8 @@ public sealed class PolicyGate(IIssuancePolicy policy, ILeaseStore store, TimePr
 
     public async Task<Decision> DecideAsync(AgentDefinition agent, TaskRequest request, CancellationToken cancellationToken)
     {
-        var holdings = await HoldingsAsync(agent.Id, request.TaskId, cancellationToken);
+        // Only an agent-wide toxic combination looks at other leases: skip the store read otherwise.
+        var holdings = policy.Current.NeedsHoldings(request.Scopes) ? await HoldingsAsync(agent.Id, request.TaskId, cancellationToken) : [];
         var decision = policy.Decide(agent, request with { Holdings = holdings });
         if (decision.Outcome == DecisionOutcome.Deny && _bursts.Record(agent.Id, decision, policy.Current.Settings.DenialBurst) is { } burst)
         {

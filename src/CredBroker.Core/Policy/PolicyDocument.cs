@@ -19,8 +19,15 @@ public sealed record PolicyDocument
         {
             field = value;
             ToxicMembers = new ScopePatternSet(value.SelectMany(c => c.Scopes));
+            AgentWideToxicMembers = new ScopePatternSet(value.Where(c => c.Within == ToxicScope.Agent).SelectMany(c => c.Scopes));
         }
     } = [];
+
+    /// <summary>The patterns of <c>within: agent</c> combinations: only a request matching one of them needs the agent's other leases.</summary>
+    public ScopePatternSet AgentWideToxicMembers { get; private init; } = ScopePatternSet.Empty;
+
+    /// <summary>Whether deciding a request for <paramref name="scopes"/> needs the agent's other active leases (a store read).</summary>
+    public bool NeedsHoldings(IEnumerable<string> scopes) => AgentWideToxicMembers.Count > 0 && scopes.Any(AgentWideToxicMembers.Matches);
 
     /// <summary>Every pattern of every toxic combination: a request matching none of them reaches none.</summary>
     public ScopePatternSet ToxicMembers { get; private init; } = ScopePatternSet.Empty;
