@@ -8,39 +8,21 @@ namespace CredBroker.Cli.Tests;
 /// <summary>The real <c>credbroker</c> binary against a production-mode broker on real Redis.</summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class CliTests
+public sealed class CliTests : ProductionBrokerFixture
 {
     private const string Triage = "system:serviceaccount:support:triage";
 
-    private RedisServer _redis = null!;
-    private ProductionBroker _broker = null!;
-
-    [OneTimeSetUp]
-    public async Task StartAsync()
-    {
-        _redis = RedisServer.Start();
-        _broker = new ProductionBroker();
-        await _broker.StartAsync(_redis.ConnectionString);
-    }
-
-    [OneTimeTearDown]
-    public async Task StopAsync()
-    {
-        await _broker.DisposeAsync();
-        _redis.Dispose();
-    }
-
     private Dictionary<string, string?> Operator(string subject = ProductionBroker.Operator) => new()
     {
-        ["CREDBROKER_OPERATOR_ADDRESS"] = _broker.OperatorAddress.ToString(),
-        ["CREDBROKER_OPERATOR_TOKEN"] = _broker.WorkloadToken(subject, audience: ProductionBroker.OperatorAudience),
+        ["CREDBROKER_OPERATOR_ADDRESS"] = Broker.OperatorAddress.ToString(),
+        ["CREDBROKER_OPERATOR_TOKEN"] = Broker.WorkloadToken(subject, audience: ProductionBroker.OperatorAudience),
     };
 
     private Task<CliProcess.Result> Cli(params string[] args) => CliProcess.RunAsync(Operator(), null, args);
 
     private async Task<BeginTaskResponse> BeginAsync(string? taskId = null)
     {
-        using var client = _broker.ClientFor(Triage);
+        using var client = Broker.ClientFor(Triage);
         return await client.BeginTaskAsync(new BeginTaskRequest
         {
             TaskId = taskId ?? "task-" + Guid.NewGuid().ToString("N"), Scopes = { "tickets:read" }, Ttl = Duration.FromTimeSpan(TimeSpan.FromMinutes(5)),
@@ -54,7 +36,7 @@ public sealed class CliTests
 
         var revoke = await Cli("leases", "revoke", lease.LeaseId, "--reason", "leaked in a log");
         var show = await Cli("leases", "show", lease.LeaseId, "--json");
-        using var client = _broker.ClientFor(Triage);
+        using var client = Broker.ClientFor(Triage);
         var introspected = await client.IntrospectAsync(lease.AccessToken);
 
         Assert.That(revoke.ExitCode, Is.EqualTo(0), revoke.Stderr);

@@ -14,28 +14,10 @@ namespace CredBroker.Server.Tests;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class ApprovalEndToEndTests
+public sealed class ApprovalEndToEndTests : ProductionBrokerFixture
 {
     private const string Triage = "system:serviceaccount:support:triage";
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
-
-    private RedisServer _redis = null!;
-    private ProductionBroker _broker = null!;
-
-    [OneTimeSetUp]
-    public async Task StartAsync()
-    {
-        _redis = RedisServer.Start();
-        _broker = new ProductionBroker();
-        await _broker.StartAsync(_redis.ConnectionString);
-    }
-
-    [OneTimeTearDown]
-    public async Task StopAsync()
-    {
-        await _broker.DisposeAsync();
-        _redis.Dispose();
-    }
 
     private static BeginTaskRequest ExportRequest() => new()
     {
@@ -75,8 +57,8 @@ public sealed class ApprovalEndToEndTests
     [Test]
     public async Task Approve_WithNarrowing_TheWatchingAgentGetsATokenWithTheNarrowedScopes()
     {
-        using var agent = _broker.ClientFor(Triage);
-        using var operators = _broker.OperatorClient();
+        using var agent = Broker.ClientFor(Triage);
+        using var operators = Broker.OperatorClient();
         using var cancel = new CancellationTokenSource(Patience);
         var request = ExportRequest();
 
@@ -123,8 +105,8 @@ public sealed class ApprovalEndToEndTests
     [Test]
     public async Task Deny_TheWatchingAgentSeesTheReason_AndNoTokenIsEverIssued()
     {
-        using var agent = _broker.ClientFor(Triage);
-        using var operators = _broker.OperatorClient();
+        using var agent = Broker.ClientFor(Triage);
+        using var operators = Broker.OperatorClient();
         using var cancel = new CancellationTokenSource(Patience);
         var request = ExportRequest();
         var begun = await agent.BeginTaskAsync(request);
@@ -153,7 +135,7 @@ public sealed class ApprovalEndToEndTests
     public async Task Expiry_AnUndecidedApprovalExpires_TheWatcherSeesIt_AndTheSweeperRecordsIt()
     {
         await using var broker = new ProductionBroker(ProductionBroker.AgentsYaml + "\nsettings: { approval_timeout: 1s }\n");
-        await broker.StartAsync(_redis.ConnectionString);
+        await broker.StartAsync(RedisUnderTest.ConnectionString);
         using var agent = broker.ClientFor(Triage);
         using var operators = broker.OperatorClient();
         using var cancel = new CancellationTokenSource(Patience);
@@ -177,9 +159,9 @@ public sealed class ApprovalEndToEndTests
     [Test]
     public async Task ApprovalIds_AreScopedToTheirAgent_AndApprovalsOnlyNarrow()
     {
-        using var agent = _broker.ClientFor(Triage);
-        using var billing = _broker.ClientFor("system:serviceaccount:finance:billing");
-        using var operators = _broker.OperatorClient();
+        using var agent = Broker.ClientFor(Triage);
+        using var billing = Broker.ClientFor("system:serviceaccount:finance:billing");
+        using var operators = Broker.OperatorClient();
         var begun = await agent.BeginTaskAsync(ExportRequest());
 
         var foreign = Assert.ThrowsAsync<RpcException>(async () =>

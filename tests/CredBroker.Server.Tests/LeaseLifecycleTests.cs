@@ -11,28 +11,10 @@ namespace CredBroker.Server.Tests;
 /// <summary>Leases that always end, end to end against real Redis: sweeper, operator revocation, quarantine, quotas and the revocation feed.</summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class LeaseLifecycleTests
+public sealed class LeaseLifecycleTests : ProductionBrokerFixture
 {
     private const string Triage = "system:serviceaccount:support:triage";
     private const string Billing = "system:serviceaccount:finance:billing";
-
-    private RedisServer _redis = null!;
-    private ProductionBroker _broker = null!;
-
-    [OneTimeSetUp]
-    public async Task StartAsync()
-    {
-        _redis = RedisServer.Start();
-        _broker = new ProductionBroker();
-        await _broker.StartAsync(_redis.ConnectionString);
-    }
-
-    [OneTimeTearDown]
-    public async Task StopAsync()
-    {
-        await _broker.DisposeAsync();
-        _redis.Dispose();
-    }
 
     private static BeginTaskRequest Request(TimeSpan? ttl = null, string scope = "tickets:read") => new()
     {
@@ -44,8 +26,8 @@ public sealed class LeaseLifecycleTests
     [Test]
     public async Task TimedOutLease_IsSweptToExpiredInRedisWithinASecondOfItsDeadline()
     {
-        using var client = _broker.ClientFor(Triage);
-        using var redis = await ConnectionMultiplexer.ConnectAsync(_redis.ConnectionString);
+        using var client = Broker.ClientFor(Triage);
+        using var redis = await ConnectionMultiplexer.ConnectAsync(RedisUnderTest.ConnectionString);
         var begun = await client.BeginTaskAsync(Request(TimeSpan.FromSeconds(1)));
         var deadline = begun.LeaseDeadline.ToDateTimeOffset();
         var deadlines = DeadlineIndexOf(begun.LeaseId);
@@ -59,7 +41,7 @@ public sealed class LeaseLifecycleTests
         }
 
         Assert.That(DateTimeOffset.UtcNow, Is.GreaterThanOrEqualTo(deadline), "never before the deadline");
-        using var operators = _broker.OperatorClient();
+        using var operators = Broker.OperatorClient();
         Assert.That((await operators.GetLeaseAsync(begun.LeaseId)).State, Is.EqualTo("expired"));
         Assert.That((await client.IntrospectAsync(begun.AccessToken)).Active, Is.False);
     }
@@ -67,8 +49,8 @@ public sealed class LeaseLifecycleTests
     [Test]
     public async Task OperatorRevoke_KillsTheTokens_IsIdempotent_AndIsInTheFeedWithTheOperator()
     {
-        using var client = _broker.ClientFor(Triage);
-        using var operators = _broker.OperatorClient();
+        using var client = Broker.ClientFor(Triage);
+        using var operators = Broker.OperatorClient();
         var tail = await FirstEventCursorAsync(client);
         var begun = await client.BeginTaskAsync(Request());
 
@@ -92,8 +74,8 @@ public sealed class LeaseLifecycleTests
     [Test]
     public async Task RevokeTask_FindsTheLeaseByAgentAndTask()
     {
-        using var client = _broker.ClientFor(Triage);
-        using var operators = _broker.OperatorClient();
+        using var client = Broker.ClientFor(Triage);
+        using var operators = Broker.OperatorClient();
         var request = Request();
         var begun = await client.BeginTaskAsync(request);
 
@@ -107,8 +89,8 @@ public sealed class LeaseLifecycleTests
     [Test]
     public async Task Quarantine_RevokesOpenLeases_BlocksNewTasks_UntilRelease()
     {
-        using var client = _broker.ClientFor(Billing);
-        using var operators = _broker.OperatorClient();
+        using var client = Broker.ClientFor(Billing);
+        using var operators = Broker.OperatorClient();
         var open = await client.BeginTaskAsync(new BeginTaskRequest { TaskId = "q-" + Guid.NewGuid().ToString("N"), Scopes = { "invoices:read" } });
 
         var quarantined = await operators.QuarantineAgentAsync("billing-agent", "exfiltration alert");
@@ -159,8 +141,8 @@ public sealed class LeaseLifecycleTests
     [Test]
     public async Task WatchRevocations_DisconnectedValidatorResumesAndSeesEveryRevocationOnce()
     {
-        using var client = _broker.ClientFor(Triage);
-        using var operators = _broker.OperatorClient();
+        using var client = Broker.ClientFor(Triage);
+        using var operators = Broker.OperatorClient();
         var cursor = await FirstEventCursorAsync(client);
         var beforeDisconnect = new List<string>();
         for (var i = 0; i < 3; i++)
@@ -190,8 +172,8 @@ public sealed class LeaseLifecycleTests
     [Test]
     public async Task WatchRevocations_LiveEventArrivesQuickly()
     {
-        using var client = _broker.ClientFor(Triage);
-        using var operators = _broker.OperatorClient();
+        using var client = Broker.ClientFor(Triage);
+        using var operators = Broker.OperatorClient();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var begun = await client.BeginTaskAsync(Request());
         var stream = client.WatchRevocationsAsync(fromNow: true, cancellationToken: cts.Token).GetAsyncEnumerator(cts.Token);
@@ -239,7 +221,7 @@ public sealed class LeaseLifecycleTests
     [Test]
     public async Task WatchRevocations_QuietStream_SendsHeartbeatsWithItsCursor()
     {
-        using var client = _broker.ClientFor(Triage);
+        using var client = Broker.ClientFor(Triage);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
         var watch = Stopwatch.StartNew();
 
@@ -256,7 +238,7 @@ public sealed class LeaseLifecycleTests
     [TestCase("v1.1-0")]
     public void WatchRevocations_MalformedCursor_IsInvalidArgument(string cursor)
     {
-        using var client = _broker.ClientFor(Triage);
+        using var client = Broker.ClientFor(Triage);
         var error = Assert.ThrowsAsync<RpcException>(async () =>
         {
             await foreach (var _ in client.WatchRevocationsAsync(cursor))
@@ -269,15 +251,15 @@ public sealed class LeaseLifecycleTests
     [Test]
     public async Task OperatorListener_RefusesAgentsAndUnknownSubjects_AgentListenerRefusesOperators()
     {
-        using var asAgent = _broker.OperatorClient(Triage, ProductionBroker.BrokerAudience);
-        using var stranger = _broker.OperatorClient("mallory@example.com");
+        using var asAgent = Broker.OperatorClient(Triage, ProductionBroker.BrokerAudience);
+        using var stranger = Broker.OperatorClient("mallory@example.com");
         foreach (var client in new[] { asAgent, stranger })
         {
             var error = Assert.ThrowsAsync<RpcException>(() => client.ListLeasesAsync(new ListLeasesRequest()));
             Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unauthenticated));
         }
 
-        using var operatorAsAgent = new Client.CredBrokerClient(_broker.AgentAddress, () => _broker.WorkloadToken(ProductionBroker.Operator, audience: ProductionBroker.OperatorAudience));
+        using var operatorAsAgent = new Client.CredBrokerClient(Broker.AgentAddress, () => Broker.WorkloadToken(ProductionBroker.Operator, audience: ProductionBroker.OperatorAudience));
         var refused = Assert.ThrowsAsync<RpcException>(() => operatorAsAgent.BeginTaskAsync(Request()));
         Assert.That(refused!.StatusCode, Is.EqualTo(StatusCode.Unauthenticated));
     }
@@ -285,7 +267,7 @@ public sealed class LeaseLifecycleTests
     [Test]
     public void OperatorRevoke_WithoutReason_IsInvalidArgument_UnknownLease_IsNotFound()
     {
-        using var operators = _broker.OperatorClient();
+        using var operators = Broker.OperatorClient();
         var noReason = Assert.ThrowsAsync<RpcException>(() => operators.RevokeLeaseAsync("l00_aaaaaaaaaaaaaaaaaaaaaaaaaa", ""));
         var unknown = Assert.ThrowsAsync<RpcException>(() => operators.RevokeLeaseAsync("l00_aaaaaaaaaaaaaaaaaaaaaaaaaa", "x"));
         Assert.That(noReason!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
@@ -296,8 +278,8 @@ public sealed class LeaseLifecycleTests
     [Test]
     public async Task ListLeases_PagesCoverEveryLeaseOnce_AndBadFiltersAreInvalidArgument()
     {
-        using var client = _broker.ClientFor(Triage);
-        using var operators = _broker.OperatorClient();
+        using var client = Broker.ClientFor(Triage);
+        using var operators = Broker.OperatorClient();
         for (var i = 0; i < 7; i++)
         {
             await client.BeginTaskAsync(Request());
