@@ -1,6 +1,7 @@
 using CredBroker.Core.Audit;
 using CredBroker.Core.Broker;
-using CredBroker.Grpc;
+using CredBroker.Server.Rpc;
+using Grpc.Core;
 using CredBroker.Server.Auth;
 
 namespace CredBroker.Server.Audit;
@@ -12,7 +13,7 @@ namespace CredBroker.Server.Audit;
 /// </summary>
 public sealed class AuditedAuthenticator(ICallerAuthenticator inner, IAuditEvents audit, TimeProvider time) : ICallerAuthenticator
 {
-    public async Task<AuthenticatedCaller> AuthenticateAsync(GrpcCallContext context)
+    public async Task<AuthenticatedCaller> AuthenticateAsync(ServerCallContext context)
     {
         try
         {
@@ -26,8 +27,8 @@ public sealed class AuditedAuthenticator(ICallerAuthenticator inner, IAuditEvent
                 {
                     Type = AuditEventType.OperatorAuthFailed,
                     Time = time.GetUtcNow(),
-                    Caller = context.Peer,
-                    Reason = e.Detail,
+                    Caller = context.RemoteEndpoint(),
+                    Reason = e.Status.Detail,
                     Details = new Dictionary<string, string> { ["method"] = context.Method, ["status"] = e.StatusCode.ToString() },
                 }, CancellationToken.None);
             }

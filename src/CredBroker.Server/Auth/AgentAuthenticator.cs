@@ -1,4 +1,5 @@
-using CredBroker.Grpc;
+using CredBroker.Server.Rpc;
+using Grpc.Core;
 
 namespace CredBroker.Server.Auth;
 
@@ -11,9 +12,9 @@ namespace CredBroker.Server.Auth;
 public sealed class AgentAuthenticator(
     WorkloadJwtAuthenticator? jwt, IReadOnlyList<SubjectPattern> certificates, OperatorDirectory operators, Func<string, string?>? policyIdentities = null) : ICallerAuthenticator
 {
-    public async Task<AuthenticatedCaller> AuthenticateAsync(GrpcCallContext context)
+    public async Task<AuthenticatedCaller> AuthenticateAsync(ServerCallContext context)
     {
-        var certificate = context.ClientCertificate;
+        var certificate = context.ClientCertificate();
         var thumbprint = certificate is null ? null : ClientCertificates.Thumbprint(certificate);
         var spiffeId = certificate is null ? null : ClientCertificates.SpiffeId(certificate);
         if (spiffeId is not null && operators.RolesFor(null, [], spiffeId).Count > 0)
@@ -26,7 +27,7 @@ public sealed class AgentAuthenticator(
             return new AuthenticatedCaller(spiffeId, mapped.Length > 0 ? mapped : null, "mtls") { CertificateThumbprint = thumbprint };
         }
 
-        if (context.GetMetadata("authorization") is null && certificate is not null)
+        if (context.Header("authorization") is null && certificate is not null)
         {
             throw WorkloadJwtAuthenticator.Unauthenticated(spiffeId is null
                 ? "The client certificate has no SPIFFE id (one spiffe:// URI SAN) and no bearer credential was sent."

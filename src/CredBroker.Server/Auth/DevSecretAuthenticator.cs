@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
-using CredBroker.Grpc;
+using CredBroker.Server.Rpc;
+using Grpc.Core;
 
 namespace CredBroker.Server.Auth;
 
@@ -12,12 +13,12 @@ public sealed class DevSecretAuthenticator(string secret, string subject, string
 {
     private readonly byte[] _expected = SHA256.HashData(Encoding.UTF8.GetBytes(secret));
 
-    public Task<AuthenticatedCaller> AuthenticateAsync(GrpcCallContext context)
+    public Task<AuthenticatedCaller> AuthenticateAsync(ServerCallContext context)
     {
         var presented = SHA256.HashData(Encoding.UTF8.GetBytes(BearerToken.Read(context)));
         if (!CryptographicOperations.FixedTimeEquals(presented, _expected))
         {
-            throw new RpcException(StatusCode.Unauthenticated, "The credential is not valid on this listener.");
+            throw RpcErrors.Create(StatusCode.Unauthenticated, "The credential is not valid on this listener.");
         }
 
         return Task.FromResult(new AuthenticatedCaller(subject, agentId, "dev-secret") { Roles = roles ?? new HashSet<OperatorRole>() });

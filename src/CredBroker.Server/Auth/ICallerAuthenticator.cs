@@ -1,4 +1,5 @@
-using CredBroker.Grpc;
+using CredBroker.Server.Rpc;
+using Grpc.Core;
 
 namespace CredBroker.Server.Auth;
 
@@ -15,29 +16,29 @@ public sealed record AuthenticatedCaller(string Subject, string? AgentId, string
 /// <summary>Proves who is calling from the call's credentials; throws UNAUTHENTICATED with the reason otherwise.</summary>
 public interface ICallerAuthenticator
 {
-    Task<AuthenticatedCaller> AuthenticateAsync(GrpcCallContext context);
+    Task<AuthenticatedCaller> AuthenticateAsync(ServerCallContext context);
 }
 
 internal static class BearerToken
 {
     public const int MaxLength = 8 * 1024;
 
-    public static string Read(GrpcCallContext context)
+    public static string Read(ServerCallContext context)
     {
-        var header = context.GetMetadata("authorization");
+        var header = context.Header("authorization");
         if (string.IsNullOrEmpty(header))
         {
-            throw new RpcException(StatusCode.Unauthenticated, "Missing credentials: send metadata 'authorization: Bearer <workload credential>'.");
+            throw RpcErrors.Create(StatusCode.Unauthenticated, "Missing credentials: send metadata 'authorization: Bearer <workload credential>'.");
         }
 
         if (header.Length > MaxLength)
         {
-            throw new RpcException(StatusCode.Unauthenticated, $"The authorization metadata exceeds {MaxLength} bytes.");
+            throw RpcErrors.Create(StatusCode.Unauthenticated, $"The authorization metadata exceeds {MaxLength} bytes.");
         }
 
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length == 7)
         {
-            throw new RpcException(StatusCode.Unauthenticated, "The authorization metadata must have the form 'Bearer <credential>'.");
+            throw RpcErrors.Create(StatusCode.Unauthenticated, "The authorization metadata must have the form 'Bearer <credential>'.");
         }
 
         return header[7..].Trim();

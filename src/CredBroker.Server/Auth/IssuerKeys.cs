@@ -1,4 +1,5 @@
-using CredBroker.Grpc;
+using CredBroker.Server.Rpc;
+using Grpc.Core;
 using Microsoft.IdentityModel.Tokens;
 
 namespace CredBroker.Server.Auth;
@@ -91,7 +92,7 @@ public sealed class IssuerKeys
 
         if (_keys is null)
         {
-            throw new RpcException(StatusCode.Unavailable, "The credential issuer's keys (JwksUri) could not be fetched yet; retry shortly.");
+            throw RpcErrors.Create(StatusCode.Unavailable, "The credential issuer's keys (JwksUri) could not be fetched yet; retry shortly.");
         }
     }
 

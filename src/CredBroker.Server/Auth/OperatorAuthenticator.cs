@@ -1,4 +1,5 @@
-using CredBroker.Grpc;
+using CredBroker.Server.Rpc;
+using Grpc.Core;
 
 namespace CredBroker.Server.Auth;
 
@@ -9,9 +10,9 @@ namespace CredBroker.Server.Auth;
 /// </summary>
 public sealed class OperatorAuthenticator(WorkloadJwtAuthenticator? jwt, OperatorDirectory operators) : ICallerAuthenticator
 {
-    public async Task<AuthenticatedCaller> AuthenticateAsync(GrpcCallContext context)
+    public async Task<AuthenticatedCaller> AuthenticateAsync(ServerCallContext context)
     {
-        if (context.ClientCertificate is { } certificate && ClientCertificates.SpiffeId(certificate) is { } spiffeId
+        if (context.ClientCertificate() is { } certificate && ClientCertificates.SpiffeId(certificate) is { } spiffeId
             && operators.RolesFor(null, [], spiffeId) is { Count: > 0 } certificateRoles)
         {
             return new AuthenticatedCaller(spiffeId, null, "mtls") { Roles = certificateRoles };

@@ -1,5 +1,6 @@
 using System.Text.Json;
-using CredBroker.Grpc;
+using CredBroker.Server.Rpc;
+using Grpc.Core;
 using CredBroker.Server.Hosting;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -45,7 +46,7 @@ public sealed class WorkloadJwtAuthenticator
     }
 
     /// <summary>Verifies the bearer credential of the call.</summary>
-    public async Task<VerifiedCredential> VerifyAsync(GrpcCallContext context, string groupClaim = "groups")
+    public async Task<VerifiedCredential> VerifyAsync(ServerCallContext context, string groupClaim = "groups")
     {
         var credential = BearerToken.Read(context);
         if (_verified.TryGet(credential, out var remembered))
@@ -103,7 +104,7 @@ public sealed class WorkloadJwtAuthenticator
         return verified;
     }
 
-    public static RpcException Unauthenticated(string message) => new(StatusCode.Unauthenticated, message);
+    public static RpcException Unauthenticated(string message) => RpcErrors.Create(StatusCode.Unauthenticated, message);
 
     private static IssuerKeys Keys(BrokerOptions.TrustedIssuerOptions options, TimeProvider time, HttpClient? http)
     {

@@ -7,14 +7,16 @@ using CredBroker.Core.Leases.InMemory;
 using CredBroker.Core.Policy;
 using CredBroker.Core.Policy.File;
 using CredBroker.Core.Tokens;
-using CredBroker.Grpc;
-using Grpc.Health.V1;
 using CredBroker.Redis;
 using CredBroker.Server.Audit;
 using CredBroker.Server.Auth;
 using CredBroker.Server.Http;
+using CredBroker.Contracts.V1;
 using CredBroker.Server.Metrics;
+using CredBroker.Server.Rpc;
 using CredBroker.Server.Services;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -75,58 +77,40 @@ public static class BrokerApp
             new LeaseSweeper(store, time, audit: audit), options.Leases.SweepInterval, services.GetRequiredService<ILogger<SweeperService>>(), metrics));
 
         var listen = options.Listen;
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Limits.Http2.MaxStreamsPerConnection = listen.Http2.MaxStreamsPerConnection;
-            kestrel.Limits.Http2.KeepAlivePingDelay = listen.Http2.KeepAlivePingDelay ?? Timeout.InfiniteTimeSpan;
-            kestrel.Limits.Http2.KeepAlivePingTimeout = listen.Http2.KeepAlivePingTimeout;
-            kestrel.Listen(listen.ParsedAddress, listen.HttpPort, l => l.Protocols = HttpProtocols.Http1);
-            foreach (var port in new[] { listen.AgentPort, listen.OperatorPort })
-            {
-                kestrel.Listen(listen.ParsedAddress, port, l => ConfigureGrpcListener(l, listen.Tls));
-            }
-        });
+        ConfigureKestrel(builder, listen);
+        var listeners = new GrpcListeners(
+        [
+            new GrpcListener("agent", listen.AgentPort, composition.AgentAuthenticator, operators: false, [AgentBroker.Descriptor, TokenValidation.Descriptor]),
+            new GrpcListener("operator", listen.OperatorPort, new AuditedAuthenticator(composition.OperatorAuthenticator, audit, time), operators: true, [Operator.Descriptor]),
+        ]);
+        AddGrpc(builder.Services, listen.Grpc, listeners, metrics);
+        builder.Services.AddHostedService(services => new ListenerHealthRefresher(
+            listeners, ready, TimeSpan.FromSeconds(1), services.GetRequiredService<ILogger<ListenerHealthRefresher>>()));
+
+        // The services Grpc.AspNetCore activates: singletons built from the composition above.
+        builder.Services.AddSingleton(new AgentBrokerService(broker, approvals, notifier));
+        builder.Services.AddSingleton(new TokenValidationService(broker, keys, store, notifier, metrics.RevocationFeedLag));
+        builder.Services.AddSingleton(services => new OperatorService(
+            new LeaseAdministration(store, time, audit), notifier,
+            new KeyOperations(rotation, keys, time, audit, services.GetRequiredService<ILogger<KeyOperations>>()),
+            new AuditOperations(composition.AuditLog, composition.AuditSigners, follow, options.Audit.FollowPollInterval),
+            new PolicyOperations(policy, broker.Policy, approvals, audit, time)));
 
         var app = builder.Build();
         var policyLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("CredBroker.Policy");
         broker.Policy.DenialBurst += burst => policyLog.LogWarning(
             "Denial burst: agent {Agent} was denied {Denials} times within {Window} (last rules {Rules}); action {Action}",
             burst.AgentId, burst.Denials, burst.Window, string.Join(",", burst.RuleIds), burst.Action);
-        var grpcOptions = new GrpcServerOptions
-        {
-            MaxReceiveMessageSize = listen.Grpc.MaxReceiveMessageSize,
-            MaxSendMessageSize = listen.Grpc.MaxSendMessageSize,
-            MaxUnaryDeadline = listen.Grpc.MaxUnaryDeadline,
-            CompressResponses = listen.Grpc.CompressResponses,
-        };
-        var callLog = CallLogging.Interceptor(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("CredBroker.Calls"));
-        var openServices = new HashSet<string>(StringComparer.Ordinal) { HealthService.ServiceName, ServerReflection.V1Service, ServerReflection.V1AlphaService };
 
-        var agentMethods = new GrpcMethodRegistry()
-            .Use(callLog)
-            .Use(metrics.Interceptor())
-            .Use(CallGuard.Authenticate(composition.AgentAuthenticator, openServices));
-        new AgentBrokerService(broker, approvals, notifier).Register(agentMethods);
-        new TokenValidationService(broker, keys, store, notifier, metrics.RevocationFeedLag).Register(agentMethods);
-        new HealthService(ready, [AgentBrokerService.ServiceName, TokenValidationService.ServiceName]).Register(agentMethods);
-        agentMethods.AddServerReflection(
-            Contracts.V1.AgentBrokerReflection.Descriptor, Contracts.V1.TokenValidationReflection.Descriptor, HealthReflection.Descriptor);
-
-        var operatorMethods = new GrpcMethodRegistry()
-            .Use(callLog)
-            .Use(metrics.Interceptor())
-            .Use(CallGuard.Authenticate(new AuditedAuthenticator(composition.OperatorAuthenticator, audit, time), openServices))
-            .Use(CallGuard.AuthorizeOperators(openServices));
-        new OperatorService(new LeaseAdministration(store, time, audit), notifier).Register(operatorMethods);
-        new KeysOperatorService(rotation, keys, time, audit, app.Services.GetRequiredService<ILogger<KeysOperatorService>>()).Register(operatorMethods);
-        new AuditOperatorService(composition.AuditLog, composition.AuditSigners, follow, options.Audit.FollowPollInterval).Register(operatorMethods);
-        new PolicyOperatorService(policy, broker.Policy, approvals, audit, time).Register(operatorMethods);
-        new HealthService(ready, [OperatorService.ServiceName]).Register(operatorMethods);
-        operatorMethods.AddServerReflection(Contracts.V1.OperatorReflection.Descriptor, Contracts.V1.OperatorAuditReflection.Descriptor, HealthReflection.Descriptor);
-
-        app.MapWhen(http => http.Connection.LocalPort == listen.AgentPort, branch => branch.UseGrpcMethods(agentMethods, grpcOptions));
-        app.MapWhen(http => http.Connection.LocalPort == listen.OperatorPort, branch => branch.UseGrpcMethods(operatorMethods, grpcOptions));
+        var deadlines = new GrpcDeadlines(listen.Grpc.MaxUnaryDeadline, listen.Grpc.MaxStreamingDeadline);
+        app.UseRouting();
+        app.Use((http, next) => deadlines.InvokeAsync(http, () => next(http)));
+        app.MapGrpcService<AgentBrokerService>();
+        app.MapGrpcService<TokenValidationService>();
+        app.MapGrpcService<OperatorService>();
+        app.MapGrpcService<ListenerHealthService>();
+        app.MapGrpcService<ListenerReflectionV1Service>();
+        app.MapGrpcService<ListenerReflectionV1AlphaService>();
         WellKnownEndpoints.Map(app, keys, options.Issuer, readiness, metrics.Registry, options.Signing.PublishLead);
         app.Lifetime.ApplicationStopped.Register(() =>
         {
@@ -140,6 +124,45 @@ public static class BrokerApp
         return app;
     }
 
+    /// <summary>
+    /// Grpc.AspNetCore with the limits set explicitly, gzip that stops at the receive limit, the one
+    /// broker interceptor, and per-listener service sets, health and reflection.
+    /// </summary>
+    private static void AddGrpc(IServiceCollection services, BrokerOptions.GrpcOptions grpc, GrpcListeners listeners, BrokerMetrics metrics)
+    {
+        services.AddSingleton(listeners);
+        services.AddSingleton(metrics);
+        services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = grpc.MaxReceiveMessageSize;
+            o.MaxSendMessageSize = grpc.MaxSendMessageSize;
+            o.EnableDetailedErrors = false;
+            o.CompressionProviders = [new BoundedGzipCompressionProvider(grpc.MaxReceiveMessageSize)];
+            o.ResponseCompressionAlgorithm = grpc.CompressResponses ? "gzip" : null;
+            o.Interceptors.Add<BrokerCallInterceptor>();
+        });
+        services.RemoveAll(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>));
+        services.AddSingleton(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>), typeof(CheckedMessagesMethodProvider<>));
+        services.AddSingleton<ListenerHealthService>();
+        services.AddSingleton<ListenerReflectionV1Service>();
+        services.AddSingleton<ListenerReflectionV1AlphaService>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ListenerEndpointPolicy>());
+    }
+
+    private static void ConfigureKestrel(WebApplicationBuilder builder, BrokerOptions.ListenOptions listen) =>
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = listen.Http2.MaxStreamsPerConnection;
+            kestrel.Limits.Http2.KeepAlivePingDelay = listen.Http2.KeepAlivePingDelay ?? Timeout.InfiniteTimeSpan;
+            kestrel.Limits.Http2.KeepAlivePingTimeout = listen.Http2.KeepAlivePingTimeout;
+            kestrel.Listen(listen.ParsedAddress, listen.HttpPort, l => l.Protocols = HttpProtocols.Http1);
+            foreach (var port in new[] { listen.AgentPort, listen.OperatorPort })
+            {
+                kestrel.Listen(listen.ParsedAddress, port, l => ConfigureGrpcListener(l, listen.Tls));
+            }
+        });
+
     private sealed record Composition(
         ILeaseStore Store, RotatingSigningKeys Keys, IKeyScheduleStore KeySchedule, PolicyHolder Policy, ICallerAuthenticator AgentAuthenticator, ICallerAuthenticator OperatorAuthenticator,
         IAuditLog AuditLog, Func<IReadOnlyCollection<IAuditSigner>> AuditSigners);
@@ -150,7 +173,7 @@ public static class BrokerApp
         listen.Protocols = HttpProtocols.Http2;
         if (tls is not null)
         {
-            listen.UseGrpcTls(new GrpcTlsOptions
+            listen.UseListenerTls(new ListenerTlsOptions
             {
                 CertificateFile = tls.CertificateFile,
                 KeyFile = tls.KeyFile,

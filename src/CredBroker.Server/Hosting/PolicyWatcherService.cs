@@ -72,7 +72,7 @@ public sealed partial class PolicyWatcherService(PolicyHolder policy, string pat
             // The reload has happened (nobody waits on it to refuse); an audit outage is logged loudly, and /readyz already reports it.
             try
             {
-                await audit.RaiseAsync(PolicyOperatorService.Reloaded(result, "", policy.Current.Agents.All.Count), stoppingToken);
+                await audit.RaiseAsync(PolicyOperations.Reloaded(result, "", policy.Current.Agents.All.Count), stoppingToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

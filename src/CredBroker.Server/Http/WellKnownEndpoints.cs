@@ -2,14 +2,16 @@ using CredBroker.Core.Tokens;
 using CredBroker.Server.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 
 namespace CredBroker.Server.Http;
 
 /// <summary>The plain HTTP listener: JWKS, OpenID discovery, liveness, readiness and Prometheus metrics.</summary>
 public static class WellKnownEndpoints
 {
-    public static void Map(IApplicationBuilder app, ISigningKeys keys, string issuer, Readiness readiness, MetricsRegistry metrics, TimeSpan publishLead)
+    public static void Map(IEndpointRouteBuilder routes, ISigningKeys keys, string issuer, Readiness readiness, MetricsRegistry metrics, TimeSpan publishLead)
     {
+        var endpoints = routes.MapGroup(string.Empty).WithMetadata(Rpc.PlainHttpEndpoint.Instance);
         var discovery = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object>
         {
             ["issuer"] = issuer,
@@ -22,27 +24,23 @@ public static class WellKnownEndpoints
 
         // Validators must not cache the JWKS past the lead with which a new key is published before it signs.
         var jwksMaxAge = (int)Math.Clamp(publishLead.TotalSeconds / 2, 0, 300);
-        app.UseRouting();
-        app.UseEndpoints(endpoints =>
+        endpoints.MapGet("/.well-known/jwks.json", (HttpContext http) => keys.JwksJson is { } jwks
+            ? Json(http, jwks, $"public, max-age={jwksMaxAge}")
+            : Results.Text("signing keys not loaded yet", statusCode: StatusCodes.Status503ServiceUnavailable));
+        endpoints.MapGet("/.well-known/openid-configuration", (HttpContext http) => Json(http, discovery, "public, max-age=3600"));
+        // Liveness: the process serves HTTP. Never depends on Redis, so an outage does not get replicas restarted.
+        endpoints.MapGet("/healthz", () => Results.Text("ok"));
+        endpoints.MapGet("/readyz", async (HttpContext http, CancellationToken ct) =>
         {
-            endpoints.MapGet("/.well-known/jwks.json", (HttpContext http) => keys.JwksJson is { } jwks
-                ? Json(http, jwks, $"public, max-age={jwksMaxAge}")
-                : Results.Text("signing keys not loaded yet", statusCode: StatusCodes.Status503ServiceUnavailable));
-            endpoints.MapGet("/.well-known/openid-configuration", (HttpContext http) => Json(http, discovery, "public, max-age=3600"));
-            // Liveness: the process serves HTTP. Never depends on Redis, so an outage does not get replicas restarted.
-            endpoints.MapGet("/healthz", () => Results.Text("ok"));
-            endpoints.MapGet("/readyz", async (HttpContext http, CancellationToken ct) =>
-            {
-                var (ready, checks) = await readiness.CheckAsync(ct);
-                http.Response.Headers.CacheControl = "no-store";
-                var body = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object> { ["ready"] = ready, ["checks"] = checks });
-                return Results.Text(body, "application/json", statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
-            });
-            endpoints.MapGet("/metrics", async (HttpContext http, CancellationToken ct) =>
-            {
-                http.Response.Headers.CacheControl = "no-store";
-                return Results.Text(await metrics.RenderAsync(ct), "text/plain; version=0.0.4; charset=utf-8");
-            });
+            var (ready, checks) = await readiness.CheckAsync(ct);
+            http.Response.Headers.CacheControl = "no-store";
+            var body = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object> { ["ready"] = ready, ["checks"] = checks });
+            return Results.Text(body, "application/json", statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+        });
+        endpoints.MapGet("/metrics", async (HttpContext http, CancellationToken ct) =>
+        {
+            http.Response.Headers.CacheControl = "no-store";
+            return Results.Text(await metrics.RenderAsync(ct), "text/plain; version=0.0.4; charset=utf-8");
         });
     }
 

@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using CredBroker.Core.Audit;
 using CredBroker.Core.Leases;
-using CredBroker.Grpc;
+using CredBroker.Server.Rpc;
+using Grpc.Core;
 
 namespace CredBroker.Server.Metrics;
 
@@ -66,35 +66,12 @@ public sealed class BrokerMetrics : IAuditObserver
     public Histogram RevocationFeedLag { get; }
 
     /// <summary>Counts every call by method and final status, and times it.</summary>
-    public GrpcInterceptor Interceptor() => async (context, next) =>
+    /// <summary>One finished gRPC call (streaming calls: when the stream ends).</summary>
+    public void RecordCall(string method, StatusCode code, TimeSpan elapsed)
     {
-        var started = Stopwatch.GetTimestamp();
-        var code = StatusCode.OK;
-        try
-        {
-            await next();
-        }
-        catch (RpcException e)
-        {
-            code = e.StatusCode;
-            throw;
-        }
-        catch (OperationCanceledException)
-        {
-            code = StatusCode.Cancelled;
-            throw;
-        }
-        catch
-        {
-            code = StatusCode.Internal;
-            throw;
-        }
-        finally
-        {
-            GrpcRequests.Inc(context.Method, code.ToString());
-            GrpcDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, context.Method);
-        }
-    };
+        GrpcRequests.Inc(method, code.ToString());
+        GrpcDuration.Observe(elapsed.TotalSeconds, method);
+    }
 
     public void Swept(SweepResult result)
     {

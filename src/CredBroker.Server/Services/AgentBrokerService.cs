@@ -1,29 +1,23 @@
 using CredBroker.Contracts.V1;
 using CredBroker.Core.Broker;
 using CredBroker.Core.Leases;
-using CredBroker.Grpc;
+using CredBroker.Server.Rpc;
+using Grpc.Core;
 using Google.Protobuf.WellKnownTypes;
 
 namespace CredBroker.Server.Services;
 
 /// <summary>credbroker.v1.AgentBroker: maps the wire messages to <see cref="TaskBroker"/> and back.</summary>
-public sealed class AgentBrokerService(TaskBroker broker, ApprovalDesk approvals, RevocationNotifier notifier)
+public sealed class AgentBrokerService(TaskBroker broker, ApprovalDesk approvals, RevocationNotifier notifier) : AgentBroker.AgentBrokerBase
 {
     public const string ServiceName = "credbroker.v1.AgentBroker";
 
-    public void Register(GrpcMethodRegistry registry) => registry
-        .AddUnary<BeginTaskRequest, BeginTaskResponse>(ServiceName, "BeginTask", BeginTaskRequest.Parser, BeginTaskAsync)
-        .AddUnary<IssueTokenRequest, IssueTokenResponse>(ServiceName, "IssueToken", IssueTokenRequest.Parser, IssueTokenAsync)
-        .AddUnary<RenewLeaseRequest, RenewLeaseResponse>(ServiceName, "RenewLease", RenewLeaseRequest.Parser, RenewLeaseAsync)
-        .AddUnary<CompleteTaskRequest, CompleteTaskResponse>(ServiceName, "CompleteTask", CompleteTaskRequest.Parser, CompleteTaskAsync)
-        .AddServerStreaming<WatchApprovalRequest, ApprovalStatus>(ServiceName, "WatchApproval", WatchApprovalRequest.Parser, WatchApprovalAsync);
-
-    private async Task<BeginTaskResponse> BeginTaskAsync(BeginTaskRequest request, GrpcCallContext context)
+    public override async Task<BeginTaskResponse> BeginTask(BeginTaskRequest request, ServerCallContext context)
     {
         var caller = CallGuard.Agent(context);
         var ttl = ToTimeSpan(request.Ttl, "ttl");
-        var start = await CallGuard.RunAsync(() => broker.BeginTaskAsync(caller, new BeginTaskCommand(
-            request.TaskId, request.Purpose, request.Scopes, request.Audience, ttl, request.SubjectToken, request.Context), context.CancellationToken));
+        var start = await broker.BeginTaskAsync(caller, new BeginTaskCommand(
+            request.TaskId, request.Purpose, request.Scopes, request.Audience, ttl, request.SubjectToken, request.Context), context.CancellationToken);
         var response = new BeginTaskResponse
         {
             LeaseId = start.Lease.LeaseId,
@@ -49,19 +43,12 @@ public sealed class AgentBrokerService(TaskBroker broker, ApprovalDesk approvals
         return response;
     }
 
-    private async Task WatchApprovalAsync(WatchApprovalRequest request, IServerStreamWriter<ApprovalStatus> stream, GrpcCallContext context)
+    public override async Task WatchApproval(WatchApprovalRequest request, IServerStreamWriter<ApprovalStatus> stream, ServerCallContext context)
     {
         var caller = CallGuard.Agent(context);
-        try
+        await foreach (var view in approvals.WatchAsync(caller, request.ApprovalId, context.CancellationToken))
         {
-            await foreach (var view in approvals.WatchAsync(caller, request.ApprovalId, context.CancellationToken))
-            {
-                await stream.WriteAsync(ToStatus(view), context.CancellationToken);
-            }
-        }
-        catch (BrokerException e)
-        {
-            throw CallGuard.ToRpc(e);
+            await stream.WriteAsync(ToStatus(view), context.CancellationToken);
         }
     }
 
@@ -95,10 +82,10 @@ public sealed class AgentBrokerService(TaskBroker broker, ApprovalDesk approvals
         return status;
     }
 
-    private async Task<IssueTokenResponse> IssueTokenAsync(IssueTokenRequest request, GrpcCallContext context)
+    public override async Task<IssueTokenResponse> IssueToken(IssueTokenRequest request, ServerCallContext context)
     {
         var caller = CallGuard.Agent(context);
-        var grant = await CallGuard.RunAsync(() => broker.IssueTokenAsync(caller, request.LeaseId, request.Scopes, request.Audience, context.CancellationToken));
+        var grant = await broker.IssueTokenAsync(caller, request.LeaseId, request.Scopes, request.Audience, context.CancellationToken);
         return new IssueTokenResponse
         {
             AccessToken = grant.Token.AccessToken,
@@ -108,11 +95,11 @@ public sealed class AgentBrokerService(TaskBroker broker, ApprovalDesk approvals
         };
     }
 
-    private async Task<RenewLeaseResponse> RenewLeaseAsync(RenewLeaseRequest request, GrpcCallContext context)
+    public override async Task<RenewLeaseResponse> RenewLease(RenewLeaseRequest request, ServerCallContext context)
     {
         var caller = CallGuard.Agent(context);
         var extendBy = ToTimeSpan(request.ExtendBy, "extend_by");
-        var grant = await CallGuard.RunAsync(() => broker.RenewLeaseAsync(caller, request.LeaseId, extendBy, context.CancellationToken));
+        var grant = await broker.RenewLeaseAsync(caller, request.LeaseId, extendBy, context.CancellationToken);
         return new RenewLeaseResponse
         {
             LeaseDeadline = Timestamp.FromDateTimeOffset(grant.Lease.Deadline),
@@ -123,10 +110,10 @@ public sealed class AgentBrokerService(TaskBroker broker, ApprovalDesk approvals
         };
     }
 
-    private async Task<CompleteTaskResponse> CompleteTaskAsync(CompleteTaskRequest request, GrpcCallContext context)
+    public override async Task<CompleteTaskResponse> CompleteTask(CompleteTaskRequest request, ServerCallContext context)
     {
         var caller = CallGuard.Agent(context);
-        var lease = await CallGuard.RunAsync(() => broker.CompleteTaskAsync(caller, request.LeaseId, context.CancellationToken));
+        var lease = await broker.CompleteTaskAsync(caller, request.LeaseId, context.CancellationToken);
         notifier.Poke();
         return new CompleteTaskResponse { State = lease.State.ToWire() };
     }
@@ -142,7 +129,7 @@ public sealed class AgentBrokerService(TaskBroker broker, ApprovalDesk approvals
         if (duration.Seconds is < -315_576_000_000 or > 315_576_000_000 || duration.Nanos is <= -1_000_000_000 or >= 1_000_000_000
             || (duration.Seconds > 0 && duration.Nanos < 0) || (duration.Seconds < 0 && duration.Nanos > 0))
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"{field} is not a valid google.protobuf.Duration.");
+            throw RpcErrors.Create(StatusCode.InvalidArgument, $"{field} is not a valid google.protobuf.Duration.");
         }
 
         return duration.ToTimeSpan();

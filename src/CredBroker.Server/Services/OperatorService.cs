@@ -1,24 +1,38 @@
 using CredBroker.Contracts.V1;
 using CredBroker.Core.Broker;
 using CredBroker.Core.Leases;
-using CredBroker.Grpc;
+using CredBroker.Server.Rpc;
+using Grpc.Core;
 using Google.Protobuf.WellKnownTypes;
 using Lease = CredBroker.Core.Leases.Lease;
 
 namespace CredBroker.Server.Services;
 
-/// <summary>credbroker.v1.Operator on the operator listener: leases and agents, each action attributed to the operator.</summary>
-public sealed class OperatorService(LeaseAdministration administration, RevocationNotifier notifier)
+/// <summary>
+/// credbroker.v1.Operator on the operator listener: leases and agents here, each action attributed
+/// to the operator; keys, audit, approvals and policy in their own classes.
+/// </summary>
+public sealed class OperatorService(
+    LeaseAdministration administration, RevocationNotifier notifier, KeyOperations keys, AuditOperations audit, PolicyOperations policy) : Operator.OperatorBase
 {
     public const string ServiceName = "credbroker.v1.Operator";
 
-    public void Register(GrpcMethodRegistry registry) => registry
-        .AddUnary<ListLeasesRequest, ListLeasesResponse>(ServiceName, "ListLeases", ListLeasesRequest.Parser, ListLeasesAsync)
-        .AddUnary<GetLeaseRequest, Contracts.V1.Lease>(ServiceName, "GetLease", GetLeaseRequest.Parser, GetLeaseAsync)
-        .AddUnary<RevokeLeaseRequest, RevokeLeaseResponse>(ServiceName, "RevokeLease", RevokeLeaseRequest.Parser, RevokeLeaseAsync)
-        .AddUnary<RevokeTaskRequest, RevokeLeaseResponse>(ServiceName, "RevokeTask", RevokeTaskRequest.Parser, RevokeTaskAsync)
-        .AddUnary<QuarantineAgentRequest, QuarantineAgentResponse>(ServiceName, "QuarantineAgent", QuarantineAgentRequest.Parser, QuarantineAgentAsync)
-        .AddUnary<ReleaseAgentRequest, ReleaseAgentResponse>(ServiceName, "ReleaseAgent", ReleaseAgentRequest.Parser, ReleaseAgentAsync);
+    public override Task<RotateSigningKeyResponse> RotateSigningKey(RotateSigningKeyRequest request, ServerCallContext context) => keys.RotateAsync(request, context);
+
+    public override Task QueryAudit(QueryAuditRequest request, IServerStreamWriter<Contracts.V1.AuditRecord> responseStream, ServerCallContext context) =>
+        audit.QueryAuditAsync(request, responseStream, context);
+
+    public override Task<VerifyAuditResponse> VerifyAudit(VerifyAuditRequest request, ServerCallContext context) => audit.VerifyAuditAsync(request, context);
+
+    public override Task<ListApprovalsResponse> ListApprovals(ListApprovalsRequest request, ServerCallContext context) => policy.ListApprovalsAsync(request, context);
+
+    public override Task<DecideApprovalResponse> DecideApproval(DecideApprovalRequest request, ServerCallContext context) => policy.DecideApprovalAsync(request, context);
+
+    public override Task<ReloadPolicyResponse> ReloadPolicy(ReloadPolicyRequest request, ServerCallContext context) => policy.ReloadPolicyAsync(request, context);
+
+    public override Task<AnalyzePolicyResponse> AnalyzePolicy(AnalyzePolicyRequest request, ServerCallContext context) => policy.AnalyzePolicyAsync(request, context);
+
+    public override Task<ExplainDecisionResponse> ExplainDecision(ExplainDecisionRequest request, ServerCallContext context) => policy.ExplainDecisionAsync(request, context);
 
     public static Contracts.V1.Lease ToWire(Lease lease)
     {
@@ -45,7 +59,7 @@ public sealed class OperatorService(LeaseAdministration administration, Revocati
         return wire;
     }
 
-    private async Task<ListLeasesResponse> ListLeasesAsync(ListLeasesRequest request, GrpcCallContext context)
+    public override async Task<ListLeasesResponse> ListLeases(ListLeasesRequest request, ServerCallContext context)
     {
         LeaseState? state = null;
         if (request.State.Length > 0)
@@ -56,7 +70,7 @@ public sealed class OperatorService(LeaseAdministration administration, Revocati
             }
             catch (FormatException)
             {
-                throw new RpcException(StatusCode.InvalidArgument, $"state '{Clip(request.State)}' is not one of pending_approval, active, completed, expired, revoked.");
+                throw RpcErrors.Create(StatusCode.InvalidArgument, $"state '{Clip(request.State)}' is not one of pending_approval, active, completed, expired, revoked.");
             }
         }
 
@@ -66,44 +80,44 @@ public sealed class OperatorService(LeaseAdministration administration, Revocati
             state,
             request.PageSize == 0 ? 100 : request.PageSize,
             request.PageToken.Length > 0 ? request.PageToken : null);
-        var page = await CallGuard.RunAsync(() => administration.ListAsync(query, context.CancellationToken));
+        var page = await administration.ListAsync(query, context.CancellationToken);
         var response = new ListLeasesResponse { NextPageToken = page.NextPageToken ?? string.Empty };
         response.Leases.AddRange(page.Leases.Select(ToWire));
         return response;
     }
 
-    private async Task<Contracts.V1.Lease> GetLeaseAsync(GetLeaseRequest request, GrpcCallContext context) =>
-        ToWire(await CallGuard.RunAsync(() => administration.GetAsync(request.LeaseId, context.CancellationToken)));
+    public override async Task<Contracts.V1.Lease> GetLease(GetLeaseRequest request, ServerCallContext context) =>
+        ToWire(await administration.GetAsync(request.LeaseId, context.CancellationToken));
 
-    private async Task<RevokeLeaseResponse> RevokeLeaseAsync(RevokeLeaseRequest request, GrpcCallContext context)
+    public override async Task<RevokeLeaseResponse> RevokeLease(RevokeLeaseRequest request, ServerCallContext context)
     {
         var actor = CallGuard.Caller(context).Subject;
         var expected = request.ExpectedGeneration == 0 ? (long?)null : request.ExpectedGeneration;
-        var (lease, changed) = await CallGuard.RunAsync(() => administration.RevokeLeaseAsync(request.LeaseId, request.Reason, actor, expected, context.CancellationToken));
+        var (lease, changed) = await administration.RevokeLeaseAsync(request.LeaseId, request.Reason, actor, expected, context.CancellationToken);
         notifier.Poke();
         return new RevokeLeaseResponse { Lease = ToWire(lease), Changed = changed };
     }
 
-    private async Task<RevokeLeaseResponse> RevokeTaskAsync(RevokeTaskRequest request, GrpcCallContext context)
+    public override async Task<RevokeLeaseResponse> RevokeTask(RevokeTaskRequest request, ServerCallContext context)
     {
         var actor = CallGuard.Caller(context).Subject;
-        var (lease, changed) = await CallGuard.RunAsync(() => administration.RevokeTaskAsync(request.AgentId, request.TaskId, request.Reason, actor, context.CancellationToken));
+        var (lease, changed) = await administration.RevokeTaskAsync(request.AgentId, request.TaskId, request.Reason, actor, context.CancellationToken);
         notifier.Poke();
         return new RevokeLeaseResponse { Lease = ToWire(lease), Changed = changed };
     }
 
-    private async Task<QuarantineAgentResponse> QuarantineAgentAsync(QuarantineAgentRequest request, GrpcCallContext context)
+    public override async Task<QuarantineAgentResponse> QuarantineAgent(QuarantineAgentRequest request, ServerCallContext context)
     {
         var actor = CallGuard.Caller(context).Subject;
-        var (since, revoked) = await CallGuard.RunAsync(() => administration.QuarantineAsync(request.AgentId, request.Reason, actor, context.CancellationToken));
+        var (since, revoked) = await administration.QuarantineAsync(request.AgentId, request.Reason, actor, context.CancellationToken);
         notifier.Poke();
         return new QuarantineAgentResponse { QuarantinedSince = Timestamp.FromDateTimeOffset(since), LeasesRevoked = revoked };
     }
 
-    private async Task<ReleaseAgentResponse> ReleaseAgentAsync(ReleaseAgentRequest request, GrpcCallContext context)
+    public override async Task<ReleaseAgentResponse> ReleaseAgent(ReleaseAgentRequest request, ServerCallContext context)
     {
         var actor = CallGuard.Caller(context).Subject;
-        return new ReleaseAgentResponse { Released = await CallGuard.RunAsync(() => administration.ReleaseAsync(request.AgentId, actor, context.CancellationToken)) };
+        return new ReleaseAgentResponse { Released = await administration.ReleaseAsync(request.AgentId, actor, context.CancellationToken) };
     }
 
     private static string Clip(string value) => value.Length <= 64 ? value : value[..64] + "…";

@@ -2,13 +2,14 @@ using CredBroker.Contracts.V1;
 using CredBroker.Core.Broker;
 using CredBroker.Core.Leases;
 using CredBroker.Core.Tokens;
-using CredBroker.Grpc;
+using CredBroker.Server.Rpc;
+using Grpc.Core;
 using Google.Protobuf.WellKnownTypes;
 
 namespace CredBroker.Server.Services;
 
 /// <summary>credbroker.v1.TokenValidation: introspection (RFC 7662) and the JWKS, for downstream APIs.</summary>
-public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys, ILeaseStore store, RevocationNotifier notifier, Metrics.Histogram? feedLag = null)
+public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys, ILeaseStore store, RevocationNotifier notifier, Metrics.Histogram? feedLag = null) : TokenValidation.TokenValidationBase
 {
     public const string ServiceName = "credbroker.v1.TokenValidation";
     private const int PageSize = 500;
@@ -16,19 +17,14 @@ public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys,
     /// <summary>A quiet stream re-reads this often and sends a heartbeat, so validators can tell quiet from dead.</summary>
     private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(5);
 
-    public void Register(GrpcMethodRegistry registry) => registry
-        .AddUnary<IntrospectRequest, IntrospectResponse>(ServiceName, "Introspect", IntrospectRequest.Parser, IntrospectAsync)
-        .AddUnary<GetSigningKeysRequest, GetSigningKeysResponse>(ServiceName, "GetSigningKeys", GetSigningKeysRequest.Parser, GetSigningKeysAsync)
-        .AddServerStreaming<WatchRevocationsRequest, Contracts.V1.RevocationEvent>(ServiceName, "WatchRevocations", WatchRevocationsRequest.Parser, WatchRevocationsAsync);
-
-    private async Task<IntrospectResponse> IntrospectAsync(IntrospectRequest request, GrpcCallContext context)
+    public override async Task<IntrospectResponse> Introspect(IntrospectRequest request, ServerCallContext context)
     {
         if (request.Token.Length == 0)
         {
-            throw new RpcException(StatusCode.InvalidArgument, "token is required.");
+            throw RpcErrors.Create(StatusCode.InvalidArgument, "token is required.");
         }
 
-        var result = await CallGuard.RunAsync(() => broker.IntrospectAsync(request.Token, context.CancellationToken));
+        var result = await broker.IntrospectAsync(request.Token, context.CancellationToken);
         if (result.Claims is not { } c)
         {
             return new IntrospectResponse { Active = false };
@@ -57,11 +53,11 @@ public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys,
         };
     }
 
-    private Task<GetSigningKeysResponse> GetSigningKeysAsync(GetSigningKeysRequest request, GrpcCallContext context)
+    public override Task<GetSigningKeysResponse> GetSigningKeys(GetSigningKeysRequest request, ServerCallContext context)
     {
         var response = new GetSigningKeysResponse
         {
-            JwksJson = keys.JwksJson ?? throw new RpcException(StatusCode.Unavailable, "The signing keys are not loaded yet (the key schedule store is unreachable); retry."),
+            JwksJson = keys.JwksJson ?? throw RpcErrors.Create(StatusCode.Unavailable, "The signing keys are not loaded yet (the key schedule store is unreachable); retry."),
         };
         foreach (var key in keys.Published)
         {
@@ -71,12 +67,12 @@ public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys,
         return Task.FromResult(response);
     }
 
-    private async Task WatchRevocationsAsync(WatchRevocationsRequest request, IServerStreamWriter<Contracts.V1.RevocationEvent> stream, GrpcCallContext context)
+    public override async Task WatchRevocations(WatchRevocationsRequest request, IServerStreamWriter<Contracts.V1.RevocationEvent> stream, ServerCallContext context)
     {
         RevocationCursor? cursor = null;
         if (request.Cursor.Length > 0 && !RevocationCursor.TryParse(request.Cursor, out cursor))
         {
-            throw new RpcException(StatusCode.InvalidArgument, "cursor is not a cursor this broker issued; pass RevocationEvent.cursor back unchanged, or omit it to start over.");
+            throw RpcErrors.Create(StatusCode.InvalidArgument, "cursor is not a cursor this broker issued; pass RevocationEvent.cursor back unchanged, or omit it to start over.");
         }
 
         var cancellationToken = context.CancellationToken;
@@ -92,9 +88,9 @@ public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys,
             var page = await Read(() => store.ReadRevocationsAsync(cursor, PageSize, cancellationToken));
             if (page.CursorTooOld)
             {
-                throw new RpcException(StatusCode.FailedPrecondition,
+                throw RpcErrors.Create(StatusCode.FailedPrecondition,
                     "Revocation events after this cursor were dropped by retention, so some were missed: resync by calling WatchRevocations without a cursor.",
-                    [new Google.Rpc.ErrorInfo { Reason = "CURSOR_EXPIRED", Domain = CallGuard.ErrorDomain }]);
+                    "CURSOR_EXPIRED");
             }
 
             var position = cursor ?? RevocationCursor.Start;
@@ -147,7 +143,7 @@ public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys,
         }
         catch (StoreUnavailableException e)
         {
-            throw new RpcException(StatusCode.Unavailable, $"The revocation log is unavailable ({e.Message}); reconnect with your last cursor.", e);
+            throw RpcErrors.Create(StatusCode.Unavailable, $"The revocation log is unavailable ({e.Message}); reconnect with your last cursor.");
         }
     }
 }

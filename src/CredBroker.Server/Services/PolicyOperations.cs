@@ -3,7 +3,8 @@ using CredBroker.Core.Audit;
 using CredBroker.Core.Broker;
 using CredBroker.Core.Policy;
 using CredBroker.Core.Policy.File;
-using CredBroker.Grpc;
+using CredBroker.Server.Rpc;
+using Grpc.Core;
 using Google.Protobuf.WellKnownTypes;
 using AuditEvent = CredBroker.Core.Audit.AuditEvent;
 using Lease = CredBroker.Core.Leases.Lease;
@@ -13,16 +14,9 @@ using PolicyFinding = CredBroker.Core.Policy.PolicyFinding;
 namespace CredBroker.Server.Services;
 
 /// <summary>credbroker.v1.Operator, approvals and policy (issue 5): registered next to <see cref="OperatorService"/>.</summary>
-public sealed class PolicyOperatorService(PolicyHolder policy, PolicyGate gate, ApprovalDesk approvals, IAuditEvents audit, TimeProvider time)
+public sealed class PolicyOperations(PolicyHolder policy, PolicyGate gate, ApprovalDesk approvals, IAuditEvents audit, TimeProvider time)
 {
     private const int MaxCandidateBytes = 1024 * 1024;
-
-    public void Register(GrpcMethodRegistry registry) => registry
-        .AddUnary<ListApprovalsRequest, ListApprovalsResponse>(OperatorService.ServiceName, "ListApprovals", ListApprovalsRequest.Parser, ListApprovalsAsync)
-        .AddUnary<DecideApprovalRequest, DecideApprovalResponse>(OperatorService.ServiceName, "DecideApproval", DecideApprovalRequest.Parser, DecideApprovalAsync)
-        .AddUnary<ReloadPolicyRequest, ReloadPolicyResponse>(OperatorService.ServiceName, "ReloadPolicy", ReloadPolicyRequest.Parser, ReloadPolicyAsync)
-        .AddUnary<AnalyzePolicyRequest, AnalyzePolicyResponse>(OperatorService.ServiceName, "AnalyzePolicy", AnalyzePolicyRequest.Parser, AnalyzePolicyAsync)
-        .AddUnary<ExplainDecisionRequest, ExplainDecisionResponse>(OperatorService.ServiceName, "ExplainDecision", ExplainDecisionRequest.Parser, ExplainDecisionAsync);
 
     public static Approval ToWire(Lease lease, DateTimeOffset now)
     {
@@ -58,29 +52,27 @@ public sealed class PolicyOperatorService(PolicyHolder policy, PolicyGate gate, 
         return wire;
     }
 
-    private async Task<ListApprovalsResponse> ListApprovalsAsync(ListApprovalsRequest request, GrpcCallContext context)
+    public async Task<ListApprovalsResponse> ListApprovalsAsync(ListApprovalsRequest request, ServerCallContext context)
     {
-        var page = await CallGuard.RunAsync(() => approvals.ListAsync(
+        var page = await approvals.ListAsync(
             request.AgentId.Length > 0 ? request.AgentId : null, request.PageSize == 0 ? 100 : request.PageSize,
-            request.PageToken.Length > 0 ? request.PageToken : null, context.CancellationToken));
+            request.PageToken.Length > 0 ? request.PageToken : null, context.CancellationToken);
         var now = time.GetUtcNow();
         var response = new ListApprovalsResponse { NextPageToken = page.NextPageToken ?? string.Empty };
         response.Approvals.AddRange(page.Leases.Where(l => l.Approval is not null).Select(l => ToWire(l, now)));
         return response;
     }
 
-    private async Task<DecideApprovalResponse> DecideApprovalAsync(DecideApprovalRequest request, GrpcCallContext context)
+    public async Task<DecideApprovalResponse> DecideApprovalAsync(DecideApprovalRequest request, ServerCallContext context)
     {
         var actor = CallGuard.Caller(context).Subject;
         var lease = request.Verdict switch
         {
-            DecideApprovalRequest.Types.Verdict.Approve => await CallGuard.RunAsync(() =>
-                approvals.ApproveAsync(request.ApprovalId, request.Scopes, actor, request.Reason, context.CancellationToken)),
+            DecideApprovalRequest.Types.Verdict.Approve => await approvals.ApproveAsync(request.ApprovalId, request.Scopes, actor, request.Reason, context.CancellationToken),
             DecideApprovalRequest.Types.Verdict.Deny when request.Scopes.Count > 0 =>
-                throw new RpcException(StatusCode.InvalidArgument, "scopes narrow an approval; a denial takes none (give a reason)."),
-            DecideApprovalRequest.Types.Verdict.Deny => await CallGuard.RunAsync(() =>
-                approvals.DenyAsync(request.ApprovalId, request.Reason, actor, context.CancellationToken)),
-            _ => throw new RpcException(StatusCode.InvalidArgument, "verdict is required: APPROVE (optionally with scopes to narrow to) or DENY (with a reason)."),
+                throw RpcErrors.Create(StatusCode.InvalidArgument, "scopes narrow an approval; a denial takes none (give a reason)."),
+            DecideApprovalRequest.Types.Verdict.Deny => await approvals.DenyAsync(request.ApprovalId, request.Reason, actor, context.CancellationToken),
+            _ => throw RpcErrors.Create(StatusCode.InvalidArgument, "verdict is required: APPROVE (optionally with scopes to narrow to) or DENY (with a reason)."),
         };
         return new DecideApprovalResponse { Approval = ToWire(lease, time.GetUtcNow()) };
     }
@@ -102,11 +94,11 @@ public sealed class PolicyOperatorService(PolicyHolder policy, PolicyGate gate, 
         },
     };
 
-    private async Task<ReloadPolicyResponse> ReloadPolicyAsync(ReloadPolicyRequest request, GrpcCallContext context)
+    public async Task<ReloadPolicyResponse> ReloadPolicyAsync(ReloadPolicyRequest request, ServerCallContext context)
     {
         var actor = CallGuard.Caller(context).Subject;
         var result = policy.Reload();
-        await CallGuard.RunAsync(() => audit.RaiseAsync(Reloaded(result, actor, policy.Current.Agents.All.Count), context.CancellationToken));
+        await audit.RaiseAsync(Reloaded(result, actor, policy.Current.Agents.All.Count), context.CancellationToken);
         var response = new ReloadPolicyResponse
         {
             Applied = result.Applied,
@@ -118,11 +110,11 @@ public sealed class PolicyOperatorService(PolicyHolder policy, PolicyGate gate, 
         return response;
     }
 
-    private Task<AnalyzePolicyResponse> AnalyzePolicyAsync(AnalyzePolicyRequest request, GrpcCallContext context)
+    public Task<AnalyzePolicyResponse> AnalyzePolicyAsync(AnalyzePolicyRequest request, ServerCallContext context)
     {
         if (request.CandidateYaml.Length > MaxCandidateBytes)
         {
-            throw new RpcException(StatusCode.ResourceExhausted, $"candidate_yaml is limited to {MaxCandidateBytes} bytes.");
+            throw RpcErrors.Create(StatusCode.ResourceExhausted, $"candidate_yaml is limited to {MaxCandidateBytes} bytes.");
         }
 
         IReadOnlyList<PolicyFinding> findings;
@@ -149,26 +141,26 @@ public sealed class PolicyOperatorService(PolicyHolder policy, PolicyGate gate, 
         return Task.FromResult(response);
     }
 
-    private async Task<ExplainDecisionResponse> ExplainDecisionAsync(ExplainDecisionRequest request, GrpcCallContext context)
+    public async Task<ExplainDecisionResponse> ExplainDecisionAsync(ExplainDecisionRequest request, ServerCallContext context)
     {
         if (!Core.Broker.Syntax.AgentId().IsMatch(request.AgentId))
         {
-            throw new RpcException(StatusCode.InvalidArgument, "agent_id must be 1-64 characters of lower-case letters, digits, '.', '_' or '-'.");
+            throw RpcErrors.Create(StatusCode.InvalidArgument, "agent_id must be 1-64 characters of lower-case letters, digits, '.', '_' or '-'.");
         }
 
         if (request.Scopes.Count > Core.Broker.Syntax.MaxScopesPerRequest || request.Context.Count > Core.Broker.Syntax.MaxContextLabels)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"at most {Core.Broker.Syntax.MaxScopesPerRequest} scopes and {Core.Broker.Syntax.MaxContextLabels} context labels.");
+            throw RpcErrors.Create(StatusCode.InvalidArgument, $"at most {Core.Broker.Syntax.MaxScopesPerRequest} scopes and {Core.Broker.Syntax.MaxContextLabels} context labels.");
         }
 
         var ttl = request.Ttl is null ? (TimeSpan?)null : request.Ttl.ToTimeSpan();
         if (ttl is { } t && t <= TimeSpan.Zero)
         {
-            throw new RpcException(StatusCode.InvalidArgument, "ttl must be positive when given.");
+            throw RpcErrors.Create(StatusCode.InvalidArgument, "ttl must be positive when given.");
         }
 
         var holdings = request.IncludeHoldings
-            ? await CallGuard.RunAsync(() => gate.HoldingsAsync(request.AgentId, null, context.CancellationToken))
+            ? await gate.HoldingsAsync(request.AgentId, null, context.CancellationToken)
             : [];
         // Explanations are for operators: unlike an agent's error, they may show every rule.
         var decision = policy.Explain(new TaskRequest(request.AgentId, "explain", string.Empty, request.Scopes, request.Audience, ttl, request.Context) { Holdings = holdings });

@@ -3,10 +3,10 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 
-namespace CredBroker.Grpc;
+namespace CredBroker.Server.Hosting;
 
 /// <summary>TLS for a gRPC listener: certificate and key from PEM files, optional client certificates checked against a CA.</summary>
-public sealed record GrpcTlsOptions
+public sealed record ListenerTlsOptions
 {
     /// <summary>PEM certificate (chain) the listener presents.</summary>
     public required string CertificateFile { get; init; }
@@ -21,14 +21,14 @@ public sealed record GrpcTlsOptions
     public bool RequireClientCertificate { get; init; } = true;
 }
 
-public static class GrpcTls
+public static class ListenerTls
 {
     /// <summary>
     /// Serves HTTP/2 over TLS (ALPN h2) on <paramref name="listen"/>. A client certificate, when the
     /// options name a CA, must chain to that CA alone (the system store is not consulted) and be
-    /// valid for client authentication; handlers see it as <see cref="GrpcCallContext.ClientCertificate"/>.
+    /// valid for client authentication; handlers see it on the connection.
     /// </summary>
-    public static void UseGrpcTls(this ListenOptions listen, GrpcTlsOptions tls)
+    public static void UseListenerTls(this ListenOptions listen, ListenerTlsOptions tls)
     {
         var certificate = LoadCertificate(tls);
         var clientCas = tls.ClientCaFile is { } caFile ? LoadCas(caFile) : null;
@@ -65,7 +65,7 @@ public static class GrpcTls
         return chain.Build(certificate);
     }
 
-    private static X509Certificate2 LoadCertificate(GrpcTlsOptions tls)
+    private static X509Certificate2 LoadCertificate(ListenerTlsOptions tls)
     {
         try
         {

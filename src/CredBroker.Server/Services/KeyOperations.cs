@@ -3,18 +3,16 @@ using CredBroker.Contracts.V1;
 using CredBroker.Core.Audit;
 using CredBroker.Core.Broker;
 using CredBroker.Core.Tokens;
-using CredBroker.Grpc;
+using CredBroker.Server.Rpc;
+using Grpc.Core;
 using Google.Protobuf.WellKnownTypes;
 using AuditEvent = CredBroker.Core.Audit.AuditEvent;
 
 namespace CredBroker.Server.Services;
 
 /// <summary>Operator.RotateSigningKey: the key schedule, on the operator listener.</summary>
-public sealed class KeysOperatorService(KeyRotation rotation, RotatingSigningKeys keys, TimeProvider time, IAuditEvents audit, ILogger<KeysOperatorService> log)
+public sealed class KeyOperations(KeyRotation rotation, RotatingSigningKeys keys, TimeProvider time, IAuditEvents audit, ILogger<KeyOperations> log)
 {
-    public void Register(GrpcMethodRegistry registry) => registry
-        .AddUnary<RotateSigningKeyRequest, RotateSigningKeyResponse>(OperatorService.ServiceName, "RotateSigningKey", RotateSigningKeyRequest.Parser, RotateAsync);
-
     public static SigningKeyStatus ToWire(ScheduledKey key, DateTimeOffset now, bool mounted)
     {
         var wire = new SigningKeyStatus
@@ -38,32 +36,32 @@ public sealed class KeysOperatorService(KeyRotation rotation, RotatingSigningKey
         return wire;
     }
 
-    private async Task<RotateSigningKeyResponse> RotateAsync(RotateSigningKeyRequest request, GrpcCallContext context)
+    public async Task<RotateSigningKeyResponse> RotateAsync(RotateSigningKeyRequest request, ServerCallContext context)
     {
         if (request.Kid.Length > 128 || request.Kid.Any(c => !char.IsAsciiLetterOrDigit(c) && c is not ('-' or '_')))
         {
-            throw new RpcException(StatusCode.InvalidArgument, "kid must be a key's RFC 7638 thumbprint (base64url, at most 128 characters), or empty for the next mounted key.");
+            throw RpcErrors.Create(StatusCode.InvalidArgument, "kid must be a key's RFC 7638 thumbprint (base64url, at most 128 characters), or empty for the next mounted key.");
         }
 
         if (request.Reason.Length > 256)
         {
-            throw new RpcException(StatusCode.InvalidArgument, "reason is longer than 256 characters.");
+            throw RpcErrors.Create(StatusCode.InvalidArgument, "reason is longer than 256 characters.");
         }
 
         var actor = CallGuard.Caller(context).Subject;
         KeySchedule schedule;
         try
         {
-            schedule = await CallGuard.RunAsync(() => rotation.RotateAsync(request.Kid.Length > 0 ? request.Kid : null, context.CancellationToken));
+            schedule = await rotation.RotateAsync(request.Kid.Length > 0 ? request.Kid : null, context.CancellationToken);
         }
         catch (KeyRotationException e)
         {
-            throw new RpcException(e.Error == KeyRotationError.UnknownKey ? StatusCode.NotFound : StatusCode.FailedPrecondition, e.Message);
+            throw RpcErrors.Create(e.Error == KeyRotationError.UnknownKey ? StatusCode.NotFound : StatusCode.FailedPrecondition, e.Message);
         }
 
         var next = schedule.Keys[^1];
         // Like every operator action: recorded before it is acknowledged; an audit outage answers UNAVAILABLE.
-        await CallGuard.RunAsync(() => audit.RaiseAsync(new AuditEvent
+        await audit.RaiseAsync(new AuditEvent
         {
             Type = AuditEventType.SigningKeyRotated,
             Time = time.GetUtcNow(),
@@ -76,7 +74,7 @@ public sealed class KeysOperatorService(KeyRotation rotation, RotatingSigningKey
                 ["activate_at"] = next.ActivateAt.ToString("O", CultureInfo.InvariantCulture),
                 ["previous_kid"] = schedule.Keys.Count > 1 ? schedule.Keys[^2].Kid : "",
             },
-        }, context.CancellationToken));
+        }, context.CancellationToken);
         log.LogInformation("Signing key rotation by {Operator}: {Kid} signs from {ActivateAt:O} ({Reason})", actor, next.Kid, next.ActivateAt, request.Reason);
         var now = time.GetUtcNow();
         var response = new RotateSigningKeyResponse { Kid = next.Kid, ActivateAt = Timestamp.FromDateTimeOffset(next.ActivateAt) };

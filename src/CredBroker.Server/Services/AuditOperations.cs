@@ -1,7 +1,8 @@
 using CredBroker.Contracts.V1;
 using CredBroker.Core.Audit;
 using CredBroker.Core.Broker;
-using CredBroker.Grpc;
+using CredBroker.Server.Rpc;
+using Grpc.Core;
 using CredBroker.Server.Audit;
 using Google.Protobuf.WellKnownTypes;
 using AuditEvent = CredBroker.Core.Audit.AuditEvent;
@@ -10,16 +11,12 @@ using AuditRecord = CredBroker.Core.Audit.AuditRecord;
 namespace CredBroker.Server.Services;
 
 /// <summary>QueryAudit and VerifyAudit of credbroker.v1.Operator (issue 8), on the operator listener.</summary>
-public sealed class AuditOperatorService(IAuditLog log, Func<IReadOnlyCollection<IAuditSigner>> signers, AuditFollow follow, TimeSpan pollInterval)
+public sealed class AuditOperations(IAuditLog log, Func<IReadOnlyCollection<IAuditSigner>> signers, AuditFollow follow, TimeSpan pollInterval)
 {
     public const int MaxLimit = 10_000;
     public const int DefaultLimit = 1000;
     public const int MaxFilterLength = 256;
     private const int PageSize = 500;
-
-    public void Register(GrpcMethodRegistry registry) => registry
-        .AddServerStreaming<QueryAuditRequest, Contracts.V1.AuditRecord>(OperatorService.ServiceName, "QueryAudit", QueryAuditRequest.Parser, QueryAuditAsync)
-        .AddUnary<VerifyAuditRequest, VerifyAuditResponse>(OperatorService.ServiceName, "VerifyAudit", VerifyAuditRequest.Parser, VerifyAuditAsync);
 
     public static Contracts.V1.AuditRecord ToWire(AuditRecord record, AuditEvent e)
     {
@@ -49,7 +46,7 @@ public sealed class AuditOperatorService(IAuditLog log, Func<IReadOnlyCollection
         };
     }
 
-    private async Task QueryAuditAsync(QueryAuditRequest request, IServerStreamWriter<Contracts.V1.AuditRecord> stream, GrpcCallContext context)
+    public async Task QueryAuditAsync(QueryAuditRequest request, IServerStreamWriter<Contracts.V1.AuditRecord> stream, ServerCallContext context)
     {
         var (query, limit) = Parse(request);
         var cancellationToken = context.CancellationToken;
@@ -92,7 +89,7 @@ public sealed class AuditOperatorService(IAuditLog log, Func<IReadOnlyCollection
         }
     }
 
-    private async Task<VerifyAuditResponse> VerifyAuditAsync(VerifyAuditRequest request, GrpcCallContext context)
+    public async Task<VerifyAuditResponse> VerifyAuditAsync(VerifyAuditRequest request, ServerCallContext context)
     {
         var result = await Read(() => AuditVerifier.VerifyAsync(log, signers(), null, context.CancellationToken));
         return new VerifyAuditResponse
@@ -111,7 +108,7 @@ public sealed class AuditOperatorService(IAuditLog log, Func<IReadOnlyCollection
     {
         if (request.EventTypes.Count > AuditQuery.MaxTypes)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"event_types lists {request.EventTypes.Count} event types; at most {AuditQuery.MaxTypes}.");
+            throw RpcErrors.Create(StatusCode.InvalidArgument, $"event_types lists {request.EventTypes.Count} event types; at most {AuditQuery.MaxTypes}.");
         }
 
         var types = new HashSet<AuditEventType>();
@@ -119,7 +116,7 @@ public sealed class AuditOperatorService(IAuditLog log, Func<IReadOnlyCollection
         {
             if (!AuditEventTypes.TryParse(name, out var type))
             {
-                throw new RpcException(StatusCode.InvalidArgument,
+                throw RpcErrors.Create(StatusCode.InvalidArgument,
                     $"event_types: '{Clip(name)}' is not an audit event type; use one of {string.Join(", ", AuditEventTypes.All)}.");
             }
 
@@ -128,19 +125,19 @@ public sealed class AuditOperatorService(IAuditLog log, Func<IReadOnlyCollection
 
         if (request.Limit is < 0 or > MaxLimit)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"limit must be between 0 and {MaxLimit} (0 = {DefaultLimit}, or no limit with follow).");
+            throw RpcErrors.Create(StatusCode.InvalidArgument, $"limit must be between 0 and {MaxLimit} (0 = {DefaultLimit}, or no limit with follow).");
         }
 
         if (request.AfterSequence < 0 || request.Tail is < 0 or > MaxLimit)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"after_sequence must not be negative, and tail must be between 0 and {MaxLimit}.");
+            throw RpcErrors.Create(StatusCode.InvalidArgument, $"after_sequence must not be negative, and tail must be between 0 and {MaxLimit}.");
         }
 
         var since = request.Since?.ToDateTimeOffset();
         var until = request.Until?.ToDateTimeOffset();
         if (since is not null && until is not null && since >= until)
         {
-            throw new RpcException(StatusCode.InvalidArgument, "since must be before until.");
+            throw RpcErrors.Create(StatusCode.InvalidArgument, "since must be before until.");
         }
 
         var query = new AuditQuery
@@ -161,7 +158,7 @@ public sealed class AuditOperatorService(IAuditLog log, Func<IReadOnlyCollection
     {
         if (value.Length > MaxFilterLength || value.Any(char.IsControl))
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"{field} must be at most {MaxFilterLength} characters without control characters.");
+            throw RpcErrors.Create(StatusCode.InvalidArgument, $"{field} must be at most {MaxFilterLength} characters without control characters.");
         }
 
         return value.Length == 0 ? null : value;
@@ -175,7 +172,7 @@ public sealed class AuditOperatorService(IAuditLog log, Func<IReadOnlyCollection
         }
         catch (AuditUnavailableException e)
         {
-            throw CallGuard.ToRpc(new BrokerException(BrokerErrorKind.Unavailable, $"The audit log is unavailable ({e.Message}). Retry with backoff.", null, e));
+            throw RpcErrors.From(new BrokerException(BrokerErrorKind.Unavailable, $"The audit log is unavailable ({e.Message}). Retry with backoff.", null, e));
         }
     }
 
