@@ -15,6 +15,7 @@ using CredBroker.Contracts.V1;
 using CredBroker.Server.Metrics;
 using CredBroker.Server.Rpc;
 using CredBroker.Server.Services;
+using Grpc.AspNetCore.Server;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using System.Security.Cryptography;
@@ -104,7 +105,7 @@ public static class BrokerApp
 
         var deadlines = new GrpcDeadlines(listen.Grpc.MaxUnaryDeadline, listen.Grpc.MaxStreamingDeadline);
         app.UseRouting();
-        app.Use((http, next) => deadlines.InvokeAsync(http, () => next(http)));
+        app.UseGrpcDeadlines(deadlines);
         app.MapGrpcService<AgentBrokerService>();
         app.MapGrpcService<TokenValidationService>();
         app.MapGrpcService<OperatorService>();
@@ -132,17 +133,8 @@ public static class BrokerApp
     {
         services.AddSingleton(listeners);
         services.AddSingleton(metrics);
-        services.AddGrpc(o =>
-        {
-            o.MaxReceiveMessageSize = grpc.MaxReceiveMessageSize;
-            o.MaxSendMessageSize = grpc.MaxSendMessageSize;
-            o.EnableDetailedErrors = false;
-            o.CompressionProviders = [new BoundedGzipCompressionProvider(grpc.MaxReceiveMessageSize)];
-            o.ResponseCompressionAlgorithm = grpc.CompressResponses ? "gzip" : null;
-            o.Interceptors.Add<BrokerCallInterceptor>();
-        });
-        services.RemoveAll(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>));
-        services.AddSingleton(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>), typeof(CheckedMessagesMethodProvider<>));
+        services.AddGrpcLayer(grpc.MaxReceiveMessageSize, grpc.MaxSendMessageSize, grpc.CompressResponses);
+        services.Configure<GrpcServiceOptions>(o => o.Interceptors.Add<BrokerCallInterceptor>());
         services.AddSingleton<ListenerHealthService>();
         services.AddSingleton<ListenerReflectionV1Service>();
         services.AddSingleton<ListenerReflectionV1AlphaService>();

@@ -1,21 +1,28 @@
 using System.Net;
-using CredBroker.Grpc;
+using CredBroker.Server.Hosting;
+using CredBroker.Server.Rpc;
 using CredBroker.Testing.Interop;
 using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
 using Google.Rpc;
+using Grpc.Core;
 using Grpc.Health.V1;
+using Grpc.HealthCheck;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
-using StatusCode = CredBroker.Grpc.StatusCode;
+using Microsoft.Extensions.DependencyInjection;
+using Status = Grpc.Core.Status;
+using StatusCode = Grpc.Core.StatusCode;
 
 namespace CredBroker.Testing.Grpc;
 
 /// <summary>
-/// The credbroker.testing.v1.Interop service (see tests/interop/protos/interop.proto) on our gRPC
-/// layer, with health and reflection, on three loopback listeners: h2c, TLS and mTLS. Every client
-/// suite (.NET, Python grpcio, Node grpc-js) runs its matrix against it.
+/// The credbroker.testing.v1.Interop service (see tests/interop/protos/interop.proto) on
+/// Grpc.AspNetCore with the broker's gRPC layer (limits, bounded gzip, malformed messages, deadlines),
+/// health and reflection, on three loopback listeners: h2c, TLS and mTLS. Every client suite
+/// (.NET, Python grpcio, Node grpc-js) runs its matrix against it.
 /// </summary>
 public sealed class InteropServer : IAsyncDisposable
 {
@@ -35,24 +42,27 @@ public sealed class InteropServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2);
-            kestrel.Listen(IPAddress.Loopback, 0, l => l.UseGrpcTls(new GrpcTlsOptions { CertificateFile = certificates.ServerCertFile, KeyFile = certificates.ServerKeyFile }));
-            kestrel.Listen(IPAddress.Loopback, 0, l => l.UseGrpcTls(new GrpcTlsOptions
+            kestrel.Listen(IPAddress.Loopback, 0, l => l.UseListenerTls(new ListenerTlsOptions { CertificateFile = certificates.ServerCertFile, KeyFile = certificates.ServerKeyFile }));
+            kestrel.Listen(IPAddress.Loopback, 0, l => l.UseListenerTls(new ListenerTlsOptions
             {
                 CertificateFile = certificates.ServerCertFile,
                 KeyFile = certificates.ServerKeyFile,
                 ClientCaFile = certificates.CaFile,
             }));
         });
+        builder.Services.AddGrpcLayer(64 * 1024, 4 * 1024 * 1024, compressResponses: false);
+        builder.Services.AddGrpcReflection();
+        var health = new HealthServiceImpl();
+        health.SetStatus(string.Empty, HealthCheckResponse.Types.ServingStatus.Serving);
+        health.SetStatus(Service, HealthCheckResponse.Types.ServingStatus.Serving);
+        builder.Services.AddSingleton(health);
+        builder.Services.AddSingleton(new InteropService(this));
         _app = builder.Build();
-
-        var registry = new GrpcMethodRegistry()
-            .AddUnary<EchoRequest, EchoResponse>(Service, "Echo", EchoRequest.Parser, EchoAsync)
-            .AddServerStreaming<CountRequest, CountResponse>(Service, "Count", CountRequest.Parser, CountAsync)
-            .AddUnary<StatsRequest, StatsResponse>(Service, "Stats", StatsRequest.Parser,
-                (_, _) => Task.FromResult(new StatsResponse { CancelledStreams = Volatile.Read(ref _cancelledStreams) }));
-        new HealthService(_ => Task.FromResult(true), [Service]).Register(registry);
-        registry.AddServerReflection(InteropReflection.Descriptor, HealthReflection.Descriptor);
-        _app.UseGrpcMethods(registry, new GrpcServerOptions { MaxUnaryDeadline = MaxUnaryDeadline });
+        _app.UseRouting();
+        _app.UseGrpcDeadlines(new GrpcDeadlines(MaxUnaryDeadline, TimeSpan.FromDays(7)));
+        _app.MapGrpcService<InteropService>();
+        _app.MapGrpcService<HealthServiceImpl>();
+        _app.MapGrpcReflectionService();
     }
 
     public TestCertificates Certificates { get; }
@@ -111,68 +121,82 @@ public sealed class InteropServer : IAsyncDisposable
         Certificates.Dispose();
     }
 
-    private static async Task<EchoResponse> EchoAsync(EchoRequest request, GrpcCallContext context)
+    /// <summary>credbroker.testing.v1.Interop on Grpc.AspNetCore (see interop.proto for what each method does).</summary>
+    private sealed class InteropService(InteropServer server) : Interop.Interop.InteropBase
     {
-        foreach (var entry in context.RequestMetadata().Where(e => e.Name.StartsWith("x-echo-", StringComparison.Ordinal)))
+        public override async Task<EchoResponse> Echo(EchoRequest request, ServerCallContext context)
         {
-            var trailer = "x-trailer-" + entry.Name["x-echo-".Length..];
-            if (entry.Bytes is { } bytes)
+            var headers = new Metadata();
+            foreach (var entry in context.RequestHeaders.Where(e => e.Key.StartsWith("x-echo-", StringComparison.Ordinal)))
             {
-                context.ResponseHeaders.Add(entry.Name, bytes);
-                context.ResponseTrailers.Add(trailer, bytes);
-            }
-            else
-            {
-                context.ResponseHeaders.Add(entry.Name, entry.Value!);
-                context.ResponseTrailers.Add(trailer, entry.Value!);
-            }
-        }
-
-        if (request.DelayMs > 0)
-        {
-            await Task.Delay(request.DelayMs, context.CancellationToken);
-        }
-
-        if (request.FailCode != 0)
-        {
-            var info = new ErrorInfo { Reason = "TEST_FAILURE", Domain = "interop.test" };
-            info.Metadata["echo"] = request.Message;
-            throw new RpcException((StatusCode)request.FailCode, request.FailMessage, [info]);
-        }
-
-        return new EchoResponse
-        {
-            Message = request.Message,
-            Padding = ByteString.CopyFrom(new byte[Math.Max(0, request.ResponseSize)]),
-            RequestCompressed = context.GetMetadata("grpc-encoding") == "gzip",
-            PayloadSize = request.Payload.Length,
-            ClientCertificateSubject = context.ClientCertificate?.Subject ?? string.Empty,
-        };
-    }
-
-    private async Task CountAsync(CountRequest request, IServerStreamWriter<CountResponse> stream, GrpcCallContext context)
-    {
-        try
-        {
-            for (var i = 0; i < request.Count; i++)
-            {
-                if (request.FailAfter > 0 && i == request.FailAfter)
+                var trailer = "x-trailer-" + entry.Key["x-echo-".Length..];
+                if (entry.IsBinary)
                 {
-                    throw new RpcException(StatusCode.Aborted, $"failed after {i} messages");
+                    headers.Add(entry.Key, entry.ValueBytes);
+                    context.ResponseTrailers.Add(trailer, entry.ValueBytes);
                 }
-
-                if (request.DelayMs > 0 && i > 0)
+                else
                 {
-                    await Task.Delay(request.DelayMs, context.CancellationToken);
+                    headers.Add(entry.Key, entry.Value);
+                    context.ResponseTrailers.Add(trailer, entry.Value);
                 }
+            }
 
-                await stream.WriteAsync(new CountResponse { Index = i });
+            if (headers.Count > 0)
+            {
+                await context.WriteResponseHeadersAsync(headers);
+            }
+
+            if (request.DelayMs > 0)
+            {
+                await Task.Delay(request.DelayMs, context.CancellationToken);
+            }
+
+            if (request.FailCode != 0)
+            {
+                var info = new ErrorInfo { Reason = "TEST_FAILURE", Domain = "interop.test" };
+                info.Metadata["echo"] = request.Message;
+                throw new Google.Rpc.Status { Code = request.FailCode, Message = request.FailMessage, Details = { Any.Pack(info) } }.ToRpcException();
+            }
+
+            var http = context.GetHttpContext();
+            return new EchoResponse
+            {
+                Message = request.Message,
+                Padding = ByteString.CopyFrom(new byte[Math.Max(0, request.ResponseSize)]),
+                RequestCompressed = http.Request.Headers["grpc-encoding"] == "gzip",
+                PayloadSize = request.Payload.Length,
+                ClientCertificateSubject = http.Connection.ClientCertificate?.Subject ?? string.Empty,
+            };
+        }
+
+        public override async Task Count(CountRequest request, IServerStreamWriter<CountResponse> responseStream, ServerCallContext context)
+        {
+            try
+            {
+                for (var i = 0; i < request.Count; i++)
+                {
+                    if (request.FailAfter > 0 && i == request.FailAfter)
+                    {
+                        throw new RpcException(new Status(StatusCode.Aborted, $"failed after {i} messages"));
+                    }
+
+                    if (request.DelayMs > 0 && i > 0)
+                    {
+                        await Task.Delay(request.DelayMs, context.CancellationToken);
+                    }
+
+                    await responseStream.WriteAsync(new CountResponse { Index = i });
+                }
+            }
+            catch (Exception e) when (e is not RpcException && context.CancellationToken.IsCancellationRequested && DateTime.UtcNow < context.Deadline)
+            {
+                Interlocked.Increment(ref server._cancelledStreams);
+                throw;
             }
         }
-        catch (Exception e) when (e is not RpcException && context.CancellationToken.IsCancellationRequested && !(DateTimeOffset.UtcNow >= context.Deadline))
-        {
-            Interlocked.Increment(ref _cancelledStreams);
-            throw;
-        }
+
+        public override Task<StatsResponse> Stats(StatsRequest request, ServerCallContext context) =>
+            Task.FromResult(new StatsResponse { CancelledStreams = Volatile.Read(ref server._cancelledStreams) });
     }
 }
