@@ -21,8 +21,6 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Serilog;
-using Serilog.Formatting.Json;
 
 namespace CredBroker.Server.Hosting;
 
@@ -32,24 +30,18 @@ public static class BrokerApp
     public static WebApplication Create(string[] args, TextWriter? console = null)
     {
         console ??= Console.Out;
-        RaiseThreadPoolFloor();
         var dev = args.Contains("--dev", StringComparer.Ordinal);
         var builder = WebApplication.CreateSlimBuilder(args.Where(a => a != "--dev").ToArray());
         var options = BrokerOptions.Bind(builder.Configuration, dev);
 
-        var serilog = new LoggerConfiguration()
-            .MinimumLevel.Information()
-            .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
-            .Enrich.FromLogContext();
-        serilog = options.Dev ? serilog.WriteTo.Console() : serilog.WriteTo.Console(new JsonFormatter(renderMessage: true));
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSerilog(serilog.CreateLogger(), dispose: true);
+        Telemetry.AddBrokerLogging(builder, options.Dev);
 
         var time = TimeProvider.System;
         var composition = options.Dev ? ComposeDev(options, console, time) : ComposeProduction(options, time);
         var keys = composition.Keys;
-        var metrics = new BrokerMetrics(new MetricsRegistry());
-        var store = new TimedLeaseStore(composition.Store, metrics.StoreDuration);
+        var metrics = new BrokerMetrics();
+        var store = new TimedLeaseStore(composition.Store, metrics);
+        Telemetry.AddBrokerTelemetry(builder.Services, options.Telemetry);
         var follow = new AuditFollow();
         IReadOnlyList<IAuditSink> sinks = options.Audit.JsonLinesFile is { Length: > 0 } jsonLines ? [new JsonLinesAuditSink(jsonLines)] : [];
         var audit = new AuditService(composition.AuditLog, sinks, [metrics, follow]);
@@ -67,7 +59,7 @@ public static class BrokerApp
             () => policy.Current.Agents.All.Max(a => a.MaxTokenTtl), time);
         var readiness = new Readiness(store, composition.AuditLog, keys, () => policy.Current.Agents);
         Func<CancellationToken, Task<bool>> ready = async ct => (await readiness.CheckAsync(ct)).Ready;
-        metrics.Registry.GaugeAsync("credbroker_active_leases", "Open leases in the expiry index (all replicas).", async ct => await store.CountOpenAsync(ct));
+        builder.Services.AddHostedService(_ => new ActiveLeaseCounter(store, metrics, TimeSpan.FromSeconds(5)));
 
         builder.Services.AddHostedService(services => new KeyScheduleService(
             rotation, options.Signing.ScheduleRefreshInterval, time, services.GetRequiredService<ILogger<KeyScheduleService>>()));
@@ -90,7 +82,7 @@ public static class BrokerApp
 
         // The services Grpc.AspNetCore activates: singletons built from the composition above.
         builder.Services.AddSingleton(new AgentBrokerService(broker, approvals, notifier));
-        builder.Services.AddSingleton(new TokenValidationService(broker, keys, store, notifier, metrics.RevocationFeedLag));
+        builder.Services.AddSingleton(new TokenValidationService(broker, keys, store, notifier, metrics));
         builder.Services.AddSingleton(services => new OperatorService(
             new LeaseAdministration(store, time, audit), notifier,
             new KeyOperations(rotation, keys, time, audit, services.GetRequiredService<ILogger<KeyOperations>>()),
@@ -104,6 +96,7 @@ public static class BrokerApp
             burst.AgentId, burst.Denials, burst.Window, string.Join(",", burst.RuleIds), burst.Action);
 
         var deadlines = new GrpcDeadlines(listen.Grpc.MaxUnaryDeadline, listen.Grpc.MaxStreamingDeadline);
+        Telemetry.UseBrokerRequestLogging(app);
         app.UseRouting();
         app.UseGrpcDeadlines(deadlines);
         app.MapGrpcService<AgentBrokerService>();
@@ -112,11 +105,13 @@ public static class BrokerApp
         app.MapGrpcService<ListenerHealthService>();
         app.MapGrpcService<ListenerReflectionV1Service>();
         app.MapGrpcService<ListenerReflectionV1AlphaService>();
-        WellKnownEndpoints.Map(app, keys, options.Issuer, readiness, metrics.Registry, options.Signing.PublishLead);
+        WellKnownEndpoints.Map(app, keys, options.Issuer, readiness, options.Signing.PublishLead);
+        Telemetry.MapMetrics(app);
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             (composition.Store as IDisposable)?.Dispose();
             (composition.AuditLog as IDisposable)?.Dispose();
+            metrics.Dispose();
             foreach (var sink in sinks)
             {
                 (sink as IDisposable)?.Dispose();
@@ -219,17 +214,6 @@ public static class BrokerApp
             new AgentAuthenticator(agentJwt, certificates, directory, identity => agents.Current.Agents.FindByIdentity(identity)?.Id), new OperatorAuthenticator(operatorJwt, directory), auditLog, signers);
     }
 
-    /// <summary>
-    /// StackExchange.Redis 1.2.6 completes calls on the thread pool, and the pool adds threads slowly
-    /// (about one per 500 ms) once its minimum is busy: on a 2-core host a short burst of blocked
-    /// threads turned Redis round trips into multi-second stalls. Raising the pool's minimum is the
-    /// client's documented remedy for such timeouts; idle threads cost nothing.
-    /// </summary>
-    private static void RaiseThreadPoolFloor()
-    {
-        ThreadPool.GetMinThreads(out var workers, out var io);
-        ThreadPool.SetMinThreads(Math.Max(workers, 32), Math.Max(io, 32));
-    }
 
     /// <summary>Delegation on behalf of users is on only with trusted user-token issuers; settings that cannot work stop the start (dev mode too).</summary>
     private static Core.Delegation.ISubjectTokenValidator UserTokens(BrokerOptions options, TimeProvider time)

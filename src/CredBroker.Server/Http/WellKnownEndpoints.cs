@@ -1,15 +1,14 @@
 using CredBroker.Core.Tokens;
-using CredBroker.Server.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 
 namespace CredBroker.Server.Http;
 
-/// <summary>The plain HTTP listener: JWKS, OpenID discovery, liveness, readiness and Prometheus metrics.</summary>
+/// <summary>The plain HTTP listener: JWKS, OpenID discovery, liveness and readiness (/metrics: <see cref="Hosting.Telemetry"/>).</summary>
 public static class WellKnownEndpoints
 {
-    public static void Map(IEndpointRouteBuilder routes, ISigningKeys keys, string issuer, Readiness readiness, MetricsRegistry metrics, TimeSpan publishLead)
+    public static void Map(IEndpointRouteBuilder routes, ISigningKeys keys, string issuer, Readiness readiness, TimeSpan publishLead)
     {
         var endpoints = routes.MapGroup(string.Empty).WithMetadata(Rpc.PlainHttpEndpoint.Instance);
         var discovery = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object>
@@ -36,11 +35,6 @@ public static class WellKnownEndpoints
             http.Response.Headers.CacheControl = "no-store";
             var body = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object> { ["ready"] = ready, ["checks"] = checks });
             return Results.Text(body, "application/json", statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
-        });
-        endpoints.MapGet("/metrics", async (HttpContext http, CancellationToken ct) =>
-        {
-            http.Response.Headers.CacheControl = "no-store";
-            return Results.Text(await metrics.RenderAsync(ct), "text/plain; version=0.0.4; charset=utf-8");
         });
     }
 

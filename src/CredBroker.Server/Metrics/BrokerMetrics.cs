@@ -1,125 +1,139 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using CredBroker.Core.Audit;
 using CredBroker.Core.Leases;
-using CredBroker.Server.Rpc;
 using Grpc.Core;
 
 namespace CredBroker.Server.Metrics;
 
 /// <summary>
-/// The broker's metrics (docs/operations.md lists them). Token and lease counters are derived from
-/// audit events, so a metric never disagrees with the audit trail; gRPC metrics come from an
-/// interceptor; sweeps and the revocation feed report here directly.
+/// The broker's metrics as System.Diagnostics.Metrics instruments on the <c>CredBroker</c> meter,
+/// exported through OpenTelemetry (Prometheus text at <c>/metrics</c>, OTLP when configured;
+/// docs/operations.md lists them). Token and lease counters are derived from audit events, so a
+/// metric never disagrees with the audit trail; gRPC metrics come from the call interceptor; sweeps
+/// and the revocation feed report here directly. Instrument names are the Prometheus series names.
 /// </summary>
-public sealed class BrokerMetrics : IAuditObserver
+public sealed class BrokerMetrics : IAuditObserver, IDisposable
 {
-    public BrokerMetrics(MetricsRegistry registry)
+    public const string MeterName = "CredBroker";
+
+    /// <summary>Traces: one Activity per lease store call (Grpc.AspNetCore's request activity is the parent).</summary>
+    public static readonly ActivitySource Activities = new("CredBroker.Store");
+
+    /// <summary>Seconds: 100 µs to 10 s.</summary>
+    public static readonly IReadOnlyList<double> LatencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+    private readonly Meter _meter = new(MeterName);
+    private readonly Counter<long> _grpcRequests;
+    private readonly Histogram<double> _grpcDuration;
+    private readonly Counter<long> _tokensIssued;
+    private readonly Counter<long> _tokensDenied;
+    private readonly Counter<long> _leasesEnded;
+    private readonly Counter<long> _agentActions;
+    private readonly Counter<long> _operatorAuthFailures;
+    private readonly Counter<long> _auditRecords;
+    private readonly Counter<long> _auditFailures;
+    private readonly Counter<long> _auditSinkFailures;
+    private readonly Histogram<double> _auditAppendDuration;
+    private readonly Histogram<double> _storeDuration;
+    private readonly Counter<long> _sweeps;
+    private readonly Histogram<double> _revocationFeedLag;
+    private double _sweepLag;
+    private long _activeLeases = -1;
+
+    public BrokerMetrics()
     {
-        Registry = registry;
-        GrpcRequests = registry.Counter("credbroker_grpc_requests_total", "gRPC calls by full method and status code.", "method", "code");
-        GrpcDuration = registry.Histogram("credbroker_grpc_request_duration_seconds", "gRPC call duration (streaming calls: until the stream ends).", Histogram.LatencyBuckets, "method");
-        TokensIssued = registry.Counter("credbroker_tokens_issued_total", "Access tokens minted, by operation (begin_task, issue_token, renew_lease).", "operation");
-        TokensDenied = registry.Counter("credbroker_tokens_denied_total", "Token requests refused, by the deciding rule id (the last rule that fired).", "reason");
-        LeasesEnded = registry.Counter("credbroker_leases_ended_total", "Leases that ended, by final state (completed, expired, revoked).", "state");
-        AgentActions = registry.Counter("credbroker_agent_actions_total", "Operator quarantines and releases that changed an agent.", "action");
-        OperatorAuthFailures = registry.Counter("credbroker_operator_auth_failures_total", "Refused operator credentials on the operator listener.");
-        AuditRecords = registry.Counter("credbroker_audit_records_total", "Records appended to the audit chain by this replica, by event type.", "type");
-        AuditFailures = registry.Counter("credbroker_audit_append_failures_total", "Audit appends that failed (the action was refused: fail closed).");
-        AuditSinkFailures = registry.Counter("credbroker_audit_sink_failures_total", "Failed writes to the JSON-lines audit file (the chain still has the record).");
-        AuditAppendDuration = registry.Histogram("credbroker_audit_append_duration_seconds", "Time to append one record to the audit chain (a Redis round trip in production).", Histogram.LatencyBuckets);
-        StoreDuration = registry.Histogram("credbroker_redis_latency_seconds", "Lease store round trips by operation.", Histogram.LatencyBuckets, "operation");
-        SweepLag = registry.Gauge("credbroker_sweep_lag_seconds", "How long after its deadline the latest lease expired by the last sweep was recorded expired.");
-        Sweeps = registry.Counter("credbroker_sweeps_total", "Sweeper passes by result (ok, error).", "result");
-        RevocationFeedLag = registry.Histogram("credbroker_revocation_feed_lag_seconds", "Age of a revocation event when WatchRevocations delivered it to a validator.", Histogram.LatencyBuckets);
-        SweepLag.Set(0);
+        _grpcRequests = _meter.CreateCounter<long>("credbroker_grpc_requests", description: "gRPC calls by full method and status code.");
+        _grpcDuration = Seconds("credbroker_grpc_request_duration_seconds", "gRPC call duration (streaming calls: until the stream ends).");
+        _tokensIssued = _meter.CreateCounter<long>("credbroker_tokens_issued", description: "Access tokens minted, by operation (begin_task, issue_token, renew_lease, approval).");
+        _tokensDenied = _meter.CreateCounter<long>("credbroker_tokens_denied", description: "Token requests refused, by the deciding rule id (the last rule that fired).");
+        _leasesEnded = _meter.CreateCounter<long>("credbroker_leases_ended", description: "Leases that ended, by final state (completed, expired, revoked).");
+        _agentActions = _meter.CreateCounter<long>("credbroker_agent_actions", description: "Operator quarantines and releases that changed an agent.");
+        _operatorAuthFailures = _meter.CreateCounter<long>("credbroker_operator_auth_failures", description: "Refused operator credentials on the operator listener.");
+        _auditRecords = _meter.CreateCounter<long>("credbroker_audit_records", description: "Records appended to the audit chain by this replica, by event type.");
+        _auditFailures = _meter.CreateCounter<long>("credbroker_audit_append_failures", description: "Audit appends that failed (the action was refused: fail closed).");
+        _auditSinkFailures = _meter.CreateCounter<long>("credbroker_audit_sink_failures", description: "Failed writes to the JSON-lines audit file (the chain still has the record).");
+        _auditAppendDuration = Seconds("credbroker_audit_append_duration_seconds", "Time to append one record to the audit chain (a Redis round trip in production).");
+        _storeDuration = Seconds("credbroker_redis_latency_seconds", "Lease store round trips by operation.");
+        _sweeps = _meter.CreateCounter<long>("credbroker_sweeps", description: "Sweeper passes by result (ok, error).");
+        _revocationFeedLag = Seconds("credbroker_revocation_feed_lag_seconds", "Age of a revocation event when WatchRevocations delivered it to a validator.");
+        _meter.CreateObservableGauge("credbroker_sweep_lag_seconds", () => Volatile.Read(ref _sweepLag), unit: "s",
+            description: "How long after its deadline the latest lease expired by the last sweep was recorded expired.");
+        _meter.CreateObservableGauge("credbroker_active_leases", ActiveLeases,
+            description: "Open leases in the expiry index (all replicas), refreshed in the background.");
     }
 
-    public MetricsRegistry Registry { get; }
-
-    public Counter GrpcRequests { get; }
-
-    public Histogram GrpcDuration { get; }
-
-    public Counter TokensIssued { get; }
-
-    public Counter TokensDenied { get; }
-
-    public Counter LeasesEnded { get; }
-
-    public Counter AgentActions { get; }
-
-    public Counter OperatorAuthFailures { get; }
-
-    public Counter AuditRecords { get; }
-
-    public Counter AuditFailures { get; }
-
-    public Counter AuditSinkFailures { get; }
-
-    public Histogram AuditAppendDuration { get; }
-
-    public Histogram StoreDuration { get; }
-
-    public Gauge SweepLag { get; }
-
-    public Counter Sweeps { get; }
-
-    public Histogram RevocationFeedLag { get; }
-
-    /// <summary>Counts every call by method and final status, and times it.</summary>
     /// <summary>One finished gRPC call (streaming calls: when the stream ends).</summary>
     public void RecordCall(string method, StatusCode code, TimeSpan elapsed)
     {
-        GrpcRequests.Inc(method, code.ToString());
-        GrpcDuration.Observe(elapsed.TotalSeconds, method);
+        var methodTag = new KeyValuePair<string, object?>("method", method);
+        _grpcRequests.Add(1, methodTag, new KeyValuePair<string, object?>("code", code.ToString()));
+        _grpcDuration.Record(elapsed.TotalSeconds, methodTag);
     }
+
+    public void RecordStoreCall(string operation, TimeSpan elapsed) =>
+        _storeDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("operation", operation));
+
+    public void RecordRevocationDelivered(TimeSpan age) => _revocationFeedLag.Record(Math.Max(0, age.TotalSeconds));
+
+    /// <summary>The open lease count the gauge reports (set by <see cref="ActiveLeaseCounter"/>; null = unknown, no sample).</summary>
+    public void SetActiveLeases(long? count) => Interlocked.Exchange(ref _activeLeases, count ?? -1);
 
     public void Swept(SweepResult result)
     {
-        Sweeps.Inc("ok");
+        _sweeps.Add(1, new KeyValuePair<string, object?>("result", "ok"));
         if (result.Expired > 0)
         {
-            SweepLag.Set(Math.Max(0, result.MaxLag.TotalSeconds));
+            Volatile.Write(ref _sweepLag, Math.Max(0, result.MaxLag.TotalSeconds));
         }
     }
 
-    public void SweepFailed() => Sweeps.Inc("error");
+    public void SweepFailed() => _sweeps.Add(1, new KeyValuePair<string, object?>("result", "error"));
 
     public void Appended(AuditRecord record, AuditEvent auditEvent, TimeSpan elapsed)
     {
-        AuditRecords.Inc(auditEvent.Type.ToWire());
-        AuditAppendDuration.Observe(elapsed.TotalSeconds);
+        _auditRecords.Add(1, new KeyValuePair<string, object?>("type", auditEvent.Type.ToWire()));
+        _auditAppendDuration.Record(elapsed.TotalSeconds);
         var changed = auditEvent.Details.GetValueOrDefault("changed") != "false";
         switch (auditEvent.Type)
         {
             case AuditEventType.TokenMinted:
             case AuditEventType.LeaseRenewed:
-                TokensIssued.Inc(auditEvent.Details.GetValueOrDefault("operation") ?? "unknown");
+                _tokensIssued.Add(1, new KeyValuePair<string, object?>("operation", auditEvent.Details.GetValueOrDefault("operation") ?? "unknown"));
                 break;
             case AuditEventType.TokenDenied:
-                TokensDenied.Inc(auditEvent.RuleIds.LastOrDefault() ?? "unspecified");
+                _tokensDenied.Add(1, new KeyValuePair<string, object?>("reason", auditEvent.RuleIds.LastOrDefault() ?? "unspecified"));
                 break;
             case AuditEventType.LeaseCompleted when changed:
-                LeasesEnded.Inc("completed");
+                _leasesEnded.Add(1, new KeyValuePair<string, object?>("state", "completed"));
                 break;
             case AuditEventType.LeaseExpired:
-                LeasesEnded.Inc("expired");
+                _leasesEnded.Add(1, new KeyValuePair<string, object?>("state", "expired"));
                 break;
             case AuditEventType.LeaseRevoked when changed:
-                LeasesEnded.Inc("revoked");
+                _leasesEnded.Add(1, new KeyValuePair<string, object?>("state", "revoked"));
                 break;
             case AuditEventType.AgentQuarantined:
-                AgentActions.Inc("quarantine");
+                _agentActions.Add(1, new KeyValuePair<string, object?>("action", "quarantine"));
                 break;
             case AuditEventType.AgentReleased when changed:
-                AgentActions.Inc("release");
+                _agentActions.Add(1, new KeyValuePair<string, object?>("action", "release"));
                 break;
             case AuditEventType.OperatorAuthFailed:
-                OperatorAuthFailures.Inc();
+                _operatorAuthFailures.Add(1);
                 break;
         }
     }
 
-    public void AppendFailed(AuditEvent auditEvent, Exception error) => AuditFailures.Inc();
+    public void AppendFailed(AuditEvent auditEvent, Exception error) => _auditFailures.Add(1);
 
-    public void SinkFailed(Exception error) => AuditSinkFailures.Inc();
+    public void SinkFailed(Exception error) => _auditSinkFailures.Add(1);
+
+    public void Dispose() => _meter.Dispose();
+
+    private IEnumerable<Measurement<long>> ActiveLeases() =>
+        Interlocked.Read(ref _activeLeases) is var count and >= 0 ? [new Measurement<long>(count)] : [];
+
+    private Histogram<double> Seconds(string name, string description) =>
+        _meter.CreateHistogram(name, unit: "s", description: description, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
 }

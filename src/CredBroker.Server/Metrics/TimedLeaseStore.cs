@@ -3,8 +3,11 @@ using CredBroker.Core.Leases;
 
 namespace CredBroker.Server.Metrics;
 
-/// <summary>Times every lease store round trip into <c>credbroker_redis_latency_seconds{operation}</c>, failures included.</summary>
-public sealed class TimedLeaseStore(ILeaseStore inner, Histogram latency) : ILeaseStore, IOpenLeaseCount, IDisposable
+/// <summary>
+/// Times every lease store round trip into <c>credbroker_redis_latency_seconds{operation}</c>, failures
+/// included, and traces it as an Activity (<c>store.{operation}</c>) when a tracer listens.
+/// </summary>
+public sealed class TimedLeaseStore(ILeaseStore inner, BrokerMetrics metrics) : ILeaseStore, IOpenLeaseCount, IDisposable
 {
     public ILeaseStore Inner => inner;
 
@@ -68,14 +71,20 @@ public sealed class TimedLeaseStore(ILeaseStore inner, Histogram latency) : ILea
 
     private async Task<T> Time<T>(string operation, Func<Task<T>> call)
     {
+        using var activity = BrokerMetrics.Activities.StartActivity("store." + operation, ActivityKind.Client);
         var started = Stopwatch.GetTimestamp();
         try
         {
             return await call();
         }
+        catch (Exception e) when (activity is not null)
+        {
+            activity.SetStatus(ActivityStatusCode.Error, e.GetType().Name);
+            throw;
+        }
         finally
         {
-            latency.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds, operation);
+            metrics.RecordStoreCall(operation, Stopwatch.GetElapsedTime(started));
         }
     }
 }

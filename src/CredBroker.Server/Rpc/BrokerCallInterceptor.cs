@@ -13,8 +13,8 @@ namespace CredBroker.Server.Rpc;
 /// The one interceptor around every broker call: authenticates the caller for the listener the call
 /// arrived on (health and reflection are open), checks the operator role on the operator listener,
 /// turns broker refusals into a status with ErrorInfo, never lets an internal error out as UNKNOWN
-/// with a stack trace, and records one log line and the call metrics — never metadata (it carries
-/// credentials).
+/// with a stack trace, records the call metrics, and leaves the final status for the request log
+/// line (<see cref="Hosting.Telemetry.UseBrokerRequestLogging"/>).
 /// </summary>
 public sealed partial class BrokerCallInterceptor(GrpcListeners listeners, BrokerMetrics metrics, ILogger<BrokerCallInterceptor> logger) : Interceptor
 {
@@ -82,16 +82,8 @@ public sealed partial class BrokerCallInterceptor(GrpcListeners listeners, Broke
         }
         finally
         {
-            var elapsed = Stopwatch.GetElapsedTime(started);
-            metrics.RecordCall(context.Method, code, elapsed);
-            if (code == StatusCode.OK)
-            {
-                LogOk(logger, context.Method, elapsed.TotalMilliseconds, context.RemoteEndpoint());
-            }
-            else
-            {
-                LogCall(logger, context.Method, code, elapsed.TotalMilliseconds, context.RemoteEndpoint());
-            }
+            metrics.RecordCall(context.Method, code, Stopwatch.GetElapsedTime(started));
+            CallOutcome.Set(context.GetHttpContext(), code);
         }
     }
 
@@ -125,12 +117,6 @@ public sealed partial class BrokerCallInterceptor(GrpcListeners listeners, Broke
         var slash = method.LastIndexOf('/');
         return slash > 1 ? method[1..slash] : method;
     }
-
-    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "gRPC {Method} → {StatusCode} in {ElapsedMs:0.0} ms from {Peer}")]
-    private static partial void LogCall(ILogger logger, string method, StatusCode statusCode, double elapsedMs, string peer);
-
-    [LoggerMessage(EventId = 101, Level = LogLevel.Debug, Message = "gRPC {Method} → OK in {ElapsedMs:0.0} ms from {Peer}")]
-    private static partial void LogOk(ILogger logger, string method, double elapsedMs, string peer);
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Error, Message = "gRPC {Method} failed inside the broker (error id {ErrorId})")]
     private static partial void LogInternalError(ILogger logger, Exception exception, string method, string errorId);

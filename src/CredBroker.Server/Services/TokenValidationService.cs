@@ -9,7 +9,7 @@ using Google.Protobuf.WellKnownTypes;
 namespace CredBroker.Server.Services;
 
 /// <summary>credbroker.v1.TokenValidation: introspection (RFC 7662) and the JWKS, for downstream APIs.</summary>
-public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys, ILeaseStore store, RevocationNotifier notifier, Metrics.Histogram? feedLag = null) : TokenValidation.TokenValidationBase
+public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys, ILeaseStore store, RevocationNotifier notifier, Metrics.BrokerMetrics? metrics = null) : TokenValidation.TokenValidationBase
 {
     public const string ServiceName = "credbroker.v1.TokenValidation";
     private const int PageSize = 500;
@@ -98,7 +98,7 @@ public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys,
             {
                 position = position.With(e.Shard, e.Position);
                 await stream.WriteAsync(ToWire(e, position), cancellationToken);
-                feedLag?.Observe(Math.Max(0, (DateTimeOffset.UtcNow - e.At).TotalSeconds));
+                metrics?.RecordRevocationDelivered(DateTimeOffset.UtcNow - e.At);
             }
 
             cursor = page.Cursor;
