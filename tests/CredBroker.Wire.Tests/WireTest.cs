@@ -60,12 +60,14 @@ public abstract class WireTest
     /// <summary>The refusal every wire test accepts as "handled": HTTP 200 and a gRPC status that is neither OK nor UNKNOWN.</summary>
     protected static void AssertHandledRefusal(WireResponse response)
     {
+        TestContext.Out.WriteLine("answer: " + response.Describe());
         Assert.That(response.HttpStatus, Is.EqualTo(200), response.Describe());
         Assert.That(response.Status, Is.Not.Null.And.Not.EqualTo(Code.Ok).And.Not.EqualTo(Code.Unknown), response.Describe());
     }
 
     protected static void AssertStatus(WireResponse response, Code code)
     {
+        TestContext.Out.WriteLine("answer: " + response.Describe());
         Assert.That(response.HttpStatus, Is.EqualTo(200), response.Describe());
         Assert.That(response.Status, Is.EqualTo(code), response.Describe());
     }
