@@ -78,14 +78,36 @@ public sealed class CompressionTests : WireTest
         await AssertServingAsync(Broker.Agent, fresh);
     }
 
-    [Test]
-    public async Task CorruptGzip_IsAHandledRefusal()
+    /// <summary>gzip that does not inflate to the whole message (cut short, or garbage after a valid header) is refused, never read as a shorter message.</summary>
+    [TestCase("truncated")]
+    [TestCase("garbage")]
+    public async Task CorruptGzip_IsAHandledRefusal(string damage)
     {
-        var response = await SendAsync(Broker.Agent, new WireCall(Introspect, Framing.Frame([0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5], flag: 1))
+        var gzip = Framing.Gzip(ReadTask().ToByteArray());
+        var corrupt = damage == "truncated" ? gzip[..(gzip.Length / 2)] : [.. gzip[..10], .. Enumerable.Repeat((byte)0xFF, 40)];
+        var response = await SendAsync(Broker.Agent, new WireCall(BeginTask, Framing.Frame(corrupt, flag: 1))
         {
             Headers = [DevBroker.AgentAuth, ("grpc-encoding", "gzip")],
         });
         AssertHandledRefusal(response);
+        await AssertServingAsync(Broker.Agent);
+    }
+
+    /// <summary>
+    /// A gzip stream cut short after its header inflates to nothing. Read as an empty message, the
+    /// call would become a different request (here: Check for "" instead of an unknown service, so
+    /// SERVING instead of NOT_FOUND); the broker must refuse it as a corrupt message instead.
+    /// </summary>
+    [Test]
+    public async Task GzipCutAfterItsHeader_IsRefused_NotReadAsAnEmptyMessage()
+    {
+        var gzip = Framing.Gzip(new Grpc.Health.V1.HealthCheckRequest { Service = "credbroker.v1.NoSuchService" }.ToByteArray());
+        var response = await SendAsync(Broker.Agent, new WireCall(HealthCheck, Framing.Frame(gzip[..10], flag: 1))
+        {
+            Headers = [("grpc-encoding", "gzip")],
+        });
+        AssertHandledRefusal(response);
+        Assert.That(response.Status, Is.Not.EqualTo(Code.NotFound), "the request was not read at all, let alone as Check for the unknown service");
         await AssertServingAsync(Broker.Agent);
     }
 }

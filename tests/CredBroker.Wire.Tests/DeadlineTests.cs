@@ -17,6 +17,7 @@ public sealed class DeadlineTests : WireTest
     public async Task TinyTimeout_OnAUnaryCall_IsDeadlineExceededOrCompletes(string timeout)
     {
         var response = await UnaryAsync(Broker.Agent, BeginTask, ReadTask(), DevBroker.AgentAuth, ("grpc-timeout", timeout));
+        TestContext.Out.WriteLine("answer: " + response.Describe());
         Assert.That(response.HttpStatus, Is.EqualTo(200), response.Describe());
         Assert.That(response.Status, Is.EqualTo(Code.DeadlineExceeded).Or.EqualTo(Code.Ok), response.Describe());
         await AssertServingAsync(Broker.Agent);
@@ -31,6 +32,7 @@ public sealed class DeadlineTests : WireTest
             Headers = [DevBroker.AgentAuth, ("grpc-timeout", timeout)],
         };
         var response = await SendAsync(Broker.Agent, call);
+        TestContext.Out.WriteLine("answer: " + response.Describe());
         Assert.That(response.HttpStatus, Is.EqualTo(200), response.Describe());
         Assert.That(response.Status, Is.EqualTo(Code.DeadlineExceeded).Or.EqualTo(Code.Ok), response.Describe());
         await AssertServingAsync(Broker.Agent);
