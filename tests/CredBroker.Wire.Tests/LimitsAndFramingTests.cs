@@ -72,6 +72,16 @@ public sealed class LimitsAndFramingTests : WireTest
         AssertStatus(begun, Code.Ok);
     }
 
+    [TestCase(new byte[] { 0, 0, 0, 0, 100, 1, 2, 3 }, TestName = "{m}(prefix declares 100 bytes, 3 arrive)")]
+    [TestCase(new byte[] { 0, 0, 0, 0, 3, 0xFF, 0xFF, 0xFF }, TestName = "{m}(bytes that are not protobuf)")]
+    [TestCase(new byte[] { 1, 0, 0, 0, 2, 0x0A, 0 }, TestName = "{m}(compressed flag without grpc-encoding)")]
+    public async Task MalformedBody_OnTheOperatorListener_IsAHandledRefusal(byte[] body)
+    {
+        var response = await SendAsync(Broker.Operator, new WireCall(ListLeases, body) { Headers = [DevBroker.OperatorAuth] });
+        AssertHandledRefusal(response);
+        AssertStatus(await UnaryAsync(Broker.Operator, ListLeases, new ListLeasesRequest(), DevBroker.OperatorAuth), Code.Ok);
+    }
+
     [Test]
     public async Task TwoMessages_ForAUnaryMethod_AreAHandledRefusal()
     {
