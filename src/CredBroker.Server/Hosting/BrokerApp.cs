@@ -98,7 +98,7 @@ public static class BrokerApp
         var deadlines = new GrpcDeadlines(listen.Grpc.MaxUnaryDeadline, listen.Grpc.MaxStreamingDeadline);
         Telemetry.UseBrokerRequestLogging(app);
         app.UseRouting();
-        app.UseGrpcDeadlines(deadlines);
+        app.UseGrpcRequestChecks(deadlines);
         app.MapGrpcService<AgentBrokerService>();
         app.MapGrpcService<TokenValidationService>();
         app.MapGrpcService<OperatorService>();

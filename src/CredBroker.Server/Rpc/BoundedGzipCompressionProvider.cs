@@ -1,81 +1,71 @@
+using System.Buffers.Binary;
 using System.IO.Compression;
+using System.IO.Hashing;
 using Grpc.Core;
 using Grpc.Net.Compression;
 
 namespace CredBroker.Server.Rpc;
 
 /// <summary>
-/// gzip for gRPC messages whose decompression stops at the receive limit: a small compressed bomb
-/// never inflates past <c>maxDecompressedSize</c> bytes, and the call ends RESOURCE_EXHAUSTED.
-/// (The library's own gzip provider inflates the whole message before checking its size.)
+/// gzip for gRPC messages, strict on the way in: a message inflates to at most
+/// <c>maxDecompressedSize</c> bytes (a small compressed bomb ends RESOURCE_EXHAUSTED without
+/// inflating further), and it must be one complete gzip member whose trailer (CRC-32 and size)
+/// matches what was inflated — a cut-off or corrupt message ends INTERNAL instead of being read as
+/// a shorter message. (The library's own provider inflates without a bound and without checking
+/// the trailer.) The compressed message itself is already bounded by the receive limit.
 /// </summary>
 public sealed class BoundedGzipCompressionProvider(int maxDecompressedSize) : ICompressionProvider
 {
+    private const int HeaderAndTrailer = 18;
+
     public string EncodingName => "gzip";
 
     public Stream CreateCompressionStream(Stream stream, CompressionLevel? compressionLevel) =>
         new GZipStream(stream, compressionLevel ?? CompressionLevel.Fastest, leaveOpen: true);
 
-    public Stream CreateDecompressionStream(Stream stream) =>
-        new BoundedStream(new GZipStream(stream, CompressionMode.Decompress), maxDecompressedSize);
-
-    private sealed class BoundedStream(Stream inner, int limit) : Stream
+    public Stream CreateDecompressionStream(Stream stream)
     {
-        private long _read;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
+        using var compressed = new MemoryStream();
+        stream.CopyTo(compressed);
+        var bytes = compressed.GetBuffer().AsSpan(0, (int)compressed.Length);
+        if (bytes.Length < HeaderAndTrailer || bytes[0] != 0x1f || bytes[1] != 0x8b)
         {
-            get => _read;
-            set => throw new NotSupportedException();
+            throw Corrupt("it is not a gzip member");
         }
 
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer) => Count(inner.Read(buffer[..Room(buffer.Length)]));
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            Count(await inner.ReadAsync(buffer[..Room(buffer.Length)], cancellationToken));
-
-        public override void Flush()
+        var inflated = new MemoryStream();
+        try
         {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
+            using var gzip = new GZipStream(new MemoryStream(compressed.GetBuffer(), 0, bytes.Length, writable: false), CompressionMode.Decompress);
+            var buffer = new byte[8192];
+            int read;
+            while ((read = gzip.Read(buffer, 0, (int)Math.Min(buffer.Length, maxDecompressedSize + 1L - inflated.Length))) > 0)
             {
-                inner.Dispose();
+                inflated.Write(buffer, 0, read);
+                if (inflated.Length > maxDecompressedSize)
+                {
+                    throw RpcErrors.Create(StatusCode.ResourceExhausted,
+                        $"The request message inflates past the {maxDecompressedSize}-byte receive limit; send a smaller message.", "MESSAGE_TOO_LARGE");
+                }
             }
-
-            base.Dispose(disposing);
         }
-
-        /// <summary>Reads at most one byte past the limit, enough to tell "exactly at" from "over".</summary>
-        private int Room(int wanted) => (int)Math.Min(wanted, limit + 1L - _read);
-
-        private int Count(int read)
+        catch (InvalidDataException e)
         {
-            _read += read;
-            return _read > limit
-                ? throw RpcErrors.Create(StatusCode.ResourceExhausted, $"The request message inflates past the {limit}-byte receive limit; send a smaller message.", "MESSAGE_TOO_LARGE")
-                : read;
+            throw Corrupt(e.Message);
         }
+
+        var trailer = bytes[^8..];
+        var output = inflated.GetBuffer().AsSpan(0, (int)inflated.Length);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(trailer) != Crc32.HashToUInt32(output)
+            || BinaryPrimitives.ReadUInt32LittleEndian(trailer[4..]) != (uint)output.Length)
+        {
+            throw Corrupt("it is cut off or its CRC-32 does not match (one complete gzip member is expected)");
+        }
+
+        inflated.Position = 0;
+        return inflated;
     }
+
+    private static RpcException Corrupt(string why) =>
+        RpcErrors.Create(StatusCode.Internal, $"The gzip-compressed request cannot be read: {why}.", "MALFORMED_MESSAGE");
 }

@@ -77,7 +77,8 @@ public sealed class GrpcDeadlines(TimeSpan? maxUnary, TimeSpan maxStreaming)
         var ticks = Math.Max(0, timeout.Ticks);
         foreach (var (unit, perUnit) in Units)
         {
-            var amount = (ticks + perUnit - 1) / perUnit;
+            // Rounded up, and never 0: a zero grpc-timeout would mean "no deadline" to the library.
+            var amount = Math.Max(1, (ticks + perUnit - 1) / perUnit);
             if (amount <= 99_999_999)
             {
                 return amount.ToString(CultureInfo.InvariantCulture) + unit;

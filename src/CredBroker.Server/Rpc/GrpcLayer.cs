@@ -7,7 +7,7 @@ namespace CredBroker.Server.Rpc;
 /// <summary>
 /// Grpc.AspNetCore as the broker runs it (the interop test server too): receive and send limits set
 /// explicitly, gzip that stops inflating at the receive limit, malformed protobuf answered
-/// INVALID_ARGUMENT, and the deadline cap/default in front of the gRPC endpoints.
+/// INVALID_ARGUMENT, and in front of the gRPC endpoints the deadline cap/default and the frame check.
 /// </summary>
 public static class GrpcLayer
 {
@@ -26,7 +26,11 @@ public static class GrpcLayer
         return builder;
     }
 
-    /// <summary>Call after UseRouting (the middleware reads the selected gRPC method) and before the endpoints run.</summary>
-    public static IApplicationBuilder UseGrpcDeadlines(this IApplicationBuilder app, GrpcDeadlines deadlines) =>
-        app.Use((http, next) => deadlines.InvokeAsync(http, () => next(http)));
+    /// <summary>
+    /// The deadline cap/default and the frame check; call after UseRouting (both read the selected
+    /// gRPC method) and before the endpoints run.
+    /// </summary>
+    public static IApplicationBuilder UseGrpcRequestChecks(this IApplicationBuilder app, GrpcDeadlines deadlines) =>
+        app.Use((http, next) => deadlines.InvokeAsync(http, () => next(http)))
+            .Use((http, next) => GrpcFrameCheck.InvokeAsync(http, () => next(http)));
 }

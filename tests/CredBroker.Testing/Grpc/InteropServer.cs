@@ -59,7 +59,7 @@ public sealed class InteropServer : IAsyncDisposable
         builder.Services.AddSingleton(new InteropService(this));
         _app = builder.Build();
         _app.UseRouting();
-        _app.UseGrpcDeadlines(new GrpcDeadlines(MaxUnaryDeadline, TimeSpan.FromDays(7)));
+        _app.UseGrpcRequestChecks(new GrpcDeadlines(MaxUnaryDeadline, TimeSpan.FromDays(7)));
         _app.MapGrpcService<InteropService>();
         _app.MapGrpcService<HealthServiceImpl>();
         _app.MapGrpcReflectionService();
