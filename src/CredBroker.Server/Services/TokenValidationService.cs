@@ -82,6 +82,7 @@ public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys,
             cursor = await Read(() => store.CurrentRevocationCursorAsync(cancellationToken));
         }
 
+        var caughtUp = false;
         while (true)
         {
             var changed = notifier.NextChange;
@@ -104,22 +105,31 @@ public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys,
             cursor = page.Cursor;
             if (page.Events.Count < PageSize)
             {
+                // The first heartbeat comes right after the backlog: it tells a validator it has caught up.
+                if (!caughtUp)
+                {
+                    caughtUp = true;
+                    await stream.WriteAsync(HeartbeatAt(cursor), cancellationToken);
+                }
+
                 try
                 {
                     await changed.WaitAsync(Heartbeat, cancellationToken);
                 }
                 catch (TimeoutException)
                 {
-                    await stream.WriteAsync(new Contracts.V1.RevocationEvent
-                    {
-                        Kind = "heartbeat",
-                        Cursor = cursor.ToString(),
-                        At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
-                    }, cancellationToken);
+                    await stream.WriteAsync(HeartbeatAt(cursor), cancellationToken);
                 }
             }
         }
     }
+
+    private static Contracts.V1.RevocationEvent HeartbeatAt(RevocationCursor cursor) => new()
+    {
+        Kind = "heartbeat",
+        Cursor = cursor.ToString(),
+        At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+    };
 
     private static Contracts.V1.RevocationEvent ToWire(Core.Leases.RevocationEvent e, RevocationCursor cursor) => new()
     {
