@@ -4,8 +4,11 @@ using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -14,43 +17,107 @@ namespace CredBroker.Validation.AspNetCore;
 /// <summary>Names used by the CredBroker authentication scheme.</summary>
 public static class CredBrokerDefaults
 {
-    /// <summary>The scheme name <see cref="CredBrokerAuthenticationExtensions.AddCredBroker"/> registers.</summary>
+    /// <summary>The scheme name <c>AddCredBroker</c> registers unless given another.</summary>
     public const string AuthenticationScheme = "CredBroker";
 
     /// <summary>One claim per granted scope.</summary>
     public const string ScopeClaim = "scope";
+
+    /// <summary>The <see cref="IHttpClientFactory"/> client that fetches JWKS documents (<c>services.AddHttpClient(HttpClientName)</c> to configure it).</summary>
+    public const string HttpClientName = "CredBroker.Jwks";
 }
 
 /// <summary>
-/// Registration: <c>services.AddAuthentication().AddCredBroker()</c> after registering an
-/// <see cref="AccessTokenValidator"/> (and, for revocations, a running <see cref="RevocationSync"/>
-/// passed to it) in DI; endpoints then use <c>RequireAuthorization(p =&gt; p.RequireScope("tickets:read"))</c>.
+/// Registration in one call per scheme:
+/// <code>
+/// services.AddAuthentication().AddCredBroker(o =&gt;
+/// {
+///     o.Issuer = "https://broker.example";
+///     o.Audience = "tickets-api";
+///     o.RevocationFeed = new BrokerRevocationFeed(client);
+/// });
+/// </code>
+/// or <c>AddCredBroker(configuration.GetSection("CredBroker"))</c>. Each call adds an independent scheme
+/// (its own keys, deny list, revocation feed, background service and health check
+/// <c>credbroker-{scheme}</c>); its options are validated when the host starts. Endpoints then use
+/// <c>RequireAuthorization(p =&gt; p.RequireScope("tickets:read"))</c>.
 /// </summary>
 public static class CredBrokerAuthenticationExtensions
 {
-    /// <summary>Adds the CredBroker bearer scheme; an <see cref="AccessTokenValidator"/> must be registered in DI.</summary>
-    public static AuthenticationBuilder AddCredBroker(this AuthenticationBuilder builder, string scheme = CredBrokerDefaults.AuthenticationScheme)
+    /// <summary>Adds the <see cref="CredBrokerDefaults.AuthenticationScheme"/> scheme, its options configured elsewhere (e.g. <c>services.Configure&lt;CredBrokerOptions&gt;("CredBroker", ...)</c>).</summary>
+    public static AuthenticationBuilder AddCredBroker(this AuthenticationBuilder builder) =>
+        builder.AddCredBroker(CredBrokerDefaults.AuthenticationScheme, (Action<CredBrokerOptions>?)null);
+
+    /// <summary>Adds the <see cref="CredBrokerDefaults.AuthenticationScheme"/> scheme configured by <paramref name="configure"/>.</summary>
+    public static AuthenticationBuilder AddCredBroker(this AuthenticationBuilder builder, Action<CredBrokerOptions> configure) =>
+        builder.AddCredBroker(CredBrokerDefaults.AuthenticationScheme, configure);
+
+    /// <summary>Adds the <see cref="CredBrokerDefaults.AuthenticationScheme"/> scheme bound to <paramref name="configuration"/> (e.g. the section <c>CredBroker</c>).</summary>
+    public static AuthenticationBuilder AddCredBroker(this AuthenticationBuilder builder, IConfiguration configuration) =>
+        builder.AddCredBroker(CredBrokerDefaults.AuthenticationScheme, configuration);
+
+    /// <summary>Adds the scheme <paramref name="scheme"/> bound to <paramref name="configuration"/>, then adjusted by <paramref name="configure"/> (e.g. to set the revocation feed).</summary>
+    public static AuthenticationBuilder AddCredBroker(
+        this AuthenticationBuilder builder, string scheme, IConfiguration configuration, Action<CredBrokerOptions>? configure = null)
     {
-        builder.Services.TryAddSingleton(TimeProvider.System);
-        return builder.AddScheme<AuthenticationSchemeOptions, CredBrokerAuthenticationHandler>(scheme, null);
+        ArgumentNullException.ThrowIfNull(configuration);
+        builder.Services.AddOptions<CredBrokerOptions>(scheme).Bind(configuration);
+        return builder.AddCredBroker(scheme, configure);
     }
 
-    /// <summary>The token must carry <paramref name="scope"/> (exact match; tokens never carry patterns).</summary>
+    /// <summary>Adds the scheme <paramref name="scheme"/>, its options configured elsewhere.</summary>
+    public static AuthenticationBuilder AddCredBroker(this AuthenticationBuilder builder, string scheme) =>
+        builder.AddCredBroker(scheme, (Action<CredBrokerOptions>?)null);
+
+    /// <summary>
+    /// Adds the scheme <paramref name="scheme"/> configured by <paramref name="configure"/>: an independent
+    /// second scheme for a second broker or audience. Validated at start; its background service
+    /// (JWKS refresh, revocation feed) runs with the host; its health check is <c>credbroker-{scheme}</c>.
+    /// </summary>
+    public static AuthenticationBuilder AddCredBroker(this AuthenticationBuilder builder, string scheme, Action<CredBrokerOptions>? configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrEmpty(scheme);
+        var services = builder.Services;
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddHttpClient(CredBrokerDefaults.HttpClientName);
+        services.TryAddSingleton<CredBrokerSchemes>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CredBrokerOptions>, CredBrokerOptionsValidator>());
+        services.AddOptions<CredBrokerOptions>(scheme).ValidateOnStart();
+
+        // One background service and one health check per scheme. Added directly, not with
+        // AddHostedService(factory), whose TryAddEnumerable would keep only the first scheme's service.
+        services.AddSingleton<IHostedService>(sp => new CredBrokerBackgroundService(
+            scheme, sp.GetRequiredService<CredBrokerSchemes>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<CredBrokerBackgroundService>>()));
+        services.AddHealthChecks().Add(new HealthCheckRegistration(
+            "credbroker-" + scheme,
+            sp => new CredBrokerHealthCheck(sp.GetRequiredService<CredBrokerSchemes>(), scheme, sp.GetRequiredService<TimeProvider>()),
+            failureStatus: null,
+            tags: ["credbroker", "ready"]));
+
+        return builder.AddScheme<CredBrokerOptions, CredBrokerAuthenticationHandler>(scheme, configure);
+    }
+
+    /// <summary>The token must carry <paramref name="scope"/> (exact match; tokens never carry patterns), authenticated by the default CredBroker scheme.</summary>
     public static AuthorizationPolicyBuilder RequireScope(this AuthorizationPolicyBuilder policy, string scope) =>
-        policy.AddAuthenticationSchemes(CredBrokerDefaults.AuthenticationScheme)
+        policy.RequireScope(scope, CredBrokerDefaults.AuthenticationScheme);
+
+    /// <summary>The token must carry <paramref name="scope"/>, authenticated by the CredBroker scheme <paramref name="scheme"/>.</summary>
+    public static AuthorizationPolicyBuilder RequireScope(this AuthorizationPolicyBuilder policy, string scope, string scheme) =>
+        policy.AddAuthenticationSchemes(scheme)
             .RequireAuthenticatedUser()
             .RequireClaim(CredBrokerDefaults.ScopeClaim, scope);
 }
 
 /// <summary>
-/// Validates <c>Authorization: Bearer</c> CredBroker tokens offline with the registered
+/// Validates <c>Authorization: Bearer</c> CredBroker tokens offline with its scheme's
 /// <see cref="AccessTokenValidator"/> (certificate-bound tokens against the TLS client certificate)
 /// and answers per RFC 6750: 401 with <c>error="invalid_token"</c>, 403 with <c>error="insufficient_scope"</c>.
 /// The reason code is logged, never the token.
 /// </summary>
 public sealed partial class CredBrokerAuthenticationHandler(
-    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, AccessTokenValidator validator, TimeProvider time)
-    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+    IOptionsMonitor<CredBrokerOptions> options, ILoggerFactory logger, UrlEncoder encoder, CredBrokerSchemes schemes, TimeProvider time)
+    : AuthenticationHandler<CredBrokerOptions>(options, logger, encoder)
 {
     private string? _error;
 
@@ -66,6 +133,7 @@ public sealed partial class CredBrokerAuthenticationHandler(
         var token = header["Bearer ".Length..].Trim();
         var certificate = Context.Connection.ClientCertificate;
         var thumbprint = certificate is null ? null : Base64Url(SHA256.HashData(certificate.RawData));
+        var validator = schemes.Get(Scheme.Name).Validator;
         var result = await validator.ValidateAsync(token, time.GetUtcNow(), thumbprint, Context.RequestAborted);
         if (result.Token is not { } t)
         {

@@ -22,6 +22,7 @@ public sealed record RevocationSyncOptions
 /// over when the broker says the cursor expired, and prunes entries that can no longer matter.
 /// As an <see cref="IRevocationState"/> it is unavailable (fail closed) once the feed has been
 /// silent longer than <see cref="RevocationSyncOptions.MaxOutage"/>, unless configured to fail open.
+/// <see cref="IsCaughtUp"/> and <see cref="IsConnected"/> say whether it is ready (a readiness probe's question).
 /// </summary>
 public sealed class RevocationSync(IRevocationFeed feed, DenyList denyList, TimeProvider time, RevocationSyncOptions? options = null) : IRevocationState
 {
@@ -29,6 +30,8 @@ public sealed class RevocationSync(IRevocationFeed feed, DenyList denyList, Time
     private long _lastContactTicks = time.GetUtcNow().UtcTicks;
     private volatile string _cursor = string.Empty;
     private long _applied;
+    private volatile bool _caughtUp;
+    private volatile bool _connected;
 
     /// <summary>Where the next resume starts ("" before the first notice).</summary>
     public string Cursor => _cursor;
@@ -39,6 +42,21 @@ public sealed class RevocationSync(IRevocationFeed feed, DenyList denyList, Time
     /// <summary>True while the feed has spoken within <see cref="RevocationSyncOptions.MaxOutage"/>.</summary>
     public bool IsHealthy =>
         time.GetUtcNow().UtcTicks - Interlocked.Read(ref _lastContactTicks) <= _options.MaxOutage.Ticks;
+
+    /// <summary>
+    /// True once the feed has sent a heartbeat, which it does only when it has nothing more to send:
+    /// every retained revocation has been applied. False again while replaying after an expired cursor.
+    /// </summary>
+    public bool IsCaughtUp => _caughtUp;
+
+    /// <summary>True while a stream is open and has delivered at least one message; false before that and after it breaks.</summary>
+    public bool IsConnected => _connected;
+
+    /// <summary>When the feed last sent anything (a notice or a heartbeat); the start time before that.</summary>
+    public DateTimeOffset LastContact => new(Interlocked.Read(ref _lastContactTicks), TimeSpan.Zero);
+
+    /// <summary>The longest silence tolerated before <see cref="IsHealthy"/> turns false.</summary>
+    public TimeSpan MaxOutage => _options.MaxOutage;
 
     /// <inheritdoc />
     public bool IsAvailable => _options.FailOpen || IsHealthy;
@@ -56,17 +74,21 @@ public sealed class RevocationSync(IRevocationFeed feed, DenyList denyList, Time
             {
                 await foreach (var notice in feed.WatchAsync(_cursor, cancellationToken))
                 {
+                    _connected = true;
                     Apply(notice);
                     backoff = _options.MinBackoff;
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
+                _connected = false;
                 return;
             }
             catch (RevocationCursorExpiredException)
             {
                 // Events after our cursor were dropped: replay everything the broker still holds.
+                _connected = false;
+                _caughtUp = false;
                 _cursor = string.Empty;
                 continue;
             }
@@ -74,6 +96,8 @@ public sealed class RevocationSync(IRevocationFeed feed, DenyList denyList, Time
             {
                 // The stream broke (broker restart, network): resume from the cursor after a pause.
             }
+
+            _connected = false;
 
             try
             {
@@ -104,6 +128,7 @@ public sealed class RevocationSync(IRevocationFeed feed, DenyList denyList, Time
                 break;
             case "heartbeat":
                 denyList.Prune(now);
+                _caughtUp = true;
                 break;
         }
 

@@ -9,12 +9,13 @@ using Microsoft.Extensions.Logging;
 
 namespace CredBroker.Validation.Tests;
 
-/// <summary>The ASP.NET Core adapter on a real Kestrel listener: 401/403 per RFC 6750, scopes per endpoint, revocation.</summary>
+/// <summary>The ASP.NET Core adapter on a real Kestrel listener: 401/403 per RFC 6750, scopes per endpoint, revocation.
+/// Keys through <see cref="CredBrokerOptions.JwksFetcher"/> (the HTTP path is in <see cref="CredBrokerRegistrationTests"/>).</summary>
 [TestFixture]
 public sealed class AspNetCoreHandlerTests
 {
     private TestTokens _tokens = null!;
-    private DenyList _deny = null!;
+    private ScriptedFeed _feed = null!;
     private WebApplication _app = null!;
     private HttpClient _http = null!;
 
@@ -22,13 +23,19 @@ public sealed class AspNetCoreHandlerTests
     public async Task StartAsync()
     {
         _tokens = new TestTokens();
-        _deny = new DenyList();
+        _feed = new ScriptedFeed();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
         builder.Services.AddSingleton<TimeProvider>(_tokens.Clock);
-        builder.Services.AddSingleton(_tokens.Validator(revocation: _deny));
-        builder.Services.AddAuthentication().AddCredBroker();
+        var jwks = new FakeJwksEndpoint(TestTokens.JwksOf(_tokens.Key));
+        builder.Services.AddAuthentication().AddCredBroker(o =>
+        {
+            o.Issuer = TestTokens.Issuer;
+            o.Audience = TestTokens.Audience;
+            o.JwksFetcher = jwks.FetchAsync;
+            o.RevocationFeed = _feed;
+        });
         builder.Services.AddAuthorization();
         _app = builder.Build();
         _app.UseAuthentication();
@@ -85,9 +92,15 @@ public sealed class AspNetCoreHandlerTests
         var token = _tokens.Mint(leaseId: "lease-revoked").AccessToken;
         Assert.That((await Get("/read", token)).StatusCode, Is.EqualTo(HttpStatusCode.OK));
 
-        _deny.RevokeLease("lease-revoked", _tokens.Now.AddHours(1));
+        await _feed.SendAsync(new RevocationNotice("c1", "lease", "lease-revoked", TestTokens.AgentId, _tokens.Now.AddHours(1)));
 
         var response = await Get("/read", token);
+        for (var i = 0; i < 1500 && response.StatusCode == HttpStatusCode.OK; i++)
+        {
+            await Task.Delay(20);
+            response = await Get("/read", token);
+        }
+
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
         Assert.That(response.Headers.WwwAuthenticate.ToString(), Does.Contain("revoked"));
     }

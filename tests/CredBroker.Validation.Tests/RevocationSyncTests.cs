@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using CredBroker.Validation;
 
 namespace CredBroker.Validation.Tests;
@@ -51,6 +49,35 @@ public sealed class RevocationSyncTests
     }
 
     [Test]
+    public async Task CaughtUp_OnlyAfterAHeartbeat_Connected_OnlyWhileAStreamDelivers()
+    {
+        var feed = new ScriptedFeed();
+        var sync = new RevocationSync(feed, new DenyList(), TimeProvider.System, Fast());
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var run = sync.RunAsync(cts.Token);
+        Assert.That(sync.IsCaughtUp, Is.False);
+        Assert.That(sync.IsConnected, Is.False);
+
+        await feed.SendAsync(new RevocationNotice("c1", "lease", "lease-1", "agent-a", Later));
+        await Until(() => sync.IsConnected);
+        Assert.That(sync.IsCaughtUp, Is.False, "replaying: the broker has not said it is done");
+
+        await feed.HeartbeatAsync("c2");
+        await Until(() => sync.IsCaughtUp);
+
+        feed.Break(new IOException("connection reset"));
+        await Until(() => !sync.IsConnected);
+        Assert.That(sync.IsCaughtUp, Is.True, "what was applied stays applied; resuming from the cursor misses nothing");
+
+        feed.Break(new RevocationCursorExpiredException("too old"));
+        await Until(() => !sync.IsCaughtUp);
+        await feed.HeartbeatAsync("c3");
+        await Until(() => sync.IsCaughtUp && sync.IsConnected);
+        await cts.CancelAsync();
+        await run;
+    }
+
+    [Test]
     public async Task SilentFeed_FailsClosedAfterTheOutageBound_OrOpenWhenConfigured()
     {
         var options = Fast() with { MaxOutage = TimeSpan.FromMilliseconds(300) };
@@ -77,35 +104,5 @@ public sealed class RevocationSyncTests
         }
 
         Assert.That(condition(), Is.True, "condition not reached in 5 s");
-    }
-
-    /// <summary>A feed the test drives: each WatchAsync call is recorded; notices and breaks are pushed.</summary>
-    private sealed class ScriptedFeed : IRevocationFeed
-    {
-        private Channel<object> _current = Channel.CreateUnbounded<object>();
-
-        public List<string> Requests { get; } = [];
-
-        public ValueTask SendAsync(RevocationNotice notice) => _current.Writer.WriteAsync(notice);
-
-        public void Break(Exception e) => _current.Writer.TryWrite(e);
-
-        public async IAsyncEnumerable<RevocationNotice> WatchAsync(string cursor, [EnumeratorCancellation] CancellationToken cancellationToken)
-        {
-            lock (Requests)
-            {
-                Requests.Add(cursor);
-            }
-
-            await foreach (var item in _current.Reader.ReadAllAsync(cancellationToken))
-            {
-                if (item is Exception e)
-                {
-                    throw e;
-                }
-
-                yield return (RevocationNotice)item;
-            }
-        }
     }
 }
