@@ -1,5 +1,6 @@
 using System.Net.Http;
-using CredBroker.Grpc;
+using CredBroker.Client;
+using Grpc.Core;
 
 namespace CredBroker.Cli;
 
@@ -19,8 +20,8 @@ public static class ExitCodes
     /// <summary>The exit code and a one-line explanation for a failed call.</summary>
     public static (int Code, string Message) For(Exception e, Uri server) => e switch
     {
-        RpcException { StatusCode: StatusCode.Unavailable, InnerException: HttpRequestException } rpc =>
-            (Unavailable, $"cannot reach the broker's operator listener at {server} ({Innermost(rpc)}); is it running, and is --server right?"),
+        RpcException { StatusCode: StatusCode.Unavailable } rpc when rpc.Status.DebugException is HttpRequestException || rpc.InnerException is HttpRequestException =>
+            (Unavailable, $"cannot reach the broker's operator listener at {server} ({Innermost(rpc.Status.DebugException ?? rpc)}); is it running, and is --server right?"),
         RpcException rpc => rpc.StatusCode switch
         {
             StatusCode.InvalidArgument or StatusCode.OutOfRange => (Usage, "invalid request: " + rpc.Detail),

@@ -34,6 +34,9 @@ public sealed class CredBrokerOperatorClient : IDisposable
     /// <summary>Per-call timeout, sent as the gRPC deadline (retries of UNAVAILABLE happen within it).</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>The channel (TLS settings, credential, retries), for other services on the operator listener such as grpc.health.v1.</summary>
+    public GrpcChannel Channel => _channel;
+
     /// <summary>The generated Operator client, for calls that need their own <see cref="CallOptions"/>.</summary>
     public Operator.OperatorClient Operator { get; }
 
