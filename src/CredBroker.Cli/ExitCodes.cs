@@ -20,7 +20,9 @@ public static class ExitCodes
     /// <summary>The exit code and a one-line explanation for a failed call.</summary>
     public static (int Code, string Message) For(Exception e, Uri server) => e switch
     {
-        RpcException { StatusCode: StatusCode.Unavailable } rpc when rpc.Status.DebugException is HttpRequestException || rpc.InnerException is HttpRequestException =>
+        // No HTTP/2 session at all (refused, TLS mismatch, handshake failure): Grpc.Net.Client reports
+        // UNAVAILABLE, or INTERNAL when the server closes before the HTTP/2 handshake.
+        RpcException { StatusCode: StatusCode.Unavailable or StatusCode.Internal } rpc when rpc.Status.DebugException is HttpRequestException =>
             (Unavailable, $"cannot reach the broker's operator listener at {server} ({Innermost(rpc.Status.DebugException ?? rpc)}); is it running, and is --server right?"),
         RpcException rpc => rpc.StatusCode switch
         {
