@@ -64,15 +64,13 @@ internal static class BrokerChannel
     public static CallCredentials Credentials(Func<CancellationToken, ValueTask<string>> credential) =>
         CallCredentials.FromInterceptor(async (context, metadata) => AddBearer(metadata, await credential(context.CancellationToken)));
 
-    public static void AddBearer(Metadata metadata, string credential)
+    /// <summary>Adds <c>authorization: Bearer …</c>; an empty credential sends none (the caller is identified by its mTLS certificate).</summary>
+    public static void AddBearer(Metadata metadata, string? credential)
     {
-        if (string.IsNullOrWhiteSpace(credential))
+        if (!string.IsNullOrWhiteSpace(credential))
         {
-            // Fail closed on the client side: an empty bearer would only be refused by the broker.
-            throw new RpcException(new Status(StatusCode.Unauthenticated, "The CredBroker credential source returned an empty credential."));
+            metadata.Add("authorization", "Bearer " + credential.Trim());
         }
-
-        metadata.Add("authorization", "Bearer " + credential.Trim());
     }
 
     public static Func<CancellationToken, ValueTask<string>> FromSync(Func<string> credential)
