@@ -88,7 +88,7 @@ public sealed class GrpcSurfaceTests
 
         using var cleartext = broker.ClientFor(Triage);
         var error = Assert.ThrowsAsync<RpcException>(() => cleartext.BeginTaskAsync(new BeginTaskRequest { TaskId = "h2c", Scopes = { "tickets:read" } }));
-        AssertTransportRefused(error);
+        Refused.AssertTransport(error);
     }
 
     [Test]
@@ -110,7 +110,7 @@ public sealed class GrpcSurfaceTests
         {
             using var client = new Client.CredBrokerClient(address, () => broker.WorkloadToken(Triage), certificate, certificates.Ca);
             var error = Assert.ThrowsAsync<RpcException>(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "refused", Scopes = { "tickets:read" } }));
-            AssertTransportRefused(error);
+            Refused.AssertTransport(error);
         }
     }
 
@@ -119,17 +119,6 @@ public sealed class GrpcSurfaceTests
     {
         var error = Assert.Throws<Hosting.StartupException>(() => Hosting.BrokerApp.Create(["--CredBroker:Listen:Address=0.0.0.0"], TextWriter.Null));
         Assert.That(error!.Message, Does.Contain("CredBroker:Listen:Tls"));
-    }
-
-    /// <summary>
-    /// The connection is refused below gRPC (no HTTP/2 session), so the call fails with a transport
-    /// error: Grpc.Net.Client reports UNAVAILABLE, or INTERNAL when the server closes the TLS
-    /// connection before completing the HTTP/2 handshake (which of the two depends on timing).
-    /// </summary>
-    private static void AssertTransportRefused(RpcException? error)
-    {
-        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unavailable).Or.EqualTo(StatusCode.Internal), error.Message);
-        Assert.That(error.Status.DebugException, Is.InstanceOf<HttpRequestException>(), error.Message);
     }
 
     private static async Task<List<string>> ListServicesAsync(HttpClient http, Uri address)
