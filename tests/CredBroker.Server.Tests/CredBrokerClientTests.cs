@@ -13,7 +13,7 @@ namespace CredBroker.Server.Tests;
 /// <summary>The client library itself: AddCredBrokerClient's options and validation, credentials per call, the RpcErrors helpers.</summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class CredBrokerClientTests
+public sealed class CredBrokerClientTests : ProductionBrokerFixture
 {
     private const string Triage = "system:serviceaccount:support:triage";
 
@@ -87,9 +87,7 @@ public sealed class CredBrokerClientTests
     [Test]
     public async Task AddCredBrokerClient_ReadsTheCredentialFilePerCall_AndErrorsCarryErrorInfo()
     {
-        using var redis = RedisServer.Start();
-        await using var broker = new ProductionBroker();
-        await broker.StartAsync(redis.ConnectionString);
+        var broker = Broker;
         var tokenFile = Path.GetTempFileName();
         try
         {
@@ -106,6 +104,7 @@ public sealed class CredBrokerClientTests
 
             var begun = await client.BeginTaskAsync(new BeginTaskRequest { TaskId = "di-1", Scopes = { "tickets:read" } });
             Assert.That(begun.AccessToken, Is.Not.Empty);
+            await client.CompleteTaskAsync(begun.LeaseId);
 
             var denied = await Refused.CallAsync(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "di-2", Scopes = { "tickets:delete" } }));
             Assert.That(denied.StatusCode, Is.EqualTo(StatusCode.PermissionDenied));
@@ -130,9 +129,7 @@ public sealed class CredBrokerClientTests
     [Test]
     public async Task AsyncCredentialSource_IsAskedOnEveryCall()
     {
-        using var redis = RedisServer.Start();
-        await using var broker = new ProductionBroker();
-        await broker.StartAsync(redis.ConnectionString);
+        var broker = Broker;
         var asked = 0;
         using var client = new CredBrokerClient(broker.AgentAddress, async ct =>
         {
@@ -150,9 +147,7 @@ public sealed class CredBrokerClientTests
     [Test]
     public async Task TimeoutBecomesTheDeadline_AndCancellationSurfacesAsCancelled()
     {
-        using var redis = RedisServer.Start();
-        await using var broker = new ProductionBroker();
-        await broker.StartAsync(redis.ConnectionString);
+        var broker = Broker;
         using var expired = new CredBrokerClient(broker.AgentAddress, () => broker.WorkloadToken(Triage)) { Timeout = TimeSpan.FromTicks(1) };
         using var client = broker.ClientFor(Triage);
         using var cancelled = new CancellationTokenSource();
