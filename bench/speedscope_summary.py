@@ -19,7 +19,7 @@ RULES = [
     ("Redis client (StackExchange.Redis)", ["StackExchange.Redis"]),
     ("broker core (TaskBroker, validation, leases)", ["CredBroker.Core"]),
     ("lease store adapter", ["CredBroker.Redis"]),
-    ("gRPC layer (CredBroker.Grpc)", ["CredBroker.Grpc"]),
+    ("gRPC (Grpc.AspNetCore, Grpc.Net.Client)", ["Grpc.AspNetCore", "Grpc.Net.Client", "Grpc.Core"]),
     ("server services and auth", ["CredBroker.Server"]),
     ("Kestrel HTTP/2", ["Microsoft.AspNetCore.Server.Kestrel", "System.Net.Http.HPack", "System.IO.Pipelines"]),
     ("sockets", ["System.Net.Sockets", "Interop+Sys.Send", "Interop+Sys.Receive", "Interop+Sys.Read", "Interop+Sys.Write"]),

@@ -4,13 +4,15 @@
 //   dotnet run --project samples/AgentRuntime
 // Both samples read CREDBROKER_DEV_SECRET. Settings: CREDBROKER_ADDRESS (agent listener,
 // default http://127.0.0.1:5401), DEMO_API_URL (default http://127.0.0.1:5500).
+// The client comes from AddCredBrokerClient (a real app binds "CredBroker:Client" from its configuration).
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using CredBroker.Client;
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
 
 var secret = Environment.GetEnvironmentVariable("CREDBROKER_DEV_SECRET");
 if (string.IsNullOrEmpty(secret))
@@ -21,7 +23,14 @@ if (string.IsNullOrEmpty(secret))
 
 var brokerAddress = new Uri(Environment.GetEnvironmentVariable("CREDBROKER_ADDRESS") is { Length: > 0 } a ? a : "http://127.0.0.1:5401");
 using var api = new HttpClient { BaseAddress = new Uri(Environment.GetEnvironmentVariable("DEMO_API_URL") is { Length: > 0 } u ? u : "http://127.0.0.1:5500") };
-using var broker = new CredBrokerClient(brokerAddress, () => secret);
+await using var services = new ServiceCollection()
+    .AddCredBrokerClient(o =>
+    {
+        o.Address = brokerAddress;
+        o.Credential = secret; // in production: o.CredentialFile = the projected service-account token (re-read per call)
+    })
+    .BuildServiceProvider(validateScopes: true);
+var broker = services.GetRequiredService<CredBrokerClient>();
 using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
 var ct = stop.Token;
 
@@ -69,7 +78,9 @@ try
 }
 catch (RpcException e)
 {
-    Console.Error.WriteLine($"The broker at {brokerAddress} refused: {e.StatusCode} {e.Message}");
+    // e.Detail is the broker's message; e.ErrorInfo (from grpc-status-details-bin) names the policy rules of a denial.
+    var rules = e.ErrorInfo?.Metadata.TryGetValue("rules", out var r) == true ? $" (rules: {r})" : "";
+    Console.Error.WriteLine($"The broker at {brokerAddress} refused: {e.StatusCode} {e.Detail}{rules}");
     return 1;
 }
 catch (HttpRequestException e)

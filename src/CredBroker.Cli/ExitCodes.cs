@@ -1,5 +1,6 @@
 using System.Net.Http;
-using CredBroker.Grpc;
+using CredBroker.Client;
+using Grpc.Core;
 
 namespace CredBroker.Cli;
 
@@ -19,8 +20,10 @@ public static class ExitCodes
     /// <summary>The exit code and a one-line explanation for a failed call.</summary>
     public static (int Code, string Message) For(Exception e, Uri server) => e switch
     {
-        RpcException { StatusCode: StatusCode.Unavailable, InnerException: HttpRequestException } rpc =>
-            (Unavailable, $"cannot reach the broker's operator listener at {server} ({Innermost(rpc)}); is it running, and is --server right?"),
+        // No HTTP/2 session at all (refused, TLS mismatch, handshake failure): Grpc.Net.Client reports
+        // UNAVAILABLE, or INTERNAL when the server closes before the HTTP/2 handshake.
+        RpcException { StatusCode: StatusCode.Unavailable or StatusCode.Internal } rpc when IsTransportFailure(rpc.Status.DebugException) =>
+            (Unavailable, $"cannot reach the broker's operator listener at {server} ({Innermost(rpc.Status.DebugException ?? rpc)}); is it running, and is --server right?"),
         RpcException rpc => rpc.StatusCode switch
         {
             StatusCode.InvalidArgument or StatusCode.OutOfRange => (Usage, "invalid request: " + rpc.Detail),
@@ -36,6 +39,19 @@ public static class ExitCodes
         TaskCanceledException or OperationCanceledException => (Unavailable, "the call timed out or was cancelled."),
         _ => (Failure, e.GetType().Name + ": " + e.Message),
     };
+
+    private static bool IsTransportFailure(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is HttpRequestException or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private static string Innermost(Exception e)
     {

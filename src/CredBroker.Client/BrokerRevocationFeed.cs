@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
-using CredBroker.Grpc;
 using CredBroker.Validation;
 using Google.Rpc;
+using Grpc.Core;
 
 namespace CredBroker.Client;
 

@@ -1,55 +1,89 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
-using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace CredBroker.Client;
 
 /// <summary>
 /// A .NET client for agent runtimes and downstream APIs: the AgentBroker and TokenValidation
-/// services over HTTP/2. Failures surface as <see cref="RpcException"/> with the broker's status.
+/// services, on the generated Grpc.Net.Client clients. Failures surface as
+/// <see cref="RpcException"/> with the broker's status; <see cref="RpcErrors"/> reads the
+/// <c>google.rpc</c> details (<c>e.ErrorInfo</c>, <c>e.RetryInfo</c>, <c>e.GetDetail&lt;T&gt;()</c>).
+/// Build one directly, or register it with <c>services.AddCredBrokerClient(...)</c>.
 /// </summary>
 public sealed class CredBrokerClient : IDisposable
 {
-    private const string AgentBroker = "/credbroker.v1.AgentBroker/";
-    private const string TokenValidation = "/credbroker.v1.TokenValidation/";
-
-    private readonly BrokerChannel _channel;
+    private readonly GrpcChannel? _channel;
 
     /// <param name="address">The agent listener, e.g. <c>http://127.0.0.1:5401</c> or <c>https://broker:5401</c>.</param>
     /// <param name="credential">Returns the current workload credential (re-read per call, so rotated credentials are picked up).</param>
     /// <param name="clientCertificate">Presented for mTLS (with its private key).</param>
     /// <param name="trustedRoot">The CA the broker's TLS certificate must chain to, instead of the system store.</param>
-    public CredBrokerClient(Uri address, Func<string> credential, X509Certificate2? clientCertificate = null, X509Certificate2? trustedRoot = null) =>
-        _channel = new BrokerChannel(address, credential, clientCertificate, trustedRoot);
+    public CredBrokerClient(Uri address, Func<string> credential, X509Certificate2? clientCertificate = null, X509Certificate2? trustedRoot = null)
+        : this(address, BrokerChannel.FromSync(credential), clientCertificate, trustedRoot)
+    {
+    }
 
-    /// <summary>Per-call timeout sent as the gRPC deadline (each retry attempt gets its own).</summary>
+    /// <param name="address">The agent listener, e.g. <c>http://127.0.0.1:5401</c> or <c>https://broker:5401</c>.</param>
+    /// <param name="credential">Returns the current workload credential, asked on every call (e.g. reads a rotated token file, or asks a token service).</param>
+    /// <param name="clientCertificate">Presented for mTLS (with its private key).</param>
+    /// <param name="trustedRoot">The CA the broker's TLS certificate must chain to, instead of the system store.</param>
+    /// <param name="retry">How UNAVAILABLE is retried (default: 4 attempts, 100 ms to 2 s backoff).</param>
+    public CredBrokerClient(Uri address, Func<CancellationToken, ValueTask<string>> credential, X509Certificate2? clientCertificate = null,
+        X509Certificate2? trustedRoot = null, RetrySettings? retry = null)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        ArgumentNullException.ThrowIfNull(credential);
+        _channel = BrokerChannel.Create(address, credential, clientCertificate, trustedRoot, retry);
+        Broker = new AgentBroker.AgentBrokerClient(_channel);
+        Validation = new TokenValidation.TokenValidationClient(_channel);
+    }
+
+    /// <summary>
+    /// Wraps generated clients whose channel already carries the credential, TLS and retry settings
+    /// (what <c>AddCredBrokerClient</c> registers through IHttpClientFactory).
+    /// </summary>
+    public CredBrokerClient(AgentBroker.AgentBrokerClient broker, TokenValidation.TokenValidationClient validation)
+    {
+        Broker = broker ?? throw new ArgumentNullException(nameof(broker));
+        Validation = validation ?? throw new ArgumentNullException(nameof(validation));
+    }
+
+    /// <summary>Per-call timeout, sent as the gRPC deadline (retries of UNAVAILABLE happen within it).</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>The generated AgentBroker client, for calls that need their own <see cref="CallOptions"/>.</summary>
+    public AgentBroker.AgentBrokerClient Broker { get; }
+
+    /// <summary>The generated TokenValidation client.</summary>
+    public TokenValidation.TokenValidationClient Validation { get; }
+
     public Task<BeginTaskResponse> BeginTaskAsync(BeginTaskRequest request, CancellationToken cancellationToken = default) =>
-        Call(AgentBroker + "BeginTask", request, BeginTaskResponse.Parser, cancellationToken);
+        Broker.BeginTaskAsync(request, Unary(cancellationToken)).ResponseAsync;
 
     public Task<IssueTokenResponse> IssueTokenAsync(IssueTokenRequest request, CancellationToken cancellationToken = default) =>
-        Call(AgentBroker + "IssueToken", request, IssueTokenResponse.Parser, cancellationToken);
+        Broker.IssueTokenAsync(request, Unary(cancellationToken)).ResponseAsync;
 
     public Task<RenewLeaseResponse> RenewLeaseAsync(RenewLeaseRequest request, CancellationToken cancellationToken = default) =>
-        Call(AgentBroker + "RenewLease", request, RenewLeaseResponse.Parser, cancellationToken);
+        Broker.RenewLeaseAsync(request, Unary(cancellationToken)).ResponseAsync;
 
     public Task<CompleteTaskResponse> CompleteTaskAsync(string leaseId, CancellationToken cancellationToken = default) =>
-        Call(AgentBroker + "CompleteTask", new CompleteTaskRequest { LeaseId = leaseId }, CompleteTaskResponse.Parser, cancellationToken);
+        Broker.CompleteTaskAsync(new CompleteTaskRequest { LeaseId = leaseId }, Unary(cancellationToken)).ResponseAsync;
 
     /// <summary>
     /// The status of a pending approval (BeginTask's <c>approval_id</c>): the current one, then each
     /// change, ending after the decision. The <c>approved</c> status carries the task's token.
     /// </summary>
     public IAsyncEnumerable<ApprovalStatus> WatchApprovalAsync(string approvalId, CancellationToken cancellationToken = default) =>
-        _channel.ServerStreamingAsync(AgentBroker + "WatchApproval", new WatchApprovalRequest { ApprovalId = approvalId }, ApprovalStatus.Parser, cancellationToken);
+        Stream(Broker.WatchApproval(new WatchApprovalRequest { ApprovalId = approvalId }, cancellationToken: cancellationToken), cancellationToken);
 
     public Task<IntrospectResponse> IntrospectAsync(string token, CancellationToken cancellationToken = default) =>
-        Call(TokenValidation + "Introspect", new IntrospectRequest { Token = token }, IntrospectResponse.Parser, cancellationToken);
+        Validation.IntrospectAsync(new IntrospectRequest { Token = token }, Unary(cancellationToken)).ResponseAsync;
 
     public Task<GetSigningKeysResponse> GetSigningKeysAsync(CancellationToken cancellationToken = default) =>
-        Call(TokenValidation + "GetSigningKeys", new GetSigningKeysRequest(), GetSigningKeysResponse.Parser, cancellationToken);
+        Validation.GetSigningKeysAsync(new GetSigningKeysRequest(), Unary(cancellationToken)).ResponseAsync;
 
     /// <summary>
     /// Revocation events from <paramref name="cursor"/> (empty: every retained event; with
@@ -57,13 +91,21 @@ public sealed class CredBrokerClient : IDisposable
     /// event's cursor and pass it back after a disconnect to resume without missing any.
     /// </summary>
     public IAsyncEnumerable<RevocationEvent> WatchRevocationsAsync(string cursor = "", bool fromNow = false, CancellationToken cancellationToken = default) =>
-        _channel.ServerStreamingAsync(TokenValidation + "WatchRevocations", new WatchRevocationsRequest { Cursor = cursor, FromNow = fromNow },
-            RevocationEvent.Parser, cancellationToken);
+        Stream(Validation.WatchRevocations(new WatchRevocationsRequest { Cursor = cursor, FromNow = fromNow }, cancellationToken: cancellationToken), cancellationToken);
 
-    public void Dispose() => _channel.Dispose();
+    /// <summary>Closes the connections when this client built its own channel; a no-op for factory-made clients.</summary>
+    public void Dispose() => _channel?.Dispose();
 
-    private Task<TResponse> Call<TRequest, TResponse>(string method, TRequest request, MessageParser<TResponse> parser, CancellationToken cancellationToken)
-        where TRequest : IMessage<TRequest>
-        where TResponse : IMessage<TResponse> =>
-        _channel.UnaryAsync(method, request, parser, Timeout, cancellationToken);
+    private CallOptions Unary(CancellationToken cancellationToken) => new(deadline: DateTime.UtcNow + Timeout, cancellationToken: cancellationToken);
+
+    internal static async IAsyncEnumerable<T> Stream<T>(AsyncServerStreamingCall<T> call, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using (call)
+        {
+            await foreach (var message in call.ResponseStream.ReadAllAsync(cancellationToken))
+            {
+                yield return message;
+            }
+        }
+    }
 }

@@ -23,7 +23,7 @@ public sealed class MintLoadClientTests
         _redis = RedisServer.Start();
         _broker = new ProductionBroker();
         await _broker.StartAsync(_redis.ConnectionString);
-        _http = CredBroker.Grpc.GrpcClient.CreateHttpClient();
+        _http = MintLoadClient.CreateHttpClient();
     }
 
     [OneTimeTearDown]

@@ -2,6 +2,7 @@ using System.Text.Json;
 using CredBroker.Contracts.V1;
 using CredBroker.Testing;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
 
 namespace CredBroker.Cli.Tests;
 
@@ -102,13 +103,13 @@ public sealed class CliTests : ProductionBrokerFixture
         var lease = await BeginAsync();
 
         var quarantine = await Cli("agents", "quarantine", "triage-agent", "--reason", "prompt injection", "--json");
-        var blocked = Assert.ThrowsAsync<CredBroker.Grpc.RpcException>(() => BeginAsync());
+        var blocked = Assert.ThrowsAsync<RpcException>(() => BeginAsync());
         var release = await Cli("agents", "release", "triage-agent");
         var after = await BeginAsync();
 
         Assert.That(quarantine.ExitCode, Is.EqualTo(0), quarantine.Stderr);
         Assert.That(QuarantineAgentResponse.Parser.ParseJson(quarantine.Stdout).LeasesRevoked, Is.GreaterThanOrEqualTo(1));
-        Assert.That(blocked!.StatusCode, Is.EqualTo(CredBroker.Grpc.StatusCode.PermissionDenied));
+        Assert.That(blocked!.StatusCode, Is.EqualTo(StatusCode.PermissionDenied));
         Assert.That(release.ExitCode, Is.EqualTo(0), release.Stderr);
         Assert.That(release.Stdout, Does.Contain("released"));
         Assert.That(after.LeaseId, Is.Not.EqualTo(lease.LeaseId));

@@ -8,6 +8,7 @@ using Google.Rpc;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Configuration;
+using InteropClient = CredBroker.Testing.Interop.Interop.InteropClient;
 
 namespace CredBroker.Interop.Tests;
 
@@ -21,7 +22,7 @@ public sealed class DotnetClientMatrixTests
     private InteropServer _server = null!;
     private GrpcChannel _channel = null!;
 
-    private Interop.InteropClient Client => new(_channel);
+    private InteropClient Client => new(_channel);
 
     [OneTimeSetUp]
     public async Task StartAsync()
@@ -155,7 +156,7 @@ public sealed class DotnetClientMatrixTests
     public async Task Gzip_BothWays()
     {
         using var channel = GrpcChannel.ForAddress(_server.H2c);
-        var client = new Interop.InteropClient(channel);
+        var client = new InteropClient(channel);
         var reply = await client.EchoAsync(new EchoRequest { Message = new string('g', 5000), ResponseSize = 20_000 },
             new Metadata { { "grpc-internal-encoding-request", "gzip" } });
         Assert.That(reply.RequestCompressed, Is.True);
@@ -173,7 +174,7 @@ public sealed class DotnetClientMatrixTests
     public void OversizedResponse_IsRefusedByTheClientLimit()
     {
         using var small = GrpcChannel.ForAddress(_server.H2c, new GrpcChannelOptions { MaxReceiveMessageSize = 1024 });
-        var e = Assert.ThrowsAsync<RpcException>(async () => await new Interop.InteropClient(small).EchoAsync(new EchoRequest { ResponseSize = 4096 }));
+        var e = Assert.ThrowsAsync<RpcException>(async () => await new InteropClient(small).EchoAsync(new EchoRequest { ResponseSize = 4096 }));
         Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.ResourceExhausted));
     }
 
@@ -192,7 +193,7 @@ public sealed class DotnetClientMatrixTests
     public async Task Tls_WithTheTestCa()
     {
         using var channel = TlsChannel(_server.Tls, clientCertificate: null);
-        var reply = await new Interop.InteropClient(channel).EchoAsync(new EchoRequest { Message = "tls" });
+        var reply = await new InteropClient(channel).EchoAsync(new EchoRequest { Message = "tls" });
         Assert.That(reply.Message, Is.EqualTo("tls"));
     }
 
@@ -200,7 +201,7 @@ public sealed class DotnetClientMatrixTests
     public void Tls_UntrustedServer_IsUnavailable()
     {
         using var channel = GrpcChannel.ForAddress(_server.Tls);
-        var e = Assert.ThrowsAsync<RpcException>(async () => await new Interop.InteropClient(channel).EchoAsync(new EchoRequest()));
+        var e = Assert.ThrowsAsync<RpcException>(async () => await new InteropClient(channel).EchoAsync(new EchoRequest()));
         Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
     }
 
@@ -208,7 +209,7 @@ public sealed class DotnetClientMatrixTests
     public async Task MutualTls_ClientCertificateIsAcceptedAndVisibleToHandlers()
     {
         using var channel = TlsChannel(_server.MutualTls, _server.Certificates.Client);
-        var reply = await new Interop.InteropClient(channel).EchoAsync(new EchoRequest { Message = "mtls" });
+        var reply = await new InteropClient(channel).EchoAsync(new EchoRequest { Message = "mtls" });
         Assert.That(reply.Message, Is.EqualTo("mtls"));
         Assert.That(reply.ClientCertificateSubject, Is.EqualTo("CN=interop-client"));
     }
@@ -219,7 +220,7 @@ public sealed class DotnetClientMatrixTests
         foreach (var certificate in new[] { null, _server.Certificates.RogueClient })
         {
             using var channel = TlsChannel(_server.MutualTls, certificate);
-            var e = Assert.ThrowsAsync<RpcException>(async () => await new Interop.InteropClient(channel).EchoAsync(new EchoRequest()));
+            var e = Assert.ThrowsAsync<RpcException>(async () => await new InteropClient(channel).EchoAsync(new EchoRequest()));
             Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
         }
     }
@@ -246,7 +247,7 @@ public sealed class DotnetClientMatrixTests
             HttpHandler = flaky,
             ServiceConfig = new ServiceConfig { MethodConfigs = { retry } },
         });
-        var reply = await new Interop.InteropClient(channel).EchoAsync(new EchoRequest { Message = "retried" });
+        var reply = await new InteropClient(channel).EchoAsync(new EchoRequest { Message = "retried" });
         Assert.That(reply.Message, Is.EqualTo("retried"));
         Assert.That(flaky.Attempts, Is.EqualTo(3));
     }

@@ -1,9 +1,9 @@
 using System.Text.Json;
 using CredBroker.Client;
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
 using CredBroker.Testing;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
 using Verdict = CredBroker.Contracts.V1.DecideApprovalRequest.Types.Verdict;
 
 namespace CredBroker.Server.Tests;

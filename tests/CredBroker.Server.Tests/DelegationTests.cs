@@ -1,9 +1,10 @@
 using System.Text.Json;
+using CredBroker.Client;
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
 using CredBroker.Testing;
 using Google.Protobuf.WellKnownTypes;
 using Google.Rpc;
+using Grpc.Core;
 
 namespace CredBroker.Server.Tests;
 

@@ -2,9 +2,9 @@ using System.Buffers.Text;
 using System.Text.Json;
 using CredBroker.Client;
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
 using CredBroker.Testing;
 using CredBroker.Validation;
+using Grpc.Core;
 
 namespace CredBroker.Server.Tests;
 

@@ -1,9 +1,10 @@
 using System.Diagnostics;
+using CredBroker.Client;
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
 using CredBroker.Testing;
 using Google.Protobuf.WellKnownTypes;
 using Google.Rpc;
+using Grpc.Core;
 using StackExchange.Redis;
 
 namespace CredBroker.Server.Tests;

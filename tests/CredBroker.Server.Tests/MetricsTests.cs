@@ -1,8 +1,9 @@
 using System.Globalization;
+using CredBroker.Client;
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
 using CredBroker.Testing;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
 
 namespace CredBroker.Server.Tests;
 

@@ -1,7 +1,8 @@
+using CredBroker.Client;
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
 using CredBroker.Testing;
 using Google.Rpc;
+using Grpc.Core;
 
 namespace CredBroker.Server.Tests;
 

@@ -1,6 +1,7 @@
+using CredBroker.Client;
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
 using CredBroker.Testing;
+using Grpc.Core;
 using StackExchange.Redis;
 
 namespace CredBroker.Server.Tests;

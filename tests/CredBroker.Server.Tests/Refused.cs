@@ -1,4 +1,5 @@
-using CredBroker.Grpc;
+using CredBroker.Client;
+using Grpc.Core;
 
 namespace CredBroker.Server.Tests;
 
@@ -18,5 +19,16 @@ internal static class Refused
 
         Assert.Fail("the call succeeded but should have been refused");
         throw new InvalidOperationException("unreachable");
+    }
+
+    /// <summary>
+    /// The connection is refused below gRPC (no HTTP/2 session: TLS handshake refused, cleartext to a
+    /// TLS port), so the call fails with a transport error: Grpc.Net.Client reports UNAVAILABLE, or
+    /// INTERNAL when the server closes the connection before the HTTP/2 handshake (timing decides which).
+    /// </summary>
+    public static void AssertTransport(RpcException? error, string because = "")
+    {
+        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unavailable).Or.EqualTo(StatusCode.Internal), $"{because} {error.Message}");
+        Assert.That(error.Status.DebugException, Is.InstanceOf<HttpRequestException>(), $"{because} {error.Message}");
     }
 }

@@ -1,4 +1,5 @@
-using CredBroker.Grpc;
+using CredBroker.Client;
+using Grpc.Core;
 
 namespace CredBroker.Server.Tests;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
+using Grpc.Core;
 using Grpc.Health.V1;
 
 namespace CredBroker.Cli.Commands;
@@ -15,10 +15,10 @@ internal static class StatusCommand
         status.SetAction((parse, ct) => app.RunAsync(parse, async (client, output) =>
         {
             var address = app.Connection.Address(parse);
-            using var http = GrpcClient.CreateHttpClient();
-            var health = await new GrpcClient(http, address).UnaryAsync("/grpc.health.v1.Health/Check",
-                new HealthCheckRequest { Service = "credbroker.v1.Operator" }, HealthCheckResponse.Parser,
-                new CallOptions { Timeout = app.Connection.Timeout(parse, TimeSpan.FromSeconds(10)), CancellationToken = ct });
+            // The standard health service on the same listener and channel (same TLS trust).
+            var health = await new Health.HealthClient(client.Channel).CheckAsync(
+                new HealthCheckRequest { Service = "credbroker.v1.Operator" },
+                new CallOptions(deadline: DateTime.UtcNow + app.Connection.Timeout(parse, TimeSpan.FromSeconds(10)), cancellationToken: ct));
 
             var active = await client.ListLeasesAsync(new ListLeasesRequest { State = "active", PageSize = 500 }, ct);
             AuditRecord? newest = null;
