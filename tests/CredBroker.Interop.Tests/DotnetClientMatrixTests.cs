@@ -198,11 +198,11 @@ public sealed class DotnetClientMatrixTests
     }
 
     [Test]
-    public void Tls_UntrustedServer_IsUnavailable()
+    public void Tls_UntrustedServer_IsATransportFailure()
     {
         using var channel = GrpcChannel.ForAddress(_server.Tls);
         var e = Assert.ThrowsAsync<RpcException>(async () => await new InteropClient(channel).EchoAsync(new EchoRequest()));
-        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
+        AssertTransportFailure(e);
     }
 
     [Test]
@@ -221,8 +221,18 @@ public sealed class DotnetClientMatrixTests
         {
             using var channel = TlsChannel(_server.MutualTls, certificate);
             var e = Assert.ThrowsAsync<RpcException>(async () => await new InteropClient(channel).EchoAsync(new EchoRequest()));
-            Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
+            AssertTransportFailure(e);
         }
+    }
+
+    /// <summary>
+    /// A connection that never became an HTTP/2 session: Grpc.Net.Client reports UNAVAILABLE, or
+    /// INTERNAL when the server closed before the HTTP/2 handshake, with the transport's exception.
+    /// </summary>
+    private static void AssertTransportFailure(RpcException? e)
+    {
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.Unavailable).Or.EqualTo(StatusCode.Internal), e.Message);
+        Assert.That(e.Status.DebugException, Is.InstanceOf<HttpRequestException>(), e.Message);
     }
 
     [Test]
