@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Buffers.Binary;
 using CredBroker.Client;
 using CredBroker.Contracts.V1;
@@ -67,7 +68,14 @@ public sealed class GrpcSurfaceTests
             "agent services are not served on the operator listener");
 
         redis.Kill();
+        // Health is refreshed in the background (a probe costs no Redis round trip): wait for it to notice.
         var down = await agent.CreateCallInvoker().AsyncUnaryCall(HealthCheck, null, new CallOptions(), new HealthCheckRequest { Service = "credbroker.v1.AgentBroker" });
+        for (var waited = Stopwatch.StartNew(); down.Status == HealthCheckResponse.Types.ServingStatus.Serving && waited.Elapsed < TimeSpan.FromSeconds(30);)
+        {
+            await Task.Delay(100);
+            down = await agent.CreateCallInvoker().AsyncUnaryCall(HealthCheck, null, new CallOptions(), new HealthCheckRequest { Service = "credbroker.v1.AgentBroker" });
+        }
+
         Assert.That(down.Status, Is.EqualTo(HealthCheckResponse.Types.ServingStatus.NotServing));
     }
 

@@ -178,8 +178,10 @@ public sealed class LeaseLifecycleTests : ProductionBrokerFixture
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var begun = await client.BeginTaskAsync(Request());
         var stream = client.WatchRevocationsAsync(fromNow: true, cancellationToken: cts.Token).GetAsyncEnumerator(cts.Token);
+        // The stream first says it has caught up (a heartbeat right after the empty replay): the watcher is live.
+        Assert.That(await stream.MoveNextAsync(), Is.True);
+        Assert.That(stream.Current.Kind, Is.EqualTo("heartbeat"));
         var next = stream.MoveNextAsync().AsTask();
-        await Task.Delay(300);
 
         var watch = Stopwatch.StartNew();
         await operators.RevokeLeaseAsync(begun.LeaseId, "live");

@@ -61,13 +61,28 @@ public sealed class MetricsTests
             var series = line[..split];
             var name = series.Split('{')[0];
             Assert.That(typed.Contains(name) || typed.Contains(System.Text.RegularExpressions.Regex.Replace(name, "_(bucket|sum|count)$", "")), Is.True, "TYPE before " + line);
-            samples.Add(series, double.Parse(line[(split + 1)..].Replace("+Inf", "Infinity", StringComparison.Ordinal), CultureInfo.InvariantCulture));
+            samples.Add(Canonical(series), double.Parse(line[(split + 1)..].Replace("+Inf", "Infinity", StringComparison.Ordinal), CultureInfo.InvariantCulture));
         }
 
         return samples;
     }
 
-    private static double Value(Dictionary<string, double> samples, string series) => samples.GetValueOrDefault(series);
+    private static double Value(Dictionary<string, double> samples, string series) => samples.GetValueOrDefault(Canonical(series));
+
+    /// <summary>One spelling per series: labels sorted by name, <c>le</c> last, no empty braces (exporters differ in both).</summary>
+    private static string Canonical(string series)
+    {
+        var open = series.IndexOf('{');
+        if (open < 0 || series.EndsWith("{}", StringComparison.Ordinal))
+        {
+            return open < 0 ? series : series[..open];
+        }
+
+        var labels = System.Text.RegularExpressions.Regex.Matches(series[(open + 1)..^1], "([a-zA-Z_][a-zA-Z0-9_]*)=\"((?:[^\"\\\\]|\\\\.)*)\"")
+            .Select(m => (Name: m.Groups[1].Value, Text: m.Value))
+            .OrderBy(l => l.Name == "le" ? 1 : 0).ThenBy(l => l.Name, StringComparer.Ordinal);
+        return series[..(open + 1)] + string.Join(",", labels.Select(l => l.Text)) + "}";
+    }
 
     [Test]
     public async Task Counters_MoveAsCallsHappen()
@@ -93,6 +108,14 @@ public sealed class MetricsTests
         Assert.That(Value(after, deniedRule) - Value(before, deniedRule), Is.EqualTo(1));
         Assert.That(Value(after, duration) - Value(before, duration), Is.EqualTo(3));
         Assert.That(Value(after, completed) - Value(before, completed), Is.EqualTo(1));
+        // The open-lease gauge is refreshed in the background (a scrape costs no Redis round trip): wait for it.
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (Value(after, "credbroker_active_leases") < 1 && waited.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(200);
+            after = await ScrapeAsync();
+        }
+
         Assert.That(Value(after, "credbroker_active_leases"), Is.GreaterThanOrEqualTo(1));
         Assert.That(after.Keys, Has.Some.StartsWith("credbroker_redis_latency_seconds_bucket{operation=\"open\",le="));
         Assert.That(after.Keys, Has.Some.StartsWith("credbroker_audit_append_duration_seconds_bucket{le="));
