@@ -118,7 +118,7 @@ public static class BrokerApp
             .Use(metrics.Interceptor())
             .Use(CallGuard.Authenticate(new AuditedAuthenticator(composition.OperatorAuthenticator, audit, time), openServices))
             .Use(CallGuard.AuthorizeOperators(openServices));
-        new OperatorService(new LeaseAdministration(store, time, audit), notifier).Register(operatorMethods);
+        new OperatorService(new LeaseAdministration(store, time, audit, policy), notifier).Register(operatorMethods);
         new KeysOperatorService(rotation, keys, time, audit, app.Services.GetRequiredService<ILogger<KeysOperatorService>>()).Register(operatorMethods);
         new AuditOperatorService(composition.AuditLog, composition.AuditSigners, follow, options.Audit.FollowPollInterval).Register(operatorMethods);
         new PolicyOperatorService(policy, broker.Policy, approvals, audit, time).Register(operatorMethods);
