@@ -138,6 +138,10 @@ public sealed class PolicyOperatorService(PolicyHolder policy, PolicyGate gate, 
                 var candidate = PolicyFile.Parse(request.CandidateYaml, "candidate");
                 (findings, version) = (PolicyAnalyzer.Analyze(candidate), candidate.Version);
             }
+            catch (PolicyLimitException e)
+            {
+                throw new RpcException(StatusCode.InvalidArgument, $"candidate_yaml: {e.Errors[0]}");
+            }
             catch (PolicyFileException e)
             {
                 (findings, version) = (PolicyAnalyzer.FromErrors(e.Errors), string.Empty);
