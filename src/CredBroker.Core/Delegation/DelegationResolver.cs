@@ -160,8 +160,9 @@ public sealed class DelegationResolver(
             return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("iss", out var iss)
                 && iss.ValueKind == JsonValueKind.String ? iss.GetString() : null;
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // Not JSON, or a string JsonElement cannot represent (a lone surrogate escape): not routed as ours.
             return null;
         }
     }
