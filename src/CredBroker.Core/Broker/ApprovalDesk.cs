@@ -33,6 +33,9 @@ public sealed record ApprovalView(Lease Lease, ApprovalState State, MintedToken?
 /// </summary>
 public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseStore store, TokenMinter minter, TimeProvider time, IAuditEvents audit)
 {
+    // The same mint path as BeginTask/IssueToken: the approved view's token is bound to the watcher and audited before it is sent.
+    private readonly MintPath _mint = new(minter, audit, time);
+
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>How often a watcher re-reads the store (decisions made on other replicas); decisions here wake it at once.</summary>
@@ -157,7 +160,7 @@ public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseSt
             {
                 last = state;
                 var token = state == ApprovalState.Approved && lease.StateAt(now) == LeaseState.Active && agents.Find(lease.AgentId) is { } agent
-                    ? minter.Mint(lease, agent, lease.Scopes, lease.Audience)
+                    ? await _mint.MintAsync(caller, lease, agent, lease.Scopes, lease.Audience, lease.Approval.RequestedScopes, lease.Approval.RuleIds, "watch_approval", cancellationToken)
                     : null;
                 yield return new ApprovalView(state == ApprovalState.Pending ? lease : LeaseQuery.AsOf(lease, now), state, token);
             }

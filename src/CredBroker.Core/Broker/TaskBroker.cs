@@ -19,6 +19,10 @@ public sealed partial class TaskBroker(
 {
     private readonly DelegationResolver _delegations = new(userTokens ?? NoUserTokenIssuers.Instance, reader, store, agents, delegationOptions ?? new(), time);
     private readonly DelegationCascade _cascade = new(store, time);
+    private readonly MintPath _mint = new(minter, audit, time);
+
+    /// <summary>The one mint path (bound to the caller, audited before return), shared with <see cref="ApprovalDesk"/>.</summary>
+    internal MintPath Mint => _mint;
 
     /// <summary>Request-time policy with the agent's holdings and denial-burst detection.</summary>
     public PolicyGate Policy { get; } = new(policy, store, time);
@@ -107,8 +111,8 @@ public sealed partial class TaskBroker(
             return new TaskStart(lease, null, decision);
         }
 
-        var token = minter.Mint(lease, agent, lease.Scopes, lease.Audience, caller.CertificateThumbprint);
-        await audit.RaiseAsync(Minted(caller, lease, token, lease.Audience, command.Scopes, decision.RuleIds, opened.Created ? "begin_task" : "begin_task.replay"), cancellationToken);
+        var token = await _mint.MintAsync(caller, lease, agent, lease.Scopes, lease.Audience, command.Scopes, decision.RuleIds,
+            opened.Created ? "begin_task" : "begin_task.replay", cancellationToken);
         return new TaskStart(lease, token, decision);
     }
 
@@ -142,8 +146,7 @@ public sealed partial class TaskBroker(
                 $"Lease {leaseId} was delegated from a parent token for audience '{lease.Audience}'; its tokens stay with that audience.", ["delegation.parent_audience"]), cancellationToken);
         }
 
-        var token = minter.Mint(lease, agent, granted, targetAudience, caller.CertificateThumbprint);
-        await audit.RaiseAsync(Minted(caller, lease, token, targetAudience, scopes, [], "issue_token"), cancellationToken);
+        var token = await _mint.MintAsync(caller, lease, agent, granted, targetAudience, scopes, [], "issue_token", cancellationToken);
         return new TaskGrant(lease, token);
     }
 
@@ -159,8 +162,7 @@ public sealed partial class TaskBroker(
         var renewed = await StoreCall.Run(() => store.RenewAsync(leaseId, now + (extendBy ?? agent.DefaultLeaseTtl), now, expectedGeneration: null, cancellationToken));
         var current = renewed.Lease ?? throw NotFound(leaseId);
         RequireActive(current, now);
-        var token = minter.Mint(current, agent, current.Scopes, current.Audience, caller.CertificateThumbprint);
-        await audit.RaiseAsync(Renewed(caller, current, token), cancellationToken);
+        var token = await _mint.RenewAsync(caller, current, agent, minted => Renewed(caller, current, minted), cancellationToken);
         return new TaskGrant(current, token);
     }
 
