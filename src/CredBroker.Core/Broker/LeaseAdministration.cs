@@ -84,9 +84,22 @@ public sealed partial class LeaseAdministration(ILeaseStore store, TimeProvider 
         RequestValidator.AgentId(agentId);
         Reason(reason);
         await RequireKnownAgentAsync(agentId, cancellationToken);
+        var open = await StoreCall.Run(() => store.ListOpenLeasesAsync(agentId, time.GetUtcNow(), PolicyGate.MaxHoldings, cancellationToken));
         var revoked = await StoreCall.Run(() => store.QuarantineAgentAsync(agentId, reason, actor, time.GetUtcNow(), cancellationToken));
         await EndDelegatedFromAsync(agentId, cancellationToken);
         var since = await StoreCall.Run(() => store.GetAgentStatusAsync(agentId, cancellationToken));
+        // One lease.revoked per lease this quarantine ended (as a RevokeLease would record), then the quarantine itself.
+        foreach (var lease in open)
+        {
+            if (await StoreCall.Run(() => store.GetAsync(lease.LeaseId, cancellationToken)) is { State: LeaseState.Revoked } ended)
+            {
+                await audit.RaiseAsync(Revoked(ended, reason, actor, changed: true) with
+                {
+                    Details = new Dictionary<string, string> { ["changed"] = "true", ["state"] = ended.State.ToWire(), ["operation"] = "quarantine_agent" },
+                }, cancellationToken);
+            }
+        }
+
         await audit.RaiseAsync(AgentEvent(AuditEventType.AgentQuarantined, agentId, actor, reason, revoked), cancellationToken);
         return (since ?? time.GetUtcNow(), revoked);
     }

@@ -25,7 +25,7 @@ public sealed partial class TaskBroker(
     internal MintPath Mint => _mint;
 
     /// <summary>Request-time policy with the agent's holdings and denial-burst detection.</summary>
-    public PolicyGate Policy { get; } = new(policy, store, time);
+    public PolicyGate Policy { get; } = new(policy, store, time, new LeaseAdministration(store, time, audit, agents));
 
     /// <summary>
     /// Opens the task's lease and mints its first token, or, when policy requires a human, opens it
