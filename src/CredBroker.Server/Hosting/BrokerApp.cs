@@ -162,6 +162,7 @@ public static class BrokerApp
 
     private static Composition ComposeDev(BrokerOptions options, TextWriter console, TimeProvider time)
     {
+        DevMode.CheckListenAddress(options, console);
         var agentSecret = DevMode.Secret("CREDBROKER_DEV_SECRET");
         var operatorSecret = DevMode.Secret("CREDBROKER_DEV_OPERATOR_SECRET");
         if (agentSecret == operatorSecret)
