@@ -76,7 +76,8 @@ public sealed class SecurityDenialBurstTests
         using var helper = _broker.ClientFor(Helper);
         using var operators = _broker.OperatorClient();
         var parent = await triage.BeginTaskAsync(Request("tickets:read"));
-        var child = await helper.BeginTaskAsync(Request("tickets:read", parent.AccessToken));
+        var delegation = await triage.IssueTokenAsync(new IssueTokenRequest { LeaseId = parent.LeaseId, Audience = _broker.HttpAddress.ToString().TrimEnd('/') });
+        var child = await helper.BeginTaskAsync(Request("tickets:read", delegation.AccessToken));
         Assert.That((await operators.GetLeaseAsync(child.LeaseId)).State, Is.EqualTo("active"));
 
         for (var i = 0; i < 3; i++)

@@ -134,19 +134,21 @@ public sealed partial class TaskBroker(
         }
 
         var targetAudience = audience.Length == 0 ? lease.Audience : audience;
-        if (!agent.Audiences.Contains(targetAudience, StringComparer.Ordinal))
+        // The broker itself as audience: a delegation token (subject_token for a sub-agent), which no API accepts.
+        var delegation = targetAudience == reader.Issuer;
+        if (!delegation && !agent.Audiences.Contains(targetAudience, StringComparer.Ordinal))
         {
             throw await DeniedAsync(caller, lease, scopes, new BrokerException(BrokerErrorKind.PermissionDenied,
                 $"Audience '{targetAudience}' is not one of agent '{agent.Id}''s audiences ({string.Join(", ", agent.Audiences)}).", ["agent.audience"]), cancellationToken);
         }
 
-        if (lease.ParentLeaseIds.Count > 0 && targetAudience != lease.Audience)
+        if (lease.ParentLeaseIds.Count > 0 && targetAudience != lease.Audience && !delegation)
         {
             throw await DeniedAsync(caller, lease, scopes, new BrokerException(BrokerErrorKind.PermissionDenied,
                 $"Lease {leaseId} was delegated from a parent token for audience '{lease.Audience}'; its tokens stay with that audience.", ["delegation.parent_audience"]), cancellationToken);
         }
 
-        var token = await _mint.MintAsync(caller, lease, agent, granted, targetAudience, scopes, [], "issue_token", cancellationToken);
+        var token = await _mint.MintAsync(caller, lease, agent, granted, targetAudience, scopes, [], delegation ? "issue_token.delegation" : "issue_token", cancellationToken);
         return new TaskGrant(lease, token);
     }
 
