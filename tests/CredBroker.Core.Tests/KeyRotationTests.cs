@@ -106,7 +106,7 @@ public sealed class KeyRotationTests
     }
 
     [Test]
-    public async Task ReplicaWithoutTheScheduledKeyFile_PublishesIt_ButFailsClosedInsteadOfSigning()
+    public async Task ReplicaWithoutTheScheduledKeyFile_NeitherPublishesNorTrustsIt_AndFailsClosedInsteadOfSigning()
     {
         AddKeyFile("a");
         var store = new InMemoryKeyScheduleStore();
@@ -119,10 +119,14 @@ public sealed class KeyRotationTests
         var next = AddKeyFile("b");
 
         await rotationA.RotateAsync(null, CancellationToken.None);
-        await rotationB.RefreshAsync(CancellationToken.None);
+        var reported = await rotationB.RefreshAsync(CancellationToken.None);
         _time.Advance(Lead);
 
-        Assert.That(keysB.JwksJson, Is.EqualTo(keysA.JwksJson), "the public key comes from the schedule");
+        // Key material comes only from key files (issue 15 item 1): the schedule's public half is never used.
+        Assert.That(keysA.JwksJson, Does.Contain(next));
+        Assert.That(keysB.JwksJson, Does.Not.Contain(next), "B holds no file for the key, so it does not publish it");
+        Assert.That(keysB.Find(next), Is.Null, "nor trust it");
+        Assert.That(reported, Has.Some.Contains("IGNORED key schedule entry '" + next + "'"));
         var error = Assert.Throws<BrokerException>(() => _ = keysB.Current);
         Assert.That(error!.Kind, Is.EqualTo(BrokerErrorKind.Unavailable));
         Assert.That(keysB.Problem, Does.Contain(next).And.Contain("mount"));

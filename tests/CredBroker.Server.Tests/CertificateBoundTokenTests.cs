@@ -94,7 +94,8 @@ public sealed class CertificateBoundTokenTests
         Assert.That(error.RuleIds, Is.EqualTo(new[] { "delegation.parent_bound" }));
 
         var unbound = await _broker.BeginTaskAsync(new CallerIdentity("triage-agent", "jwt"), Begin(), default);
-        var child = await _broker.BeginTaskAsync(new CallerIdentity("summarizer-agent", "jwt"), Begin(unbound.Token!.AccessToken), default);
+        var delegation = await _broker.IssueTokenAsync(new CallerIdentity("triage-agent", "jwt"), unbound.Lease.LeaseId, [], Issuer, default);
+        var child = await _broker.BeginTaskAsync(new CallerIdentity("summarizer-agent", "jwt"), Begin(delegation.Token.AccessToken), default);
         Assert.That(child.Lease.ParentLeaseIds, Is.EqualTo(new[] { unbound.Lease.LeaseId }), "the same delegation without a binding works");
     }
 }

@@ -69,6 +69,10 @@ public sealed class DelegationTests
         _redis.Dispose();
     }
 
+    /// <summary>A delegation token of <paramref name="lease"/>: its audience is this broker (API tokens are never parent tokens).</summary>
+    private async Task<string> DelegationToken(CredBroker.Client.CredBrokerClient client, BeginTaskResponse lease) =>
+        (await client.IssueTokenAsync(new IssueTokenRequest { LeaseId = lease.LeaseId, Audience = _broker.HttpAddress.ToString().TrimEnd('/') })).AccessToken;
+
     private static BeginTaskRequest Request(string subjectToken = "", string audience = "", TimeSpan? ttl = null, params string[] scopes)
     {
         var request = new BeginTaskRequest { TaskId = "task-" + Guid.NewGuid().ToString("N"), SubjectToken = subjectToken, Audience = audience, Scopes = { scopes } };
@@ -192,7 +196,7 @@ public sealed class DelegationTests
         using var summarizer = _broker.ClientFor(Summarizer);
         var parent = await triage.BeginTaskAsync(Request(ttl: TimeSpan.FromMinutes(3), scopes: ["tickets:read", "tickets:comment"]));
 
-        var child = await summarizer.BeginTaskAsync(Request(parent.AccessToken, scopes: ["tickets:read"]));
+        var child = await summarizer.BeginTaskAsync(Request(await DelegationToken(triage, parent), scopes: ["tickets:read"]));
 
         var claims = Payload(child.AccessToken);
         Assert.That(claims.GetProperty("sub").GetString(), Is.EqualTo("triage-agent"), "the principal stays the parent's");
@@ -220,7 +224,7 @@ public sealed class DelegationTests
         using var summarizer = _broker.ClientFor(Summarizer);
         var parent = await triage.BeginTaskAsync(Request(_broker.UserToken(Alice, ["tickets:read"]), scopes: ["tickets:read"]));
 
-        var child = await summarizer.BeginTaskAsync(Request(parent.AccessToken, scopes: ["tickets:read"]));
+        var child = await summarizer.BeginTaskAsync(Request(await DelegationToken(triage, parent), scopes: ["tickets:read"]));
 
         var claims = Payload(child.AccessToken);
         Assert.That(claims.GetProperty("sub").GetString(), Is.EqualTo(Alice));
@@ -233,15 +237,16 @@ public sealed class DelegationTests
         using var triage = _broker.ClientFor(Triage);
         using var summarizer = _broker.ClientFor(Summarizer);
         var parent = await triage.BeginTaskAsync(Request(ttl: TimeSpan.FromMinutes(3), scopes: ["tickets:read"]));
+        var parentToken = await DelegationToken(triage, parent);
 
-        var wider = Denied(() => summarizer.BeginTaskAsync(Request(parent.AccessToken, scopes: ["tickets:read", "kb:read"])), "delegation.parent_scope");
+        var wider = Denied(() => summarizer.BeginTaskAsync(Request(parentToken, scopes: ["tickets:read", "kb:read"])), "delegation.parent_scope");
         Assert.That(wider.Detail, Does.Contain("'kb:read'"));
-        Denied(() => summarizer.BeginTaskAsync(Request(parent.AccessToken, ttl: TimeSpan.FromMinutes(20), scopes: ["tickets:read"])), "delegation.parent_ttl");
-        Denied(() => summarizer.BeginTaskAsync(Request(parent.AccessToken, "wiki-api", scopes: ["tickets:read"])), "delegation.parent_audience");
-        Denied(() => triage.BeginTaskAsync(Request(parent.AccessToken, scopes: ["tickets:read"])), "delegation.parent_self");
+        Denied(() => summarizer.BeginTaskAsync(Request(parentToken, ttl: TimeSpan.FromMinutes(20), scopes: ["tickets:read"])), "delegation.parent_ttl");
+        Denied(() => summarizer.BeginTaskAsync(Request(parentToken, "wiki-api", scopes: ["tickets:read"])), "delegation.parent_audience");
+        Denied(() => triage.BeginTaskAsync(Request(parentToken, scopes: ["tickets:read"])), "delegation.parent_self");
 
         // Another audience the parent agent may use (kb-api) is allowed, within the parent's scopes.
-        var child = await summarizer.BeginTaskAsync(Request(parent.AccessToken, "kb-api", scopes: ["tickets:read"]));
+        var child = await summarizer.BeginTaskAsync(Request(parentToken, "kb-api", scopes: ["tickets:read"]));
         Assert.That(Payload(child.AccessToken).GetProperty("aud").GetString(), Is.EqualTo("kb-api"));
         Denied(() => summarizer.IssueTokenAsync(new IssueTokenRequest { LeaseId = child.LeaseId, Audience = "wiki-api" }), "delegation.parent_audience");
     }
@@ -254,10 +259,11 @@ public sealed class DelegationTests
         using var helper = _broker.ClientFor(Helper);
         using var helper2 = _broker.ClientFor(Helper2);
         var root = await triage.BeginTaskAsync(Request(scopes: ["tickets:read"]));
-        var level1 = await summarizer.BeginTaskAsync(Request(root.AccessToken, scopes: ["tickets:read"]));
-        var level2 = await helper.BeginTaskAsync(Request(level1.AccessToken, scopes: ["tickets:read"]));
+        var level1 = await summarizer.BeginTaskAsync(Request(await DelegationToken(triage, root), scopes: ["tickets:read"]));
+        var level2 = await helper.BeginTaskAsync(Request(await DelegationToken(summarizer, level1), scopes: ["tickets:read"]));
+        var level2Token = await DelegationToken(helper, level2);
 
-        var error = Denied(() => helper2.BeginTaskAsync(Request(level2.AccessToken, scopes: ["tickets:read"])), "delegation.depth");
+        var error = Denied(() => helper2.BeginTaskAsync(Request(level2Token, scopes: ["tickets:read"])), "delegation.depth");
 
         Assert.That(error.Detail, Does.Contain("at most 2"));
         var claims = Payload(level2.AccessToken);
@@ -273,8 +279,9 @@ public sealed class DelegationTests
         using var helper = _broker.ClientFor(Helper);
         using var operators = _broker.OperatorClient();
         var root = await triage.BeginTaskAsync(Request(scopes: ["tickets:read"]));
-        var child = await summarizer.BeginTaskAsync(Request(root.AccessToken, scopes: ["tickets:read"]));
-        var grandchild = await helper.BeginTaskAsync(Request(child.AccessToken, scopes: ["tickets:read"]));
+        var child = await summarizer.BeginTaskAsync(Request(await DelegationToken(triage, root), scopes: ["tickets:read"]));
+        var childToken = await DelegationToken(summarizer, child);
+        var grandchild = await helper.BeginTaskAsync(Request(childToken, scopes: ["tickets:read"]));
         await using var downstream = await OfflineValidator.StartAsync(_broker, "tickets-api");
         Assert.That(downstream.Validator.Validate(grandchild.AccessToken, DateTimeOffset.UtcNow).IsValid, Is.True, "valid offline before the revoke");
 
@@ -288,7 +295,7 @@ public sealed class DelegationTests
         Assert.That((await triage.IntrospectAsync(grandchild.AccessToken)).Active, Is.False);
         var refused = Assert.ThrowsAsync<RpcException>(() => helper.IssueTokenAsync(new IssueTokenRequest { LeaseId = grandchild.LeaseId }))!;
         Assert.That(refused.StatusCode, Is.EqualTo(StatusCode.FailedPrecondition));
-        Denied(() => helper.BeginTaskAsync(Request(child.AccessToken, scopes: ["tickets:read"])), "delegation.parent_lease");
+        Denied(() => helper.BeginTaskAsync(Request(childToken, scopes: ["tickets:read"])), "delegation.parent_lease");
     }
 
     [Test]
@@ -298,7 +305,8 @@ public sealed class DelegationTests
         using var summarizer = _broker.ClientFor(Summarizer);
         using var operators = _broker.OperatorClient();
         var root = await triage.BeginTaskAsync(Request(scopes: ["tickets:read"]));
-        var child = await summarizer.BeginTaskAsync(Request(root.AccessToken, scopes: ["tickets:read"]));
+        var rootToken = await DelegationToken(triage, root);
+        var child = await summarizer.BeginTaskAsync(Request(rootToken, scopes: ["tickets:read"]));
 
         await triage.CompleteTaskAsync(root.LeaseId);
 
@@ -306,7 +314,7 @@ public sealed class DelegationTests
         Assert.That(ended.State, Is.EqualTo("revoked"));
         Assert.That((await triage.IntrospectAsync(child.AccessToken)).Active, Is.False);
         // The parent's token is still unexpired and correctly signed, but its lease has ended.
-        Denied(() => summarizer.BeginTaskAsync(Request(root.AccessToken, scopes: ["tickets:read"])), "delegation.parent_lease");
+        Denied(() => summarizer.BeginTaskAsync(Request(rootToken, scopes: ["tickets:read"])), "delegation.parent_lease");
     }
 
     [Test]
@@ -316,7 +324,7 @@ public sealed class DelegationTests
         using var helper2 = _broker.ClientFor(Helper2);
         using var operators = _broker.OperatorClient();
         var root = await helperParent.BeginTaskAsync(Request(scopes: ["tickets:read"]));
-        var child = await helper2.BeginTaskAsync(Request(root.AccessToken, scopes: ["tickets:read"]));
+        var child = await helper2.BeginTaskAsync(Request(await DelegationToken(helperParent, root), scopes: ["tickets:read"]));
 
         try
         {

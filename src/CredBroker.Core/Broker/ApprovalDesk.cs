@@ -33,6 +33,9 @@ public sealed record ApprovalView(Lease Lease, ApprovalState State, MintedToken?
 /// </summary>
 public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseStore store, TokenMinter minter, TimeProvider time, IAuditEvents audit)
 {
+    // The same mint path as BeginTask/IssueToken: the approved view's token is bound to the watcher and audited before it is sent.
+    private readonly MintPath _mint = new(minter, audit, time);
+
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>How often a watcher re-reads the store (decisions made on other replicas); decisions here wake it at once.</summary>
@@ -93,31 +96,64 @@ public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseSt
         }
 
         var now = time.GetUtcNow();
-        var result = await StoreCall.Run(() => store.ApproveAsync(lease.LeaseId, granted, now + lease.Approval!.LeaseTtl, actor, note, now, lease.Generation, cancellationToken));
-        Wake();
-        if (result.Outcome != TransitionOutcome.Applied)
-        {
-            throw NotPending(result.Lease ?? lease, now);
-        }
-
-        // In the chain before the operator hears "approved" (a failed append is UNAVAILABLE: the operator retries and sees it decided).
+        // Audit first: a failed append is UNAVAILABLE and leaves the approval pending (the operator
+        // retries) — never an applied approval without its record.
         await audit.RaiseAsync(Decided(lease, "approve", granted, actor, note), cancellationToken);
+        var result = await ApplyAsync(lease, "approve", actor,
+            () => store.ApproveAsync(lease.LeaseId, granted, now + lease.Approval!.LeaseTtl, actor, note, now, lease.Generation, cancellationToken), cancellationToken);
         return result.Lease!;
     }
+
+    /// <summary>
+    /// Applies a decision already in the chain. When it does not apply (decided elsewhere or expired
+    /// meanwhile, or the store failed), a second <c>approval.decided</c> record with <c>applied=false</c>
+    /// says so (<c>applied=unknown</c> when the store failed), so the chain never shows a decision as in force that is not.
+    /// </summary>
+    private async Task<LeaseTransition> ApplyAsync(Lease lease, string verdict, string actor, Func<Task<LeaseTransition>> apply, CancellationToken cancellationToken)
+    {
+        LeaseTransition result;
+        try
+        {
+            result = await StoreCall.Run(apply);
+        }
+        catch (BrokerException e) when (e.Kind == BrokerErrorKind.Unavailable)
+        {
+            // The store may or may not have applied it: the record says so instead of guessing.
+            await audit.RaiseAsync(NotApplied(lease, verdict, actor, e.Message, applied: "unknown"), cancellationToken);
+            throw;
+        }
+        finally
+        {
+            Wake();
+        }
+
+        if (result.Outcome != TransitionOutcome.Applied)
+        {
+            var now = time.GetUtcNow();
+            var refusal = NotPending(result.Lease ?? lease, now);
+            await audit.RaiseAsync(NotApplied(lease, verdict, actor, refusal.Message, applied: "false"), cancellationToken);
+            throw refusal;
+        }
+
+        return result;
+    }
+
+    private AuditEvent NotApplied(Lease lease, string verdict, string actor, string why, string applied) =>
+        AuditEvent.ForLease(AuditEventType.ApprovalDecided, lease, time.GetUtcNow()) with
+        {
+            Operator = actor,
+            Reason = (applied == "false" ? "not applied: " : "outcome unknown: ") + why,
+            Details = new Dictionary<string, string> { ["verdict"] = verdict, ["approval_id"] = lease.LeaseId, ["applied"] = applied },
+        };
 
     public async Task<Lease> DenyAsync(string approvalId, string reason, string actor, CancellationToken cancellationToken)
     {
         Note(reason, required: true);
         var lease = await PendingAsync(approvalId, cancellationToken);
         var now = time.GetUtcNow();
-        var result = await StoreCall.Run(() => store.RevokeAsync(lease.LeaseId, reason, actor, now, lease.Generation, cancellationToken));
-        Wake();
-        if (result.Outcome != TransitionOutcome.Applied)
-        {
-            throw NotPending(result.Lease ?? lease, now);
-        }
-
         await audit.RaiseAsync(Decided(lease, "deny", [], actor, reason), cancellationToken);
+        var result = await ApplyAsync(lease, "deny", actor,
+            () => store.RevokeAsync(lease.LeaseId, reason, actor, now, lease.Generation, cancellationToken), cancellationToken);
         return result.Lease!;
     }
 
@@ -157,7 +193,7 @@ public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseSt
             {
                 last = state;
                 var token = state == ApprovalState.Approved && lease.StateAt(now) == LeaseState.Active && agents.Find(lease.AgentId) is { } agent
-                    ? minter.Mint(lease, agent, lease.Scopes, lease.Audience)
+                    ? await _mint.MintAsync(caller, lease, agent, lease.Scopes, lease.Audience, lease.Approval.RequestedScopes, lease.Approval.RuleIds, "watch_approval", cancellationToken)
                     : null;
                 yield return new ApprovalView(state == ApprovalState.Pending ? lease : LeaseQuery.AsOf(lease, now), state, token);
             }

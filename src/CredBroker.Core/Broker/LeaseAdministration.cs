@@ -1,3 +1,4 @@
+using CredBroker.Core.Agents;
 using CredBroker.Core.Audit;
 using CredBroker.Core.Delegation;
 using CredBroker.Core.Leases;
@@ -9,9 +10,10 @@ namespace CredBroker.Core.Broker;
 /// attributed to <c>actor</c> in the revocation log. Revocations are idempotent: revoking what
 /// already ended reports its final state instead of failing, so a retried or duplicated operator
 /// command never produces an error storm. Each change is in the audit chain before it is
-/// acknowledged; when the audit is down the operator gets UNAVAILABLE and retries.
+/// acknowledged; when the audit is down the operator gets UNAVAILABLE and retries. With an agent
+/// catalog, agent actions on an id that is neither defined nor known to the store are NOT_FOUND.
 /// </summary>
-public sealed partial class LeaseAdministration(ILeaseStore store, TimeProvider time, IAuditEvents audit)
+public sealed partial class LeaseAdministration(ILeaseStore store, TimeProvider time, IAuditEvents audit, IAgentCatalog? agents = null)
 {
     public const int MaxReasonLength = 512;
 
@@ -81,9 +83,23 @@ public sealed partial class LeaseAdministration(ILeaseStore store, TimeProvider 
     {
         RequestValidator.AgentId(agentId);
         Reason(reason);
+        await RequireKnownAgentAsync(agentId, cancellationToken);
+        var open = await StoreCall.Run(() => store.ListOpenLeasesAsync(agentId, time.GetUtcNow(), PolicyGate.MaxHoldings, cancellationToken));
         var revoked = await StoreCall.Run(() => store.QuarantineAgentAsync(agentId, reason, actor, time.GetUtcNow(), cancellationToken));
         await EndDelegatedFromAsync(agentId, cancellationToken);
         var since = await StoreCall.Run(() => store.GetAgentStatusAsync(agentId, cancellationToken));
+        // One lease.revoked per lease this quarantine ended (as a RevokeLease would record), then the quarantine itself.
+        foreach (var lease in open)
+        {
+            if (await StoreCall.Run(() => store.GetAsync(lease.LeaseId, cancellationToken)) is { State: LeaseState.Revoked } ended)
+            {
+                await audit.RaiseAsync(Revoked(ended, reason, actor, changed: true) with
+                {
+                    Details = new Dictionary<string, string> { ["changed"] = "true", ["state"] = ended.State.ToWire(), ["operation"] = "quarantine_agent" },
+                }, cancellationToken);
+            }
+        }
+
         await audit.RaiseAsync(AgentEvent(AuditEventType.AgentQuarantined, agentId, actor, reason, revoked), cancellationToken);
         return (since ?? time.GetUtcNow(), revoked);
     }
@@ -91,6 +107,7 @@ public sealed partial class LeaseAdministration(ILeaseStore store, TimeProvider 
     public async Task<bool> ReleaseAsync(string agentId, string actor, CancellationToken cancellationToken)
     {
         RequestValidator.AgentId(agentId);
+        await RequireKnownAgentAsync(agentId, cancellationToken);
         var released = await StoreCall.Run(() => store.ReleaseAgentAsync(agentId, actor, time.GetUtcNow(), cancellationToken));
         await audit.RaiseAsync(AgentEvent(AuditEventType.AgentReleased, agentId, actor, "", released ? 1 : 0), cancellationToken);
         return released;
@@ -112,6 +129,23 @@ public sealed partial class LeaseAdministration(ILeaseStore store, TimeProvider 
             pageToken = page.NextPageToken;
         }
         while (pageToken is not null);
+    }
+
+    /// <summary>
+    /// An agent is known when the policy defines it, or when the store still has something of it (a
+    /// quarantine, open leases: an agent removed from the policy can still be quarantined and released).
+    /// </summary>
+    private async Task RequireKnownAgentAsync(string agentId, CancellationToken cancellationToken)
+    {
+        if (agents is null || agents.Find(agentId) is not null
+            || await StoreCall.Run(() => store.GetAgentStatusAsync(agentId, cancellationToken)) is not null
+            || (await StoreCall.Run(() => store.ListOpenLeasesAsync(agentId, time.GetUtcNow(), 1, cancellationToken))).Count > 0)
+        {
+            return;
+        }
+
+        throw new BrokerException(BrokerErrorKind.NotFound,
+            $"Agent '{agentId}' is not defined in the policy and has no leases or quarantine in the store; check the agent id.");
     }
 
     private static void Reason(string reason)

@@ -11,8 +11,16 @@ namespace CredBroker.Core.Broker;
 /// concurrent BeginTasks of one agent can each pass before the other's lease exists (check-then-act;
 /// the store cannot evaluate policy atomically).
 /// </summary>
-public sealed class PolicyGate(IIssuancePolicy policy, ILeaseStore store, TimeProvider time)
+/// <remarks>
+/// A burst with action <c>quarantine</c> quarantines through <paramref name="administration"/>, the
+/// same path as an operator's QuarantineAgent: audited (<c>agent.quarantined</c>, <c>lease.revoked</c>)
+/// and cascading to delegated child leases.
+/// </remarks>
+public sealed class PolicyGate(IIssuancePolicy policy, ILeaseStore store, TimeProvider time, LeaseAdministration administration)
 {
+    /// <summary>The actor recorded for quarantines the denial-burst detector makes.</summary>
+    public const string BurstActor = "policy:denial_burst";
+
     /// <summary>Leases read per decision at most (an agent's concurrency quota normally bounds it far lower).</summary>
     public const int MaxHoldings = 1000;
 
@@ -32,9 +40,8 @@ public sealed class PolicyGate(IIssuancePolicy policy, ILeaseStore store, TimePr
         {
             if (burst.Action == DenialBurstAction.Quarantine)
             {
-                await StoreCall.Run(() => store.QuarantineAgentAsync(agent.Id,
-                    $"denial burst: {burst.Denials} policy denials within {burst.Window} (last: {string.Join(",", decision.RuleIds)})",
-                    "policy:denial_burst", time.GetUtcNow(), cancellationToken));
+                var reason = $"denial burst: {burst.Denials} policy denials within {burst.Window} (last: {string.Join(",", decision.RuleIds)})";
+                await administration.QuarantineAsync(agent.Id, reason.Length <= LeaseAdministration.MaxReasonLength ? reason : reason[..LeaseAdministration.MaxReasonLength], BurstActor, cancellationToken);
             }
 
             DenialBurst?.Invoke(burst);

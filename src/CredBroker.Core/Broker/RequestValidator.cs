@@ -35,6 +35,14 @@ internal static class RequestValidator
         {
             throw Invalid("lease_id is not a lease id (too long); pass the lease_id BeginTask returned.");
         }
+
+        foreach (var c in leaseId)
+        {
+            if (c is < '\x21' or > '\x7E')
+            {
+                throw Invalid("lease_id is not a lease id (it contains spaces, control or non-ASCII characters); pass the lease_id BeginTask returned.");
+            }
+        }
     }
 
     public static void Scopes(IReadOnlyList<string> scopes, bool required)

@@ -44,16 +44,6 @@ public sealed partial class TaskBroker
         return refusal;
     }
 
-    private AuditEvent Minted(CallerIdentity caller, Lease lease, MintedToken token, string audience, IReadOnlyList<string> requested, IReadOnlyList<string> ruleIds, string operation) =>
-        LeaseEvent(AuditEventType.TokenMinted, caller, lease) with
-        {
-            Audience = audience,
-            ScopesRequested = requested,
-            ScopesGranted = token.Scopes,
-            RuleIds = ruleIds,
-            Details = TokenDetails(token, operation),
-        };
-
     private AuditEvent Renewed(CallerIdentity caller, Lease lease, MintedToken token) =>
         LeaseEvent(AuditEventType.LeaseRenewed, caller, lease) with
         {
@@ -74,7 +64,7 @@ public sealed partial class TaskBroker
         AuditEvent.ForLease(type, lease, time.GetUtcNow()) with { Caller = Who(caller) };
 
     /// <summary>The token's id and lifetime, never the token.</summary>
-    private static Dictionary<string, string> TokenDetails(MintedToken token, string operation) => new()
+    internal static Dictionary<string, string> TokenDetails(MintedToken token, string operation) => new()
     {
         ["operation"] = operation,
         ["jti"] = token.TokenId,
@@ -82,5 +72,5 @@ public sealed partial class TaskBroker
         ["exp"] = token.ExpiresAt.ToString("O", CultureInfo.InvariantCulture),
     };
 
-    private static string Who(CallerIdentity caller) => $"{caller.AgentId} ({caller.AuthenticationMethod})";
+    internal static string Who(CallerIdentity caller) => $"{caller.AgentId} ({caller.AuthenticationMethod})";
 }

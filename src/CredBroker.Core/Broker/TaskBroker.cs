@@ -19,9 +19,13 @@ public sealed partial class TaskBroker(
 {
     private readonly DelegationResolver _delegations = new(userTokens ?? NoUserTokenIssuers.Instance, reader, store, agents, delegationOptions ?? new(), time);
     private readonly DelegationCascade _cascade = new(store, time);
+    private readonly MintPath _mint = new(minter, audit, time);
+
+    /// <summary>The one mint path (bound to the caller, audited before return), shared with <see cref="ApprovalDesk"/>.</summary>
+    internal MintPath Mint => _mint;
 
     /// <summary>Request-time policy with the agent's holdings and denial-burst detection.</summary>
-    public PolicyGate Policy { get; } = new(policy, store, time);
+    public PolicyGate Policy { get; } = new(policy, store, time, new LeaseAdministration(store, time, audit, agents));
 
     /// <summary>
     /// Opens the task's lease and mints its first token, or, when policy requires a human, opens it
@@ -107,8 +111,8 @@ public sealed partial class TaskBroker(
             return new TaskStart(lease, null, decision);
         }
 
-        var token = minter.Mint(lease, agent, lease.Scopes, lease.Audience, caller.CertificateThumbprint);
-        await audit.RaiseAsync(Minted(caller, lease, token, lease.Audience, command.Scopes, decision.RuleIds, opened.Created ? "begin_task" : "begin_task.replay"), cancellationToken);
+        var token = await _mint.MintAsync(caller, lease, agent, lease.Scopes, lease.Audience, command.Scopes, decision.RuleIds,
+            opened.Created ? "begin_task" : "begin_task.replay", cancellationToken);
         return new TaskStart(lease, token, decision);
     }
 
@@ -130,20 +134,21 @@ public sealed partial class TaskBroker(
         }
 
         var targetAudience = audience.Length == 0 ? lease.Audience : audience;
-        if (!agent.Audiences.Contains(targetAudience, StringComparer.Ordinal))
+        // The broker itself as audience: a delegation token (subject_token for a sub-agent), which no API accepts.
+        var delegation = targetAudience == reader.Issuer;
+        if (!delegation && !agent.Audiences.Contains(targetAudience, StringComparer.Ordinal))
         {
             throw await DeniedAsync(caller, lease, scopes, new BrokerException(BrokerErrorKind.PermissionDenied,
                 $"Audience '{targetAudience}' is not one of agent '{agent.Id}''s audiences ({string.Join(", ", agent.Audiences)}).", ["agent.audience"]), cancellationToken);
         }
 
-        if (lease.ParentLeaseIds.Count > 0 && targetAudience != lease.Audience)
+        if (lease.ParentLeaseIds.Count > 0 && targetAudience != lease.Audience && !delegation)
         {
             throw await DeniedAsync(caller, lease, scopes, new BrokerException(BrokerErrorKind.PermissionDenied,
                 $"Lease {leaseId} was delegated from a parent token for audience '{lease.Audience}'; its tokens stay with that audience.", ["delegation.parent_audience"]), cancellationToken);
         }
 
-        var token = minter.Mint(lease, agent, granted, targetAudience, caller.CertificateThumbprint);
-        await audit.RaiseAsync(Minted(caller, lease, token, targetAudience, scopes, [], "issue_token"), cancellationToken);
+        var token = await _mint.MintAsync(caller, lease, agent, granted, targetAudience, scopes, [], delegation ? "issue_token.delegation" : "issue_token", cancellationToken);
         return new TaskGrant(lease, token);
     }
 
@@ -159,8 +164,7 @@ public sealed partial class TaskBroker(
         var renewed = await StoreCall.Run(() => store.RenewAsync(leaseId, now + (extendBy ?? agent.DefaultLeaseTtl), now, expectedGeneration: null, cancellationToken));
         var current = renewed.Lease ?? throw NotFound(leaseId);
         RequireActive(current, now);
-        var token = minter.Mint(current, agent, current.Scopes, current.Audience, caller.CertificateThumbprint);
-        await audit.RaiseAsync(Renewed(caller, current, token), cancellationToken);
+        var token = await _mint.RenewAsync(caller, current, agent, minted => Renewed(caller, current, minted), cancellationToken);
         return new TaskGrant(current, token);
     }
 

@@ -9,7 +9,8 @@ namespace CredBroker.Core.Delegation;
 /// <summary>
 /// Turns a <c>subject_token</c> into a <see cref="DelegationPlan"/> and opens the delegated lease.
 /// A token of this broker's own issuer is a parent token (sub-agent delegation): it must verify,
-/// be unbound, and belong to an active lease of another agent within the depth cap. Any other token
+/// be unbound, carry the broker as audience (a delegation token from IssueToken, never a token for
+/// an API), and belong to an active lease of another agent within the depth cap. Any other token
 /// is a user token for <see cref="ISubjectTokenValidator"/>. Every refusal is PERMISSION_DENIED
 /// (the caller is authenticated; the token it presents on someone's behalf is what is refused).
 /// </summary>
@@ -132,6 +133,15 @@ public sealed class DelegationResolver(
                 $"subject_token belongs to agent '{agent.Id}' itself; use IssueToken on lease {parent.LeaseId} instead of delegating to yourself.");
         }
 
+        // A parent token must be meant for the broker: a token for an API (which that API received and
+        // could replay) is not a delegation. The parent asks for one with IssueToken(audience = the broker).
+        if (claims.Audience != ownTokens.Issuer)
+        {
+            throw Denied("delegation.parent_audience",
+                $"subject_token is a token for '{Clip(claims.Audience)}', not a delegation token for this broker: a parent lease delegates with a token " +
+                $"whose audience is the broker ('{ownTokens.Issuer}'), from IssueToken(lease_id, audience: '{ownTokens.Issuer}'). Tokens for APIs are never accepted as parent tokens.");
+        }
+
         if (parent.ParentLeaseIds.Count + 1 > options.MaxDepth)
         {
             throw Denied("delegation.depth",
@@ -142,7 +152,7 @@ public sealed class DelegationResolver(
         var parentAudiences = agents.Find(parent.AgentId)?.Audiences ?? [];
         return new DelegationPlan(
             parent.Subject ?? parent.AgentId, scopes, [parent.AgentId, .. parent.Actors], [parent.LeaseId, .. parent.ParentLeaseIds],
-            claims.ExpiresAt, (claims.Audience, parentAudiences));
+            claims.ExpiresAt, (parent.Audience, parentAudiences));
     }
 
     /// <summary>Reads <c>iss</c> without verifying anything, only to route the token to the right verifier.</summary>
@@ -160,11 +170,14 @@ public sealed class DelegationResolver(
             return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("iss", out var iss)
                 && iss.ValueKind == JsonValueKind.String ? iss.GetString() : null;
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // Not JSON, or a string JsonElement cannot represent (a lone surrogate escape): not routed as ours.
             return null;
         }
     }
+
+    private static string Clip(string value) => value.Length <= 64 ? value : value[..64] + "…";
 
     private BrokerException ParentNotActive(string parentId, Lease? parent) => Denied("delegation.parent_lease",
         $"The parent lease {parentId} of subject_token is {parent?.StateAt(time.GetUtcNow()).ToWire() ?? "unknown"}, not active; a sub-agent can only derive from an active lease.");

@@ -32,7 +32,7 @@ public sealed partial class ScopePattern : IEquatable<ScopePattern>
     public bool IsConcrete { get; }
 
     /// <summary>Pattern syntax: 1-128 characters of letters, digits and ._:/- where a whole segment may be <c>*</c>.</summary>
-    [GeneratedRegex("^(?:\\*|[A-Za-z0-9][A-Za-z0-9._-]*)(?:[:/](?:\\*|[A-Za-z0-9._-]+))*$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^(?:\\*|[A-Za-z0-9][A-Za-z0-9._-]*)(?:[:/](?:\\*|[A-Za-z0-9._-]+))*\\z", RegexOptions.CultureInvariant)]
     private static partial Regex Syntax();
 
     public static bool TryParse(string? text, out ScopePattern pattern)

@@ -30,7 +30,8 @@ public sealed class KeyRotation(
 
     /// <summary>
     /// Rescans the key files and loads the shared schedule (writing the first one, with the first
-    /// key, when the store has none). Returns key files that failed to load.
+    /// key, when the store has none). Returns key files that failed to load and schedule entries
+    /// ignored because no key file here holds them.
     /// </summary>
     public async Task<IReadOnlyList<string>> RefreshAsync(CancellationToken cancellationToken)
     {
@@ -47,7 +48,16 @@ public sealed class KeyRotation(
         }
 
         keys.Apply(schedule);
-        return problems;
+        var unheld = keys.UnheldScheduledKids();
+        if (unheld.Count == 0)
+        {
+            return problems;
+        }
+
+        // Loud: either a key Secret is missing on this replica, or someone wrote to the key schedule in the store.
+        return [.. problems, .. unheld.Select(kid =>
+            $"IGNORED key schedule entry '{kid}': no mounted key file on this replica holds it. Key material comes only from key files, " +
+            "so it is not published, trusted or used to sign. Mount the key on every replica, or check who wrote the key schedule in the store.")];
     }
 
     /// <summary>

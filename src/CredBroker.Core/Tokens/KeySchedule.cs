@@ -14,9 +14,9 @@ public enum KeyPhase
 }
 
 /// <summary>
-/// One key's timeline. The public half rides along (public keys are not secret) so every replica
-/// publishes the same JWKS even before it has loaded the key file; the private half never leaves
-/// the key files.
+/// One key's timeline. The public half rides along for operators' information only: a replica
+/// publishes, trusts and signs with a scheduled kid only when one of its own key files holds that
+/// key (key material never comes from the shared store); the private half never leaves the key files.
 /// </summary>
 public sealed record ScheduledKey(
     string Kid, string X, string Y, DateTimeOffset PublishAt, DateTimeOffset ActivateAt, DateTimeOffset? RetireAt, DateTimeOffset? RemoveAt)

@@ -4,13 +4,13 @@ namespace CredBroker.Core.Tokens;
 
 /// <summary>
 /// The signing keys as the shared <see cref="KeySchedule"/> says they are right now: the active key
-/// signs, published and retired keys are in the JWKS. The view is recomputed only when the clock
+/// signs, published and retired keys are in the JWKS — among the keys this replica's key files hold;
+/// schedule entries naming any other kid are ignored. The view is recomputed only when the clock
 /// passes the schedule's next change, so the hot path is a field read.
 /// </summary>
 public sealed class RotatingSigningKeys(KeyRing ring, TimeProvider time) : ISigningKeys
 {
     private readonly Lock _gate = new();
-    private readonly Dictionary<string, SigningKey> _publicOnly = new(StringComparer.Ordinal);
     private KeySchedule _schedule = KeySchedule.Empty;
     private volatile View? _view;
 
@@ -72,24 +72,26 @@ public sealed class RotatingSigningKeys(KeyRing ring, TimeProvider time) : ISign
             return new View(null, [], null, now, validUntil, "The signing key schedule has not been loaded from the store yet.");
         }
 
-        var published = schedule.PublishedAt(now).Select(k => ring.Find(k.Kid) ?? PublicOnly(k)).ToList();
-        var active = schedule.SigningKeyAt(now);
+        // Key material comes only from the key files: the schedule (in the shared store) may say which
+        // mounted kid signs and is published when, nothing more. An entry naming a kid this replica does
+        // not hold is ignored — never published, never trusted for verification, never signing
+        // (KeyRotation reports it loudly).
+        var held = schedule with { Keys = schedule.Keys.Where(k => ring.Find(k.Kid) is not null).ToList() };
+        var published = held.PublishedAt(now).Select(k => ring.Find(k.Kid)!).ToList();
+        var active = held.SigningKeyAt(now);
         var signing = active is null ? null : ring.Find(active.Kid);
-        var problem = active is null ? "The key schedule names no active signing key."
-            : signing is null ? $"Signing key {active.Kid} is scheduled to sign, but no mounted key file holds it on this replica; mount the same keys on every replica."
-            : null;
+        var problem = signing is not null ? null
+            : schedule.SigningKeyAt(now) is { } unheld
+                ? $"Signing key {unheld.Kid} is scheduled to sign, but no mounted key file holds it on this replica; mount the same keys on every replica."
+                : "The key schedule names no active signing key.";
         return new View(signing, published, Jwks.Write(published), now, validUntil, problem);
     }
 
-    private SigningKey PublicOnly(ScheduledKey key)
+    /// <summary>Kids the schedule still publishes or signs with that no key file on this replica holds (ignored; see <see cref="Compute"/>).</summary>
+    public IReadOnlyList<string> UnheldScheduledKids()
     {
-        if (!_publicOnly.TryGetValue(key.Kid, out var verifier))
-        {
-            verifier = SigningKey.FromPublic(key.X, key.Y);
-            _publicOnly[key.Kid] = verifier;
-        }
-
-        return verifier;
+        var now = time.GetUtcNow();
+        return Schedule.Keys.Where(k => k.PhaseAt(now) != KeyPhase.Removed && ring.Find(k.Kid) is null).Select(k => k.Kid).ToList();
     }
 
     private sealed record View(

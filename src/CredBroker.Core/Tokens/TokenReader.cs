@@ -75,8 +75,9 @@ public sealed class TokenReader(ISigningKeys keys, string issuer, TimeProvider t
                 && now < claims.ExpiresAt && now.AddSeconds(5) >= claims.NotBefore;
             return valid ? claims : null;
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException or System.Security.Cryptography.CryptographicException)
         {
+            // Malformed input (e.g. a string with a lone surrogate escape, which JsonElement.GetString refuses) is simply not a valid token.
             return null;
         }
     }

@@ -26,7 +26,7 @@ public sealed partial class SubjectPattern
         if (names.Count > 0)
         {
             var pattern = "^" + string.Concat(Placeholder().Split(subject).Select((part, i) =>
-                i % 2 == 0 ? Regex.Escape(part) : $"(?<{part}>[^:/]+)")) + "$";
+                i % 2 == 0 ? Regex.Escape(part) : $"(?<{part}>[^:/]+)")) + "\\z";
             _regex = new Regex(pattern, RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(50));
         }
 

@@ -84,7 +84,7 @@ public static class BrokerApp
         builder.Services.AddSingleton(new AgentBrokerService(broker, approvals, notifier));
         builder.Services.AddSingleton(new TokenValidationService(broker, keys, store, notifier, metrics));
         builder.Services.AddSingleton(services => new OperatorService(
-            new LeaseAdministration(store, time, audit), notifier,
+            new LeaseAdministration(store, time, audit, policy), notifier,
             new KeyOperations(rotation, keys, time, audit, services.GetRequiredService<ILogger<KeyOperations>>()),
             new AuditOperations(composition.AuditLog, composition.AuditSigners, follow, options.Audit.FollowPollInterval),
             new PolicyOperations(policy, broker.Policy, approvals, audit, time)));
@@ -172,6 +172,7 @@ public static class BrokerApp
 
     private static Composition ComposeDev(BrokerOptions options, TextWriter console, TimeProvider time)
     {
+        DevMode.CheckListenAddress(options, console);
         var agentSecret = DevMode.Secret("CREDBROKER_DEV_SECRET");
         var operatorSecret = DevMode.Secret("CREDBROKER_DEV_OPERATOR_SECRET");
         if (agentSecret == operatorSecret)

@@ -8,6 +8,12 @@ public sealed class BrokerOptions
 {
     public bool Dev { get; set; }
 
+    /// <summary>
+    /// Dev mode binds loopback only; <c>CredBroker:DevAllowNonLoopback=true</c> forces another address
+    /// (with a loud warning): dev credentials are printed and the store is in memory.
+    /// </summary>
+    public bool DevAllowNonLoopback { get; set; }
+
     /// <summary>The `iss` of minted tokens and the OpenID configuration.</summary>
     public string Issuer { get; set; } = "http://127.0.0.1:5400";
 

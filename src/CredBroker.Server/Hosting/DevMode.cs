@@ -42,6 +42,46 @@ public static class DevMode
             action: require_approval
         """;
 
+    /// <summary>
+    /// Dev mode listens on loopback only: its secrets are printed and anyone reaching the port acts as
+    /// the dev agent or operator. Another address is refused unless forced with
+    /// <c>CredBroker:DevAllowNonLoopback=true</c>, which prints a loud warning.
+    /// </summary>
+    public static void CheckListenAddress(BrokerOptions options, TextWriter console)
+    {
+        var address = options.Listen.Address;
+        if (!System.Net.IPAddress.TryParse(address, out var parsed))
+        {
+            throw new StartupException($"CredBroker refuses to start: CredBroker:Listen:Address '{address}' is not an IP address.");
+        }
+
+        if (System.Net.IPAddress.IsLoopback(parsed))
+        {
+            return;
+        }
+
+        if (!options.DevAllowNonLoopback)
+        {
+            throw new StartupException(
+                $"CredBroker refuses to start: dev mode listens on loopback only, but CredBroker:Listen:Address is {address}. " +
+                "Dev mode prints its secrets and keeps everything in memory; anyone who reaches the port acts as the dev agent or operator. " +
+                "Use 127.0.0.1, or force it with CredBroker:DevAllowNonLoopback=true if you really mean it.");
+        }
+
+        var warning = $$"""
+
+            ************************************************************************************
+            WARNING: DEV MODE IS LISTENING ON A NON-LOOPBACK ADDRESS ({{address}}), forced with
+            CredBroker:DevAllowNonLoopback=true. Its secrets are printed, its key and store are
+            in memory, and anyone who can reach these ports can act as the dev agent or operator.
+            Never do this on a shared or public network.
+            ************************************************************************************
+
+            """;
+        console.WriteLine(warning);
+        Console.Error.WriteLine(warning);
+    }
+
     public static string Secret(string variable) =>
         Environment.GetEnvironmentVariable(variable) is { Length: > 0 } fromEnv ? fromEnv : Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 

@@ -10,7 +10,10 @@ namespace CredBroker.Server.Hosting;
 /// Hot reload: watches the policy file and reloads it after changes settle (editors write in
 /// several steps, and ConfigMap updates swap a symlink). An invalid file keeps the last good
 /// policy and logs every error with file:line. File events only accelerate: the file is also
-/// re-checked every <see cref="PollInterval"/> (watchers miss events on some filesystems).
+/// re-checked every <see cref="PollInterval"/> (watchers miss events on some filesystems). Events
+/// and timestamps only say "look": the policy is reloaded, logged and audited only when the file's
+/// content (its SHA-256) differs from the last content seen, so files written beside it, touches and
+/// rewrites with the same bytes change nothing.
 /// </summary>
 public sealed partial class PolicyWatcherService(PolicyHolder policy, string path, TimeProvider time, IAuditEvents audit, ILogger<PolicyWatcherService> logger) : BackgroundService
 {
@@ -34,6 +37,7 @@ public sealed partial class PolicyWatcherService(PolicyHolder policy, string pat
         watcher.EnableRaisingEvents = true;
 
         var stamp = Stamp(full);
+        var content = ContentHash(full);
         while (!stoppingToken.IsCancellationRequested)
         {
             bool signaled;
@@ -59,6 +63,13 @@ public sealed partial class PolicyWatcherService(PolicyHolder policy, string pat
             }
 
             stamp = now;
+            var hash = ContentHash(full);
+            if (hash == content)
+            {
+                continue;
+            }
+
+            content = hash;
             var result = policy.Reload();
             if (result.Applied)
             {
@@ -78,6 +89,20 @@ public sealed partial class PolicyWatcherService(PolicyHolder policy, string pat
             {
                 LogNotAudited(logger, full, result.Version, e);
             }
+        }
+    }
+
+    /// <summary>SHA-256 of the file's bytes (following a symlink), or a marker when it cannot be read.</summary>
+    private static string ContentHash(string file)
+    {
+        try
+        {
+            using var stream = File.OpenRead(file);
+            return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(stream));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "unreadable: " + e.GetType().Name;
         }
     }
 

@@ -130,6 +130,10 @@ public sealed class PolicyOperations(PolicyHolder policy, PolicyGate gate, Appro
                 var candidate = PolicyFile.Parse(request.CandidateYaml, "candidate");
                 (findings, version) = (PolicyAnalyzer.Analyze(candidate), candidate.Version);
             }
+            catch (PolicyLimitException e)
+            {
+                throw RpcErrors.Create(StatusCode.InvalidArgument, $"candidate_yaml: {e.Errors[0]}");
+            }
             catch (PolicyFileException e)
             {
                 (findings, version) = (PolicyAnalyzer.FromErrors(e.Errors), string.Empty);

@@ -14,7 +14,7 @@ internal static class StrictJson
         try
         {
             var document = JsonDocument.Parse(utf8, Strict);
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            if (document.RootElement.ValueKind != JsonValueKind.Object || !AllTextDecodes(document.RootElement))
             {
                 document.Dispose();
                 error = TokenErrors.Malformed;
@@ -33,6 +33,49 @@ internal static class StrictJson
 
     public static string? GetString(JsonElement obj, string name) =>
         obj.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    /// <summary>
+    /// False when some member name or string is not representable as UTF-16 (invalid UTF-8, a lone
+    /// surrogate escape): <see cref="JsonElement.GetString"/> would throw on it later, so such a
+    /// document is malformed up front and every later read is safe.
+    /// </summary>
+    private static bool AllTextDecodes(JsonElement root)
+    {
+        try
+        {
+            Walk(root);
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+
+        static void Walk(JsonElement element)
+        {
+            switch (element.ValueKind)
+            {
+                case JsonValueKind.Object:
+                    foreach (var member in element.EnumerateObject())
+                    {
+                        _ = member.Name;
+                        Walk(member.Value);
+                    }
+
+                    break;
+                case JsonValueKind.Array:
+                    foreach (var item in element.EnumerateArray())
+                    {
+                        Walk(item);
+                    }
+
+                    break;
+                case JsonValueKind.String:
+                    _ = element.GetString();
+                    break;
+            }
+        }
+    }
 
     private static bool IsValidJsonIgnoringDuplicates(ReadOnlyMemory<byte> utf8)
     {

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using CredBroker.Core.Agents;
 using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
 namespace CredBroker.Core.Policy.File;
@@ -14,6 +15,12 @@ namespace CredBroker.Core.Policy.File;
 public static partial class PolicyFile
 {
     public const int MaxFileBytes = 4 * 1024 * 1024;
+
+    /// <summary>Mappings and sequences nest at most this deep (a real policy needs about 6); deeper input is refused before any tree is built.</summary>
+    public const int MaxNestingDepth = 32;
+
+    /// <summary>YAML nodes (scalars, mappings, sequences, aliases) per document at most.</summary>
+    public const int MaxNodes = 1_000_000;
 
     private static readonly string[] TopLevel = ["version", "settings", "context_labels", "agents", "toxic_combinations", "context_rules"];
 
@@ -30,19 +37,45 @@ public static partial class PolicyFile
             throw Single(path, "file", $"policy file is {info.Length} bytes, over the {MaxFileBytes}-byte limit.");
         }
 
-        return Parse(System.IO.File.ReadAllText(path), path);
+        string yaml;
+        try
+        {
+            yaml = System.IO.File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DecoderFallbackException)
+        {
+            throw Single(path, "file", $"policy file cannot be read: {e.Message}");
+        }
+
+        return Parse(yaml, path);
     }
 
+    /// <summary>
+    /// Parses and validates <paramref name="yaml"/>. Any input, however malformed, deep or large, ends in
+    /// a document or a <see cref="PolicyFileException"/> (a <see cref="PolicyLimitException"/> when a size
+    /// or depth limit is exceeded); never another exception.
+    /// </summary>
     public static PolicyDocument Parse(string yaml, string source)
     {
+        if (yaml.Length > MaxFileBytes)
+        {
+            throw new PolicyLimitException(new PolicyError(source, 0, 0, "file", $"policy is {yaml.Length} characters, over the {MaxFileBytes}-character limit."));
+        }
+
         var stream = new YamlStream();
         try
         {
+            CheckShape(yaml, source);
             stream.Load(new StringReader(yaml));
         }
         catch (YamlException e)
         {
             throw new PolicyFileException([new PolicyError(source, (int)e.Start.Line, (int)e.Start.Column, "yaml", Innermost(e).Message)], e);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException)
+        {
+            // YamlDotNet reports some malformed input this way instead of as a YamlException.
+            throw new PolicyFileException([new PolicyError(source, 0, 0, "yaml", $"not valid YAML ({e.Message})")], e);
         }
 
         if (stream.Documents.Count != 1)
@@ -296,6 +329,44 @@ public static partial class PolicyFile
         foreach (var id in ids.GroupBy(i => i).Where(g => g.Count() > 1).Select(g => g.Key))
         {
             fields.Error(node, field, $"id '{id}' is used more than once.");
+        }
+    }
+
+    /// <summary>
+    /// Streams the YAML events once (no recursion) and refuses input nested deeper than
+    /// <see cref="MaxNestingDepth"/> or with more than <see cref="MaxNodes"/> nodes, before the
+    /// recursive tree builder sees it (deep nesting would otherwise overflow the stack).
+    /// </summary>
+    private static void CheckShape(string yaml, string source)
+    {
+        var parser = new Parser(new StringReader(yaml));
+        var depth = 0;
+        var nodes = 0;
+        while (parser.MoveNext())
+        {
+            var current = parser.Current!;
+            switch (current)
+            {
+                case MappingStart or SequenceStart:
+                    if (++depth > MaxNestingDepth)
+                    {
+                        throw new PolicyLimitException(new PolicyError(source, (int)current.Start.Line, (int)current.Start.Column, "yaml",
+                            $"nesting deeper than {MaxNestingDepth} levels (the limit for mappings and sequences); a policy needs only a few."));
+                    }
+
+                    break;
+                case MappingEnd or SequenceEnd:
+                    depth--;
+                    continue;
+                case DocumentStart or DocumentEnd or StreamStart or StreamEnd or Comment:
+                    continue;
+            }
+
+            if (++nodes > MaxNodes)
+            {
+                throw new PolicyLimitException(new PolicyError(source, (int)current.Start.Line, (int)current.Start.Column, "yaml",
+                    $"more than {MaxNodes} YAML nodes (the limit per policy)."));
+            }
         }
     }
 

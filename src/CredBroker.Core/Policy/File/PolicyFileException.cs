@@ -7,8 +7,11 @@ public sealed record PolicyError(string Source, int Line, int Column, string Fie
 }
 
 /// <summary>A policy file that cannot be used; <see cref="Errors"/> lists every problem found (the file is rejected whole).</summary>
-public sealed class PolicyFileException(IReadOnlyList<PolicyError> errors, Exception? innerException = null)
+public class PolicyFileException(IReadOnlyList<PolicyError> errors, Exception? innerException = null)
     : Exception(string.Join(Environment.NewLine, errors), innerException)
 {
     public IReadOnlyList<PolicyError> Errors { get; } = errors;
 }
+
+/// <summary>A policy input over a size, depth or node-count limit (callers answer INVALID_ARGUMENT naming the limit).</summary>
+public sealed class PolicyLimitException(PolicyError error) : PolicyFileException([error]);
