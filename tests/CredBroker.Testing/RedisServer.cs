@@ -67,8 +67,22 @@ public sealed class RedisServer : IDisposable
         }
     }
 
+    /// <summary>
+    /// SIGSTOP: the process stays, its sockets stay open, and nothing answers, like a hung host or a
+    /// partition (the hard case for a client: no connection error, only silence).
+    /// </summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume() => Signal("CONT");
+
     public void Dispose()
     {
+        if (_process is { HasExited: false })
+        {
+            Signal("CONT"); // a stopped process is killed all the same, but let it go cleanly
+        }
+
         Kill();
         _process?.Dispose();
         try
@@ -77,6 +91,17 @@ public sealed class RedisServer : IDisposable
         }
         catch (IOException)
         {
+        }
+    }
+
+    private void Signal(string signal)
+    {
+        var process = _process ?? throw new InvalidOperationException("redis-server is not running.");
+        using var kill = Process.Start(new ProcessStartInfo("kill", $"-{signal} {process.Id}") { UseShellExecute = false })!;
+        kill.WaitForExit();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {process.Id} failed with exit code {kill.ExitCode}.");
         }
     }
 

@@ -29,7 +29,6 @@ public static class BrokerApp
     public static WebApplication Create(string[] args, TextWriter? console = null)
     {
         console ??= Console.Out;
-        RaiseThreadPoolFloor();
         var dev = args.Contains("--dev", StringComparer.Ordinal);
         var builder = WebApplication.CreateSlimBuilder(args.Where(a => a != "--dev").ToArray());
         var options = BrokerOptions.Bind(builder.Configuration, dev);
@@ -193,27 +192,15 @@ public static class BrokerApp
 
         var keys = new RotatingSigningKeys(new KeyRing(options.Signing.KeyFiles, options.Signing.KeyDirectory), time);
         var agents = PolicyHolder.FromFile(options.AgentsFile!, time);
-        var (store, security) = ConnectRedis(options.Redis, options.Leases.StoreOptions());
+        var (store, connection) = ConnectRedis(options.Redis, options.Leases.StoreOptions());
         var (signer, signers) = AuditSigners(options, keys);
-        var auditLog = RedisAuditLog.Connect(options.Audit.RedisConfiguration ?? options.Redis.Configuration!, signer, options.Audit.LogOptions(), time, security: security);
+        var auditLog = RedisAuditLog.Connect(options.Audit.RedisConfiguration ?? options.Redis.Configuration!, signer, options.Audit.LogOptions(), time, connection: connection);
         var directory = new OperatorDirectory(options.Operators);
         var operatorJwt = options.Operators.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Operators.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
         var agentJwt = options.Identity.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Identity.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
         var certificates = options.Identity.Certificates.Select(c => new SubjectPattern(c.Subject, c.Agent)).ToList();
         return new Composition(store, keys, store.KeySchedule(), agents,
             new AgentAuthenticator(agentJwt, certificates, directory, identity => agents.Current.Agents.FindByIdentity(identity)?.Id), new OperatorAuthenticator(operatorJwt, directory), auditLog, signers);
-    }
-
-    /// <summary>
-    /// StackExchange.Redis 1.2.6 completes calls on the thread pool, and the pool adds threads slowly
-    /// (about one per 500 ms) once its minimum is busy: on a 2-core host a short burst of blocked
-    /// threads turned Redis round trips into multi-second stalls. Raising the pool's minimum is the
-    /// client's documented remedy for such timeouts; idle threads cost nothing.
-    /// </summary>
-    private static void RaiseThreadPoolFloor()
-    {
-        ThreadPool.GetMinThreads(out var workers, out var io);
-        ThreadPool.SetMinThreads(Math.Max(workers, 32), Math.Max(io, 32));
     }
 
     /// <summary>Delegation on behalf of users is on only with trusted user-token issuers; settings that cannot work stop the start (dev mode too).</summary>
@@ -230,7 +217,7 @@ public static class BrokerApp
             : new UserTokenValidator(options.Delegation.Issuers, time);
     }
 
-    private static (RedisLeaseStore Store, RedisConnectionSecurity Security) ConnectRedis(BrokerOptions.RedisOptions redis, LeaseStoreOptions storeOptions)
+    private static (RedisLeaseStore Store, RedisConnectionOptions Connection) ConnectRedis(BrokerOptions.RedisOptions redis, LeaseStoreOptions storeOptions)
     {
         try
         {
@@ -242,12 +229,12 @@ public static class BrokerApp
                 cas.ImportFromPemFile(caFile);
             }
 
-            var security = new RedisConnectionSecurity(password, cas);
-            return (RedisLeaseStore.Connect(redis.Configuration!, storeOptions, security), security);
+            var connection = new RedisConnectionOptions { User = redis.User, Password = password, TrustedCas = cas, Timeout = redis.Timeout };
+            return (RedisLeaseStore.Connect(redis.Configuration!, storeOptions, connection, redis.ReplicaAcks()), connection);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
         {
-            throw new StartupException($"CredBroker refuses to start: the Redis settings cannot be used (CredBroker:Redis:PasswordFile, CaFile, Configuration): {e.Message}");
+            throw new StartupException($"CredBroker refuses to start: the Redis settings cannot be used (CredBroker:Redis:PasswordFile, CaFile, User, Configuration): {e.Message}");
         }
     }
 
