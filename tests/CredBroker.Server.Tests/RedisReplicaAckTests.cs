@@ -43,4 +43,24 @@ public sealed class RedisReplicaAckTests
         var retried = await Unavailable.RetryAsync(() => operators.RevokeLeaseAsync(begun.LeaseId, "compromised"));
         Assert.That(retried.Changed, Is.False, "already revoked; this time the replica confirmed it");
     }
+
+    /// <summary>The configuration the chart renders for redis.mode=sentinel: the broker finds the primary through the Sentinels.</summary>
+    [Test]
+    public async Task ThroughSentinels_TheBrokerMintsAndRevokes_WithReplicaAcks()
+    {
+        using var set = RedisReplicaSet.Start(replicas: 1);
+        set.StartSentinels(count: 1, quorum: 1);
+        await using var broker = new ProductionBroker();
+        await broker.StartAsync(set.SentinelConfiguration, "--CredBroker:Redis:WaitReplicas=1", "--CredBroker:Redis:WaitTimeout=00:00:00.500");
+        using var client = broker.ClientFor(Triage);
+        using var operators = broker.OperatorClient();
+
+        var begun = await Unavailable.RetryAsync(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "sentinel-" + Guid.NewGuid().ToString("N"), Scopes = { "tickets:read" } }));
+        var revoked = await operators.RevokeLeaseAsync(begun.LeaseId, "done");
+
+        Assert.That(revoked.Changed, Is.True);
+        Assert.That((await client.IntrospectAsync(begun.AccessToken)).Active, Is.False);
+        using var http = new HttpClient { BaseAddress = broker.HttpAddress, Timeout = TimeSpan.FromSeconds(20) };
+        Assert.That((int)(await http.GetAsync("/readyz")).StatusCode, Is.EqualTo(200));
+    }
 }

@@ -25,9 +25,10 @@ public sealed class RedisReplicaSet : IDisposable
     public string SentinelConfiguration => string.Join(",", _sentinels.Select(s => s.ConnectionString)) + ",serviceName=" + ServiceName;
 
     /// <param name="replicas">How many replicas.</param>
-    /// <param name="extraArguments">redis-server arguments for the primary and every replica (e.g. an ACL).</param>
-    public static RedisReplicaSet Start(int replicas = 1, string extraArguments = "")
+    /// <param name="password">requirepass (and masterauth) of every server; unset = none.</param>
+    public static RedisReplicaSet Start(int replicas = 1, string? password = null)
     {
+        var extraArguments = password is null ? "" : $"--requirepass \"{password}\" --masterauth \"{password}\"";
         // No 5 s wait for more replicas before a full sync (Redis's default diskless-sync delay).
         var set = new RedisReplicaSet(RedisServer.Start(appendOnly: true, RedisServer.FreePort(), "--repl-diskless-sync-delay 0 " + extraArguments));
         try
@@ -38,6 +39,7 @@ public sealed class RedisReplicaSet : IDisposable
                     $"--replicaof 127.0.0.1 {set.Primary.Port} --replica-announce-ip 127.0.0.1 --repl-diskless-sync-delay 0 {extraArguments}"));
             }
 
+            set.CliPassword = password;
             set.WaitForLinks(set._replicas);
             return set;
         }
@@ -62,12 +64,14 @@ public sealed class RedisReplicaSet : IDisposable
     /// primary with quorum <paramref name="quorum"/> and fast failure detection; returns once each
     /// of them has found every replica.
     /// </summary>
-    public void StartSentinels(int count = 1, int quorum = 1, int downAfterMilliseconds = 1000)
+    /// <param name="sentinelArguments">more sentinel.conf lines (e.g. <c>sentinel auth-pass</c>, <c>requirepass</c>).</param>
+    public void StartSentinels(int count = 1, int quorum = 1, int downAfterMilliseconds = 1000, params string[] sentinelArguments)
     {
         for (var i = 0; i < count; i++)
         {
             var port = RedisServer.FreePort();
-            var sentinel = RedisServer.StartSentinel(port, dir => string.Join('\n',
+            var sentinel = RedisServer.StartSentinel(port, dir => string.Join('\n', (string[])
+            [
                 $"port {port}",
                 "bind 127.0.0.1",
                 $"dir {dir}",
@@ -76,20 +80,22 @@ public sealed class RedisReplicaSet : IDisposable
                 $"sentinel monitor {ServiceName} 127.0.0.1 {Primary.Port} {quorum}",
                 $"sentinel down-after-milliseconds {ServiceName} {downAfterMilliseconds}",
                 $"sentinel failover-timeout {ServiceName} 10000",
-                $"sentinel parallel-syncs {ServiceName} 1") + "\n");
+                $"sentinel parallel-syncs {ServiceName} 1",
+                .. sentinelArguments.Select(line => line.Replace("{service}", ServiceName, StringComparison.Ordinal)),
+            ]) + "\n");
             _sentinels.Add(sentinel);
         }
 
         foreach (var sentinel in _sentinels)
         {
-            Until(() => Cli(sentinel.Port, $"SENTINEL replicas {ServiceName}").Split('\n').Count(l => l.Trim() == "ip") >= _replicas.Count,
+            Until(() => Cli(sentinel.Port, $"SENTINEL replicas {ServiceName}", null).Split('\n').Count(l => l.Trim() == "ip") >= _replicas.Count,
                 $"sentinel on port {sentinel.Port} did not discover the replicas");
         }
     }
 
     /// <summary>The primary's address as the Sentinels report it (port only: everything is on 127.0.0.1).</summary>
     public int SentinelPrimaryPort(RedisServer sentinel) =>
-        int.Parse(Cli(sentinel.Port, $"SENTINEL get-master-addr-by-name {ServiceName}").Split('\n', StringSplitOptions.RemoveEmptyEntries)[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        int.Parse(Cli(sentinel.Port, $"SENTINEL get-master-addr-by-name {ServiceName}", null).Split('\n', StringSplitOptions.RemoveEmptyEntries)[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
 
     public void Dispose()
     {
@@ -99,17 +105,29 @@ public sealed class RedisReplicaSet : IDisposable
         }
     }
 
-    /// <summary>redis-cli against a loopback port (no auth); its standard output.</summary>
-    public static string Cli(int port, string arguments)
+    /// <summary>A password for redis-cli (REDISCLI_AUTH) when the servers require one.</summary>
+    public string? CliPassword { get; set; }
+
+    /// <summary>redis-cli against a loopback port; its standard output.</summary>
+    public string Cli(int port, string arguments) => Cli(port, arguments, CliPassword);
+
+    /// <summary>redis-cli against a loopback port, with <paramref name="password"/> if given; its standard output.</summary>
+    public static string Cli(int port, string arguments, string? password)
     {
         var binary = new[] { "/usr/bin/redis-cli", "/usr/local/bin/redis-cli" }.FirstOrDefault(File.Exists)
             ?? throw new InvalidOperationException("redis-cli is not installed; run tests/run.sh, which installs redis-tools with apt-get.");
-        using var process = Process.Start(new ProcessStartInfo(binary, $"-h 127.0.0.1 -p {port} {arguments}")
+        var start = new ProcessStartInfo(binary, $"-h 127.0.0.1 -p {port} {arguments}")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-        })!;
+        };
+        if (password is not null)
+        {
+            start.Environment["REDISCLI_AUTH"] = password;
+        }
+
+        using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEnd();
         process.StandardError.ReadToEnd();
         process.WaitForExit();
