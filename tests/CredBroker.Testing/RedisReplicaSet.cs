@@ -93,9 +93,12 @@ public sealed class RedisReplicaSet : IDisposable
         }
     }
 
-    /// <summary>The primary's address as the Sentinels report it (port only: everything is on 127.0.0.1).</summary>
-    public int SentinelPrimaryPort(RedisServer sentinel) =>
-        int.Parse(Cli(sentinel.Port, $"SENTINEL get-master-addr-by-name {ServiceName}", null).Split('\n', StringSplitOptions.RemoveEmptyEntries)[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>The primary's port as <paramref name="sentinel"/> reports it (everything is on 127.0.0.1); -1 when it gives no answer.</summary>
+    public int SentinelPrimaryPort(RedisServer sentinel)
+    {
+        var lines = Cli(sentinel.Port, $"SENTINEL get-master-addr-by-name {ServiceName}", null).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        return lines.Length >= 2 && int.TryParse(lines[1].Trim(), System.Globalization.CultureInfo.InvariantCulture, out var port) ? port : -1;
+    }
 
     public void Dispose()
     {

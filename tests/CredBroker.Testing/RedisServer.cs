@@ -97,12 +97,7 @@ public sealed class RedisServer : IDisposable
 
     public void Dispose()
     {
-        if (_process is { HasExited: false })
-        {
-            Signal("CONT"); // a stopped process is killed all the same, but let it go cleanly
-        }
-
-        Kill();
+        Kill(); // SIGKILL ends a stopped (SIGSTOP) process too
         _process?.Dispose();
         try
         {
