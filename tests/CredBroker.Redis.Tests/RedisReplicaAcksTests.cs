@@ -14,7 +14,12 @@ namespace CredBroker.Redis.Tests;
 [NonParallelizable]
 public sealed class RedisReplicaAcksTests
 {
-    private static readonly RedisReplicaAcks OneReplica = new(1, TimeSpan.FromMilliseconds(500));
+    /// <summary>Generous, for a busy 2-core machine: where an acknowledgement is expected, it must not miss a 500 ms window.</summary>
+    private static readonly RedisConnectionOptions Patient = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private static readonly RedisReplicaAcks OneReplica = new(1, TimeSpan.FromSeconds(5));
+
+    /// <summary>Where no acknowledgement can come (replica paused or killed), a short wait keeps the test quick.</summary>
+    private static readonly RedisReplicaAcks OneReplicaQuickly = new(1, TimeSpan.FromMilliseconds(500));
     private RedisReplicaSet _set = null!;
 
     [SetUp]
@@ -23,7 +28,7 @@ public sealed class RedisReplicaAcksTests
     [TearDown]
     public void Stop() => _set.Dispose();
 
-    private RedisLeaseStore Connect(RedisReplicaAcks? acks = null) => RedisLeaseStore.Connect(_set.Primary.ConnectionString, replicaAcks: acks ?? OneReplica);
+    private RedisLeaseStore Connect(RedisReplicaAcks? acks = null) => RedisLeaseStore.Connect(_set.Primary.ConnectionString, connection: Patient, replicaAcks: acks ?? OneReplica);
 
     [Test]
     public async Task ReplicaUp_RevokeCompleteAndQuarantine_AreAcknowledged_AndOnTheReplica()
@@ -48,7 +53,7 @@ public sealed class RedisReplicaAcksTests
     [Test]
     public async Task ReplicaPaused_RevokeIsUnavailable_ButStaysRevoked_AndOtherCallsAreNotHeldUp()
     {
-        using var store = Connect();
+        using var store = Connect(OneReplicaQuickly);
         var lease = TestLeases.New("agent-p");
         var other = TestLeases.New("agent-p");
         await TestLeases.WhenAvailable(() => store.OpenAsync(lease, LeaseQuota.Unlimited, default));
@@ -76,7 +81,7 @@ public sealed class RedisReplicaAcksTests
     [Test]
     public async Task ReplicaKilled_CompleteAndQuarantineAreUnavailable_ButInForce()
     {
-        using var store = Connect();
+        using var store = Connect(OneReplicaQuickly);
         var lease = TestLeases.New("agent-k");
         await TestLeases.WhenAvailable(() => store.OpenAsync(lease, LeaseQuota.Unlimited, default));
 

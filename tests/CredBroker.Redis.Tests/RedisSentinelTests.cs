@@ -46,7 +46,9 @@ public sealed class RedisSentinelTests
     [Test]
     public async Task PrimaryKilledAfterAnAcknowledgedRevoke_TheStoreFollowsTheFailover_AndTheLeaseIsStillRevoked()
     {
-        using var store = RedisLeaseStore.Connect(_set.SentinelConfiguration, replicaAcks: new RedisReplicaAcks(1, TimeSpan.FromMilliseconds(500)));
+        // Generous timeouts: on a busy 2-core machine the acknowledgement must not miss a short window.
+        using var store = RedisLeaseStore.Connect(_set.SentinelConfiguration, connection: new RedisConnectionOptions { Timeout = TimeSpan.FromSeconds(10) },
+            replicaAcks: new RedisReplicaAcks(1, TimeSpan.FromSeconds(5)));
         var lease = TestLeases.New("agent-f");
         await TestLeases.WhenAvailable(() => store.OpenAsync(lease, LeaseQuota.Unlimited, default));
         Assert.That((await store.RevokeAsync(lease.LeaseId, "compromised", "ops", DateTimeOffset.UtcNow, null, default)).Outcome, Is.EqualTo(TransitionOutcome.Applied));

@@ -24,6 +24,7 @@ public sealed class RedisReplicaAckTests
         using var client = broker.ClientFor(Triage);
         using var operators = broker.OperatorClient();
         var begun = await Unavailable.RetryAsync(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "wait-" + Guid.NewGuid().ToString("N"), Scopes = { "tickets:read" } }));
+        // (WaitTimeout is short here: with the replica paused no acknowledgement can come; the retry below tolerates a slow one.)
 
         set.Replicas[0].Pause();
         try
@@ -51,7 +52,7 @@ public sealed class RedisReplicaAckTests
         using var set = RedisReplicaSet.Start(replicas: 1);
         set.StartSentinels(count: 1, quorum: 1);
         await using var broker = new ProductionBroker();
-        await broker.StartAsync(set.SentinelConfiguration, "--CredBroker:Redis:WaitReplicas=1", "--CredBroker:Redis:WaitTimeout=00:00:00.500");
+        await broker.StartAsync(set.SentinelConfiguration, "--CredBroker:Redis:WaitReplicas=1", "--CredBroker:Redis:WaitTimeout=00:00:05", "--CredBroker:Redis:Timeout=00:00:10");
         using var client = broker.ClientFor(Triage);
         using var operators = broker.OperatorClient();
 
