@@ -106,7 +106,7 @@ public sealed class RedisReplicaAcksTests
 
         var e = Assert.ThrowsAsync<StoreUnavailableException>(() => store.RevokeAsync(lease.LeaseId, "r", "ops", DateTimeOffset.UtcNow, null, default));
 
-        Assert.That(e!.Message, Does.Contain("1 of 2"));
+        Assert.That(e!.Message, Does.Match("[01] of 2 acknowledged"), "the one replica may or may not have answered within the short wait; two never do");
     }
 
 }
