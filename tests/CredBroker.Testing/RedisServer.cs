@@ -40,7 +40,7 @@ public sealed class RedisServer : IDisposable
     /// <summary>
     /// A Sentinel on <paramref name="port"/>: <paramref name="config"/> gets this server's own directory
     /// and returns the sentinel.conf text (Sentinel rewrites that file, so it lives in the temp dir).
-    /// Runs redis-sentinel, or redis-server --sentinel where that binary is missing.
+    /// Runs redis-server --sentinel (the same binary as Debian's redis-sentinel), so only redis-server must be installed.
     /// </summary>
     public static RedisServer StartSentinel(int port, Func<string, string> config)
     {
