@@ -50,12 +50,15 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
 
     private string ReplicaId { get; } = Guid.NewGuid().ToString("N");
 
-    /// <summary>Connects without failing when Redis is down at start; appends fail closed until it is back.</summary>
+    /// <summary>
+    /// Connects without failing when Redis is down at start; appends and reads fail closed until it is
+    /// back, each bounded by the connection's timeout (a stopped Redis never hangs /readyz or a mint).
+    /// </summary>
     public static RedisAuditLog Connect(
         string configuration, IAuditSigner signer, AuditLogOptions? options = null, TimeProvider? time = null, string keyPrefix = DefaultKeyPrefix,
-        RedisConnectionSecurity? security = null)
+        RedisConnectionOptions? connection = null)
     {
-        var config = RedisConnectionSecurity.Configure(configuration, security);
+        var config = (connection ?? new RedisConnectionOptions()).Configure(configuration);
         return new RedisAuditLog(ConnectionMultiplexer.Connect(config), true, keyPrefix, signer, options ?? new AuditLogOptions(), time ?? TimeProvider.System);
     }
 

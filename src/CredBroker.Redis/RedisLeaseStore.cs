@@ -9,7 +9,8 @@ namespace CredBroker.Redis;
 /// <see cref="ILeaseStore"/> on Redis. Each write is one Lua script over the keys of one agent
 /// shard (one hash slot), so it is atomic and works on Redis Cluster. Key layout: docs/lease-store.md.
 /// Durability of an acknowledged revoke is Redis's: run it with <c>appendonly yes</c> and
-/// <c>appendfsync always</c> (a reply is sent only after the AOF write is fsynced).
+/// <c>appendfsync always</c> (a reply is sent only after the AOF write is fsynced), and with
+/// <see cref="RedisReplicaAcks"/> the writes that end access also wait for replicas (docs/operations.md).
 /// </summary>
 public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
 {
@@ -17,20 +18,45 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     private const int ListScanBudget = 2000;
     private readonly ConnectionMultiplexer _connection;
     private readonly LeaseStoreOptions _options;
+    private readonly RedisReplicaAcks? _acks;
 
-    private RedisLeaseStore(ConnectionMultiplexer connection, LeaseStoreOptions options)
+    /// <summary>
+    /// With replica acks: a second connection for the writes followed by WAIT. WAIT blocks the
+    /// connection it runs on (and must run on the one that wrote), so it never stalls the reads and
+    /// mints pipelined on <see cref="_connection"/>.
+    /// </summary>
+    private readonly ConnectionMultiplexer? _durable;
+
+    private RedisLeaseStore(ConnectionMultiplexer connection, ConnectionMultiplexer? durable, LeaseStoreOptions options, RedisReplicaAcks? acks)
     {
         _connection = connection;
+        _durable = durable;
         _options = options;
+        _acks = acks;
     }
 
-    /// <summary>Connects without failing when Redis is down at start; calls fail closed until it is back.</summary>
-    public static RedisLeaseStore Connect(string configuration, LeaseStoreOptions? options = null, RedisConnectionSecurity? security = null)
+    /// <summary>
+    /// Connects without failing when Redis is down at start; calls fail closed until it is back.
+    /// <paramref name="replicaAcks"/>: revocations, completions and quarantines wait for that many replicas.
+    /// </summary>
+    public static RedisLeaseStore Connect(
+        string configuration, LeaseStoreOptions? options = null, RedisConnectionOptions? connection = null, RedisReplicaAcks? replicaAcks = null)
     {
         options ??= new LeaseStoreOptions();
+        connection ??= new RedisConnectionOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(options.RevocationLogMaxLength, 1);
-        var config = RedisConnectionSecurity.Configure(configuration, security);
-        return new RedisLeaseStore(ConnectionMultiplexer.Connect(config), options);
+        replicaAcks?.Validate(connection.Timeout);
+        var main = ConnectionMultiplexer.Connect(connection.Configure(configuration));
+        try
+        {
+            var durable = replicaAcks is null ? null : ConnectionMultiplexer.Connect(connection.Configure(configuration));
+            return new RedisLeaseStore(main, durable, options, replicaAcks);
+        }
+        catch
+        {
+            main.Dispose();
+            throw;
+        }
     }
 
     private IDatabase Db => _connection.GetDatabase();
@@ -139,9 +165,9 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     public async Task<int> QuarantineAgentAsync(string agentId, string reason, string actor, DateTimeOffset now, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var result = await Run(() => Db.ScriptEvaluateAsync(LeaseScripts.Quarantine,
+        var result = await Durable(LeaseScripts.Quarantine,
             [RedisKeys.Quarantine(agentId), RedisKeys.AgentOpen(agentId), RedisKeys.Revocations(LeaseIds.ShardOf(agentId))],
-            [now.ToUnixTimeMilliseconds(), agentId, reason, actor, _options.RevocationLogMaxLength]));
+            [now.ToUnixTimeMilliseconds(), agentId, reason, actor, _options.RevocationLogMaxLength]);
         return Math.Max(0, (int)result);
     }
 
@@ -259,15 +285,20 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         return counts.Sum();
     }
 
-    public void Dispose() => _connection.Dispose();
+    public void Dispose()
+    {
+        _connection.Dispose();
+        _durable?.Dispose();
+    }
 
     private Task<LeaseTransition> KillAsync(
         string leaseId, DateTimeOffset now, long? expectedGeneration, LeaseState state, RevocationCause cause, string reason, string actor, CancellationToken cancellationToken) =>
         TransitionAsync(LeaseScripts.Kill, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Revocations(shard)],
             [now.ToUnixTimeMilliseconds(), Generation(expectedGeneration), state.ToWire(), cause.ToWire(), reason, actor, _options.RevocationLogMaxLength],
-            cancellationToken);
+            cancellationToken, durable: true);
 
-    private async Task<LeaseTransition> TransitionAsync(string script, string leaseId, Func<int, RedisKey[]> keys, RedisValue[] args, CancellationToken cancellationToken)
+    private async Task<LeaseTransition> TransitionAsync(
+        string script, string leaseId, Func<int, RedisKey[]> keys, RedisValue[] args, CancellationToken cancellationToken, bool durable = false)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (!LeaseIds.TryGetShard(leaseId, out var shard))
@@ -275,7 +306,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             return new LeaseTransition(TransitionOutcome.NotFound, null);
         }
 
-        var result = await Eval(script, keys(shard), args);
+        var keyList = keys(shard);
+        var result = durable ? (RedisResult[])(await Durable(script, keyList, args))! : await Eval(script, keyList, args);
         var outcome = (string)result[0]! switch
         {
             "applied" => TransitionOutcome.Applied,
@@ -294,16 +326,38 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         (RedisResult[])(await Run(() => Db.ScriptEvaluateAsync(script, keys, args)))!;
 
     /// <summary>
-    /// StackExchange.Redis 1.2.6 has no timeout on async commands: one caught in a reconnect can stay
-    /// pending for good. Every call is bounded here, so the broker fails closed instead of hanging.
+    /// A write that ends access. Without replica acks it is a plain script call; with them the script
+    /// runs on the durable connection and WAIT follows on the same connection to the same node (the
+    /// primary that owns the keys' slot). Too few acknowledgements → unavailable; the write stays.
     /// </summary>
-    internal static readonly TimeSpan OperationTimeout = TimeSpan.FromSeconds(5);
+    private async Task<RedisResult> Durable(string script, RedisKey[] keys, RedisValue[] args)
+    {
+        if (_durable is null || _acks is null)
+        {
+            return await Run(() => Db.ScriptEvaluateAsync(script, keys, args));
+        }
 
+        var result = await Run(() => _durable.GetDatabase().ScriptEvaluateAsync(script, keys, args));
+        var acked = (long)await Run(() => _durable.GetServer(keys[0]).ExecuteAsync("WAIT", [_acks.Replicas, (long)_acks.Timeout.TotalMilliseconds]));
+        if (acked < _acks.Replicas)
+        {
+            throw new StoreUnavailableException(
+                $"Redis replicas did not confirm the write: {acked} of {_acks.Replicas} acknowledged within {_acks.Timeout.TotalMilliseconds:0} ms "
+                + "(the write is in force on the primary; retry to confirm it)");
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Every command is bounded by the client's own timeouts (RedisConnectionOptions.Timeout, FailFast
+    /// while disconnected); what it throws for "Redis cannot answer" becomes the store's unavailable error.
+    /// </summary>
     internal static async Task<T> Run<T>(Func<Task<T>> call)
     {
         try
         {
-            return await call().WaitAsync(OperationTimeout);
+            return await call();
         }
         catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException or TimeoutException or ObjectDisposedException
             || (e is RedisServerException s && (s.Message.StartsWith("LOADING", StringComparison.Ordinal) || s.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal) || s.Message.StartsWith("READONLY", StringComparison.Ordinal))))

@@ -67,6 +67,28 @@ public sealed class ChartConfigurationTests
         yield return Case("default values");
         yield return Case("production values", "-f", RenderedChart.ProductionValues);
         yield return Case("plaintext, redis tls", "--set", "tls.enabled=false", "--set", "listeners.allowPlaintext=true", "--set", "redis.tls.enabled=true", "--set", "redis.tls.caSecret=ca");
+
+        yield return Case("redis sentinel, ACL user, WAIT", SentinelValues);
+    }
+
+    private static readonly string[] SentinelValues =
+    [
+        "--set", "redis.mode=sentinel", "--set", "redis.sentinel.nodes={sentinel-0.data.svc:26379,sentinel-1.data.svc:26379}",
+        "--set", "redis.sentinel.serviceName=credbroker", "--set", "redis.user=credbroker", "--set", "redis.auth.existingSecret=redis-auth",
+        "--set", "redis.timeout=00:00:03", "--set", "redis.waitReplicas=1", "--set", "redis.waitTimeout=00:00:01",
+    ];
+
+    [Test]
+    public void SentinelMode_RendersTheSentinelsAndServiceName_AndTheAclUserAndWaitSettings()
+    {
+        var options = Bind(RenderedChart.Render(SentinelValues));
+
+        Assert.That(options.Redis.Configuration, Is.EqualTo("sentinel-0.data.svc:26379,sentinel-1.data.svc:26379,serviceName=credbroker"));
+        Assert.That((options.Redis.User, options.Redis.PasswordFile), Is.EqualTo(("credbroker", "/etc/credbroker/redis-auth/password")));
+        Assert.That((options.Redis.Timeout, options.Redis.WaitReplicas, options.Redis.WaitTimeout), Is.EqualTo((TimeSpan.FromSeconds(3), 1, TimeSpan.FromSeconds(1))));
+        Assert.That(options.Redis.Problems(), Is.Empty);
+        Assert.That(RenderedChart.TryRender("--set", "redis.mode=sentinel", "--set", "redis.sentinel.nodes={s:26379}", "--set", "redis.sentinel.serviceName=").Output,
+            Does.Contain("redis.sentinel.serviceName"));
     }
 
     public static IEnumerable<TestCaseData> MountCases()

@@ -173,7 +173,7 @@ public sealed class HelmChartTests
         var clusterWithoutNodes = RenderedChart.TryRender("--set", "redis.mode=cluster");
 
         Assert.That(sentinel.Exit, Is.Not.Zero);
-        Assert.That(sentinel.Output, Does.Contain("/redis/mode"));
+        Assert.That(sentinel.Output, Does.Contain("redis.sentinel.nodes"));
         Assert.That(plaintext.Exit, Is.Not.Zero);
         Assert.That(plaintext.Output, Does.Contain("listeners.allowPlaintext"));
         Assert.That(passwordInString.Exit, Is.Not.Zero);

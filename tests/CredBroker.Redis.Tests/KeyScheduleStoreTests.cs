@@ -5,9 +5,10 @@ using CredBroker.Testing;
 namespace CredBroker.Redis.Tests;
 
 /// <summary>The key schedule store contract, on a real Redis and in memory: empty start, round trip, compare-and-set.</summary>
-[TestFixture("redis")]
-[TestFixture("memory")]
-public sealed class KeyScheduleStoreTests(string kind)
+[TestFixture("redis", "resp2")]
+[TestFixture("redis", "resp3")]
+[TestFixture("memory", "")]
+public sealed class KeyScheduleStoreTests(string kind, string protocol)
 {
     private RedisServer? _redis;
     private RedisLeaseStore? _leases;
@@ -19,7 +20,7 @@ public sealed class KeyScheduleStoreTests(string kind)
         if (kind == "redis")
         {
             _redis = RedisServer.Start();
-            _leases = RedisLeaseStore.Connect(_redis.ConnectionString);
+            _leases = RedisLeaseStore.Connect(_redis.ConnectionString + ",protocol=" + protocol);
             _store = _leases.KeySchedule();
         }
         else

@@ -5,9 +5,10 @@ using StackExchange.Redis;
 namespace CredBroker.Redis.Tests;
 
 /// <summary>The audit contract against a real redis-server, tampering with raw Redis commands; plus Redis-only behaviour.</summary>
-[TestFixture]
+[TestFixture("resp2")]
+[TestFixture("resp3")]
 [NonParallelizable]
-public sealed class RedisAuditLogContractTests : AuditLogContract
+public sealed class RedisAuditLogContractTests(string protocol) : AuditLogContract
 {
     private readonly List<RedisAuditLog> _logs = [];
     private RedisServer _redis = null!;
@@ -34,7 +35,7 @@ public sealed class RedisAuditLogContractTests : AuditLogContract
 
     private RedisAuditLog Connect(AuditLogOptions options, string chain)
     {
-        var log = RedisAuditLog.Connect(_redis.ConnectionString, Signer, options, keyPrefix: "cb:{audit-" + chain + "}:");
+        var log = RedisAuditLog.Connect(_redis.ConnectionString + ",protocol=" + protocol, Signer, options, keyPrefix: "cb:{audit-" + chain + "}:");
         _logs.Add(log);
         return log;
     }
@@ -107,7 +108,7 @@ public sealed class RedisAuditLogContractTests : AuditLogContract
     public async Task RedisDown_AppendFailsClosed_AndResumesTheChainAfterRestart()
     {
         using var redis = RedisServer.Start(appendOnly: true);
-        using var log = RedisAuditLog.Connect(redis.ConnectionString, Signer, new AuditLogOptions { CheckpointInterval = 2 });
+        using var log = RedisAuditLog.Connect(redis.ConnectionString + ",protocol=" + protocol, Signer, new AuditLogOptions { CheckpointInterval = 2 });
         await log.AppendAsync(Event(AuditEventType.TokenMinted, 1), default);
 
         redis.Kill();

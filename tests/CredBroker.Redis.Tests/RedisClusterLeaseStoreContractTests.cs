@@ -7,22 +7,25 @@ namespace CredBroker.Redis.Tests;
 /// The whole store contract against a local 3-master Redis Cluster: any script that touched keys
 /// of two hash slots would fail here with CROSSSLOT.
 /// </summary>
-[TestFixture]
+[TestFixture("resp2")]
+[TestFixture("resp3")]
 [NonParallelizable]
-public sealed class RedisClusterLeaseStoreContractTests : LeaseStoreContract
+public sealed class RedisClusterLeaseStoreContractTests(string protocol) : LeaseStoreContract
 {
     private RedisCluster _cluster = null!;
     private RedisLeaseStore _store = null!;
 
     protected override ILeaseStore Store => _store;
 
-    protected override ILeaseStore CreateStore(LeaseStoreOptions options) => RedisLeaseStore.Connect(_cluster.ConnectionString, options);
+    private string Configuration => _cluster.ConnectionString + ",protocol=" + protocol;
+
+    protected override ILeaseStore CreateStore(LeaseStoreOptions options) => RedisLeaseStore.Connect(Configuration, options);
 
     [OneTimeSetUp]
     public void StartCluster()
     {
         _cluster = RedisCluster.Start();
-        _store = RedisLeaseStore.Connect(_cluster.ConnectionString);
+        _store = RedisLeaseStore.Connect(Configuration);
     }
 
     [OneTimeTearDown]

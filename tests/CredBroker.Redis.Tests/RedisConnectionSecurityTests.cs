@@ -46,7 +46,7 @@ public sealed class RedisConnectionSecurityTests
     [Test]
     public async Task PrivateCaAndPasswordOutsideTheConnectionString_StoreWorksOverTls()
     {
-        using var store = RedisLeaseStore.Connect(TlsConfiguration, security: new RedisConnectionSecurity(Password, TrustedCa()));
+        using var store = RedisLeaseStore.Connect(TlsConfiguration, connection: new RedisConnectionOptions { Password = Password, TrustedCas = TrustedCa() });
 
         var lease = NewLease();
         var opened = await WhenConnected(() => store.OpenAsync(lease, LeaseQuota.Unlimited, default));
@@ -58,7 +58,7 @@ public sealed class RedisConnectionSecurityTests
     [Test]
     public void CertificateFromAnUntrustedCa_FailsClosed()
     {
-        using var store = RedisLeaseStore.Connect(TlsConfiguration, security: new RedisConnectionSecurity(Password, TrustedCas: null));
+        using var store = RedisLeaseStore.Connect(TlsConfiguration, connection: new RedisConnectionOptions { Password = Password });
 
         Assert.ThrowsAsync<StoreUnavailableException>(() => store.GetAsync(LeaseIds.For("agent-a", "t1"), default));
     }
@@ -66,7 +66,7 @@ public sealed class RedisConnectionSecurityTests
     [Test]
     public void WrongPassword_FailsClosed()
     {
-        using var store = RedisLeaseStore.Connect(TlsConfiguration, security: new RedisConnectionSecurity("wrong", TrustedCa()));
+        using var store = RedisLeaseStore.Connect(TlsConfiguration, connection: new RedisConnectionOptions { Password = "wrong", TrustedCas = TrustedCa() });
 
         Assert.ThrowsAsync<StoreUnavailableException>(() => store.GetAsync(LeaseIds.For("agent-a", "t1"), default));
     }
@@ -74,7 +74,7 @@ public sealed class RedisConnectionSecurityTests
     [Test]
     public void CaWithoutTlsInTheConfiguration_IsRefusedAtConnect()
     {
-        var e = Assert.Throws<ArgumentException>(() => RedisLeaseStore.Connect($"127.0.0.1:{_tlsPort}", security: new RedisConnectionSecurity(null, TrustedCa())));
+        var e = Assert.Throws<ArgumentException>(() => RedisLeaseStore.Connect($"127.0.0.1:{_tlsPort}", connection: new RedisConnectionOptions { TrustedCas = TrustedCa() }));
 
         Assert.That(e!.Message, Does.Contain("ssl=true"));
     }

@@ -5,10 +5,14 @@ using StackExchange.Redis;
 
 namespace CredBroker.Redis.Tests;
 
-/// <summary>The same contract as the in-memory store, against a real redis-server; plus what only Redis has (keys, TTLs, crashes).</summary>
-[TestFixture]
+/// <summary>
+/// The same contract as the in-memory store, against a real redis-server, over RESP2 and RESP3;
+/// plus what only Redis has (keys, TTLs, crashes).
+/// </summary>
+[TestFixture("resp2")]
+[TestFixture("resp3")]
 [NonParallelizable]
-public sealed class RedisLeaseStoreContractTests : LeaseStoreContract
+public sealed class RedisLeaseStoreContractTests(string protocol) : LeaseStoreContract
 {
     private RedisServer _redis = null!;
     private RedisLeaseStore _store = null!;
@@ -16,14 +20,36 @@ public sealed class RedisLeaseStoreContractTests : LeaseStoreContract
 
     protected override ILeaseStore Store => _store;
 
-    protected override ILeaseStore CreateStore(LeaseStoreOptions options) => RedisLeaseStore.Connect(_redis.ConnectionString, options);
+    protected override ILeaseStore CreateStore(LeaseStoreOptions options) => RedisLeaseStore.Connect(Configuration(_redis), options);
+
+    /// <summary>The store's configuration: the protocol under test, and a client name to find its connections by.</summary>
+    private string Configuration(RedisServer redis) => $"{redis.ConnectionString},protocol={protocol},name=store-{protocol}";
 
     [OneTimeSetUp]
     public void StartRedis()
     {
         _redis = RedisServer.Start();
-        _store = RedisLeaseStore.Connect(_redis.ConnectionString);
-        _raw = ConnectionMultiplexer.Connect(_redis.ConnectionString);
+        _store = RedisLeaseStore.Connect(Configuration(_redis));
+        _raw = ConnectionMultiplexer.Connect(_redis.ConnectionString + ",protocol=resp2,allowAdmin=true");
+    }
+
+    [Test]
+    public async Task TheStoreSpeaksTheProtocolUnderTest()
+    {
+        await Store.GetAsync(LeaseIds.For("agent-a", "probe"), default);
+
+        var clients = (string)(await _raw.GetDatabase().ExecuteAsync("CLIENT", "LIST"))!;
+        var store = clients.Split('\n').Where(line => line.Contains($" name=store-{protocol} ", StringComparison.Ordinal))
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Single(field => field.StartsWith("resp=", StringComparison.Ordinal))).ToList();
+        Assert.That(store, Is.Not.Empty);
+        Assert.That(store, Has.All.EqualTo("resp=" + protocol[^1..]));
+    }
+
+    [Test]
+    public void WithoutAProtocolInTheConfiguration_TheBrokerDefaultIsUsed()
+    {
+        Assert.That(new RedisConnectionOptions().Configure(_redis.ConnectionString).Protocol, Is.EqualTo(RedisConnectionOptions.DefaultProtocol));
+        Assert.That(new RedisConnectionOptions().Configure(_redis.ConnectionString + ",protocol=" + protocol).Protocol?.ToString(), Is.EqualTo(protocol).IgnoreCase);
     }
 
     [OneTimeTearDown]
@@ -38,7 +64,7 @@ public sealed class RedisLeaseStoreContractTests : LeaseStoreContract
     public async Task RedisKilled_EveryOperationFailsClosed_AndTheStoreRecoversAfterRestart()
     {
         using var redis = RedisServer.Start(appendOnly: true);
-        using var store = RedisLeaseStore.Connect(redis.ConnectionString);
+        using var store = RedisLeaseStore.Connect(Configuration(redis));
         var lease = NewLease();
         await store.OpenAsync(lease, LeaseQuota.Unlimited, default);
 
@@ -72,7 +98,7 @@ public sealed class RedisLeaseStoreContractTests : LeaseStoreContract
     public async Task AcknowledgedRevoke_SurvivesSigkill_WithAppendOnlyAndFsyncAlways()
     {
         using var redis = RedisServer.Start(appendOnly: true);
-        using var store = RedisLeaseStore.Connect(redis.ConnectionString);
+        using var store = RedisLeaseStore.Connect(Configuration(redis));
         using (var admin = ConnectionMultiplexer.Connect(redis.ConnectionString + ",allowAdmin=true"))
         {
             var config = admin.GetServer(admin.GetEndPoints()[0]).ConfigGet("append*").ToDictionary(p => p.Key, p => p.Value);

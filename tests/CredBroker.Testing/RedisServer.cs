@@ -14,6 +14,7 @@ public sealed class RedisServer : IDisposable
     private readonly bool _appendOnly;
     private readonly string _extraArguments;
     private Process? _process;
+    private string? _sentinelConfig;
 
     private RedisServer(bool appendOnly, int port, string extraArguments)
     {
@@ -36,12 +37,30 @@ public sealed class RedisServer : IDisposable
         return server;
     }
 
+    /// <summary>
+    /// A Sentinel on <paramref name="port"/>: <paramref name="config"/> gets this server's own directory
+    /// and returns the sentinel.conf text (Sentinel rewrites that file, so it lives in the temp dir).
+    /// Runs redis-server --sentinel (the same binary as Debian's redis-sentinel), so only redis-server must be installed.
+    /// </summary>
+    public static RedisServer StartSentinel(int port, Func<string, string> config)
+    {
+        var server = new RedisServer(appendOnly: false, port, string.Empty);
+        server._sentinelConfig = Path.Combine(server._dir, "sentinel.conf");
+        File.WriteAllText(server._sentinelConfig, config(server._dir));
+        server.Restart();
+        return server;
+    }
+
     public void Restart()
     {
         var binary = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server" }.FirstOrDefault(File.Exists)
             ?? throw new InvalidOperationException("redis-server is not installed; run tests/run.sh, which installs it with apt-get.");
         var args = $"--port {Port} --bind 127.0.0.1 --save \"\" --dir {_dir} --daemonize no --protected-mode yes "
             + (_appendOnly ? "--appendonly yes --appendfsync always" : "--appendonly no") + " " + _extraArguments;
+        if (_sentinelConfig is not null)
+        {
+            args = _sentinelConfig + " --sentinel";
+        }
         _process = Process.Start(new ProcessStartInfo(binary, args) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!;
         _process.OutputDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
@@ -67,9 +86,18 @@ public sealed class RedisServer : IDisposable
         }
     }
 
+    /// <summary>
+    /// SIGSTOP: the process stays, its sockets stay open, and nothing answers, like a hung host or a
+    /// partition (the hard case for a client: no connection error, only silence).
+    /// </summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume() => Signal("CONT");
+
     public void Dispose()
     {
-        Kill();
+        Kill(); // SIGKILL ends a stopped (SIGSTOP) process too
         _process?.Dispose();
         try
         {
@@ -77,6 +105,17 @@ public sealed class RedisServer : IDisposable
         }
         catch (IOException)
         {
+        }
+    }
+
+    private void Signal(string signal)
+    {
+        var process = _process ?? throw new InvalidOperationException("redis-server is not running.");
+        using var kill = Process.Start(new ProcessStartInfo("kill", $"-{signal} {process.Id}") { UseShellExecute = false })!;
+        kill.WaitForExit();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {process.Id} failed with exit code {kill.ExitCode}.");
         }
     }
 

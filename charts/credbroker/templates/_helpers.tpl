@@ -63,13 +63,18 @@ app.kubernetes.io/part-of: credbroker
 {{- default (printf "%s-signing-keys" (include "credbroker.fullname" .)) .Values.signingKeys.existingSecret }}
 {{- end }}
 
-{{/* The StackExchange.Redis connection string: endpoints and TLS; the password comes from a file (Redis:PasswordFile). */}}
+{{/* The StackExchange.Redis connection string: endpoints (Sentinels plus serviceName in sentinel mode) and TLS; the password comes from a file (Redis:PasswordFile). */}}
 {{- define "credbroker.redisConfiguration" -}}
 {{- $r := .Values.redis }}
 {{- $parts := list }}
 {{- if eq $r.mode "cluster" }}
 {{- if not $r.cluster.nodes }}{{ fail "redis.mode=cluster needs redis.cluster.nodes (host:port seeds)" }}{{ end }}
 {{- $parts = concat $parts $r.cluster.nodes }}
+{{- else if eq $r.mode "sentinel" }}
+{{- if not $r.sentinel.nodes }}{{ fail "redis.mode=sentinel needs redis.sentinel.nodes (the Sentinels' host:port)" }}{{ end }}
+{{- if not $r.sentinel.serviceName }}{{ fail "redis.mode=sentinel needs redis.sentinel.serviceName (the monitored primary's name)" }}{{ end }}
+{{- $parts = concat $parts $r.sentinel.nodes }}
+{{- $parts = append $parts (printf "serviceName=%s" $r.sentinel.serviceName) }}
 {{- else }}
 {{- $parts = append $parts (printf "%s:%v" $r.standalone.host $r.standalone.port) }}
 {{- end }}
@@ -113,6 +118,10 @@ app.kubernetes.io/part-of: credbroker
 {{- $redis := dict "Configuration" (include "credbroker.redisConfiguration" .) }}
 {{- if $v.redis.auth.existingSecret }}{{ $_ := set $redis "PasswordFile" (printf "/etc/credbroker/redis-auth/%s" $v.redis.auth.key) }}{{ end }}
 {{- if and $v.redis.tls.enabled $v.redis.tls.caSecret }}{{ $_ := set $redis "CaFile" (printf "/etc/credbroker/redis-ca/%s" $v.redis.tls.caKey) }}{{ end }}
+{{- with $v.redis.user }}{{ $_ := set $redis "User" . }}{{ end }}
+{{- with $v.redis.timeout }}{{ $_ := set $redis "Timeout" . }}{{ end }}
+{{- if gt (int $v.redis.waitReplicas) 0 }}{{ $_ := set $redis "WaitReplicas" (int $v.redis.waitReplicas) }}{{ end }}
+{{- with $v.redis.waitTimeout }}{{ $_ := set $redis "WaitTimeout" . }}{{ end }}
 {{- $signing := dict "KeyDirectory" "/etc/credbroker/signing" }}
 {{- with $v.signingKeys.rotateEvery }}{{ $_ := set $signing "RotateEvery" . }}{{ end }}
 {{- with $v.signingKeys.publishLead }}{{ $_ := set $signing "PublishLead" . }}{{ end }}

@@ -204,9 +204,9 @@ public static class BrokerApp
 
         var keys = new RotatingSigningKeys(new KeyRing(options.Signing.KeyFiles, options.Signing.KeyDirectory), time);
         var agents = PolicyHolder.FromFile(options.AgentsFile!, time);
-        var (store, security) = ConnectRedis(options.Redis, options.Leases.StoreOptions());
+        var (store, connection) = ConnectRedis(options.Redis, options.Leases.StoreOptions());
         var (signer, signers) = AuditSigners(options, keys);
-        var auditLog = RedisAuditLog.Connect(options.Audit.RedisConfiguration ?? options.Redis.Configuration!, signer, options.Audit.LogOptions(), time, security: security);
+        var auditLog = RedisAuditLog.Connect(options.Audit.RedisConfiguration ?? options.Redis.Configuration!, signer, options.Audit.LogOptions(), time, connection: connection);
         var directory = new OperatorDirectory(options.Operators);
         var operatorJwt = options.Operators.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Operators.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
         var agentJwt = options.Identity.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Identity.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
@@ -214,7 +214,6 @@ public static class BrokerApp
         return new Composition(store, keys, store.KeySchedule(), agents,
             new AgentAuthenticator(agentJwt, certificates, directory, identity => agents.Current.Agents.FindByIdentity(identity)?.Id), new OperatorAuthenticator(operatorJwt, directory), auditLog, signers);
     }
-
 
     /// <summary>Delegation on behalf of users is on only with trusted user-token issuers; settings that cannot work stop the start (dev mode too).</summary>
     private static Core.Delegation.ISubjectTokenValidator UserTokens(BrokerOptions options, TimeProvider time)
@@ -230,7 +229,7 @@ public static class BrokerApp
             : new UserTokenValidator(options.Delegation.Issuers, time);
     }
 
-    private static (RedisLeaseStore Store, RedisConnectionSecurity Security) ConnectRedis(BrokerOptions.RedisOptions redis, LeaseStoreOptions storeOptions)
+    private static (RedisLeaseStore Store, RedisConnectionOptions Connection) ConnectRedis(BrokerOptions.RedisOptions redis, LeaseStoreOptions storeOptions)
     {
         try
         {
@@ -242,12 +241,12 @@ public static class BrokerApp
                 cas.ImportFromPemFile(caFile);
             }
 
-            var security = new RedisConnectionSecurity(password, cas);
-            return (RedisLeaseStore.Connect(redis.Configuration!, storeOptions, security), security);
+            var connection = new RedisConnectionOptions { User = redis.User, Password = password, TrustedCas = cas, Timeout = redis.Timeout };
+            return (RedisLeaseStore.Connect(redis.Configuration!, storeOptions, connection, redis.ReplicaAcks()), connection);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
         {
-            throw new StartupException($"CredBroker refuses to start: the Redis settings cannot be used (CredBroker:Redis:PasswordFile, CaFile, Configuration): {e.Message}");
+            throw new StartupException($"CredBroker refuses to start: the Redis settings cannot be used (CredBroker:Redis:PasswordFile, CaFile, User, Configuration): {e.Message}");
         }
     }
 

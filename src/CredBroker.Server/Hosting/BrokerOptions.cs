@@ -193,6 +193,40 @@ public sealed class BrokerOptions
 
         /// <summary>PEM CA certificate(s) Redis's TLS certificate must chain to (needs ssl=true in Configuration); unset = the system trust store.</summary>
         public string? CaFile { get; set; }
+
+        /// <summary>The Redis ACL user the broker authenticates as (with the password from PasswordFile); unset = the default user.</summary>
+        public string? User { get; set; }
+
+        /// <summary>Connect and command timeout (sync and async) of every Redis call; past it the call fails UNAVAILABLE.</summary>
+        public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);
+
+        /// <summary>Replicas that must acknowledge a revocation, completion or quarantine (Redis WAIT); 0 = do not wait.</summary>
+        public int WaitReplicas { get; set; }
+
+        /// <summary>How long WAIT waits for WaitReplicas acknowledgements; shorter than Timeout.</summary>
+        public TimeSpan WaitTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+        /// <summary>Settings that cannot work, each naming its key.</summary>
+        public IEnumerable<string> Problems()
+        {
+            var (min, max) = CredBroker.Redis.RedisConnectionOptions.TimeoutRange;
+            if (Timeout < min || Timeout > max)
+            {
+                yield return $"CredBroker:Redis:Timeout must be between {min.TotalMilliseconds:0} ms and {max.TotalSeconds:0} s.";
+            }
+
+            if (WaitReplicas < 0)
+            {
+                yield return "CredBroker:Redis:WaitReplicas must be 0 (no WAIT) or more.";
+            }
+            else if (WaitReplicas > 0 && (WaitTimeout <= TimeSpan.Zero || WaitTimeout >= Timeout))
+            {
+                yield return "CredBroker:Redis:WaitTimeout must be above 0 and shorter than CredBroker:Redis:Timeout (else the client gives up before WAIT answers).";
+            }
+        }
+
+        /// <summary>The replica acknowledgement the lease store waits for, or null.</summary>
+        public CredBroker.Redis.RedisReplicaAcks? ReplicaAcks() => WaitReplicas > 0 ? new(WaitReplicas, WaitTimeout) : null;
     }
 
     public sealed class ListenOptions
@@ -369,6 +403,8 @@ public sealed class BrokerOptions
         {
             problems.Add("CredBroker:Redis:Configuration is not set (production never falls back to an in-memory store).");
         }
+
+        problems.AddRange(Redis.Problems());
 
         if (Signing.KeyFiles.Count == 0 && string.IsNullOrEmpty(Signing.KeyDirectory))
         {

@@ -18,10 +18,14 @@ public sealed class Readiness(ILeaseStore store, IAuditLog audit, ISigningKeys k
 
     public async Task<(bool Ready, IReadOnlyDictionary<string, string> Checks)> CheckAsync(CancellationToken cancellationToken)
     {
+        // Both round trips at once: each is bounded by the Redis command timeout, so a stopped Redis
+        // answers "not ready" within one timeout, not two.
+        var store = StoreAsync(cancellationToken);
+        var audit = AuditAsync(cancellationToken);
         var checks = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["lease_store"] = await StoreAsync(cancellationToken),
-            ["audit_log"] = await AuditAsync(cancellationToken),
+            ["lease_store"] = await store,
+            ["audit_log"] = await audit,
             ["signing_key"] = SigningKey(),
             ["policy"] = agents().All.Count > 0 ? "ok" : "no agent definitions loaded",
         };

@@ -1,0 +1,22 @@
+namespace CredBroker.Redis;
+
+/// <summary>
+/// Replica acknowledgement of the writes that end access (a revocation, a lease completion, a
+/// quarantine): after the write the store sends <c>WAIT replicas timeout</c> on the same connection.
+/// Fewer acknowledgements than <see cref="Replicas"/> within <see cref="Timeout"/> fail the call as
+/// unavailable; the write itself stays in force on the primary (it is never rolled back), and a
+/// retry of the same call waits again.
+/// </summary>
+public sealed record RedisReplicaAcks(int Replicas, TimeSpan Timeout)
+{
+    /// <summary>Refuses settings that cannot work: at least one replica, and a wait shorter than the command timeout.</summary>
+    public void Validate(TimeSpan commandTimeout)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(Replicas, 1, nameof(Replicas));
+        if (Timeout <= TimeSpan.Zero || Timeout >= commandTimeout)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Timeout), Timeout,
+                $"The replica wait timeout must be above 0 and shorter than the Redis command timeout ({commandTimeout.TotalMilliseconds:0} ms), or the client gives up before WAIT answers.");
+        }
+    }
+}

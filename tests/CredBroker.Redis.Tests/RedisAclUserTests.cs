@@ -1,0 +1,85 @@
+using System.Security.Cryptography;
+using CredBroker.Core.Audit;
+using CredBroker.Core.Broker;
+using CredBroker.Core.Leases;
+using CredBroker.Testing;
+
+namespace CredBroker.Redis.Tests;
+
+/// <summary>
+/// A redis-server whose default user is off and whose only user is an ACL user limited to the
+/// broker's keys and command categories (the ACL docs/operations.md recommends): the store and
+/// the audit log work as that user, over RESP2 and RESP3; a wrong user or password fails closed.
+/// </summary>
+[TestFixture("resp2")]
+[TestFixture("resp3")]
+[NonParallelizable]
+public sealed class RedisAclUserTests(string protocol)
+{
+    private const string User = "credbroker";
+    private const string Password = "acl-s3cret,with=separators";
+    private RedisServer _redis = null!;
+
+    /// <summary>The ACL of docs/operations.md, as redis-server arguments.</summary>
+    public static string AclArguments(string user, string password) =>
+        $"--user default off --user {user} on \">{password}\" ~cb:* resetchannels &__Booksleeve_MasterChanged -@all +@read +@write +@scripting +@stream +@connection +@transaction -@dangerous +info";
+
+    [OneTimeSetUp]
+    public void Start() => _redis = RedisServer.Start(appendOnly: false, RedisServer.FreePort(), AclArguments(User, Password));
+
+    [OneTimeTearDown]
+    public void Stop() => _redis.Dispose();
+
+    private string Configuration => _redis.ConnectionString + ",protocol=" + protocol;
+
+    [Test]
+    public async Task StoreAndAuditLog_WorkAsTheAclUser()
+    {
+        var connection = new RedisConnectionOptions { User = User, Password = Password };
+        using var store = RedisLeaseStore.Connect(Configuration, connection: connection);
+        using var audit = RedisAuditLog.Connect(Configuration, new HmacAuditSigner(RandomNumberGenerator.GetBytes(32)), connection: connection);
+        var lease = TestLeases.New();
+
+        var opened = await TestLeases.WhenAvailable(() => store.OpenAsync(lease, LeaseQuota.Unlimited, default));
+        var revoked = await store.RevokeAsync(lease.LeaseId, "r", "ops", DateTimeOffset.UtcNow, null, default);
+        var feed = await store.ReadRevocationsAsync(null, 10, default);
+        await store.QuarantineAgentAsync("agent-q", "r", "ops", DateTimeOffset.UtcNow, default);
+        var appended = await audit.AppendAsync(new AuditEvent { Type = AuditEventType.LeaseRevoked, Time = DateTimeOffset.UtcNow, LeaseId = lease.LeaseId }, default);
+        var claimed = await store.ClaimExpiredAsync(0, DateTimeOffset.UtcNow, 10, default);
+
+        Assert.That(opened.Created, Is.True);
+        Assert.That(revoked.Outcome, Is.EqualTo(TransitionOutcome.Applied));
+        Assert.That(feed.Events.Select(e => e.LeaseId), Does.Contain(lease.LeaseId));
+        Assert.That(await store.GetAgentStatusAsync("agent-q", default), Is.Not.Null);
+        Assert.That(appended.Sequence, Is.EqualTo(1));
+        Assert.That((await audit.GetStateAsync(default)).HeadSequence, Is.EqualTo(1));
+        Assert.That(claimed, Is.Empty);
+    }
+
+    [Test]
+    public async Task TheUserFromTheConnectionString_WorksToo()
+    {
+        using var store = RedisLeaseStore.Connect(Configuration + ",user=" + User, connection: new RedisConnectionOptions { Password = Password });
+
+        Assert.That(await TestLeases.WhenAvailable(() => store.GetAsync(LeaseIds.For("agent-a", "absent"), default)), Is.Null);
+    }
+
+    [TestCase("default", Password)]
+    [TestCase(User, "wrong")]
+    [TestCase("nobody", Password)]
+    public void WrongUserOrPassword_FailsClosed(string user, string password)
+    {
+        using var store = RedisLeaseStore.Connect(Configuration, connection: new RedisConnectionOptions { User = user, Password = password });
+
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.GetAsync(LeaseIds.For("agent-a", "t1"), default));
+    }
+
+    [Test]
+    public async Task TheAclKeepsTheUserToTheBrokersKeys()
+    {
+        // Sanity check of the fixture: the user really is restricted (every key the broker uses starts with cb:).
+        using var raw = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(new RedisConnectionOptions { User = User, Password = Password }.Configure(Configuration));
+        var e = Assert.ThrowsAsync<StackExchange.Redis.RedisServerException>(() => raw.GetDatabase().StringSetAsync("other:key", "x"));
+        Assert.That(e!.Message, Does.Contain("NOPERM"));
+    }
+}

@@ -1,0 +1,124 @@
+using CredBroker.Core.Broker;
+using CredBroker.Core.Leases;
+using CredBroker.Testing;
+using StackExchange.Redis;
+
+namespace CredBroker.Redis.Tests;
+
+/// <summary>
+/// WAIT after the writes that end access, against a real primary and replica on loopback: with the
+/// replica up they are acknowledged (and on the replica); with it paused or killed they fail as
+/// unavailable — and stay in force on the primary; a retry once the replica is back succeeds.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class RedisReplicaAcksTests
+{
+    /// <summary>Generous, for a busy 2-core machine: where an acknowledgement is expected, it must not miss a 500 ms window.</summary>
+    private static readonly RedisConnectionOptions Patient = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private static readonly RedisReplicaAcks OneReplica = new(1, TimeSpan.FromSeconds(5));
+
+    /// <summary>Where no acknowledgement can come (replica paused or killed), a short wait keeps the test quick.</summary>
+    private static readonly RedisReplicaAcks OneReplicaQuickly = new(1, TimeSpan.FromMilliseconds(500));
+    private RedisReplicaSet _set = null!;
+
+    [SetUp]
+    public void Start() => _set = RedisReplicaSet.Start(replicas: 1);
+
+    [TearDown]
+    public void Stop() => _set.Dispose();
+
+    private RedisLeaseStore Connect(RedisReplicaAcks? acks = null) => RedisLeaseStore.Connect(_set.Primary.ConnectionString, connection: Patient, replicaAcks: acks ?? OneReplica);
+
+    [Test]
+    public async Task ReplicaUp_RevokeCompleteAndQuarantine_AreAcknowledged_AndOnTheReplica()
+    {
+        using var store = Connect();
+        var (revoked, completed) = (TestLeases.New("agent-w"), TestLeases.New("agent-w"));
+        await TestLeases.WhenAvailable(() => store.OpenAsync(revoked, LeaseQuota.Unlimited, default));
+        await store.OpenAsync(completed, LeaseQuota.Unlimited, default);
+
+        Assert.That((await store.RevokeAsync(revoked.LeaseId, "r", "ops", DateTimeOffset.UtcNow, null, default)).Outcome, Is.EqualTo(TransitionOutcome.Applied));
+        Assert.That((await store.CompleteAsync(completed.LeaseId, DateTimeOffset.UtcNow, null, default)).Outcome, Is.EqualTo(TransitionOutcome.Applied));
+        await store.QuarantineAgentAsync("agent-q", "r", "ops", DateTimeOffset.UtcNow, default);
+
+        // WAIT returned: the replica has applied the writes (it is read directly, not through the primary).
+        using var replica = ConnectionMultiplexer.Connect(_set.Replicas[0].ConnectionString);
+        var db = replica.GetDatabase();
+        Assert.That((string?)await db.HashGetAsync(RedisKeys.Lease(LeaseIds.ShardOf("agent-w"), revoked.LeaseId), "state"), Is.EqualTo("revoked"));
+        Assert.That((string?)await db.HashGetAsync(RedisKeys.Lease(LeaseIds.ShardOf("agent-w"), completed.LeaseId), "state"), Is.EqualTo("completed"));
+        Assert.That(await db.KeyExistsAsync(RedisKeys.Quarantine("agent-q")), Is.True);
+    }
+
+    [Test]
+    public async Task ReplicaPaused_RevokeIsUnavailable_ButStaysRevoked_AndOtherCallsAreNotHeldUp()
+    {
+        using var store = Connect(OneReplicaQuickly);
+        var lease = TestLeases.New("agent-p");
+        var other = TestLeases.New("agent-p");
+        await TestLeases.WhenAvailable(() => store.OpenAsync(lease, LeaseQuota.Unlimited, default));
+
+        _set.Replicas[0].Pause();
+        try
+        {
+            var e = Assert.ThrowsAsync<StoreUnavailableException>(() => store.RevokeAsync(lease.LeaseId, "compromised", "ops", DateTimeOffset.UtcNow, null, default));
+            Assert.That(e!.Message, Does.Contain("0 of 1").And.Contain("in force"));
+            Assert.That((await store.GetAsync(lease.LeaseId, default))!.State, Is.EqualTo(LeaseState.Revoked), "not rolled back");
+            Assert.That((await store.OpenAsync(other, LeaseQuota.Unlimited, default)).Created, Is.True, "writes without WAIT go on");
+            Assert.ThrowsAsync<StoreUnavailableException>(() => store.RevokeAsync(lease.LeaseId, "retry", "ops", DateTimeOffset.UtcNow, null, default),
+                "a retry while the replica is still away is not acknowledged either");
+        }
+        finally
+        {
+            _set.Replicas[0].Resume();
+        }
+
+        var retried = await TestLeases.WhenAvailable(() => store.RevokeAsync(lease.LeaseId, "retry", "ops", DateTimeOffset.UtcNow, null, default));
+        Assert.That(retried.Outcome, Is.EqualTo(TransitionOutcome.NotApplicable), "already revoked; this time the replica confirmed it");
+        Assert.That(retried.Lease!.State, Is.EqualTo(LeaseState.Revoked));
+    }
+
+    [Test]
+    public async Task ReplicaKilled_CompleteAndQuarantineAreUnavailable_ButInForce()
+    {
+        using var store = Connect(OneReplicaQuickly);
+        var lease = TestLeases.New("agent-k");
+        await TestLeases.WhenAvailable(() => store.OpenAsync(lease, LeaseQuota.Unlimited, default));
+
+        _set.Replicas[0].Kill();
+
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.CompleteAsync(lease.LeaseId, DateTimeOffset.UtcNow, null, default));
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.QuarantineAgentAsync("agent-k", "r", "ops", DateTimeOffset.UtcNow, default));
+        Assert.That((await store.GetAsync(lease.LeaseId, default))!.State, Is.EqualTo(LeaseState.Completed));
+        Assert.That(await store.GetAgentStatusAsync("agent-k", default), Is.Not.Null, "the agent is quarantined all the same");
+
+        _set.Replicas[0].Restart();
+        _set.WaitForLinks(_set.Replicas);
+        Assert.That(await TestLeases.WhenAvailable(() => store.QuarantineAgentAsync("agent-k", "again", "ops", DateTimeOffset.UtcNow, default)), Is.Zero);
+    }
+
+    [Test]
+    public async Task MoreReplicasThanThereAre_NeverAcknowledges()
+    {
+        using var store = Connect(new RedisReplicaAcks(2, TimeSpan.FromMilliseconds(200)));
+        var lease = TestLeases.New("agent-2");
+        await TestLeases.WhenAvailable(() => store.OpenAsync(lease, LeaseQuota.Unlimited, default));
+
+        var e = Assert.ThrowsAsync<StoreUnavailableException>(() => store.RevokeAsync(lease.LeaseId, "r", "ops", DateTimeOffset.UtcNow, null, default));
+
+        Assert.That(e!.Message, Does.Match("[01] of 2 acknowledged"), "the one replica may or may not have answered within the short wait; two never do");
+    }
+
+}
+
+/// <summary>Replica-ack settings that cannot work are refused before anything connects.</summary>
+public sealed class RedisReplicaAcksSettingsTests
+{
+    [TestCase(0, 500)]
+    [TestCase(1, 0)]
+    [TestCase(1, 2000)]
+    public void SettingsThatCannotWork_AreRefusedAtConnect(int replicas, int waitMilliseconds)
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => RedisLeaseStore.Connect("127.0.0.1:1", replicaAcks: new RedisReplicaAcks(replicas, TimeSpan.FromMilliseconds(waitMilliseconds))));
+    }
+}
