@@ -1,7 +1,8 @@
 using System.Net;
 using System.Text.Json;
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
+using CredBroker.Client;
+using Grpc.Core;
 using CredBroker.Testing;
 
 namespace CredBroker.Server.Tests;

@@ -1,5 +1,6 @@
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
+using CredBroker.Client;
+using Grpc.Core;
 using CredBroker.Testing;
 
 namespace CredBroker.Server.Tests;

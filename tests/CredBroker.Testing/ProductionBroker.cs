@@ -34,11 +34,11 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
     private readonly string _userIssuerKid = "test-user-issuer-key";
     private WebApplication? _app;
 
-    public int HttpPort { get; } = RedisServer.FreePort();
+    public int HttpPort { get; private set; } = RedisServer.FreePort();
 
-    public int AgentPort { get; } = RedisServer.FreePort();
+    public int AgentPort { get; private set; } = RedisServer.FreePort();
 
-    public int OperatorPort { get; } = RedisServer.FreePort();
+    public int OperatorPort { get; private set; } = RedisServer.FreePort();
 
     public Uri AgentAddress => new($"http://127.0.0.1:{AgentPort}");
 
@@ -68,8 +68,22 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
     public async Task StartAsync(string redisConfiguration, params string[] extraArguments)
     {
         await WriteFilesAsync();
-        _app = BrokerApp.Create(Arguments(redisConfiguration, HttpPort, AgentPort, OperatorPort, extraArguments), TextWriter.Null);
-        await _app.StartAsync();
+        // A free port can be taken by another process between picking and binding (the machine is
+        // shared): then start again on fresh ports.
+        for (var attempt = 1; ; attempt++)
+        {
+            _app = BrokerApp.Create(Arguments(redisConfiguration, HttpPort, AgentPort, OperatorPort, extraArguments), TextWriter.Null);
+            try
+            {
+                await _app.StartAsync();
+                return;
+            }
+            catch (IOException e) when (attempt < 5 && e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+            {
+                await _app.DisposeAsync();
+                (HttpPort, AgentPort, OperatorPort) = (RedisServer.FreePort(), RedisServer.FreePort(), RedisServer.FreePort());
+            }
+        }
     }
 
     /// <summary>

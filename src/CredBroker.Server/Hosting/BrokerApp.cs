@@ -21,10 +21,14 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
 
 namespace CredBroker.Server.Hosting;
 
-/// <summary>The composition root: options → store, keys, agents, authenticators → three listeners.</summary>
+/// <summary>
+/// The composition root: validated options, then small registration methods — the stores (the
+/// container owns and disposes them), the broker, background services, gRPC — and the pipeline.
+/// </summary>
 public static class BrokerApp
 {
     public static WebApplication Create(string[] args, TextWriter? console = null)
@@ -32,102 +36,220 @@ public static class BrokerApp
         console ??= Console.Out;
         var dev = args.Contains("--dev", StringComparer.Ordinal);
         var builder = WebApplication.CreateSlimBuilder(args.Where(a => a != "--dev").ToArray());
-        var options = BrokerOptions.Bind(builder.Configuration, dev);
-
+        var options = AddOptions(builder, dev);
         Telemetry.AddBrokerLogging(builder, options.Dev);
-
-        var time = TimeProvider.System;
-        var composition = options.Dev ? ComposeDev(options, console, time) : ComposeProduction(options, time);
-        var keys = composition.Keys;
-        var metrics = new BrokerMetrics();
-        var store = new TimedLeaseStore(composition.Store, metrics);
         Telemetry.AddBrokerTelemetry(builder.Services, options.Telemetry);
-        var follow = new AuditFollow();
-        IReadOnlyList<IAuditSink> sinks = options.Audit.JsonLinesFile is { Length: > 0 } jsonLines ? [new JsonLinesAuditSink(jsonLines)] : [];
-        var audit = new AuditService(composition.AuditLog, sinks, [metrics, follow]);
-        var minter = new TokenMinter(keys, options.Issuer, time);
-        var policy = composition.Policy;
-        var broker = new TaskBroker(policy, policy, store, minter, new TokenReader(keys, options.Issuer, time), time, audit,
-            UserTokens(options, time), options.Delegation.CoreOptions());
-        var approvals = new ApprovalDesk(policy, broker.Policy, store, minter, time, audit);
-        if (options.AgentsFile is { Length: > 0 } policyFile)
+        builder.Services.AddSingleton(TimeProvider.System);
+        if (options.Dev)
         {
-            builder.Services.AddHostedService(services => new PolicyWatcherService(policy, policyFile, time, audit, services.GetRequiredService<ILogger<PolicyWatcherService>>()));
+            AddDevStores(builder.Services, options, console);
+        }
+        else
+        {
+            AddProductionStores(builder.Services, options);
         }
 
-        var rotation = new KeyRotation(keys, composition.KeySchedule, options.Signing.RotationOptions(),
-            () => policy.Current.Agents.All.Max(a => a.MaxTokenTtl), time);
-        var readiness = new Readiness(store, composition.AuditLog, keys, () => policy.Current.Agents);
-        Func<CancellationToken, Task<bool>> ready = async ct => (await readiness.CheckAsync(ct)).Ready;
-        builder.Services.AddHostedService(_ => new ActiveLeaseCounter(store, metrics, TimeSpan.FromSeconds(5)));
-
-        builder.Services.AddHostedService(services => new KeyScheduleService(
-            rotation, options.Signing.ScheduleRefreshInterval, time, services.GetRequiredService<ILogger<KeyScheduleService>>()));
-
-        var notifier = new RevocationNotifier(store, options.Leases.RevocationPollInterval);
-        builder.Services.AddHostedService(_ => notifier);
-        builder.Services.AddHostedService(services => new SweeperService(
-            new LeaseSweeper(store, time, audit: audit), options.Leases.SweepInterval, services.GetRequiredService<ILogger<SweeperService>>(), metrics));
-
-        var listen = options.Listen;
-        ConfigureKestrel(builder, listen);
-        var listeners = new GrpcListeners(
-        [
-            new GrpcListener("agent", listen.AgentPort, composition.AgentAuthenticator, operators: false, [AgentBroker.Descriptor, TokenValidation.Descriptor]),
-            new GrpcListener("operator", listen.OperatorPort, new AuditedAuthenticator(composition.OperatorAuthenticator, audit, time), operators: true, [Operator.Descriptor]),
-        ]);
-        AddGrpc(builder.Services, listen.Grpc, listeners, metrics);
-        builder.Services.AddHostedService(services => new ListenerHealthRefresher(
-            listeners, ready, TimeSpan.FromSeconds(1), services.GetRequiredService<ILogger<ListenerHealthRefresher>>()));
-
-        // The services Grpc.AspNetCore activates: singletons built from the composition above.
-        builder.Services.AddSingleton(new AgentBrokerService(broker, approvals, notifier));
-        builder.Services.AddSingleton(new TokenValidationService(broker, keys, store, notifier, metrics));
-        builder.Services.AddSingleton(services => new OperatorService(
-            new LeaseAdministration(store, time, audit, policy), notifier,
-            new KeyOperations(rotation, keys, time, audit, services.GetRequiredService<ILogger<KeyOperations>>()),
-            new AuditOperations(composition.AuditLog, composition.AuditSigners, follow, options.Audit.FollowPollInterval),
-            new PolicyOperations(policy, broker.Policy, approvals, audit, time)));
+        AddBroker(builder.Services, options);
+        AddBackgroundServices(builder.Services, options);
+        ConfigureKestrel(builder, options.Listen);
+        AddGrpc(builder.Services, options.Listen);
 
         var app = builder.Build();
-        var policyLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("CredBroker.Policy");
-        broker.Policy.DenialBurst += burst => policyLog.LogWarning(
-            "Denial burst: agent {Agent} was denied {Denials} times within {Window} (last rules {Rules}); action {Action}",
-            burst.AgentId, burst.Denials, burst.Window, string.Join(",", burst.RuleIds), burst.Action);
+        MapPipeline(app, options);
+        return app;
+    }
 
-        var deadlines = new GrpcDeadlines(listen.Grpc.MaxUnaryDeadline, listen.Grpc.MaxStreamingDeadline);
+    /// <summary>
+    /// <c>CredBroker</c> bound through the options system and validated (<see cref="BrokerOptionsValidator"/>
+    /// names each bad setting, also on start). The composition needs the values now, so the same
+    /// validation runs here first: settings that cannot work stop the start before anything connects.
+    /// </summary>
+    private static BrokerOptions AddOptions(WebApplicationBuilder builder, bool dev)
+    {
+        builder.Services.AddSingleton<IValidateOptions<BrokerOptions>, BrokerOptionsValidator>();
+        builder.Services.AddOptions<BrokerOptions>().BindConfiguration("CredBroker").PostConfigure(o => o.Dev |= dev).ValidateOnStart();
+        var options = BrokerOptions.Bind(builder.Configuration, dev);
+        if (new BrokerOptionsValidator().Validate(null, options) is { Failed: true } result)
+        {
+            throw new StartupException("CredBroker refuses to start:" + string.Concat(result.Failures.Select(p => Environment.NewLine + "  - " + p))
+                + (options.Dev ? string.Empty : Environment.NewLine + "  (for a local trial run with --dev)"));
+        }
+
+        builder.Services.AddSingleton(options);
+        return options;
+    }
+
+    /// <summary>Dev mode: in-memory store, audit log and key schedule; generated keys; printed dev secrets.</summary>
+    private static void AddDevStores(IServiceCollection services, BrokerOptions options, TextWriter console)
+    {
+        DevMode.CheckListenAddress(options, console);
+        var agentSecret = DevMode.Secret("CREDBROKER_DEV_SECRET");
+        var operatorSecret = DevMode.Secret("CREDBROKER_DEV_OPERATOR_SECRET");
+        if (agentSecret == operatorSecret)
+        {
+            throw new StartupException("CREDBROKER_DEV_SECRET and CREDBROKER_DEV_OPERATOR_SECRET must differ: agent and operator credentials are never interchangeable.");
+        }
+
+        // Parsed now, so a bad policy file stops the start before the banner promises a broker.
+        var policy = options.AgentsFile is { Length: > 0 } file
+            ? PolicyHolder.FromFile(file, TimeProvider.System)
+            : new PolicyHolder(() => PolicyFile.Parse(DevMode.SamplePolicy, "dev sample policy"), TimeProvider.System);
+        console.WriteLine(DevMode.Banner(options, agentSecret, operatorSecret));
+        services.AddSingleton(policy);
+        // Dev keys are generated at start (and on RotateSigningKey); the schedule lives in memory.
+        services.AddSingleton(sp => new RotatingSigningKeys(new KeyRing([], null, allowGenerate: true), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IKeyScheduleStore, InMemoryKeyScheduleStore>();
+        services.AddSingleton<ILeaseStore>(_ => new InMemoryLeaseStore(options.Leases.StoreOptions()));
+        services.AddSingleton<IAuditLog>(sp => new InMemoryAuditLog(sp.GetRequiredService<AuditSigning>().Signer, options.Audit.LogOptions(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => AuditSigning.For(options, sp.GetRequiredService<RotatingSigningKeys>()));
+        services.AddSingleton(new CallerAuthenticators(
+            new DevSecretAuthenticator(agentSecret, DevMode.AgentId, DevMode.AgentId),
+            new DevSecretAuthenticator(operatorSecret, DevMode.OperatorId, agentId: null, new HashSet<OperatorRole> { OperatorRole.Admin })));
+    }
+
+    /// <summary>Production: Redis for leases, the key schedule and the audit chain; keys from mounted files; workload identity.</summary>
+    private static void AddProductionStores(IServiceCollection services, BrokerOptions options)
+    {
+        services.AddSingleton(PolicyHolder.FromFile(options.AgentsFile!, TimeProvider.System));
+        services.AddSingleton(sp => new RotatingSigningKeys(new KeyRing(options.Signing.KeyFiles, options.Signing.KeyDirectory), sp.GetRequiredService<TimeProvider>()));
+        var connection = RedisConnection(options.Redis);
+        services.AddSingleton(_ => Connected(() => RedisLeaseStore.Connect(options.Redis.Configuration!, options.Leases.StoreOptions(), connection, options.Redis.ReplicaAcks())));
+        services.AddSingleton<ILeaseStore>(sp => sp.GetRequiredService<RedisLeaseStore>());
+        services.AddSingleton<IKeyScheduleStore>(sp => sp.GetRequiredService<RedisLeaseStore>().KeySchedule());
+        services.AddSingleton(sp => AuditSigning.For(options, sp.GetRequiredService<RotatingSigningKeys>()));
+        services.AddSingleton<IAuditLog>(sp => Connected(() => RedisAuditLog.Connect(options.Audit.RedisConfiguration ?? options.Redis.Configuration!,
+            sp.GetRequiredService<AuditSigning>().Signer, options.Audit.LogOptions(), sp.GetRequiredService<TimeProvider>(), connection: connection)));
+        services.AddSingleton(sp =>
+        {
+            var time = sp.GetRequiredService<TimeProvider>();
+            var policy = sp.GetRequiredService<PolicyHolder>();
+            var directory = new OperatorDirectory(options.Operators);
+            var operatorJwt = options.Operators.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Operators.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
+            var agentJwt = options.Identity.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Identity.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
+            var certificates = options.Identity.Certificates.Select(c => new SubjectPattern(c.Subject, c.Agent)).ToList();
+            return new CallerAuthenticators(
+                new AgentAuthenticator(agentJwt, certificates, directory, identity => policy.Current.Agents.FindByIdentity(identity)?.Id),
+                new OperatorAuthenticator(operatorJwt, directory));
+        });
+    }
+
+    /// <summary>The broker itself: Core's use cases over the (timed) store, the audit service, keys and policy.</summary>
+    private static void AddBroker(IServiceCollection services, BrokerOptions options)
+    {
+        services.AddSingleton<BrokerMetrics>();
+        services.AddSingleton(sp => new TimedLeaseStore(sp.GetRequiredService<ILeaseStore>(), sp.GetRequiredService<BrokerMetrics>()));
+        services.AddSingleton<AuditFollow>();
+        if (options.Audit.JsonLinesFile is { Length: > 0 } jsonLines)
+        {
+            services.AddSingleton<IAuditSink>(_ => new JsonLinesAuditSink(jsonLines));
+        }
+
+        services.AddSingleton(sp => new AuditService(sp.GetRequiredService<IAuditLog>(), sp.GetServices<IAuditSink>().ToList(),
+            [sp.GetRequiredService<BrokerMetrics>(), sp.GetRequiredService<AuditFollow>()]));
+        services.AddSingleton(sp => new TokenMinter(sp.GetRequiredService<RotatingSigningKeys>(), options.Issuer, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp =>
+        {
+            var time = sp.GetRequiredService<TimeProvider>();
+            var policy = sp.GetRequiredService<PolicyHolder>();
+            var keys = sp.GetRequiredService<RotatingSigningKeys>();
+            var broker = new TaskBroker(policy, policy, sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<TokenMinter>(),
+                new TokenReader(keys, options.Issuer, time), time, sp.GetRequiredService<AuditService>(), UserTokens(options, time), options.Delegation.CoreOptions());
+            var log = sp.GetRequiredService<ILoggerFactory>().CreateLogger("CredBroker.Policy");
+            broker.Policy.DenialBurst += burst => log.LogWarning(
+                "Denial burst: agent {Agent} was denied {Denials} times within {Window} (last rules {Rules}); action {Action}",
+                burst.AgentId, burst.Denials, burst.Window, string.Join(",", burst.RuleIds), burst.Action);
+            return broker;
+        });
+        services.AddSingleton(sp => new ApprovalDesk(sp.GetRequiredService<PolicyHolder>(), sp.GetRequiredService<TaskBroker>().Policy, sp.GetRequiredService<TimedLeaseStore>(),
+            sp.GetRequiredService<TokenMinter>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<AuditService>()));
+        services.AddSingleton(sp =>
+        {
+            var policy = sp.GetRequiredService<PolicyHolder>();
+            return new KeyRotation(sp.GetRequiredService<RotatingSigningKeys>(), sp.GetRequiredService<IKeyScheduleStore>(), options.Signing.RotationOptions(),
+                () => policy.Current.Agents.All.Max(a => a.MaxTokenTtl), sp.GetRequiredService<TimeProvider>());
+        });
+        services.AddSingleton(sp =>
+        {
+            var policy = sp.GetRequiredService<PolicyHolder>();
+            return new Readiness(sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<IAuditLog>(), sp.GetRequiredService<RotatingSigningKeys>(), () => policy.Current.Agents);
+        });
+        services.AddSingleton(sp => new RevocationNotifier(sp.GetRequiredService<TimedLeaseStore>(), options.Leases.RevocationPollInterval));
+        services.AddSingleton(sp => new LeaseAdministration(sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<AuditService>(), sp.GetRequiredService<PolicyHolder>()));
+
+        // The services Grpc.AspNetCore activates.
+        services.AddSingleton(sp => new AgentBrokerService(sp.GetRequiredService<TaskBroker>(), sp.GetRequiredService<ApprovalDesk>(), sp.GetRequiredService<RevocationNotifier>()));
+        services.AddSingleton(sp => new TokenValidationService(sp.GetRequiredService<TaskBroker>(), sp.GetRequiredService<RotatingSigningKeys>(), sp.GetRequiredService<TimedLeaseStore>(),
+            sp.GetRequiredService<RevocationNotifier>(), sp.GetRequiredService<BrokerMetrics>()));
+        services.AddSingleton(sp =>
+        {
+            var time = sp.GetRequiredService<TimeProvider>();
+            var audit = sp.GetRequiredService<AuditService>();
+            var keys = sp.GetRequiredService<RotatingSigningKeys>();
+            return new OperatorService(
+                sp.GetRequiredService<LeaseAdministration>(), sp.GetRequiredService<RevocationNotifier>(),
+                new KeyOperations(sp.GetRequiredService<KeyRotation>(), keys, time, audit, sp.GetRequiredService<ILogger<KeyOperations>>()),
+                new AuditOperations(sp.GetRequiredService<IAuditLog>(), sp.GetRequiredService<AuditSigning>().Verifiers, sp.GetRequiredService<AuditFollow>(), options.Audit.FollowPollInterval),
+                new PolicyOperations(sp.GetRequiredService<PolicyHolder>(), sp.GetRequiredService<TaskBroker>().Policy, sp.GetRequiredService<ApprovalDesk>(), audit, time));
+        });
+    }
+
+    /// <summary>Sweeper, revocation notifier, key schedule, policy watcher, the open-lease gauge and gRPC health, each a hosted service.</summary>
+    private static void AddBackgroundServices(IServiceCollection services, BrokerOptions options)
+    {
+        services.AddHostedService(sp => sp.GetRequiredService<RevocationNotifier>());
+        services.AddHostedService(sp => new SweeperService(
+            new LeaseSweeper(sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<TimeProvider>(), audit: sp.GetRequiredService<AuditService>()),
+            options.Leases.SweepInterval, sp.GetRequiredService<ILogger<SweeperService>>(), sp.GetRequiredService<BrokerMetrics>()));
+        services.AddHostedService(sp => new KeyScheduleService(
+            sp.GetRequiredService<KeyRotation>(), options.Signing.ScheduleRefreshInterval, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<KeyScheduleService>>()));
+        if (options.AgentsFile is { Length: > 0 } policyFile)
+        {
+            services.AddHostedService(sp => new PolicyWatcherService(sp.GetRequiredService<PolicyHolder>(), policyFile, sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<AuditService>(), sp.GetRequiredService<ILogger<PolicyWatcherService>>()));
+        }
+
+        services.AddHostedService(sp => new ActiveLeaseCounter(sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<BrokerMetrics>(), TimeSpan.FromSeconds(5)));
+        services.AddHostedService(sp =>
+        {
+            var readiness = sp.GetRequiredService<Readiness>();
+            return new ListenerHealthRefresher(sp.GetRequiredService<GrpcListeners>(), async ct => (await readiness.CheckAsync(ct)).Ready,
+                TimeSpan.FromSeconds(1), sp.GetRequiredService<ILogger<ListenerHealthRefresher>>());
+        });
+    }
+
+    private static void MapPipeline(WebApplication app, BrokerOptions options)
+    {
         Telemetry.UseBrokerRequestLogging(app);
         app.UseRouting();
-        app.UseGrpcRequestChecks(deadlines);
+        app.UseGrpcRequestChecks(new GrpcDeadlines(options.Listen.Grpc.MaxUnaryDeadline, options.Listen.Grpc.MaxStreamingDeadline));
         app.MapGrpcService<AgentBrokerService>();
         app.MapGrpcService<TokenValidationService>();
         app.MapGrpcService<OperatorService>();
         app.MapGrpcService<ListenerHealthService>();
         app.MapGrpcService<ListenerReflectionV1Service>();
         app.MapGrpcService<ListenerReflectionV1AlphaService>();
-        WellKnownEndpoints.Map(app, keys, options.Issuer, readiness, options.Signing.PublishLead);
+        WellKnownEndpoints.Map(app, app.Services.GetRequiredService<RotatingSigningKeys>(), options.Issuer, app.Services.GetRequiredService<Readiness>(), options.Signing.PublishLead);
         Telemetry.MapMetrics(app);
-        app.Lifetime.ApplicationStopped.Register(() =>
-        {
-            (composition.Store as IDisposable)?.Dispose();
-            (composition.AuditLog as IDisposable)?.Dispose();
-            metrics.Dispose();
-            foreach (var sink in sinks)
-            {
-                (sink as IDisposable)?.Dispose();
-            }
-        });
-        return app;
     }
 
     /// <summary>
     /// Grpc.AspNetCore with the limits set explicitly, gzip that stops at the receive limit, the one
     /// broker interceptor, and per-listener service sets, health and reflection.
     /// </summary>
-    private static void AddGrpc(IServiceCollection services, BrokerOptions.GrpcOptions grpc, GrpcListeners listeners, BrokerMetrics metrics)
+    private static void AddGrpc(IServiceCollection services, BrokerOptions.ListenOptions listen)
     {
-        services.AddSingleton(listeners);
-        services.AddSingleton(metrics);
+        services.AddSingleton(sp =>
+        {
+            var authenticators = sp.GetRequiredService<CallerAuthenticators>();
+            var operators = new AuditedAuthenticator(authenticators.Operator, sp.GetRequiredService<AuditService>(), sp.GetRequiredService<TimeProvider>());
+            return new GrpcListeners(
+            [
+                new GrpcListener("agent", listen.AgentPort, authenticators.Agent, operators: false, [AgentBroker.Descriptor, TokenValidation.Descriptor]),
+                new GrpcListener("operator", listen.OperatorPort, operators, operators: true, [Operator.Descriptor]),
+            ]);
+        });
+        var grpc = listen.Grpc;
         services.AddGrpcLayer(grpc.MaxReceiveMessageSize, grpc.MaxSendMessageSize, grpc.CompressResponses);
         services.Configure<GrpcServiceOptions>(o => o.Interceptors.Add<BrokerCallInterceptor>());
         services.AddSingleton<ListenerHealthService>();
@@ -150,10 +272,6 @@ public static class BrokerApp
             }
         });
 
-    private sealed record Composition(
-        ILeaseStore Store, RotatingSigningKeys Keys, IKeyScheduleStore KeySchedule, PolicyHolder Policy, ICallerAuthenticator AgentAuthenticator, ICallerAuthenticator OperatorAuthenticator,
-        IAuditLog AuditLog, Func<IReadOnlyCollection<IAuditSigner>> AuditSigners);
-
     /// <summary>h2c (cleartext HTTP/2 needs Http2 alone; Http1AndHttp2 on h2c silently speaks HTTP/1.1) or TLS with ALPN h2.</summary>
     private static void ConfigureGrpcListener(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, BrokerOptions.TlsOptions? tls)
     {
@@ -170,66 +288,14 @@ public static class BrokerApp
         }
     }
 
-    private static Composition ComposeDev(BrokerOptions options, TextWriter console, TimeProvider time)
-    {
-        DevMode.CheckListenAddress(options, console);
-        var agentSecret = DevMode.Secret("CREDBROKER_DEV_SECRET");
-        var operatorSecret = DevMode.Secret("CREDBROKER_DEV_OPERATOR_SECRET");
-        if (agentSecret == operatorSecret)
-        {
-            throw new InvalidOperationException("CREDBROKER_DEV_SECRET and CREDBROKER_DEV_OPERATOR_SECRET must differ: agent and operator credentials are never interchangeable.");
-        }
-
-        var agents = options.AgentsFile is { Length: > 0 } file
-            ? PolicyHolder.FromFile(file, TimeProvider.System)
-            : new PolicyHolder(() => PolicyFile.Parse(DevMode.SamplePolicy, "dev sample policy"), TimeProvider.System);
-        console.WriteLine(DevMode.Banner(options, agentSecret, operatorSecret));
-        // Dev keys are generated at start (and on RotateSigningKey); the schedule lives in memory.
-        var keys = new RotatingSigningKeys(new KeyRing([], null, allowGenerate: true), time);
-        var (signer, signers) = AuditSigners(options, keys);
-        return new Composition(new InMemoryLeaseStore(options.Leases.StoreOptions()), keys, new InMemoryKeyScheduleStore(), agents,
-            new DevSecretAuthenticator(agentSecret, DevMode.AgentId, DevMode.AgentId),
-            new DevSecretAuthenticator(operatorSecret, DevMode.OperatorId, agentId: null, new HashSet<Auth.OperatorRole> { Auth.OperatorRole.Admin }),
-            new InMemoryAuditLog(signer, options.Audit.LogOptions(), time), signers);
-    }
-
-    private static Composition ComposeProduction(BrokerOptions options, TimeProvider time)
-    {
-        var problems = options.ProductionProblems();
-        if (problems.Count > 0)
-        {
-            throw new StartupException("CredBroker refuses to start:" + string.Concat(problems.Select(p => Environment.NewLine + "  - " + p))
-                + Environment.NewLine + "  (for a local trial run with --dev)");
-        }
-
-        var keys = new RotatingSigningKeys(new KeyRing(options.Signing.KeyFiles, options.Signing.KeyDirectory), time);
-        var agents = PolicyHolder.FromFile(options.AgentsFile!, time);
-        var (store, connection) = ConnectRedis(options.Redis, options.Leases.StoreOptions());
-        var (signer, signers) = AuditSigners(options, keys);
-        var auditLog = RedisAuditLog.Connect(options.Audit.RedisConfiguration ?? options.Redis.Configuration!, signer, options.Audit.LogOptions(), time, connection: connection);
-        var directory = new OperatorDirectory(options.Operators);
-        var operatorJwt = options.Operators.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Operators.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
-        var agentJwt = options.Identity.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Identity.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
-        var certificates = options.Identity.Certificates.Select(c => new SubjectPattern(c.Subject, c.Agent)).ToList();
-        return new Composition(store, keys, store.KeySchedule(), agents,
-            new AgentAuthenticator(agentJwt, certificates, directory, identity => agents.Current.Agents.FindByIdentity(identity)?.Id), new OperatorAuthenticator(operatorJwt, directory), auditLog, signers);
-    }
-
     /// <summary>Delegation on behalf of users is on only with trusted user-token issuers; settings that cannot work stop the start (dev mode too).</summary>
-    private static Core.Delegation.ISubjectTokenValidator UserTokens(BrokerOptions options, TimeProvider time)
-    {
-        var problems = options.DelegationProblems().ToList();
-        if (problems.Count > 0)
-        {
-            throw new StartupException("CredBroker refuses to start:" + string.Concat(problems.Select(p => Environment.NewLine + "  - " + p)));
-        }
-
-        return options.Delegation.Issuers.Count == 0
+    private static Core.Delegation.ISubjectTokenValidator UserTokens(BrokerOptions options, TimeProvider time) =>
+        options.Delegation.Issuers.Count == 0
             ? Core.Delegation.NoUserTokenIssuers.Instance
             : new UserTokenValidator(options.Delegation.Issuers, time);
-    }
 
-    private static (RedisLeaseStore Store, RedisConnectionOptions Connection) ConnectRedis(BrokerOptions.RedisOptions redis, LeaseStoreOptions storeOptions)
+    /// <summary>The connection settings every Redis connection uses (password file, private CA, ACL user, timeout).</summary>
+    private static RedisConnectionOptions RedisConnection(BrokerOptions.RedisOptions redis)
     {
         try
         {
@@ -241,25 +307,46 @@ public static class BrokerApp
                 cas.ImportFromPemFile(caFile);
             }
 
-            var connection = new RedisConnectionOptions { User = redis.User, Password = password, TrustedCas = cas, Timeout = redis.Timeout };
-            return (RedisLeaseStore.Connect(redis.Configuration!, storeOptions, connection, redis.ReplicaAcks()), connection);
+            return new RedisConnectionOptions { User = redis.User, Password = password, TrustedCas = cas, Timeout = redis.Timeout };
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException)
         {
-            throw new StartupException($"CredBroker refuses to start: the Redis settings cannot be used (CredBroker:Redis:PasswordFile, CaFile, User, Configuration): {e.Message}");
+            throw new StartupException($"CredBroker refuses to start: the Redis settings cannot be used (CredBroker:Redis:PasswordFile, CaFile): {e.Message}");
         }
     }
 
-    /// <summary>The checkpoint signer (HMAC from a key file, else the current token signing key) and every signer verification accepts.</summary>
-    private static (IAuditSigner Signer, Func<IReadOnlyCollection<IAuditSigner>> Signers) AuditSigners(BrokerOptions options, ISigningKeys keys)
+    private static T Connected<T>(Func<T> connect)
+    {
+        try
+        {
+            return connect();
+        }
+        catch (ArgumentException e)
+        {
+            throw new StartupException($"CredBroker refuses to start: the Redis settings cannot be used (CredBroker:Redis:Configuration, User): {e.Message}");
+        }
+    }
+}
+
+/// <summary>Configuration that cannot run; its message says what to set.</summary>
+public sealed class StartupException(string message) : Exception(message);
+
+/// <summary>The agent listener's and the operator listener's authenticators.</summary>
+public sealed record CallerAuthenticators(ICallerAuthenticator Agent, ICallerAuthenticator Operator);
+
+/// <summary>The audit checkpoint signer, and every signer verification accepts.</summary>
+public sealed record AuditSigning(IAuditSigner Signer, Func<IReadOnlyCollection<IAuditSigner>> Verifiers)
+{
+    /// <summary>HMAC from <c>Audit:CheckpointKeyFile</c>, else the current token signing key (verified with every published key).</summary>
+    public static AuditSigning For(BrokerOptions options, ISigningKeys keys)
     {
         if (options.Audit.CheckpointKeyFile is { Length: > 0 } file)
         {
             var hmac = new HmacAuditSigner(ReadKey(file));
-            return (hmac, () => [hmac]);
+            return new AuditSigning(hmac, () => [hmac]);
         }
 
-        return (new CurrentSigningKeyAuditSigner(keys), () => keys.Published.Select(k => (IAuditSigner)new SigningKeyAuditSigner(k)).ToList());
+        return new AuditSigning(new CurrentSigningKeyAuditSigner(keys), () => keys.Published.Select(k => (IAuditSigner)new SigningKeyAuditSigner(k)).ToList());
     }
 
     private static byte[] ReadKey(string file)
@@ -268,9 +355,6 @@ public static class BrokerApp
         var text = System.Text.Encoding.ASCII.GetString(raw).Trim();
         var decoded = new byte[raw.Length];
         var key = Convert.TryFromBase64String(text, decoded, out var length) ? decoded[..length] : raw;
-        return key.Length >= 32 ? key : throw new InvalidOperationException($"{file}: the audit checkpoint key must be at least 32 bytes.");
+        return key.Length >= 32 ? key : throw new StartupException($"{file}: the audit checkpoint key must be at least 32 bytes.");
     }
 }
-
-/// <summary>Configuration that cannot run; its message says what to set.</summary>
-public sealed class StartupException(string message) : Exception(message);

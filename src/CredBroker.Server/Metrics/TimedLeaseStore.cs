@@ -7,7 +7,7 @@ namespace CredBroker.Server.Metrics;
 /// Times every lease store round trip into <c>credbroker_redis_latency_seconds{operation}</c>, failures
 /// included, and traces it as an Activity (<c>store.{operation}</c>) when a tracer listens.
 /// </summary>
-public sealed class TimedLeaseStore(ILeaseStore inner, BrokerMetrics metrics) : ILeaseStore, IOpenLeaseCount, IDisposable
+public sealed class TimedLeaseStore(ILeaseStore inner, BrokerMetrics metrics) : ILeaseStore, IOpenLeaseCount
 {
     public ILeaseStore Inner => inner;
 
@@ -66,8 +66,6 @@ public sealed class TimedLeaseStore(ILeaseStore inner, BrokerMetrics metrics) : 
 
     public Task<long> CountOpenAsync(CancellationToken cancellationToken) =>
         inner is IOpenLeaseCount count ? Time("count_open", () => count.CountOpenAsync(cancellationToken)) : Task.FromException<long>(new NotSupportedException());
-
-    public void Dispose() => (inner as IDisposable)?.Dispose();
 
     private async Task<T> Time<T>(string operation, Func<Task<T>> call)
     {

@@ -1,0 +1,17 @@
+using Microsoft.Extensions.Options;
+
+namespace CredBroker.Server.Hosting;
+
+/// <summary>
+/// Settings that cannot work, each failure naming the setting: in production everything
+/// <see cref="BrokerOptions.ProductionProblems"/> checks, in dev mode the delegation settings
+/// (dev mode needs nothing else: it generates what it lacks).
+/// </summary>
+public sealed class BrokerOptionsValidator : IValidateOptions<BrokerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, BrokerOptions options)
+    {
+        var problems = options.Dev ? options.DelegationProblems().ToList() : options.ProductionProblems();
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+}
