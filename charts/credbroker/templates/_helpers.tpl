@@ -137,5 +137,9 @@ app.kubernetes.io/part-of: credbroker
 {{- with $v.leases.revocationPollInterval }}{{ $_ := set $leases "RevocationPollInterval" . }}{{ end }}
 {{- with $v.leases.revocationLogMaxLength }}{{ $_ := set $leases "RevocationLogMaxLength" (int .) }}{{ end }}
 {{- if $leases }}{{ $_ := set $cb "Leases" $leases }}{{ end }}
+{{- $telemetry := dict }}
+{{- with $v.telemetry.otlpEndpoint }}{{ $_ := set $telemetry "OtlpEndpoint" . }}{{ end }}
+{{- with $v.telemetry.serviceName }}{{ $_ := set $telemetry "ServiceName" . }}{{ end }}
+{{- if $telemetry }}{{ $_ := set $cb "Telemetry" $telemetry }}{{ end }}
 {{- dict "CredBroker" $cb | toPrettyJson }}
 {{- end }}
