@@ -12,7 +12,7 @@ namespace CredBroker.Server.Tests;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class SecurityDelegationAudienceTests
+public sealed class SecurityDelegationAudienceTests : ProductionBrokerFixture
 {
     private const string Triage = "system:serviceaccount:support:triage";
     private const string Helper = "system:serviceaccount:support:helper";
@@ -26,27 +26,15 @@ public sealed class SecurityDelegationAudienceTests
             allowed_scopes: [tickets:read]
         """;
 
-    private RedisServer _redis = null!;
-    private ProductionBroker _broker = null!;
+    protected override string AgentsYaml => Agents;
 
-    [OneTimeSetUp]
-    public async Task StartAsync()
-    {
-        _redis = RedisServer.Start();
-        _broker = new ProductionBroker(Agents);
-        await _broker.StartAsync(_redis.ConnectionString,
-            $"--CredBroker:Identity:Issuers:0:Workloads:3:Subject={Helper}",
-            "--CredBroker:Identity:Issuers:0:Workloads:3:Agent=helper-agent");
-    }
+    protected override string[] BrokerArguments =>
+    [
+        $"--CredBroker:Identity:Issuers:0:Workloads:3:Subject={Helper}",
+        "--CredBroker:Identity:Issuers:0:Workloads:3:Agent=helper-agent",
+    ];
 
-    [OneTimeTearDown]
-    public async Task StopAsync()
-    {
-        await _broker.DisposeAsync();
-        _redis.Dispose();
-    }
-
-    private string BrokerAudience => _broker.HttpAddress.ToString().TrimEnd('/');
+    private string BrokerAudience => Broker.HttpAddress.ToString().TrimEnd('/');
 
     private static BeginTaskRequest Request(string subjectToken = "") =>
         new() { TaskId = "t-" + Guid.NewGuid().ToString("N"), Scopes = { "tickets:read" }, SubjectToken = subjectToken };
@@ -54,8 +42,8 @@ public sealed class SecurityDelegationAudienceTests
     [Test]
     public async Task ATokenForAnApi_IsNotAParentToken()
     {
-        using var triage = _broker.ClientFor(Triage);
-        using var helper = _broker.ClientFor(Helper);
+        using var triage = Broker.ClientFor(Triage);
+        using var helper = Broker.ClientFor(Helper);
         var parent = await triage.BeginTaskAsync(Request());
         Assert.That((await triage.IntrospectAsync(parent.AccessToken)).Aud, Is.EqualTo("tickets-api"));
 
@@ -68,8 +56,8 @@ public sealed class SecurityDelegationAudienceTests
     [Test]
     public async Task ADelegationToken_ForTheBroker_Delegates_AndTheChildKeepsTheParentsApiAudience()
     {
-        using var triage = _broker.ClientFor(Triage);
-        using var helper = _broker.ClientFor(Helper);
+        using var triage = Broker.ClientFor(Triage);
+        using var helper = Broker.ClientFor(Helper);
         var parent = await triage.BeginTaskAsync(Request());
 
         var delegation = await triage.IssueTokenAsync(new IssueTokenRequest { LeaseId = parent.LeaseId, Audience = BrokerAudience });

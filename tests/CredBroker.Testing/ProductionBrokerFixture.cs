@@ -7,12 +7,18 @@ public abstract class ProductionBrokerFixture
 
     protected ProductionBroker Broker { get; private set; } = null!;
 
+    /// <summary>The policy file's agents (default: <see cref="ProductionBroker.AgentsYaml"/>).</summary>
+    protected virtual string AgentsYaml => ProductionBroker.AgentsYaml;
+
+    /// <summary>More broker arguments, e.g. workload mappings for the fixture's extra agents.</summary>
+    protected virtual string[] BrokerArguments => [];
+
     [OneTimeSetUp]
     public async Task StartBrokerAsync()
     {
         RedisUnderTest = RedisServer.Start();
-        Broker = new ProductionBroker();
-        await Broker.StartAsync(RedisUnderTest.ConnectionString);
+        Broker = new ProductionBroker(AgentsYaml);
+        await Broker.StartAsync(RedisUnderTest.ConnectionString, BrokerArguments);
     }
 
     [OneTimeTearDown]
