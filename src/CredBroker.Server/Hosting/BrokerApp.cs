@@ -203,7 +203,8 @@ public static class BrokerApp
         }
 
         var keys = new RotatingSigningKeys(new KeyRing(options.Signing.KeyFiles, options.Signing.KeyDirectory), time);
-        var agents = PolicyHolder.FromFile(options.AgentsFile!, time);
+        var identitySources = new IdentitySources(options.Identity.Issuers.Select(i => i.Issuer), options.Listen.Tls?.ClientCaFile is { Length: > 0 });
+        var agents = new PolicyHolder(() => identitySources.Load(options.AgentsFile!), time);
         var (store, connection) = ConnectRedis(options.Redis, options.Leases.StoreOptions());
         var (signer, signers) = AuditSigners(options, keys);
         var auditLog = RedisAuditLog.Connect(options.Audit.RedisConfiguration ?? options.Redis.Configuration!, signer, options.Audit.LogOptions(), time, connection: connection);
@@ -212,7 +213,7 @@ public static class BrokerApp
         var agentJwt = options.Identity.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Identity.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
         var certificates = options.Identity.Certificates.Select(c => new SubjectPattern(c.Subject, c.Agent)).ToList();
         return new Composition(store, keys, store.KeySchedule(), agents,
-            new AgentAuthenticator(agentJwt, certificates, directory, identity => agents.Current.Agents.FindByIdentity(identity)?.Id), new OperatorAuthenticator(operatorJwt, directory), auditLog, signers);
+            new AgentAuthenticator(agentJwt, certificates, directory, (source, subject) => identitySources.Resolve(agents.Current, source, subject)), new OperatorAuthenticator(operatorJwt, directory), auditLog, signers);
     }
 
     /// <summary>Delegation on behalf of users is on only with trusted user-token issuers; settings that cannot work stop the start (dev mode too).</summary>

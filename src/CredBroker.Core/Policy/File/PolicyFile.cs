@@ -127,7 +127,11 @@ public static partial class PolicyFile
 
                 foreach (var identity in agent.Identities)
                 {
-                    if (!identities.TryAdd(identity, agent.Id))
+                    if (IdentityEntry.SyntaxProblem(identity) is { } problem)
+                    {
+                        fields.Error(agentList.Children[i], $"agents[{i}].identities", problem);
+                    }
+                    else if (!identities.TryAdd(identity, agent.Id))
                     {
                         fields.Error(agentList.Children[i], $"agents[{i}].identities", $"'{identity}' already maps to agent '{identities[identity]}'; a workload acts as one agent only.");
                     }
