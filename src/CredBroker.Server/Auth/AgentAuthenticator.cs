@@ -52,6 +52,7 @@ public sealed class AgentAuthenticator(
         return new AuthenticatedCaller(credential.Subject, agent is { Length: > 0 } ? agent : null, "jwt:" + credential.Issuer)
         {
             CertificateThumbprint = thumbprint,
+            Claims = credential.Claims,
         };
     }
 }
