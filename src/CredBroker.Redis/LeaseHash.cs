@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Text.Json;
 using CredBroker.Core.Leases;
+using CredBroker.Core.Policy;
 using StackExchange.Redis;
 
 namespace CredBroker.Redis;
@@ -17,6 +19,7 @@ internal static class LeaseHash
         "max_deadline", l.MaxDeadline.ToUnixTimeMilliseconds(), "created", l.CreatedAt.ToUnixTimeMilliseconds(),
         "owner", l.Owner, "purpose", l.Purpose, "aud", l.Audience, "scopes", string.Join(' ', l.Scopes),
         .. Delegation(l),
+        .. l.Context.Count > 0 ? new RedisValue[] { "ctx", ContextJson(l.Context) } : [],
         .. l.Approval is { } a
             ? new RedisValue[]
             {
@@ -30,6 +33,13 @@ internal static class LeaseHash
     private static RedisValue[] Delegation(Lease l) => l.Subject is null
         ? []
         : ["subject", l.Subject, "actors", string.Join(' ', l.Actors), "parents", string.Join(' ', l.ParentLeaseIds)];
+
+    /// <summary>The granted context as a JSON array of {key, value, source}.</summary>
+    private static string ContextJson(IReadOnlyList<ContextLabel> context) =>
+        JsonSerializer.Serialize(context.Select(c => new[] { c.Key, c.Value, c.Source }));
+
+    private static IReadOnlyList<ContextLabel> Context(string? json) =>
+        string.IsNullOrEmpty(json) ? [] : [.. JsonSerializer.Deserialize<string[][]>(json)!.Select(c => new ContextLabel(c[0], c[1], c[2]))];
 
     /// <summary>A flat HGETALL reply (field, value, field, value, ...) from a script.</summary>
     public static Lease FromFlat(string leaseId, RedisResult flat) => FromFlat(leaseId, (RedisResult[])flat!);
@@ -87,6 +97,7 @@ internal static class LeaseHash
         Subject = f.GetValueOrDefault("subject"),
         Actors = List(f.GetValueOrDefault("actors")),
         ParentLeaseIds = List(f.GetValueOrDefault("parents")),
+        Context = Context(f.GetValueOrDefault("ctx")),
         Approval = f.TryGetValue("ap_ttl", out var ttl) ? new LeaseApproval
         {
             RequestedScopes = f["ap_req"].Split(' ', StringSplitOptions.RemoveEmptyEntries),

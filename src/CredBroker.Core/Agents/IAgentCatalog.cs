@@ -29,8 +29,20 @@ public sealed class AgentCatalog : IAgentCatalog
         }
     }
 
-    /// <summary>The agent whose <c>identities</c> list this workload identity (a subject or SPIFFE id), if any.</summary>
+    /// <summary>The agent whose <c>identities</c> list exactly this entry (<c>issuer|subject</c> or a bare subject), if any.</summary>
     public AgentDefinition? FindByIdentity(string identity) => _byIdentity.GetValueOrDefault(identity);
+
+    /// <summary>
+    /// The agent for <paramref name="subject"/> vouched for by <paramref name="source"/> (an issuer, or
+    /// <see cref="IdentityEntry.ClientCertificateSource"/>): the entry <c>source|subject</c>, else — only when
+    /// <paramref name="allowUnqualified"/> (the host trusts one source) — a bare <c>subject</c> entry.
+    /// </summary>
+    public AgentDefinition? FindByIdentity(string source, string subject, bool allowUnqualified) =>
+        _byIdentity.GetValueOrDefault(IdentityEntry.Qualified(source, subject))
+        ?? (allowUnqualified && !subject.Contains(IdentityEntry.Separator, StringComparison.Ordinal) ? _byIdentity.GetValueOrDefault(subject) : null);
+
+    /// <summary>Every <c>identities</c> entry with the agent that lists it.</summary>
+    public IEnumerable<(string Identity, AgentDefinition Agent)> Identities => _byIdentity.Select(p => (p.Key, p.Value));
 
     public IReadOnlyCollection<AgentDefinition> All => _agents.Values;
 

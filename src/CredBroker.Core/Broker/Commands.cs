@@ -8,7 +8,16 @@ namespace CredBroker.Core.Broker;
 /// <param name="CertificateThumbprint">
 /// With mTLS: the base64url SHA-256 of the DER client certificate; minted tokens are then bound to it (RFC 8705 <c>cnf</c>).
 /// </param>
-public sealed record CallerIdentity(string AgentId, string AuthenticationMethod, string? CertificateThumbprint = null);
+/// <param name="VerifiedClaims">
+/// String claims of the verified workload credential (empty for mTLS and dev secrets): the sources of the
+/// policy's <c>verified_context</c> labels.
+/// </param>
+public sealed record CallerIdentity(string AgentId, string AuthenticationMethod, string? CertificateThumbprint = null, IReadOnlyDictionary<string, string>? VerifiedClaims = null)
+{
+    public IReadOnlyDictionary<string, string> Claims => VerifiedClaims ?? EmptyClaims;
+
+    private static readonly IReadOnlyDictionary<string, string> EmptyClaims = new Dictionary<string, string>();
+}
 
 public sealed record BeginTaskCommand(
     string TaskId, string Purpose, IReadOnlyList<string> Scopes, string Audience, TimeSpan? Ttl,

@@ -41,6 +41,17 @@ public sealed partial class TaskBroker(
         RequestValidator.Duration(command.Ttl, "ttl");
         RequestValidator.Context(command.Context);
         var agent = agents.Find(caller.AgentId) ?? throw await DeniedAsync(caller, null, command, UnknownAgent(caller), cancellationToken);
+        IReadOnlyList<ContextLabel> context;
+        try
+        {
+            context = GrantedContext.Resolve(Policy.Policy, command.Context, caller.Claims);
+        }
+        catch (BrokerException refusal)
+        {
+            throw await DeniedAsync(caller, agent, command, refusal, cancellationToken);
+        }
+
+        command = command with { Context = GrantedContext.Values(context) };
         DelegationPlan delegation;
         try
         {
@@ -74,6 +85,7 @@ public sealed partial class TaskBroker(
             Purpose = command.Purpose.Length > 0 ? command.Purpose : agent.Purpose,
             Audience = decision.Audience,
             Scopes = decision.GrantedScopes,
+            Context = context,
             State = pending ? LeaseState.PendingApproval : LeaseState.Active,
             CreatedAt = now,
             // A pending lease's deadline is when its approval expires; approval starts the task's ttl.

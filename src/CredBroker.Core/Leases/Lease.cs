@@ -61,6 +61,9 @@ public sealed record Lease
     /// </summary>
     public IReadOnlyList<string> ParentLeaseIds { get; init; } = [];
 
+    /// <summary>The context the lease was granted on, sorted by key, each label with its source (asserted or a verified claim).</summary>
+    public IReadOnlyList<Policy.ContextLabel> Context { get; init; } = [];
+
     /// <summary>Set on a lease that began as <see cref="LeaseState.PendingApproval"/>: what was asked, why, and the operator's decision.</summary>
     public LeaseApproval? Approval { get; init; }
 

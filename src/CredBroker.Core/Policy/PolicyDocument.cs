@@ -12,6 +12,12 @@ public sealed record PolicyDocument
     /// <summary>The context vocabulary: label key → the values requests may use. Anything else is unclassifiable (deny).</summary>
     public IReadOnlyDictionary<string, IReadOnlySet<string>> ContextLabels { get; init; } = new Dictionary<string, IReadOnlySet<string>>();
 
+    /// <summary>
+    /// <c>verified_context</c>: context label key → the workload credential claim its value must come from.
+    /// Labels not listed here are asserted by the agent.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> VerifiedContext { get; init; } = new Dictionary<string, string>();
+
     public IReadOnlyList<ToxicCombination> ToxicCombinations
     {
         get;

@@ -58,6 +58,21 @@ public sealed class TokenMinter(ISigningKeys keys, string issuer, TimeProvider t
                 json.WriteEndArray();
             }
 
+            if (lease.Context.Count > 0)
+            {
+                // The granted context with each label's source, so an API can require verified labels.
+                json.WriteStartObject("ctx");
+                foreach (var label in lease.Context)
+                {
+                    json.WriteStartObject(label.Key);
+                    json.WriteString("value", label.Value);
+                    json.WriteString("source", label.Source);
+                    json.WriteEndObject();
+                }
+
+                json.WriteEndObject();
+            }
+
             if (certificateThumbprint is not null)
             {
                 json.WriteStartObject("cnf");

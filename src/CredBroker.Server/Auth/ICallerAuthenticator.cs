@@ -11,6 +11,9 @@ public sealed record AuthenticatedCaller(string Subject, string? AgentId, string
 
     /// <summary>base64url SHA-256 of the TLS client certificate the call came over, if any (RFC 8705).</summary>
     public string? CertificateThumbprint { get; init; }
+
+    /// <summary>The verified workload credential's string claims (the sources of the policy's verified context labels); empty otherwise.</summary>
+    public IReadOnlyDictionary<string, string>? Claims { get; init; }
 }
 
 /// <summary>Proves who is calling from the call's credentials; throws UNAUTHENTICATED with the reason otherwise.</summary>

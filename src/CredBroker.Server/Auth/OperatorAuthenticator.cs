@@ -13,7 +13,7 @@ public sealed class OperatorAuthenticator(WorkloadJwtAuthenticator? jwt, Operato
     public async Task<AuthenticatedCaller> AuthenticateAsync(ServerCallContext context)
     {
         if (context.ClientCertificate() is { } certificate && ClientCertificates.SpiffeId(certificate) is { } spiffeId
-            && operators.RolesFor(null, [], spiffeId) is { Count: > 0 } certificateRoles)
+            && operators.RolesFor(null, null, [], spiffeId) is { Count: > 0 } certificateRoles)
         {
             return new AuthenticatedCaller(spiffeId, null, "mtls") { Roles = certificateRoles };
         }
@@ -25,7 +25,7 @@ public sealed class OperatorAuthenticator(WorkloadJwtAuthenticator? jwt, Operato
         }
 
         var credential = await jwt.VerifyAsync(context, operators.GroupClaim);
-        var roles = operators.RolesFor(credential.Subject, credential.Groups, null);
+        var roles = operators.RolesFor(credential.Issuer, credential.Subject, credential.Groups, null);
         return roles.Count > 0
             ? new AuthenticatedCaller(credential.Subject, null, "jwt:" + credential.Issuer) { Roles = roles }
             : throw WorkloadJwtAuthenticator.Unauthenticated($"'{JwtIssuerTrust.Clip(credential.Subject)}' is not an operator on this listener.");

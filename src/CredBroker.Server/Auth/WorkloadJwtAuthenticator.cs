@@ -8,7 +8,9 @@ using Microsoft.IdentityModel.Tokens;
 namespace CredBroker.Server.Auth;
 
 /// <summary>A JWT credential that verified: who issued it, whom it names, the groups it carries.</summary>
-public sealed record VerifiedCredential(string Issuer, string Subject, IReadOnlyCollection<string> Groups, IReadOnlyList<SubjectPattern> Workloads);
+/// <param name="Claims">Its top-level string claims (bounded), the sources of verified context labels.</param>
+public sealed record VerifiedCredential(
+    string Issuer, string Subject, IReadOnlyCollection<string> Groups, IReadOnlyList<SubjectPattern> Workloads, IReadOnlyDictionary<string, string>? Claims = null);
 
 /// <summary>
 /// JWT credentials from trusted issuers (Kubernetes projected service-account tokens, SPIFFE
@@ -93,7 +95,7 @@ public sealed class WorkloadJwtAuthenticator
             throw Unauthenticated($"The credential has no '{trusted.Options.SubjectClaim}' claim to identify the workload.");
         }
 
-        var verified = new VerifiedCredential(jwt.Issuer, subject, Groups(jwt, groupClaim), trusted.Workloads);
+        var verified = new VerifiedCredential(jwt.Issuer, subject, Groups(jwt, groupClaim), trusted.Workloads, StringClaims(jwt));
         var validUntil = new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero) + trusted.Parameters.ClockSkew;
         if (trusted.Options.MaxCredentialAge is { } age && DateTimeOffset.FromUnixTimeSeconds(jwt.GetPayloadValue<long>("iat")) + age < validUntil)
         {
@@ -123,6 +125,23 @@ public sealed class WorkloadJwtAuthenticator
         return File.Exists(options.JwksFile)
             ? IssuerKeys.FromFile(options.JwksFile, time)
             : throw new InvalidOperationException($"Trusted issuer '{options.Issuer}' needs JwksUri or an existing JwksFile (got '{options.JwksFile}').");
+    }
+
+    /// <summary>Top-level string claims usable as context label values: at most 64, names ≤ 64 and values ≤ 128 characters, no control characters.</summary>
+    private static Dictionary<string, string> StringClaims(JsonWebToken jwt)
+    {
+        var claims = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var name in jwt.Claims.Select(c => c.Type).Distinct(StringComparer.Ordinal).Take(256))
+        {
+            // Only a top-level JSON string: never one element of an array claim.
+            if (claims.Count < 64 && name.Length <= 64
+                && jwt.TryGetPayloadValue<object>(name, out var value) && value is string { Length: > 0 and <= 128 } text && !text.Any(char.IsControl))
+            {
+                claims[name] = text;
+            }
+        }
+
+        return claims;
     }
 
     private static IReadOnlyCollection<string> Groups(JsonWebToken jwt, string claim)

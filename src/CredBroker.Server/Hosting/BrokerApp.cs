@@ -110,7 +110,10 @@ public static class BrokerApp
     /// <summary>Production: Redis for leases, the key schedule and the audit chain; keys from mounted files; workload identity.</summary>
     private static void AddProductionStores(IServiceCollection services, BrokerOptions options)
     {
-        services.AddSingleton(PolicyHolder.FromFile(options.AgentsFile!, TimeProvider.System));
+        // Identity entries in the policy file are bound to a trusted source (issue|subject, mtls|spiffe-id).
+        var identitySources = new IdentitySources(options.Identity.Issuers.Select(i => i.Issuer), options.Listen.Tls?.ClientCaFile is { Length: > 0 });
+        services.AddSingleton(identitySources);
+        services.AddSingleton(new PolicyHolder(() => identitySources.Load(options.AgentsFile!), TimeProvider.System));
         services.AddSingleton(sp => new RotatingSigningKeys(new KeyRing(options.Signing.KeyFiles, options.Signing.KeyDirectory), sp.GetRequiredService<TimeProvider>()));
         var connection = RedisConnection(options.Redis);
         services.AddSingleton(_ => Connected(() => RedisLeaseStore.Connect(options.Redis.Configuration!, options.Leases.StoreOptions(), connection, options.Redis.ReplicaAcks())));
@@ -128,7 +131,7 @@ public static class BrokerApp
             var agentJwt = options.Identity.Issuers.Count > 0 ? new WorkloadJwtAuthenticator(options.Identity.Issuers, time, options.Identity.VerifiedCredentialCacheSize) : null;
             var certificates = options.Identity.Certificates.Select(c => new SubjectPattern(c.Subject, c.Agent)).ToList();
             return new CallerAuthenticators(
-                new AgentAuthenticator(agentJwt, certificates, directory, identity => policy.Current.Agents.FindByIdentity(identity)?.Id),
+                new AgentAuthenticator(agentJwt, certificates, directory, (source, subject) => identitySources.Resolve(policy.Current, source, subject)),
                 new OperatorAuthenticator(operatorJwt, directory));
         });
     }

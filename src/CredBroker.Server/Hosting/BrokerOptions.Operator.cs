@@ -7,7 +7,7 @@ public sealed partial class BrokerOptions
         /// <summary>Issuers of operator credentials (OIDC ID or access tokens); validated like workload issuers.</summary>
         public List<TrustedIssuerOptions> Issuers { get; set; } = [];
 
-        /// <summary>Subjects (from each issuer's SubjectClaim) that are operators with every role.</summary>
+        /// <summary>Subjects that are operators with every role: <c>issuer|subject</c>, or a bare subject while one operator issuer is trusted.</summary>
         public List<string> Subjects { get; set; } = [];
 
         /// <summary>Role grants by subject, group (from <see cref="GroupClaim"/>) or client-certificate SPIFFE id. Nobody else is an operator, agents included.</summary>

@@ -4,6 +4,9 @@ public sealed partial class BrokerOptions
 {
     public sealed class OperatorGrant
     {
+        /// <summary>The operator issuer (exact iss) whose Subject or Group this grant trusts; may be left out only with one operator issuer.</summary>
+        public string? Issuer { get; set; }
+
         public string? Subject { get; set; }
 
         public string? Group { get; set; }

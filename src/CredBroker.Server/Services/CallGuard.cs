@@ -15,7 +15,7 @@ public static class CallGuard
     {
         var caller = Caller(context);
         return caller.AgentId is { } agentId
-            ? new CallerIdentity(agentId, caller.Method, caller.CertificateThumbprint)
+            ? new CallerIdentity(agentId, caller.Method, caller.CertificateThumbprint, caller.Claims)
             : throw RpcErrors.Create(StatusCode.PermissionDenied, $"Workload '{caller.Subject}' is authenticated but maps to no agent; add it to an agent's identities.", "NO_AGENT");
     }
 

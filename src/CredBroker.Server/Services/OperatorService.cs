@@ -50,6 +50,7 @@ public sealed class OperatorService(
             Deadline = Timestamp.FromDateTimeOffset(lease.Deadline),
             MaxDeadline = Timestamp.FromDateTimeOffset(lease.MaxDeadline),
             Generation = lease.Generation,
+            Context = { lease.Context.Select(c => new GrantedContextLabel { Key = c.Key, Value = c.Value, Source = c.Source }) },
         };
         if (lease.EndedAt is { } ended)
         {

@@ -22,7 +22,7 @@ public static partial class PolicyFile
     /// <summary>YAML nodes (scalars, mappings, sequences, aliases) per document at most.</summary>
     public const int MaxNodes = 1_000_000;
 
-    private static readonly string[] TopLevel = ["version", "settings", "context_labels", "agents", "toxic_combinations", "context_rules"];
+    private static readonly string[] TopLevel = ["version", "settings", "context_labels", "agents", "toxic_combinations", "context_rules", "verified_context"];
 
     public static PolicyDocument Load(string path)
     {
@@ -102,6 +102,7 @@ public static partial class PolicyFile
         }
 
         var labels = top.TryGetValue("context_labels", out var labelNode) ? fields.Labels(labelNode, "context_labels") : [];
+        var verifiedContext = top.TryGetValue("verified_context", out var verifiedNode) ? ReadVerifiedContext(verifiedNode, fields, labels) : [];
         var settings = top.TryGetValue("settings", out var settingsNode) ? ReadSettings(settingsNode, fields) : new PolicySettings();
         var agents = new List<AgentDefinition>();
         if (!top.TryGetValue("agents", out var agentsNode) || agentsNode is not YamlSequenceNode { Children.Count: > 0 } agentList)
@@ -127,7 +128,11 @@ public static partial class PolicyFile
 
                 foreach (var identity in agent.Identities)
                 {
-                    if (!identities.TryAdd(identity, agent.Id))
+                    if (IdentityEntry.SyntaxProblem(identity) is { } problem)
+                    {
+                        fields.Error(agentList.Children[i], $"agents[{i}].identities", problem);
+                    }
+                    else if (!identities.TryAdd(identity, agent.Id))
                     {
                         fields.Error(agentList.Children[i], $"agents[{i}].identities", $"'{identity}' already maps to agent '{identities[identity]}'; a workload acts as one agent only.");
                     }
@@ -149,6 +154,7 @@ public static partial class PolicyFile
         {
             Agents = new AgentCatalog(agents),
             ContextLabels = labels,
+            VerifiedContext = verifiedContext,
             ToxicCombinations = toxic,
             ContextRules = rules,
             Settings = settings,
@@ -216,6 +222,47 @@ public static partial class PolicyFile
 
         Unique(list.Select(t => t.Id), node, "toxic_combinations", fields);
         return list;
+    }
+
+    /// <summary><c>verified_context: { label: { claim: name } }</c>: labels whose value comes from a claim of the workload credential.</summary>
+    private static Dictionary<string, string> ReadVerifiedContext(YamlNode node, YamlFields fields, IReadOnlyDictionary<string, IReadOnlySet<string>> vocabulary)
+    {
+        var verified = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (fields.Mapping(node, "verified_context") is not { } map)
+        {
+            return verified;
+        }
+
+        foreach (var (key, value) in map)
+        {
+            var field = "verified_context." + key;
+            if (!vocabulary.ContainsKey(key))
+            {
+                fields.Error(value, field, "not a label declared in context_labels.");
+                continue;
+            }
+
+            if (fields.Mapping(value, field, "claim") is not { } source)
+            {
+                continue;
+            }
+
+            var claim = fields.String(source, "claim", field, value, required: true, why: "required: the workload credential claim the label's value comes from.");
+            if (claim is null)
+            {
+                continue;
+            }
+
+            if (claim.Length > 64 || claim.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+            {
+                fields.Error(source["claim"], field + ".claim", "a claim name of up to 64 characters without spaces or control characters.");
+                continue;
+            }
+
+            verified[key] = claim;
+        }
+
+        return verified;
     }
 
     private static List<ContextRule> ReadContextRules(YamlNode node, YamlFields fields, IReadOnlyDictionary<string, IReadOnlySet<string>> vocabulary)
