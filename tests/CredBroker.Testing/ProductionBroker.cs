@@ -83,6 +83,13 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
                 await _app.DisposeAsync();
                 (HttpPort, AgentPort, OperatorPort) = (RedisServer.FreePort(), RedisServer.FreePort(), RedisServer.FreePort());
             }
+            catch
+            {
+                // A broker that refused to start is not stopped again on dispose.
+                await _app.DisposeAsync();
+                _app = null;
+                throw;
+            }
         }
     }
 
