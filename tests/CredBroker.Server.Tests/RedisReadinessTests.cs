@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
+using Grpc.Core;
 using CredBroker.Testing;
 
 namespace CredBroker.Server.Tests;

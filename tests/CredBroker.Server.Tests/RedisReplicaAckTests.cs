@@ -1,5 +1,5 @@
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
+using Grpc.Core;
 using CredBroker.Testing;
 
 namespace CredBroker.Server.Tests;
