@@ -327,7 +327,8 @@ public sealed class AuditTrailTests
     public async Task UndecidedApproval_IsAuditedAsApprovalExpired_NotAsALeaseExpiry()
     {
         await using var broker = new ProductionBroker(ProductionBroker.AgentsYaml + "\nsettings: { approval_timeout: 1s }\n");
-        await broker.StartAsync(_redis.ConnectionString);
+        // A second replica on the same audit chain: replicas share the checkpoint interval (a signed checkpoint is required every interval).
+        await broker.StartAsync(_redis.ConnectionString, "--CredBroker:Audit:CheckpointInterval=5");
         using var client = broker.ClientFor(Triage);
         var request = ExportRequest();
         var pending = await client.BeginTaskAsync(request);
