@@ -45,9 +45,11 @@ public static class BrokerApp
         var follow = new AuditFollow();
         IReadOnlyList<IAuditSink> sinks = options.Audit.JsonLinesFile is { Length: > 0 } jsonLines ? [new JsonLinesAuditSink(jsonLines)] : [];
         var audit = new AuditService(composition.AuditLog, sinks, [metrics, follow]);
+        var refusals = new RefusalAggregator(audit, time, options.Audit.RefusalWindow, metrics);
+        builder.Services.AddHostedService(services => new RefusalFlushService(refusals, services.GetRequiredService<ILogger<RefusalFlushService>>()));
         var minter = new TokenMinter(keys, options.Issuer, time);
         var policy = composition.Policy;
-        var broker = new TaskBroker(policy, policy, store, minter, new TokenReader(keys, options.Issuer, time), time, audit,
+        var broker = new TaskBroker(policy, policy, store, minter, new TokenReader(keys, options.Issuer, time), time, refusals,
             UserTokens(options, time), options.Delegation.CoreOptions());
         var approvals = new ApprovalDesk(policy, broker.Policy, store, minter, time, audit);
         if (options.AgentsFile is { Length: > 0 } policyFile)
@@ -74,7 +76,7 @@ public static class BrokerApp
         var listeners = new GrpcListeners(
         [
             new GrpcListener("agent", listen.AgentPort, composition.AgentAuthenticator, operators: false, [AgentBroker.Descriptor, TokenValidation.Descriptor]),
-            new GrpcListener("operator", listen.OperatorPort, new AuditedAuthenticator(composition.OperatorAuthenticator, audit, time), operators: true, [Operator.Descriptor]),
+            new GrpcListener("operator", listen.OperatorPort, new AuditedAuthenticator(composition.OperatorAuthenticator, refusals, time), operators: true, [Operator.Descriptor]),
         ]);
         AddGrpc(builder.Services, listen.Grpc, listeners, metrics);
         builder.Services.AddHostedService(services => new ListenerHealthRefresher(

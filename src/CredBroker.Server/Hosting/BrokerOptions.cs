@@ -74,6 +74,12 @@ public sealed class BrokerOptions
         /// <summary>How often QueryAudit followers look for records appended by other replicas.</summary>
         public TimeSpan FollowPollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
+        /// <summary>
+        /// Refusals (token.denied, operator.auth_failed) from one source within this window: the first is
+        /// recorded at once, the rest as one summary record with their count when the window closes.
+        /// </summary>
+        public TimeSpan RefusalWindow { get; set; } = TimeSpan.FromSeconds(10);
+
         public Core.Audit.AuditLogOptions LogOptions() => new() { CheckpointInterval = CheckpointInterval, MaxRecords = MaxRecords, MaxAge = MaxAge };
     }
 
@@ -450,6 +456,11 @@ public sealed class BrokerOptions
         if (Audit.CheckpointInterval is < 1 or > 1_000_000 || Audit.MaxRecords < 0 || Audit.MaxAge <= TimeSpan.Zero)
         {
             problems.Add("CredBroker:Audit: CheckpointInterval must be 1..1000000, MaxRecords >= 0 and MaxAge positive.");
+        }
+
+        if (Audit.RefusalWindow < TimeSpan.FromMilliseconds(100) || Audit.RefusalWindow > TimeSpan.FromHours(1))
+        {
+            problems.Add("CredBroker:Audit:RefusalWindow must be between 100 ms and 1 hour.");
         }
 
         if (Identity.Issuers.Count == 0 && Identity.Certificates.Count == 0)
