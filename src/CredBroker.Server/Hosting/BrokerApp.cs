@@ -59,8 +59,8 @@ public static class BrokerApp
 
         var rotation = new KeyRotation(keys, composition.KeySchedule, options.Signing.RotationOptions(),
             () => policy.Current.Agents.All.Max(a => a.MaxTokenTtl), time);
-        var readiness = new Readiness(store, composition.AuditLog, keys, () => policy.Current.Agents);
-        Func<CancellationToken, Task<bool>> ready = async ct => (await readiness.CheckAsync(ct)).Ready;
+        var readiness = new CachedReadiness(new Readiness(store, composition.AuditLog, keys, () => policy.Current.Agents), time);
+        Func<CancellationToken, Task<bool>> ready = readiness.RefreshAsync;
         builder.Services.AddHostedService(_ => new ActiveLeaseCounter(store, metrics, TimeSpan.FromSeconds(5)));
 
         builder.Services.AddHostedService(services => new KeyScheduleService(
