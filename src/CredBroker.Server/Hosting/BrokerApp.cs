@@ -130,6 +130,7 @@ public static class BrokerApp
     {
         services.AddSingleton(listeners);
         services.AddSingleton(metrics);
+        services.AddSingleton(new StreamLimiter(grpc.MaxStreamsPerIdentity));
         services.AddGrpcLayer(grpc.MaxReceiveMessageSize, grpc.MaxSendMessageSize, grpc.CompressResponses);
         services.Configure<GrpcServiceOptions>(o => o.Interceptors.Add<BrokerCallInterceptor>());
         services.AddSingleton<ListenerHealthService>();
@@ -148,7 +149,12 @@ public static class BrokerApp
             kestrel.Listen(listen.ParsedAddress, listen.HttpPort, l => l.Protocols = HttpProtocols.Http1);
             foreach (var port in new[] { listen.AgentPort, listen.OperatorPort })
             {
-                kestrel.Listen(listen.ParsedAddress, port, l => ConfigureGrpcListener(l, listen.Tls));
+                var connections = new ConnectionLimiter(listen.Grpc.MaxConnectionsPerAddress);
+                kestrel.Listen(listen.ParsedAddress, port, l =>
+                {
+                    l.Use(next => connection => connections.OnConnectionAsync(connection, next));
+                    ConfigureGrpcListener(l, listen.Tls);
+                });
             }
         });
 

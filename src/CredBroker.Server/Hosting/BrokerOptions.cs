@@ -298,6 +298,12 @@ public sealed class BrokerOptions
         public TimeSpan MaxStreamingDeadline { get; set; } = TimeSpan.FromDays(7);
 
         public bool CompressResponses { get; set; }
+
+        /// <summary>Concurrent server streams (WatchRevocations, WatchApproval, QueryAudit) per authenticated identity and listener.</summary>
+        public int MaxStreamsPerIdentity { get; set; } = 16;
+
+        /// <summary>Open connections per source IP address on each gRPC listener; more are closed at once.</summary>
+        public int MaxConnectionsPerAddress { get; set; } = 256;
     }
 
     public sealed class IdentityOptions
@@ -450,6 +456,11 @@ public sealed class BrokerOptions
         if (Listen.Grpc.MaxReceiveMessageSize is < 1024 or > 16 * 1024 * 1024)
         {
             problems.Add("CredBroker:Listen:Grpc:MaxReceiveMessageSize must be between 1 KiB and 16 MiB.");
+        }
+
+        if (Listen.Grpc.MaxStreamsPerIdentity is < 1 or > 100_000 || Listen.Grpc.MaxConnectionsPerAddress is < 1 or > 1_000_000)
+        {
+            problems.Add("CredBroker:Listen:Grpc: MaxStreamsPerIdentity must be 1..100000 and MaxConnectionsPerAddress 1..1000000.");
         }
 
         problems.AddRange(DelegationProblems());
