@@ -13,7 +13,8 @@ internal static class AuditScripts
     /// <summary>
     /// ARGV: expected head seq, expected head hash, new hash, body, max records (0 = none),
     /// max age ms (0 = none), genesis hash, checkpoint time ms, checkpoint key id ('' = no checkpoint), signature,
-    /// this replica's id. Returns {'ok', id}, {'conflict', seq, hash} (retry now) or {'reserved', seq, hash} (retry shortly).
+    /// this replica's id, checkpoint interval. Retention drops whole checkpoint intervals and anchors the chain at the
+    /// newest dropped checkpoint, copying its signature to the head hash (anchor_*). Returns {'ok', id}, {'conflict', seq, hash} (retry now) or {'reserved', seq, hash} (retry shortly).
     /// </summary>
     public const string Append = """
         local head = redis.call('HMGET', KEYS[2], 'seq', 'hash')
@@ -32,7 +33,7 @@ internal static class AuditScripts
         local id = redis.call('XADD', KEYS[1], '*', 'seq', nextSeq, 'prev', ARGV[2], 'hash', ARGV[3], 'body', ARGV[4])
         redis.call('HSET', KEYS[2], 'seq', nextSeq, 'hash', ARGV[3])
         if ARGV[9] ~= '' then
-          redis.call('XADD', KEYS[3], '*', 'seq', nextSeq, 'hash', ARGV[3], 'time', ARGV[8], 'kid', ARGV[9], 'sig', ARGV[10])
+          redis.call('XADD', KEYS[3], '*', 'seq', nextSeq, 'hash', ARGV[3], 'time', ARGV[8], 'kid', ARGV[9], 'sig', ARGV[10], 'interval', ARGV[12])
         end
 
         local maxRecords = tonumber(ARGV[5])
@@ -41,7 +42,8 @@ internal static class AuditScripts
         local excess = 0
         if maxRecords > 0 and len > maxRecords then excess = len - maxRecords end
         local examine = excess
-        if maxAge > 0 and examine < 100 then examine = 100 end
+        local window = math.max(100, tonumber(ARGV[12]))
+        if maxAge > 0 and examine < window then examine = window end
         if examine > len - 1 then examine = len - 1 end
         if examine <= 0 then return {'ok', id} end
 
@@ -50,27 +52,37 @@ internal static class AuditScripts
           local t = redis.call('TIME')
           minMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - maxAge
         end
-        local last = nil
+        local candidates = {}
         for i, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', examine)) do
           local ms = tonumber(string.match(entry[1], '^(%d+)'))
           if i > excess and ms >= minMs then break end
-          redis.call('XDEL', KEYS[1], entry[1])
-          last = entry
+          candidates[#candidates + 1] = entry
         end
-        if last then
-          local fields = last[2]
-          local anchorSeq, anchorHash
-          for j = 1, #fields, 2 do
-            if fields[j] == 'seq' then anchorSeq = fields[j + 1] elseif fields[j] == 'hash' then anchorHash = fields[j + 1] end
-          end
-          redis.call('HSET', KEYS[2], 'anchor_seq', anchorSeq, 'anchor_hash', anchorHash)
-          for _, c in ipairs(redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 100)) do
-            local cf = c[2]
-            local cseq = 0
-            for j = 1, #cf, 2 do if cf[j] == 'seq' then cseq = tonumber(cf[j + 1]) end end
-            if cseq > tonumber(anchorSeq) then break end
-            redis.call('XDEL', KEYS[3], c[1])
-          end
+        if #candidates == 0 then return {'ok', id} end
+        local function field(fields, name)
+          for j = 1, #fields, 2 do if fields[j] == name then return fields[j + 1] end end
+          return nil
+        end
+        -- Whole checkpoint intervals only: the new anchor is the newest signed checkpoint among the candidates.
+        local lastSeq = tonumber(field(candidates[#candidates][2], 'seq'))
+        local anchor = nil
+        for _, c in ipairs(redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1000)) do
+          local cseq = tonumber(field(c[2], 'seq') or '0')
+          if cseq > lastSeq then break end
+          anchor = c
+        end
+        if not anchor then return {'ok', id} end
+        local anchorSeq = tonumber(field(anchor[2], 'seq'))
+        for _, entry in ipairs(candidates) do
+          if tonumber(field(entry[2], 'seq')) > anchorSeq then break end
+          redis.call('XDEL', KEYS[1], entry[1])
+        end
+        local af = anchor[2]
+        redis.call('HSET', KEYS[2], 'anchor_seq', anchorSeq, 'anchor_hash', field(af, 'hash'), 'anchor_time', field(af, 'time'),
+          'anchor_kid', field(af, 'kid'), 'anchor_sig', field(af, 'sig'), 'anchor_interval', field(af, 'interval') or '0')
+        for _, c in ipairs(redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1000)) do
+          if tonumber(field(c[2], 'seq') or '0') > anchorSeq then break end
+          redis.call('XDEL', KEYS[3], c[1])
         end
         return {'ok', id}
         """;

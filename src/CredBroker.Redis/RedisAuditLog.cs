@@ -31,6 +31,7 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
         _signer = signer;
         _options = options;
         _time = time;
+        KeyPrefix = keyPrefix;
         LogKey = keyPrefix + "log";
         HeadKey = keyPrefix + "head";
         CheckpointsKey = keyPrefix + "checkpoints";
@@ -39,6 +40,10 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
 
     /// <summary>The default key family (<c>cb:{audit}:</c>); another prefix keeps several chains on one server apart.</summary>
     public const string DefaultKeyPrefix = "cb:{audit}:";
+
+    internal string KeyPrefix { get; }
+
+    internal AuditLogOptions Options => _options;
 
     internal RedisKey LogKey { get; }
 
@@ -77,22 +82,25 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
                 var (sequence, previous) = _head;
                 var record = AuditChain.Next(new AuditLogState(0, AuditChain.GenesisHash, sequence, previous), body);
                 var checkpoint = record.Sequence % _options.CheckpointInterval == 0
-                    ? AuditCheckpoint.Create(_signer, record.Sequence, record.Hash, _time.GetUtcNow())
+                    ? AuditCheckpoint.Create(_signer, record.Sequence, record.Hash, _time.GetUtcNow(), _options.CheckpointInterval)
                     : null;
                 var result = (RedisResult[])(await Run(() => Db.ScriptEvaluateAsync(AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey, ReservationKey],
                 [
                     sequence, previous, record.Hash, body, _options.MaxRecords, (long)(_options.MaxAge?.TotalMilliseconds ?? 0), AuditChain.GenesisHash,
                     checkpoint?.Time.ToUnixTimeMilliseconds() ?? 0, checkpoint?.KeyId ?? "", checkpoint?.Signature ?? "", ReplicaId,
+                    _options.CheckpointInterval,
                 ])))!;
                 if ((string)result[0]! == "ok")
                 {
                     _head = (record.Sequence, record.Hash);
+                    Witness(_head);
                     return record with { Position = (string)result[1]! };
                 }
 
                 // Another replica appended first: continue from its head (this replica now holds the reservation),
                 // or another replica holds the reservation: let it append first.
                 _head = (long.Parse((string)result[1]!, CultureInfo.InvariantCulture), (string)result[2]!);
+                Witness(_head);
                 if ((string)result[0]! == "reserved")
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1 + attempt, 10)), cancellationToken);
@@ -128,11 +136,40 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
     public async Task<AuditLogState> GetStateAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var values = await Run(() => Db.HashGetAsync(HeadKey, ["seq", "hash", "anchor_seq", "anchor_hash"]));
+        // The witness before the head: the store's head can only have moved past it since (unless rolled back).
+        var witness = Volatile.Read(ref _witnessBox);
+        var values = await Run(() => Db.HashGetAsync(HeadKey, ["seq", "hash", "anchor_seq", "anchor_hash", "anchor_time", "anchor_kid", "anchor_sig", "anchor_interval"]));
+        AuditCheckpoint? anchor = null;
+        if (!values[5].IsNull)
+        {
+            anchor = new AuditCheckpoint(
+                Number(values[2]), (string?)values[3] ?? "", DateTimeOffset.FromUnixTimeMilliseconds(Number(values[4])),
+                (string?)values[5] ?? "", (string?)values[6] ?? "", (int)Math.Clamp(Number(values[7]), 0, int.MaxValue));
+        }
+
         return new AuditLogState(
-            values[2].IsNull ? 0 : (long)values[2], values[3].IsNull ? AuditChain.GenesisHash : (string)values[3]!,
-            values[0].IsNull ? 0 : (long)values[0], values[1].IsNull ? AuditChain.GenesisHash : (string)values[1]!);
+            Number(values[2]), values[3].IsNull ? AuditChain.GenesisHash : (string)values[3]!,
+            Number(values[0]), values[1].IsNull ? AuditChain.GenesisHash : (string)values[1]!)
+        {
+            Anchor = anchor, CheckpointInterval = _options.CheckpointInterval, WitnessSequence = witness.Sequence, WitnessHash = witness.Hash,
+        };
     }
+
+    private static long Number(RedisValue value) =>
+        long.TryParse((string?)value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number) ? number : 0;
+
+    private WitnessBox _witnessBox = new(0, AuditChain.GenesisHash);
+
+    /// <summary>Raises the high-water mark (never lowers it): a store rolled back below it is reported by verification.</summary>
+    private void Witness((long Sequence, string Hash) seen)
+    {
+        if (seen.Sequence > _witnessBox.Sequence)
+        {
+            Volatile.Write(ref _witnessBox, new WitnessBox(seen.Sequence, seen.Hash));
+        }
+    }
+
+    private sealed record WitnessBox(long Sequence, string Hash);
 
     public async Task<IReadOnlyList<AuditCheckpoint>> ReadCheckpointsAsync(CancellationToken cancellationToken)
     {
@@ -144,7 +181,8 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
             return new AuditCheckpoint(
                 long.Parse(fields.GetValueOrDefault("seq") ?? "0", CultureInfo.InvariantCulture), fields.GetValueOrDefault("hash") ?? "",
                 DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(fields.GetValueOrDefault("time") ?? "0", CultureInfo.InvariantCulture)),
-                fields.GetValueOrDefault("kid") ?? "", fields.GetValueOrDefault("sig") ?? "");
+                fields.GetValueOrDefault("kid") ?? "", fields.GetValueOrDefault("sig") ?? "",
+                int.TryParse(fields.GetValueOrDefault("interval"), NumberStyles.None, CultureInfo.InvariantCulture, out var interval) ? interval : 0);
         }).ToList();
     }
 

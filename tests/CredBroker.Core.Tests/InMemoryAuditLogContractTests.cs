@@ -31,6 +31,30 @@ public sealed class InMemoryAuditLogContractTests : AuditLogContract
         return Task.CompletedTask;
     }
 
+    protected override Task DeleteCheckpointsAsync(IAuditLog log, long after)
+    {
+        ((InMemoryAuditLog)log).TamperDeleteCheckpoints(after);
+        return Task.CompletedTask;
+    }
+
+    protected override Task ReplaceCheckpointsAsync(IAuditLog log, IEnumerable<AuditCheckpoint> checkpoints)
+    {
+        ((InMemoryAuditLog)log).TamperAddCheckpoints(checkpoints);
+        return Task.CompletedTask;
+    }
+
+    protected override Task ReanchorAsync(IAuditLog log, long through, AuditCheckpoint? anchor)
+    {
+        ((InMemoryAuditLog)log).TamperReanchor(through, anchor);
+        return Task.CompletedTask;
+    }
+
+    protected override Task<IAuditLog> RestartAsync(IAuditLog log)
+    {
+        ((InMemoryAuditLog)log).ForgetWitness();
+        return Task.FromResult(log);
+    }
+
     [Test]
     public async Task RetentionByAge_DropsRecordsOlderThanMaxAge()
     {
@@ -41,7 +65,16 @@ public sealed class InMemoryAuditLogContractTests : AuditLogContract
 
         await log.AppendAsync(Event(AuditEventType.LeaseExpired, 4), default);
 
-        Assert.That((await ReadAll(log)).Select(r => r.Sequence), Is.EqualTo(new long[] { 4 }));
+        Assert.That((await ReadAll(log)).Select(r => r.Sequence), Is.EqualTo(new long[] { 1, 2, 3, 4 }), "no checkpoint to anchor at yet: nothing is dropped");
+        time.Advance(TimeSpan.FromMinutes(61));
+        for (var i = 5; i <= 100; i++)
+        {
+            await log.AppendAsync(Event(AuditEventType.LeaseExpired, i), default);
+        }
+
+        time.Advance(TimeSpan.FromMinutes(61));
+        await log.AppendAsync(Event(AuditEventType.LeaseExpired, 101), default);
+        Assert.That((await ReadAll(log)).Select(r => r.Sequence), Is.EqualTo(new long[] { 101 }), "dropped through the checkpoint at 100");
         Assert.That((await Verify(log)).Intact, Is.True);
     }
 }

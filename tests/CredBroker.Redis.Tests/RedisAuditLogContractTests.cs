@@ -83,6 +83,84 @@ public sealed class RedisAuditLogContractTests(string protocol) : AuditLogContra
         }
     }
 
+    protected override async Task DeleteCheckpointsAsync(IAuditLog log, long after)
+    {
+        var redis = (RedisAuditLog)log;
+        foreach (var entry in (RedisResult[])(await Db.ExecuteAsync("XRANGE", redis.CheckpointsKey, "-", "+"))!)
+        {
+            var parts = (RedisResult[])entry!;
+            var fields = (RedisResult[])parts[1]!;
+            var seq = long.Parse((string)fields[Array.FindIndex(fields, f => (string?)f == "seq") + 1]!, System.Globalization.CultureInfo.InvariantCulture);
+            if (seq > after)
+            {
+                await Db.ExecuteAsync("XDEL", redis.CheckpointsKey, (string)parts[0]!);
+            }
+        }
+    }
+
+    protected override async Task ReplaceCheckpointsAsync(IAuditLog log, IEnumerable<AuditCheckpoint> checkpoints)
+    {
+        var redis = (RedisAuditLog)log;
+        foreach (var c in checkpoints)
+        {
+            await Db.ExecuteAsync("XADD", redis.CheckpointsKey, "*", "seq", c.Sequence, "hash", c.Hash, "time", c.Time.ToUnixTimeMilliseconds(), "kid", c.KeyId, "sig", c.Signature, "interval", c.Interval);
+        }
+    }
+
+    protected override async Task ReanchorAsync(IAuditLog log, long through, AuditCheckpoint? anchor)
+    {
+        var redis = (RedisAuditLog)log;
+        var entries = await redis.ReadAsync(null, 100_000, default);
+        foreach (var entry in entries.Where(e => e.Sequence <= through))
+        {
+            await Db.ExecuteAsync("XDEL", redis.LogKey, entry.Position);
+        }
+
+        await DeleteCheckpointsBelowAsync(redis, through);
+        var last = entries.Single(e => e.Sequence == through);
+        await Db.HashSetAsync(redis.HeadKey, [new HashEntry("anchor_seq", last.Sequence), new HashEntry("anchor_hash", last.Hash)]);
+        if (anchor is null)
+        {
+            await Db.HashDeleteAsync(redis.HeadKey, ["anchor_time", "anchor_kid", "anchor_sig", "anchor_interval"]);
+        }
+        else
+        {
+            await Db.HashSetAsync(redis.HeadKey,
+            [
+                new HashEntry("anchor_time", anchor.Time.ToUnixTimeMilliseconds()), new HashEntry("anchor_kid", anchor.KeyId),
+                new HashEntry("anchor_sig", anchor.Signature), new HashEntry("anchor_interval", anchor.Interval),
+            ]);
+        }
+    }
+
+    private async Task DeleteCheckpointsBelowAsync(RedisAuditLog redis, long through)
+    {
+        foreach (var c in await redis.ReadCheckpointsAsync(default))
+        {
+            if (c.Sequence <= through)
+            {
+                var entries = (RedisResult[])(await Db.ExecuteAsync("XRANGE", redis.CheckpointsKey, "-", "+"))!;
+                foreach (var entry in entries)
+                {
+                    var parts = (RedisResult[])entry!;
+                    var fields = (RedisResult[])parts[1]!;
+                    if ((string?)fields[Array.FindIndex(fields, f => (string?)f == "seq") + 1] == c.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                    {
+                        await Db.ExecuteAsync("XDEL", redis.CheckpointsKey, (string)parts[0]!);
+                    }
+                }
+            }
+        }
+    }
+
+    protected override Task<IAuditLog> RestartAsync(IAuditLog log)
+    {
+        var redis = (RedisAuditLog)log;
+        var fresh = RedisAuditLog.Connect(_redis.ConnectionString + ",protocol=" + protocol, Signer, redis.Options, keyPrefix: redis.KeyPrefix);
+        _logs.Add(fresh);
+        return Task.FromResult<IAuditLog>(fresh);
+    }
+
     [Test]
     public async Task TwoReplicas_AppendingConcurrently_ShareOneChain()
     {

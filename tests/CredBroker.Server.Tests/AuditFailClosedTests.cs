@@ -38,6 +38,23 @@ public sealed class AuditFailClosedTests
         _leases.Dispose();
     }
 
+    /// <summary>Polls /readyz until its body satisfies <paramref name="until"/> or 20 s pass; returns the last answer.</summary>
+    private static async Task<(System.Net.HttpStatusCode Status, string Body)> ReadyzUntilAsync(HttpClient http, Func<string, bool> until)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (true)
+        {
+            using var response = await http.GetAsync("/readyz");
+            var body = await response.Content.ReadAsStringAsync();
+            if (until(body) || DateTime.UtcNow > deadline)
+            {
+                return (response.StatusCode, body);
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
     private static BeginTaskRequest Request() => new() { TaskId = "task-" + Guid.NewGuid().ToString("N"), Scopes = { "tickets:read" }, Ttl = Duration.FromTimeSpan(TimeSpan.FromMinutes(2)) };
 
     [Test]
@@ -52,13 +69,13 @@ public sealed class AuditFailClosedTests
 
         var mint = Assert.ThrowsAsync<RpcException>(() => client.BeginTaskAsync(Request()));
         var revoke = Assert.ThrowsAsync<RpcException>(() => op.RevokeLeaseAsync(open.LeaseId, "incident"));
-        var ready = await http.GetAsync("/readyz");
-        var body = await ready.Content.ReadAsStringAsync();
+        // /readyz serves the state refreshed in the background: wait for the refresh that saw the audit store go.
+        var (ready, body) = await ReadyzUntilAsync(http, b => b.Contains("\"audit_log\":\"unreachable", StringComparison.Ordinal));
 
         Assert.That(mint!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
         Assert.That(mint.Detail, Does.Contain("audit log is unavailable"));
         Assert.That(revoke!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
-        Assert.That((int)ready.StatusCode, Is.EqualTo(503));
+        Assert.That((int)ready, Is.EqualTo(503));
         Assert.That(body, Does.Contain("\"audit_log\":\"unreachable"));
         Assert.That(body, Does.Contain("\"lease_store\":\"ok\""));
     }

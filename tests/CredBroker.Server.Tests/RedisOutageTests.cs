@@ -26,7 +26,14 @@ public sealed class RedisOutageTests
         redis.Kill();
         var error = Assert.ThrowsAsync<RpcException>(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "during-outage", Scopes = { "tickets:read" } }));
         var introspect = Assert.ThrowsAsync<RpcException>(() => client.IntrospectAsync(before.AccessToken));
+        // /readyz serves the state the background refresh keeps: wait (bounded) for the refresh that saw Redis go.
         var readiness = await http.GetAsync("/readyz");
+        for (var waited = System.Diagnostics.Stopwatch.StartNew(); readiness.StatusCode == System.Net.HttpStatusCode.OK && waited.Elapsed < TimeSpan.FromSeconds(20);)
+        {
+            await Task.Delay(100);
+            readiness.Dispose();
+            readiness = await http.GetAsync("/readyz");
+        }
 
         Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
         Assert.That(error.Detail, Does.Contain("unavailable"));

@@ -22,6 +22,15 @@ public abstract partial class AuditLogContract
 
     protected abstract Task TruncateAsync(IAuditLog log, long keepThrough, bool rewriteHead);
 
+    /// <summary>Deletes the signed checkpoints past <paramref name="after"/>.</summary>
+    protected abstract Task DeleteCheckpointsAsync(IAuditLog log, long after);
+
+    /// <summary>Drops the records (and checkpoints) through <paramref name="through"/> and anchors the chain there with <paramref name="anchor"/> (null = no anchor signature).</summary>
+    protected abstract Task ReanchorAsync(IAuditLog log, long through, AuditCheckpoint? anchor);
+
+    /// <summary>The same store as a freshly started broker process sees it (nothing remembered in memory).</summary>
+    protected abstract Task<IAuditLog> RestartAsync(IAuditLog log);
+
     protected IAuditLog CreateLog(int checkpointInterval = 10, long maxRecords = 0) =>
         CreateLog(new AuditLogOptions { CheckpointInterval = checkpointInterval, MaxRecords = maxRecords });
 
@@ -163,12 +172,16 @@ public abstract partial class AuditLogContract
         var state = await log.GetStateAsync(default);
         var result = await Verify(log);
 
-        Assert.That(records.Select(r => r.Sequence), Is.EqualTo(Enumerable.Range(19, 12).Select(i => (long)i)));
-        Assert.That((state.AnchorSequence, state.HeadSequence), Is.EqualTo((18L, 30L)));
+        // Whole checkpoint intervals are dropped: the chain is anchored at the newest dropped checkpoint (15), signed.
+        Assert.That(records.Select(r => r.Sequence), Is.EqualTo(Enumerable.Range(16, 15).Select(i => (long)i)));
+        Assert.That((state.AnchorSequence, state.HeadSequence), Is.EqualTo((15L, 30L)));
         Assert.That(records[0].PreviousHash, Is.EqualTo(state.AnchorHash));
+        Assert.That((state.Anchor?.Sequence, state.Anchor?.Hash, state.Anchor?.IsSignedBy(Signer)), Is.EqualTo(((long?)15, state.AnchorHash, (bool?)true)));
         Assert.That((await log.ReadCheckpointsAsync(default)).Select(c => c.Sequence), Is.EqualTo(new long[] { 20, 25, 30 }));
         Assert.That(result.Intact, Is.True, result.Problem);
-        Assert.That((result.FirstSequence, result.LastSequence, result.RecordsChecked), Is.EqualTo((19L, 30L, 12L)));
+        Assert.That((result.FirstSequence, result.LastSequence, result.RecordsChecked), Is.EqualTo((16L, 30L, 15L)));
+        var restarted = await Verify(await RestartAsync(log));
+        Assert.That(restarted.Intact, Is.True, "a restarted broker verifies the signed anchor: " + restarted.Problem);
     }
 
     [Test]

@@ -15,4 +15,22 @@ public sealed record AuditRecord(long Sequence, string PreviousHash, string Hash
 public sealed record AuditLogState(long AnchorSequence, string AnchorHash, long HeadSequence, string HeadHash)
 {
     public static readonly AuditLogState Empty = new(0, AuditChain.GenesisHash, 0, AuditChain.GenesisHash);
+
+    /// <summary>
+    /// The signed checkpoint the chain is anchored at (retention drops whole checkpoint intervals);
+    /// null while nothing was dropped (anchored at genesis). Read from the store: verification checks its signature.
+    /// </summary>
+    public AuditCheckpoint? Anchor { get; init; }
+
+    /// <summary>This process's configured checkpoint interval (from configuration, not from the store).</summary>
+    public int CheckpointInterval { get; init; }
+
+    /// <summary>
+    /// The newest record this process appended or was told about by the store since it started (0 = none).
+    /// Kept in process memory, out of a store writer's reach: a chain rolled back below it is detected.
+    /// </summary>
+    public long WitnessSequence { get; init; }
+
+    /// <summary>The hash of the record at <see cref="WitnessSequence"/>.</summary>
+    public string WitnessHash { get; init; } = AuditChain.GenesisHash;
 }

@@ -149,6 +149,9 @@ public static class BrokerApp
 
         services.AddSingleton(sp => new AuditService(sp.GetRequiredService<IAuditLog>(), sp.GetServices<IAuditSink>().ToList(),
             [sp.GetRequiredService<BrokerMetrics>(), sp.GetRequiredService<AuditFollow>()]));
+        // Refusals (denials, refused operator credentials) are aggregated per source and window before they reach the chain.
+        services.AddSingleton(sp => new RefusalAggregator(sp.GetRequiredService<AuditService>(), sp.GetRequiredService<TimeProvider>(), options.Audit.RefusalWindow,
+            sp.GetRequiredService<BrokerMetrics>()));
         services.AddSingleton(sp => new TokenMinter(sp.GetRequiredService<RotatingSigningKeys>(), options.Issuer, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp =>
         {
@@ -156,7 +159,7 @@ public static class BrokerApp
             var policy = sp.GetRequiredService<PolicyHolder>();
             var keys = sp.GetRequiredService<RotatingSigningKeys>();
             var broker = new TaskBroker(policy, policy, sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<TokenMinter>(),
-                new TokenReader(keys, options.Issuer, time), time, sp.GetRequiredService<AuditService>(), UserTokens(options, time), options.Delegation.CoreOptions());
+                new TokenReader(keys, options.Issuer, time), time, sp.GetRequiredService<RefusalAggregator>(), UserTokens(options, time), options.Delegation.CoreOptions());
             var log = sp.GetRequiredService<ILoggerFactory>().CreateLogger("CredBroker.Policy");
             broker.Policy.DenialBurst += burst => log.LogWarning(
                 "Denial burst: agent {Agent} was denied {Denials} times within {Window} (last rules {Rules}); action {Action}",
@@ -174,7 +177,9 @@ public static class BrokerApp
         services.AddSingleton(sp =>
         {
             var policy = sp.GetRequiredService<PolicyHolder>();
-            return new Readiness(sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<IAuditLog>(), sp.GetRequiredService<RotatingSigningKeys>(), () => policy.Current.Agents);
+            return new CachedReadiness(
+                new Readiness(sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<IAuditLog>(), sp.GetRequiredService<RotatingSigningKeys>(), () => policy.Current.Agents),
+                sp.GetRequiredService<TimeProvider>());
         });
         services.AddSingleton(sp => new RevocationNotifier(sp.GetRequiredService<TimedLeaseStore>(), options.Leases.RevocationPollInterval));
         services.AddSingleton(sp => new LeaseAdministration(sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<TimeProvider>(),
@@ -213,12 +218,10 @@ public static class BrokerApp
         }
 
         services.AddHostedService(sp => new ActiveLeaseCounter(sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<BrokerMetrics>(), TimeSpan.FromSeconds(5)));
-        services.AddHostedService(sp =>
-        {
-            var readiness = sp.GetRequiredService<Readiness>();
-            return new ListenerHealthRefresher(sp.GetRequiredService<GrpcListeners>(), async ct => (await readiness.CheckAsync(ct)).Ready,
-                TimeSpan.FromSeconds(1), sp.GetRequiredService<ILogger<ListenerHealthRefresher>>());
-        });
+        services.AddHostedService(sp => new RefusalFlushService(sp.GetRequiredService<RefusalAggregator>(), sp.GetRequiredService<ILogger<RefusalFlushService>>()));
+        // One readiness check per second feeds gRPC health and /readyz alike.
+        services.AddHostedService(sp => new ListenerHealthRefresher(sp.GetRequiredService<GrpcListeners>(), sp.GetRequiredService<CachedReadiness>().RefreshAsync,
+            TimeSpan.FromSeconds(1), sp.GetRequiredService<ILogger<ListenerHealthRefresher>>()));
     }
 
     private static void MapPipeline(WebApplication app, BrokerOptions options)
@@ -232,7 +235,7 @@ public static class BrokerApp
         app.MapGrpcService<ListenerHealthService>();
         app.MapGrpcService<ListenerReflectionV1Service>();
         app.MapGrpcService<ListenerReflectionV1AlphaService>();
-        WellKnownEndpoints.Map(app, app.Services.GetRequiredService<RotatingSigningKeys>(), options.Issuer, app.Services.GetRequiredService<Readiness>(), options.Signing.PublishLead);
+        WellKnownEndpoints.Map(app, app.Services.GetRequiredService<RotatingSigningKeys>(), options.Issuer, app.Services.GetRequiredService<CachedReadiness>(), options.Signing.PublishLead);
         Telemetry.MapMetrics(app);
     }
 
@@ -245,7 +248,7 @@ public static class BrokerApp
         services.AddSingleton(sp =>
         {
             var authenticators = sp.GetRequiredService<CallerAuthenticators>();
-            var operators = new AuditedAuthenticator(authenticators.Operator, sp.GetRequiredService<AuditService>(), sp.GetRequiredService<TimeProvider>());
+            var operators = new AuditedAuthenticator(authenticators.Operator, sp.GetRequiredService<RefusalAggregator>(), sp.GetRequiredService<TimeProvider>());
             return new GrpcListeners(
             [
                 new GrpcListener("agent", listen.AgentPort, authenticators.Agent, operators: false, [AgentBroker.Descriptor, TokenValidation.Descriptor]),
@@ -253,6 +256,7 @@ public static class BrokerApp
             ]);
         });
         var grpc = listen.Grpc;
+        services.AddSingleton(new StreamLimiter(grpc.MaxStreamsPerIdentity));
         services.AddGrpcLayer(grpc.MaxReceiveMessageSize, grpc.MaxSendMessageSize, grpc.CompressResponses);
         services.Configure<GrpcServiceOptions>(o => o.Interceptors.Add<BrokerCallInterceptor>());
         services.AddSingleton<ListenerHealthService>();
@@ -271,7 +275,12 @@ public static class BrokerApp
             kestrel.Listen(listen.ParsedAddress, listen.HttpPort, l => l.Protocols = HttpProtocols.Http1);
             foreach (var port in new[] { listen.AgentPort, listen.OperatorPort })
             {
-                kestrel.Listen(listen.ParsedAddress, port, l => ConfigureGrpcListener(l, listen.Tls));
+                var connections = new ConnectionLimiter(listen.Grpc.MaxConnectionsPerAddress);
+                kestrel.Listen(listen.ParsedAddress, port, l =>
+                {
+                    l.Use(next => connection => connections.OnConnectionAsync(connection, next));
+                    ConfigureGrpcListener(l, listen.Tls);
+                });
             }
         });
 

@@ -28,6 +28,12 @@ public sealed partial class BrokerOptions
         /// <summary>How often QueryAudit followers look for records appended by other replicas.</summary>
         public TimeSpan FollowPollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
+        /// <summary>
+        /// Refusals (token.denied, operator.auth_failed) from one source within this window: the first is
+        /// recorded at once, the rest as one summary record with their count when the window closes.
+        /// </summary>
+        public TimeSpan RefusalWindow { get; set; } = TimeSpan.FromSeconds(10);
+
         public Core.Audit.AuditLogOptions LogOptions() => new() { CheckpointInterval = CheckpointInterval, MaxRecords = MaxRecords, MaxAge = MaxAge };
     }
 }

@@ -18,5 +18,11 @@ public sealed partial class BrokerOptions
         public TimeSpan MaxStreamingDeadline { get; set; } = TimeSpan.FromDays(7);
 
         public bool CompressResponses { get; set; }
+
+        /// <summary>Concurrent server streams (WatchRevocations, WatchApproval, QueryAudit) per authenticated identity and listener.</summary>
+        public int MaxStreamsPerIdentity { get; set; } = 16;
+
+        /// <summary>Open connections per source IP address on each gRPC listener; more are closed at once.</summary>
+        public int MaxConnectionsPerAddress { get; set; } = 256;
     }
 }

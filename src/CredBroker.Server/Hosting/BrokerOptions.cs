@@ -135,10 +135,20 @@ public sealed partial class BrokerOptions
             problems.Add("CredBroker:Listen:Grpc:MaxReceiveMessageSize must be between 1 KiB and 16 MiB.");
         }
 
+        if (Listen.Grpc.MaxStreamsPerIdentity is < 1 or > 100_000 || Listen.Grpc.MaxConnectionsPerAddress is < 1 or > 1_000_000)
+        {
+            problems.Add("CredBroker:Listen:Grpc: MaxStreamsPerIdentity must be 1..100000 and MaxConnectionsPerAddress 1..1000000.");
+        }
+
         problems.AddRange(DelegationProblems());
         if (Audit.CheckpointInterval is < 1 or > 1_000_000 || Audit.MaxRecords < 0 || Audit.MaxAge <= TimeSpan.Zero)
         {
             problems.Add("CredBroker:Audit: CheckpointInterval must be 1..1000000, MaxRecords >= 0 and MaxAge positive.");
+        }
+
+        if (Audit.RefusalWindow < TimeSpan.FromMilliseconds(100) || Audit.RefusalWindow > TimeSpan.FromHours(1))
+        {
+            problems.Add("CredBroker:Audit:RefusalWindow must be between 100 ms and 1 hour.");
         }
 
         if (Identity.Issuers.Count == 0 && Identity.Certificates.Count == 0)

@@ -77,3 +77,49 @@ public sealed class Readiness(ILeaseStore store, IAuditLog audit, ISigningKeys k
         }
     }
 }
+
+/// <summary>
+/// The readiness result as last computed in the background (the gRPC health refresher runs
+/// <see cref="RefreshAsync"/> every second): <c>/readyz</c> serves it without a Redis round trip, so
+/// unauthenticated probes cannot load the store. A result older than <see cref="StaleAfter"/> (a check
+/// hanging on a Redis that stopped answering) counts as not ready, so a probe still sees 503 within
+/// about two seconds of Redis going away.
+/// </summary>
+public sealed class CachedReadiness(Readiness readiness, TimeProvider time)
+{
+    public static readonly TimeSpan StaleAfter = TimeSpan.FromSeconds(2);
+
+    private Snapshot? _last;
+
+    /// <summary>Runs the checks (Redis round trips) and keeps the result; returns whether the broker is ready.</summary>
+    public async Task<bool> RefreshAsync(CancellationToken cancellationToken)
+    {
+        var (ready, checks) = await readiness.CheckAsync(cancellationToken);
+        Volatile.Write(ref _last, new Snapshot(ready, checks, time.GetUtcNow()));
+        return ready;
+    }
+
+    /// <summary>The cached result (no I/O): not ready before the first check completed or when the last one is stale.</summary>
+    public (bool Ready, IReadOnlyDictionary<string, string> Checks) Current()
+    {
+        var last = Volatile.Read(ref _last);
+        if (last is null)
+        {
+            return (false, new Dictionary<string, string>(StringComparer.Ordinal) { ["readiness"] = "starting: no check has completed yet" });
+        }
+
+        var age = time.GetUtcNow() - last.At;
+        if (age <= StaleAfter)
+        {
+            return (last.Ready, last.Checks);
+        }
+
+        var checks = new Dictionary<string, string>(last.Checks, StringComparer.Ordinal)
+        {
+            ["readiness"] = $"stale: the last check completed {age.TotalSeconds:0.0} s ago (a check is hanging: Redis may not be answering)",
+        };
+        return (false, checks);
+    }
+
+    private sealed record Snapshot(bool Ready, IReadOnlyDictionary<string, string> Checks, DateTimeOffset At);
+}

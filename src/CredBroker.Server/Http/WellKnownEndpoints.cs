@@ -8,7 +8,7 @@ namespace CredBroker.Server.Http;
 /// <summary>The plain HTTP listener: JWKS, OpenID discovery, liveness and readiness (/metrics: <see cref="Hosting.Telemetry"/>).</summary>
 public static class WellKnownEndpoints
 {
-    public static void Map(IEndpointRouteBuilder routes, ISigningKeys keys, string issuer, Readiness readiness, TimeSpan publishLead)
+    public static void Map(IEndpointRouteBuilder routes, ISigningKeys keys, string issuer, CachedReadiness readiness, TimeSpan publishLead)
     {
         var endpoints = routes.MapGroup(string.Empty).WithMetadata(Rpc.PlainHttpEndpoint.Instance);
         var discovery = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object>
@@ -29,9 +29,10 @@ public static class WellKnownEndpoints
         endpoints.MapGet("/.well-known/openid-configuration", (HttpContext http) => Json(http, discovery, "public, max-age=3600"));
         // Liveness: the process serves HTTP. Never depends on Redis, so an outage does not get replicas restarted.
         endpoints.MapGet("/healthz", () => Results.Text("ok"));
-        endpoints.MapGet("/readyz", async (HttpContext http, CancellationToken ct) =>
+        // Readiness: the state the background refresh keeps (no Redis round trip per probe).
+        endpoints.MapGet("/readyz", (HttpContext http) =>
         {
-            var (ready, checks) = await readiness.CheckAsync(ct);
+            var (ready, checks) = readiness.Current();
             http.Response.Headers.CacheControl = "no-store";
             var body = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object> { ["ready"] = ready, ["checks"] = checks });
             return Results.Text(body, "application/json", statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);

@@ -13,7 +13,7 @@ namespace CredBroker.Server.Metrics;
 /// metric never disagrees with the audit trail; gRPC metrics come from the call interceptor; sweeps
 /// and the revocation feed report here directly. Instrument names are the Prometheus series names.
 /// </summary>
-public sealed class BrokerMetrics : IAuditObserver, IDisposable
+public sealed class BrokerMetrics : IAuditObserver, IRefusalObserver, IDisposable
 {
     public const string MeterName = "CredBroker";
 
@@ -90,6 +90,20 @@ public sealed class BrokerMetrics : IAuditObserver, IDisposable
 
     public void SweepFailed() => _sweeps.Add(1, new KeyValuePair<string, object?>("result", "error"));
 
+    /// <summary>A refusal counted into an aggregated audit summary instead of its own record: counted here at once.</summary>
+    public void Suppressed(AuditEvent auditEvent)
+    {
+        switch (auditEvent.Type)
+        {
+            case AuditEventType.TokenDenied:
+                _tokensDenied.Add(1, new KeyValuePair<string, object?>("reason", auditEvent.RuleIds.LastOrDefault() ?? "unspecified"));
+                break;
+            case AuditEventType.OperatorAuthFailed:
+                _operatorAuthFailures.Add(1);
+                break;
+        }
+    }
+
     public void Appended(AuditRecord record, AuditEvent auditEvent, TimeSpan elapsed)
     {
         _auditRecords.Add(1, new KeyValuePair<string, object?>("type", auditEvent.Type.ToWire()));
@@ -101,7 +115,7 @@ public sealed class BrokerMetrics : IAuditObserver, IDisposable
             case AuditEventType.LeaseRenewed:
                 _tokensIssued.Add(1, new KeyValuePair<string, object?>("operation", auditEvent.Details.GetValueOrDefault("operation") ?? "unknown"));
                 break;
-            case AuditEventType.TokenDenied:
+            case AuditEventType.TokenDenied when !auditEvent.Details.ContainsKey("aggregated"):
                 _tokensDenied.Add(1, new KeyValuePair<string, object?>("reason", auditEvent.RuleIds.LastOrDefault() ?? "unspecified"));
                 break;
             case AuditEventType.LeaseCompleted when changed:
@@ -119,7 +133,7 @@ public sealed class BrokerMetrics : IAuditObserver, IDisposable
             case AuditEventType.AgentReleased when changed:
                 _agentActions.Add(1, new KeyValuePair<string, object?>("action", "release"));
                 break;
-            case AuditEventType.OperatorAuthFailed:
+            case AuditEventType.OperatorAuthFailed when !auditEvent.Details.ContainsKey("aggregated"):
                 _operatorAuthFailures.Add(1);
                 break;
         }

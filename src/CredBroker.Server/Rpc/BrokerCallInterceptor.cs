@@ -16,7 +16,7 @@ namespace CredBroker.Server.Rpc;
 /// with a stack trace, records the call metrics, and leaves the final status for the request log
 /// line (<see cref="Hosting.Telemetry.UseBrokerRequestLogging"/>).
 /// </summary>
-public sealed partial class BrokerCallInterceptor(GrpcListeners listeners, BrokerMetrics metrics, ILogger<BrokerCallInterceptor> logger) : Interceptor
+public sealed partial class BrokerCallInterceptor(GrpcListeners listeners, BrokerMetrics metrics, StreamLimiter streams, ILogger<BrokerCallInterceptor> logger) : Interceptor
 {
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation) =>
@@ -28,7 +28,7 @@ public sealed partial class BrokerCallInterceptor(GrpcListeners listeners, Broke
         {
             await continuation(request, responseStream, context);
             return true;
-        });
+        }, stream: true);
 
     public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
         IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation) =>
@@ -42,13 +42,23 @@ public sealed partial class BrokerCallInterceptor(GrpcListeners listeners, Broke
             return true;
         });
 
-    private async Task<T> RunAsync<T>(ServerCallContext context, Func<Task<T>> call)
+    private async Task<T> RunAsync<T>(ServerCallContext context, Func<Task<T>> call, bool stream = false)
     {
         var started = Stopwatch.GetTimestamp();
         var code = StatusCode.OK;
+        IDisposable? slot = null;
         try
         {
-            await AuthorizeAsync(context);
+            var caller = await AuthorizeAsync(context);
+            if (stream && caller is not null)
+            {
+                // Server streams are held open for long: at most MaxStreamsPerIdentity at once per caller and listener.
+                slot = streams.TryAcquire(listeners.For(context).Name + "|" + caller.Subject)
+                    ?? throw RpcErrors.Create(StatusCode.ResourceExhausted,
+                        $"'{caller.Subject}' already has {streams.MaxPerIdentity} open streams on this listener (CredBroker:Listen:Grpc:MaxStreamsPerIdentity); close one, or resume a stream instead of opening another.",
+                        "STREAM_LIMIT");
+            }
+
             return await call();
         }
         catch (RpcException e)
@@ -82,18 +92,20 @@ public sealed partial class BrokerCallInterceptor(GrpcListeners listeners, Broke
         }
         finally
         {
+            slot?.Dispose();
             metrics.RecordCall(context.Method, code, Stopwatch.GetElapsedTime(started));
             CallOutcome.Set(context.GetHttpContext(), code);
         }
     }
 
-    private async Task AuthorizeAsync(ServerCallContext context)
+    /// <summary>The authenticated caller, or null for the open services (health, reflection).</summary>
+    private async Task<AuthenticatedCaller?> AuthorizeAsync(ServerCallContext context)
     {
         var listener = listeners.For(context);
         var service = ServiceOf(context.Method);
         if (GrpcListener.OpenServices.Contains(service))
         {
-            return;
+            return null;
         }
 
         var caller = await listener.Authenticator.AuthenticateAsync(context);
@@ -109,6 +121,8 @@ public sealed partial class BrokerCallInterceptor(GrpcListeners listeners, Broke
                     "OPERATOR_ROLE_REQUIRED");
             }
         }
+
+        return caller;
     }
 
     /// <summary><c>/pkg.Service/Method</c> → <c>pkg.Service</c>.</summary>

@@ -13,6 +13,7 @@ public sealed class InMemoryAuditLog : IAuditLog
     private readonly AuditLogOptions _options;
     private readonly TimeProvider _time;
     private AuditLogState _state = AuditLogState.Empty;
+    private (long Sequence, string Hash) _witness = (0, AuditChain.GenesisHash);
     private long _nextPosition = 1;
 
     public InMemoryAuditLog(IAuditSigner signer, AuditLogOptions? options = null, TimeProvider? time = null)
@@ -33,10 +34,11 @@ public sealed class InMemoryAuditLog : IAuditLog
             var next = AuditChain.Next(_state, body) with { Position = (_nextPosition++).ToString(CultureInfo.InvariantCulture) };
             _records.Add(next);
             _state = _state with { HeadSequence = next.Sequence, HeadHash = next.Hash };
+            _witness = (next.Sequence, next.Hash);
             _ages[next.Sequence] = now;
             if (next.Sequence % _options.CheckpointInterval == 0)
             {
-                _checkpoints.Add(AuditCheckpoint.Create(_signer, next.Sequence, next.Hash, now));
+                _checkpoints.Add(AuditCheckpoint.Create(_signer, next.Sequence, next.Hash, now, _options.CheckpointInterval));
             }
 
             ApplyRetention(now);
@@ -61,7 +63,10 @@ public sealed class InMemoryAuditLog : IAuditLog
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
         {
-            return Task.FromResult(_state);
+            return Task.FromResult(_state with
+            {
+                CheckpointInterval = _options.CheckpointInterval, WitnessSequence = _witness.Sequence, WitnessHash = _witness.Hash,
+            });
         }
     }
 
@@ -75,19 +80,40 @@ public sealed class InMemoryAuditLog : IAuditLog
         }
     }
 
-    /// <summary>Drops records past the count or age limit and re-anchors the chain at the last dropped one.</summary>
+    /// <summary>
+    /// Drops records past the count or age limit, whole checkpoint intervals at a time, and re-anchors
+    /// the chain at the newest dropped checkpoint (the anchor keeps its signature).
+    /// </summary>
     private void ApplyRetention(DateTimeOffset now)
     {
-        while (_records.Count > 1
-            && ((_options.MaxRecords > 0 && _records.Count > _options.MaxRecords)
-                || (_options.MaxAge is { } age && _ages[_records[0].Sequence] < now - age)))
+        var excess = _options.MaxRecords > 0 ? _records.Count - _options.MaxRecords : 0;
+        var candidates = 0;
+        while (candidates < _records.Count - 1
+            && (candidates < excess || (_options.MaxAge is { } age && _ages[_records[candidates].Sequence] < now - age)))
         {
-            var dropped = _records[0];
-            _records.RemoveAt(0);
-            _ages.Remove(dropped.Sequence);
-            _state = _state with { AnchorSequence = dropped.Sequence, AnchorHash = dropped.Hash };
-            _checkpoints.RemoveAll(c => c.Sequence <= dropped.Sequence);
+            candidates++;
         }
+
+        if (candidates == 0)
+        {
+            return;
+        }
+
+        var lastCandidate = _records[candidates - 1].Sequence;
+        var anchor = _checkpoints.LastOrDefault(c => c.Sequence > _state.AnchorSequence && c.Sequence <= lastCandidate);
+        if (anchor is null)
+        {
+            return;
+        }
+
+        foreach (var dropped in _records.TakeWhile(r => r.Sequence <= anchor.Sequence).ToList())
+        {
+            _records.Remove(dropped);
+            _ages.Remove(dropped.Sequence);
+        }
+
+        _state = _state with { AnchorSequence = anchor.Sequence, AnchorHash = anchor.Hash, Anchor = anchor };
+        _checkpoints.RemoveAll(c => c.Sequence <= anchor.Sequence);
     }
 
     // Tampering, for the tests that prove verification catches it (an attacker with write access to the store).
@@ -97,6 +123,43 @@ public sealed class InMemoryAuditLog : IAuditLog
         {
             var index = _records.FindIndex(r => r.Sequence == sequence);
             _records[index] = change(_records[index]);
+        }
+    }
+
+    /// <summary>This process forgets what it appended, as a restarted broker would (the store stays).</summary>
+    internal void ForgetWitness()
+    {
+        lock (_gate)
+        {
+            _witness = (0, AuditChain.GenesisHash);
+        }
+    }
+
+    internal void TamperDeleteCheckpoints(long after)
+    {
+        lock (_gate)
+        {
+            _checkpoints.RemoveAll(c => c.Sequence > after);
+        }
+    }
+
+    internal void TamperAddCheckpoints(IEnumerable<AuditCheckpoint> checkpoints)
+    {
+        lock (_gate)
+        {
+            _checkpoints.AddRange(checkpoints);
+        }
+    }
+
+    /// <summary>Drops records through <paramref name="through"/> and moves the anchor there, keeping (or forging) the anchor signature.</summary>
+    internal void TamperReanchor(long through, AuditCheckpoint? anchor)
+    {
+        lock (_gate)
+        {
+            var last = _records.Last(r => r.Sequence == through);
+            _records.RemoveAll(r => r.Sequence <= through);
+            _checkpoints.RemoveAll(c => c.Sequence <= through);
+            _state = _state with { AnchorSequence = last.Sequence, AnchorHash = last.Hash, Anchor = anchor };
         }
     }
 
