@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text.Json;
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
 using CredBroker.Testing;
 
 namespace CredBroker.Server.Tests;

@@ -1,5 +1,4 @@
 using CredBroker.Contracts.V1;
-using CredBroker.Grpc;
 using CredBroker.Testing;
 
 namespace CredBroker.Server.Tests;
