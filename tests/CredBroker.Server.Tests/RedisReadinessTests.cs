@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using CredBroker.Contracts.V1;
+using Grpc.Core;
 using CredBroker.Testing;
 
 namespace CredBroker.Server.Tests;

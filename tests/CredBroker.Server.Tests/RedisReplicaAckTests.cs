@@ -1,4 +1,5 @@
 using CredBroker.Contracts.V1;
+using Grpc.Core;
 using CredBroker.Testing;
 
 namespace CredBroker.Server.Tests;
