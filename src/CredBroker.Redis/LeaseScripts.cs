@@ -70,18 +70,50 @@ internal static class LeaseScripts
 
     /// <summary>
     /// KEYS: lease (its id derived from agent and task), deadlines, agent open, agent opens (rate), quarantine, shard leases.
-    /// ARGV: id, expire-at, now, max concurrent (0 = none), max opens per window (0 = none), window, field/value pairs...
-    /// Returns {'created'} | {'existing', id, hash} | {'quarantined'} | {'concurrency'|'rate', retry-after ms}.
+    /// ARGV: id, expire-at, now, max concurrent (0 = none), max opens per window (0 = none), window,
+    /// guard count, then per toxic guard: rule id, pattern count, Lua patterns...; then field/value pairs...
+    /// Returns {'created'} | {'existing', id, hash} | {'quarantined'} | {'concurrency'|'rate', retry-after ms} | {'toxic', rule id}.
     /// </summary>
     public const string Open = Prelude + """
         if redis.call('EXISTS', KEYS[5]) == 1 then return {'quarantined'} end
         -- The lease id is derived from (agent, task): an existing hash is this task's lease.
-        local hash = read(tag_of(KEYS[1]), ARGV[1])
+        local tag = tag_of(KEYS[1])
+        local hash = read(tag, ARGV[1])
         if #hash > 0 then return {'existing', ARGV[1], hash} end
         local id, expireAt, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
         local maxConcurrent, maxOpens, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+        local guards, at = {}, 8
+        for g = 1, tonumber(ARGV[7]) do
+          local count = tonumber(ARGV[at + 1])
+          local patterns = {}
+          for p = 1, count do patterns[p] = ARGV[at + 1 + p] end
+          guards[g] = {ARGV[at], patterns}
+          at = at + 2 + count
+        end
         -- Leases past their deadline are expired (the sweeper may not have recorded it yet): drop them here.
         redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ms(now))
+        -- Toxic combinations across the agent's leases: what its other active leases hold is read in
+        -- this same script as the write, so concurrent opens cannot each miss the other. No guards: no read.
+        if #guards > 0 then
+          local held = {}
+          for _, other in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+            local f = redis.call('HMGET', tag .. 'lease:' .. other, 'state', 'scopes')
+            if f[1] == 'active' and f[2] and not swept(tag, other, f[1]) then
+              for scope in string.gmatch(f[2], '%S+') do held[#held + 1] = scope end
+            end
+          end
+          for _, guard in ipairs(guards) do
+            local reached = true
+            for _, pattern in ipairs(guard[2]) do
+              local found = false
+              for _, scope in ipairs(held) do
+                if string.find(scope, pattern) then found = true break end
+              end
+              if not found then reached = false break end
+            end
+            if reached then return {'toxic', guard[1]} end
+          end
+        end
         if maxConcurrent > 0 and redis.call('ZCARD', KEYS[3]) >= maxConcurrent then
           local soonest = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ms(now), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
           return {'concurrency', ms(tonumber(soonest[2]) - now)}
@@ -91,7 +123,7 @@ internal static class LeaseScripts
           return {'rate', ms(tonumber(oldest[2]) + window - now)}
         end
         local fields = {}
-        for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+        for i = at, #ARGV do fields[#fields + 1] = ARGV[i] end
         redis.call('HSET', KEYS[1], unpack(fields))
         redis.call('PEXPIREAT', KEYS[1], expireAt)
         local deadline = redis.call('HGET', KEYS[1], 'deadline')

@@ -80,7 +80,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         RedisValue[] args =
         [
             lease.LeaseId, expireAt, lease.CreatedAt.ToUnixTimeMilliseconds(), quota.MaxConcurrent ?? 0, quota.MaxOpensPerWindow ?? 0,
-            (long)quota.RateWindow.TotalMilliseconds, .. LeaseHash.ToArgs(lease),
+            (long)quota.RateWindow.TotalMilliseconds, .. ToxicGuardArgs(quota.ToxicGuards), .. LeaseHash.ToArgs(lease),
         ];
         var result = await Eval(LeaseScripts.Open, keys, args);
         return (string)result[0]! switch
@@ -90,6 +90,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             "quarantined" => LeaseOpenResult.Refused(OpenRefusal.Quarantined),
             "concurrency" => LeaseOpenResult.Refused(OpenRefusal.ConcurrencyLimit, Millis(result[1])),
             "rate" => LeaseOpenResult.Refused(OpenRefusal.RateLimit, Millis(result[1])),
+            "toxic" => LeaseOpenResult.Toxic((string)result[1]!),
             var other => throw new InvalidOperationException($"Unexpected open script result '{other}'."),
         };
     }
@@ -316,6 +317,47 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             _ => TransitionOutcome.NotFound,
         };
         return new LeaseTransition(outcome, outcome == TransitionOutcome.NotFound ? null : LeaseHash.FromFlat(leaseId, result[1]));
+    }
+
+    /// <summary>The Open script's guard arguments: count, then per guard its rule id, pattern count and Lua patterns.</summary>
+    private static RedisValue[] ToxicGuardArgs(IReadOnlyList<ToxicGuard> guards)
+    {
+        var args = new List<RedisValue>(1 + (guards.Count * 4)) { guards.Count };
+        foreach (var guard in guards)
+        {
+            args.Add(guard.RuleId);
+            args.Add(guard.Held.Count);
+            args.AddRange(guard.Held.Select(p => (RedisValue)LuaPattern(p)));
+        }
+
+        return [.. args];
+    }
+
+    /// <summary>
+    /// A scope pattern as an anchored Lua pattern: literal characters escaped, a <c>*</c> segment one
+    /// non-empty run without a separator (<see cref="Core.Policy.ScopePattern"/>'s rule).
+    /// </summary>
+    internal static string LuaPattern(Core.Policy.ScopePattern pattern)
+    {
+        var lua = new System.Text.StringBuilder("^", (pattern.Text.Length * 2) + 2);
+        foreach (var c in pattern.Text)
+        {
+            if (c == '*')
+            {
+                lua.Append("[^:/]+");
+            }
+            else
+            {
+                if (!char.IsAsciiLetterOrDigit(c))
+                {
+                    lua.Append('%');
+                }
+
+                lua.Append(c);
+            }
+        }
+
+        return lua.Append('$').ToString();
     }
 
     private static RedisValue Generation(long? expected) => expected is { } g ? g : "";

@@ -14,7 +14,9 @@ public interface ILeaseStore
     /// Writes <paramref name="lease"/> and its indexes, unless the same agent already has a lease
     /// for the same task id: then nothing is written and that lease is returned (even at a quota
     /// limit). Refuses, writing nothing, when the agent is quarantined or <paramref name="quota"/>
-    /// is exhausted. The open time (rate window) is <see cref="Lease.CreatedAt"/>.
+    /// is exhausted, or when the lease would complete one of the quota's <see cref="LeaseQuota.ToxicGuards"/>
+    /// with the agent's other active leases (checked and written in one atomic step). The open time
+    /// (rate window) is <see cref="Lease.CreatedAt"/>.
     /// </summary>
     Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken);
 
@@ -118,6 +120,9 @@ public enum OpenRefusal
 
     /// <summary>The agent opened its maximum number of leases in the rolling window.</summary>
     RateLimit,
+
+    /// <summary>The lease would complete a toxic combination with the agent's other active leases (<see cref="LeaseOpenResult.RuleId"/>).</summary>
+    ToxicCombination,
 }
 
 /// <summary>
@@ -126,7 +131,12 @@ public enum OpenRefusal
 /// </summary>
 public sealed record LeaseOpenResult(Lease? Lease, bool Created, OpenRefusal Refusal = OpenRefusal.None, TimeSpan? RetryAfter = null)
 {
+    /// <summary>For <see cref="OpenRefusal.ToxicCombination"/>: the guard's rule id.</summary>
+    public string? RuleId { get; init; }
+
     public static LeaseOpenResult Refused(OpenRefusal refusal, TimeSpan? retryAfter = null) => new(null, false, refusal, retryAfter);
+
+    public static LeaseOpenResult Toxic(string ruleId) => new(null, false, OpenRefusal.ToxicCombination) { RuleId = ruleId };
 }
 
 public enum TransitionOutcome

@@ -37,6 +37,16 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
 
             var now = lease.CreatedAt;
             var open = _open.GetValueOrDefault(lease.AgentId)?.Select(id => _leases[id]).Where(l => l.Deadline > now).ToList() ?? [];
+            if (quota.ToxicGuards.Count > 0)
+            {
+                // What the agent holds right now (its other active leases), read under the same lock as the write.
+                var held = open.Where(l => l.State == LeaseState.Active).SelectMany(l => l.Scopes).ToHashSet(StringComparer.Ordinal);
+                if (quota.ToxicGuards.FirstOrDefault(g => g.ReachedBy(held)) is { } reached)
+                {
+                    return Task.FromResult(LeaseOpenResult.Toxic(reached.RuleId));
+                }
+            }
+
             if (quota.MaxConcurrent is { } maxConcurrent && open.Count >= maxConcurrent)
             {
                 return Task.FromResult(LeaseOpenResult.Refused(OpenRefusal.ConcurrencyLimit, open.Min(l => l.Deadline) - now));

@@ -1,0 +1,96 @@
+using CredBroker.Core.Leases;
+using CredBroker.Core.Policy;
+
+namespace CredBroker.Testing;
+
+/// <summary>
+/// Toxic combinations across an agent's leases, checked by the open itself (issue 15 item 8): what
+/// the agent's other active leases hold is read in the same atomic step as the write.
+/// </summary>
+public abstract partial class LeaseStoreContract
+{
+    private const string ExfiltrationRule = "toxic.secret-exfiltration";
+
+    private static Lease Holding(string agent, params string[] scopes) => NewLease(agent) with { Scopes = scopes };
+
+    private static LeaseQuota Guarded(params string[] heldPatterns) =>
+        new() { ToxicGuards = [new ToxicGuard(ExfiltrationRule, heldPatterns.Select(ScopePattern.Parse).ToList())] };
+
+    [Test]
+    public async Task Open_WithToxicGuard_IsRefusedWhileAnotherActiveLeaseHoldsTheOtherHalf_AndWritesNothing()
+    {
+        var agent = NewAgent();
+        var secrets = Holding(agent, "secrets:read:db");
+        await Open(secrets);
+        var post = Holding(agent, "http:post:external");
+
+        var refused = await Open(post, Guarded("secrets:read:*"));
+
+        Assert.That((refused.Refusal, refused.RuleId, refused.Lease, refused.Created),
+            Is.EqualTo((OpenRefusal.ToxicCombination, (string?)ExfiltrationRule, (Lease?)null, false)));
+        Assert.That(await Store.GetAsync(post.LeaseId, default), Is.Null, "a refused open writes nothing");
+        Assert.That((await Store.ListOpenLeasesAsync(agent, Now, 10, default)).Select(l => l.LeaseId), Is.EqualTo(new[] { secrets.LeaseId }));
+
+        await Complete(secrets.LeaseId, Now);
+        var afterCompletion = await Open(post, Guarded("secrets:read:*"));
+        Assert.That((afterCompletion.Created, afterCompletion.Refusal), Is.EqualTo((true, OpenRefusal.None)), "an ended lease holds nothing");
+    }
+
+    [Test]
+    public async Task Open_WithToxicGuard_CountsOnlyThisAgentsActiveUnexpiredLeases_AndMatchesPatternsBySegment()
+    {
+        var agent = NewAgent();
+        await Open(Holding(NewAgent(), "secrets:read:db"));                          // another agent's
+        await Open(NewPending(agent) with { Scopes = ["secrets:read:db"] });         // pending approval: holds no token
+        await Open(Holding(agent, "secrets:read:db/replica"));                       // '*' is one segment: no match
+        await Open(Holding(agent, "secrets:read") with { Deadline = Now.AddSeconds(1) });
+
+        var created = await Open(Holding(agent, "http:post:external") with { CreatedAt = Now.AddSeconds(2) }, Guarded("secrets:read:*", "secrets:read"));
+        Assert.That((created.Created, created.Refusal), Is.EqualTo((true, OpenRefusal.None)), "a lease past its deadline holds nothing");
+
+        await Open(Holding(agent, "secrets:read"));
+        var refused = await Open(Holding(agent, "tickets:read"), Guarded("http:post:*", "secrets:read"));
+        Assert.That(refused.Refusal, Is.EqualTo(OpenRefusal.ToxicCombination), "every pattern held, by different leases");
+        var exact = await Open(Holding(agent, "http:post:external"), Guarded("secrets:read:db", "secrets:read"));
+        Assert.That(exact.Refusal, Is.EqualTo(OpenRefusal.None), "'secrets:read:db' is held only by the pending lease");
+    }
+
+    [Test]
+    public async Task Open_WithToxicGuard_AnExistingTaskIsReturned_AndNoGuardReadsNothing()
+    {
+        var agent = NewAgent();
+        var post = Holding(agent, "http:post:external");
+        await Open(post);
+        await Open(Holding(agent, "secrets:read:db"));
+
+        var replay = await Open(post, Guarded("secrets:read:*"));
+        var unguarded = await Open(Holding(agent, "http:post:external"));
+
+        Assert.That((replay.Created, replay.Lease?.LeaseId), Is.EqualTo((false, (string?)post.LeaseId)), "a replayed open answers with its lease");
+        Assert.That((unguarded.Created, unguarded.Refusal), Is.EqualTo((true, OpenRefusal.None)), "no guards, no check");
+    }
+
+    [Test]
+    public async Task ConcurrentOpens_OfBothHalvesOfAToxicPair_NeverBothSucceed()
+    {
+        for (var round = 0; round < 25; round++)
+        {
+            var agent = NewAgent();
+            var secrets = Holding(agent, "secrets:read:db");
+            var post = Holding(agent, "http:post:external");
+            using var start = new ManualResetEventSlim();
+            var opens = new[]
+            {
+                Task.Run(async () => { start.Wait(); return await Open(secrets, Guarded("http:post:external")); }),
+                Task.Run(async () => { start.Wait(); return await Open(post, Guarded("secrets:read:*")); }),
+            };
+            start.Set();
+            var results = await Task.WhenAll(opens);
+
+            Assert.That(results.Count(r => r.Created), Is.EqualTo(1), $"round {round}: exactly one of the pair is opened");
+            Assert.That(results.Single(r => !r.Created).RuleId, Is.EqualTo(ExfiltrationRule));
+            var open = await Store.ListOpenLeasesAsync(agent, Now, 10, default);
+            Assert.That(open, Has.Count.EqualTo(1), $"round {round}: the agent holds one of the pair");
+        }
+    }
+}
