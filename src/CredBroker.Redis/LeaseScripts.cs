@@ -48,16 +48,18 @@ internal static class LeaseScripts
           redis.call('SET', tag .. 'deny:' .. id, cause, 'PXAT', deadline)
         end
 
-        -- Appends one revocation event. Trims in batches (about maxlen/100 at a time) and records
-        -- the newest dropped id, because Redis 7.0 does not record ids removed by trimming.
-        local function append_event(tag, maxlen, fields)
+        -- Appends one revocation event and drops, by time, the events older than the retention (ms):
+        -- stream ids are the server's clock (XADD *), so the cutoff is the new entry's id time minus
+        -- the retention (XTRIM MINID). Records the newest dropped id, because Redis 7.0 does not record
+        -- ids removed by trimming; a reader whose cursor is before it missed events (cursor too old).
+        local function append_event(tag, retention, fields)
           local stream = tag .. 'revocations'
-          redis.call('XADD', stream, '*', unpack(fields))
-          local excess = redis.call('XLEN', stream) - maxlen
-          if excess >= math.max(1, math.floor(maxlen / 100)) then
-            local dropped = redis.call('XRANGE', stream, '-', '+', 'COUNT', excess)
-            redis.call('SET', tag .. 'revocations:trimmed', dropped[#dropped][1])
-            redis.call('XTRIM', stream, 'MAXLEN', maxlen)
+          local id = redis.call('XADD', stream, '*', unpack(fields))
+          local cutoff = ms(tonumber(string.match(id, '^(%d+)')) - retention) .. '-0'
+          local dropped = redis.call('XREVRANGE', stream, '(' .. cutoff, '-', 'COUNT', 1)
+          if #dropped > 0 then
+            redis.call('SET', tag .. 'revocations:trimmed', dropped[1][1])
+            redis.call('XTRIM', stream, 'MINID', cutoff)
           end
         end
 
@@ -144,7 +146,7 @@ internal static class LeaseScripts
 
     /// <summary>
     /// Complete and revoke. KEYS: lease, revocations. ARGV: now, expected generation ('' = any),
-    /// target state, cause, reason, actor ('' = the agent), max events.
+    /// target state, cause, reason, actor ('' = the agent), revocation retention (ms).
     /// Past its deadline the lease ends as expired instead, with no event ('unchanged').
     /// </summary>
     public const string Kill = Prelude + """
@@ -260,7 +262,7 @@ internal static class LeaseScripts
 
 
     /// <summary>
-    /// KEYS: quarantine, agent open. ARGV: now, agent, reason, actor, max events. Revokes every open
+    /// KEYS: quarantine, agent open. ARGV: now, agent, reason, actor, revocation retention (ms). Revokes every open
     /// lease (one past its deadline expires), appends one agent event. Returns the number revoked,
     /// or -1 when the agent was already quarantined (nothing written).
     /// </summary>

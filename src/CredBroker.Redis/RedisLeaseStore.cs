@@ -44,7 +44,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     {
         options ??= new LeaseStoreOptions();
         connection ??= new RedisConnectionOptions();
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.RevocationLogMaxLength, 1);
+        options.Validate();
         replicaAcks?.Validate(connection.Timeout);
         var main = ConnectionMultiplexer.Connect(connection.Configure(configuration));
         try
@@ -60,6 +60,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     }
 
     private IDatabase Db => _connection.GetDatabase();
+
+    private long RetentionMs => (long)_options.RevocationRetention.TotalMilliseconds;
 
     /// <summary>The signing-key schedule, on this store's connection.</summary>
     public RedisKeyScheduleStore KeySchedule() => new(_connection);
@@ -168,7 +170,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         var result = await Durable(LeaseScripts.Quarantine,
             [RedisKeys.Quarantine(agentId), RedisKeys.AgentOpen(agentId), RedisKeys.Revocations(LeaseIds.ShardOf(agentId))],
-            [now.ToUnixTimeMilliseconds(), agentId, reason, actor, _options.RevocationLogMaxLength]);
+            [now.ToUnixTimeMilliseconds(), agentId, reason, actor, RetentionMs]);
         return Math.Max(0, (int)result);
     }
 
@@ -209,7 +211,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     public async Task<RevocationCursor> CurrentRevocationCursorAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        // The newest entry is the last generated one: trimming never empties a stream (max length >= 1).
+        // The newest entry is the last generated one: trimming runs right after an append and keeps it (the cutoff is before now).
         var tails = await Task.WhenAll(Enumerable.Range(0, LeaseIds.ShardCount).Select(shard =>
             Run(() => Db.ScriptEvaluateAsync(LeaseScripts.Tail, [RedisKeys.Revocations(shard)]))));
         return new RevocationCursor(tails.Select(t => LogPosition.Parse((string)t!)).ToList());
@@ -295,7 +297,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     private Task<LeaseTransition> KillAsync(
         string leaseId, DateTimeOffset now, long? expectedGeneration, LeaseState state, RevocationCause cause, string reason, string actor, CancellationToken cancellationToken) =>
         TransitionAsync(LeaseScripts.Kill, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Revocations(shard)],
-            [now.ToUnixTimeMilliseconds(), Generation(expectedGeneration), state.ToWire(), cause.ToWire(), reason, actor, _options.RevocationLogMaxLength],
+            [now.ToUnixTimeMilliseconds(), Generation(expectedGeneration), state.ToWire(), cause.ToWire(), reason, actor, RetentionMs],
             cancellationToken, durable: true);
 
     private async Task<LeaseTransition> TransitionAsync(

@@ -153,10 +153,13 @@ public sealed class BrokerOptions
         /// <summary>How often WatchRevocations checks the log for events appended by other replicas (this replica's own wake watchers at once).</summary>
         public TimeSpan RevocationPollInterval { get; set; } = TimeSpan.FromMilliseconds(50);
 
-        /// <summary>Revocation events kept per shard (16 shards); a validator further behind must resync.</summary>
-        public int RevocationLogMaxLength { get; set; } = new Core.Leases.LeaseStoreOptions().RevocationLogMaxLength;
+        /// <summary>
+        /// How long revocation events are kept (by time, not count): at least the longest token lifetime
+        /// (agents' max_token_ttl) plus validators' clock skew; a validator whose cursor is older must resync.
+        /// </summary>
+        public TimeSpan RevocationRetention { get; set; } = Core.Leases.LeaseStoreOptions.DefaultRevocationRetention;
 
-        public Core.Leases.LeaseStoreOptions StoreOptions() => new() { RevocationLogMaxLength = RevocationLogMaxLength };
+        public Core.Leases.LeaseStoreOptions StoreOptions() => new() { RevocationRetention = RevocationRetention };
     }
 
     public sealed class SigningOptions
@@ -436,9 +439,9 @@ public sealed class BrokerOptions
             problems.Add($"CredBroker:Listen:Tls is not set but the gRPC listeners bind {Listen.Address}: set Tls:CertificateFile and Tls:KeyFile, or Listen:AllowPlaintext=true when a sidecar terminates TLS.");
         }
 
-        if (Leases.RevocationLogMaxLength is < 100 or > 10_000_000)
+        if (Leases.RevocationRetention < TimeSpan.FromSeconds(1) || Leases.RevocationRetention > TimeSpan.FromDays(30))
         {
-            problems.Add("CredBroker:Leases:RevocationLogMaxLength must be between 100 and 10000000.");
+            problems.Add("CredBroker:Leases:RevocationRetention must be between 00:00:01 and 30.00:00:00 (at least the longest max_token_ttl plus 60 s clock skew).");
         }
 
         if (Listen.Grpc.MaxReceiveMessageSize is < 1024 or > 16 * 1024 * 1024)

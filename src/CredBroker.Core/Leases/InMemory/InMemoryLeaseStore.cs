@@ -5,7 +5,7 @@ namespace CredBroker.Core.Leases.InMemory;
 /// the same contract suite as the Redis store. Not shared between processes, so not for production.
 /// Like Redis, it drops a lease at <see cref="LeaseStoreOptions.RetainedUntil"/> (each sweep purges
 /// what is past it, so a long-running dev broker does not grow without bound); the revocation log
-/// per shard is capped at <see cref="LeaseStoreOptions.RevocationLogMaxLength"/>.
+/// per shard keeps events for <see cref="LeaseStoreOptions.RevocationRetention"/>.
 /// </summary>
 public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILeaseStore, IOpenLeaseCount
 {
@@ -17,7 +17,13 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
     private readonly Dictionary<string, Queue<DateTimeOffset>> _recentOpens = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _quarantined = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _children = new(StringComparer.Ordinal);
-    private readonly InMemoryRevocationLog _log = new((options ?? new LeaseStoreOptions()).RevocationLogMaxLength);
+    private readonly InMemoryRevocationLog _log = new(Validated(options ?? new LeaseStoreOptions()).RevocationRetention);
+
+    private static LeaseStoreOptions Validated(LeaseStoreOptions options)
+    {
+        options.Validate();
+        return options;
+    }
 
     public Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken)
     {
