@@ -63,6 +63,43 @@ internal static class LeaseScripts
           end
         end
 
+        -- Toxic guards in ARGV from index `at`: a count, then per guard its rule id, a pattern count and
+        -- anchored Lua patterns. Returns the rule id of the first guard the agent's active leases (its
+        -- open index, entries after `now`) reach with a scope for every pattern, or false; and the ARGV
+        -- index after the guards. Run in the script that writes, so concurrent writers cannot each miss
+        -- the other. No guards: nothing is read.
+        local function toxic_reached(open_key, now, at)
+          local guards = {}
+          for g = 1, tonumber(ARGV[at]) do
+            local count = tonumber(ARGV[at + 2])
+            local patterns = {}
+            for p = 1, count do patterns[p] = ARGV[at + 2 + p] end
+            guards[g] = {ARGV[at + 1], patterns}
+            at = at + 2 + count
+          end
+          at = at + 1
+          if #guards == 0 then return false, at end
+          local tag, held = tag_of(open_key), {}
+          for _, other in ipairs(redis.call('ZRANGEBYSCORE', open_key, '(' .. ms(now), '+inf')) do
+            local f = redis.call('HMGET', tag .. 'lease:' .. other, 'state', 'scopes')
+            if f[1] == 'active' and f[2] and not swept(tag, other, f[1]) then
+              for scope in string.gmatch(f[2], '%S+') do held[#held + 1] = scope end
+            end
+          end
+          for _, guard in ipairs(guards) do
+            local reached = true
+            for _, pattern in ipairs(guard[2]) do
+              local found = false
+              for _, scope in ipairs(held) do
+                if string.find(scope, pattern) then found = true break end
+              end
+              if not found then reached = false break end
+            end
+            if reached then return guard[1], at end
+          end
+          return false, at
+        end
+
         -- Keeps an index key alive at least until `at` (it never outlives what it indexes by much).
         local function keep_until(key, at)
           if redis.call('PEXPIRETIME', key) < tonumber(at) then redis.call('PEXPIREAT', key, at) end
@@ -84,38 +121,11 @@ internal static class LeaseScripts
         if #hash > 0 then return {'existing', ARGV[1], hash} end
         local id, expireAt, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
         local maxConcurrent, maxOpens, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-        local guards, at = {}, 8
-        for g = 1, tonumber(ARGV[7]) do
-          local count = tonumber(ARGV[at + 1])
-          local patterns = {}
-          for p = 1, count do patterns[p] = ARGV[at + 1 + p] end
-          guards[g] = {ARGV[at], patterns}
-          at = at + 2 + count
-        end
         -- Leases past their deadline are expired (the sweeper may not have recorded it yet): drop them here.
         redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ms(now))
-        -- Toxic combinations across the agent's leases: what its other active leases hold is read in
-        -- this same script as the write, so concurrent opens cannot each miss the other. No guards: no read.
-        if #guards > 0 then
-          local held = {}
-          for _, other in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-            local f = redis.call('HMGET', tag .. 'lease:' .. other, 'state', 'scopes')
-            if f[1] == 'active' and f[2] and not swept(tag, other, f[1]) then
-              for scope in string.gmatch(f[2], '%S+') do held[#held + 1] = scope end
-            end
-          end
-          for _, guard in ipairs(guards) do
-            local reached = true
-            for _, pattern in ipairs(guard[2]) do
-              local found = false
-              for _, scope in ipairs(held) do
-                if string.find(scope, pattern) then found = true break end
-              end
-              if not found then reached = false break end
-            end
-            if reached then return {'toxic', guard[1]} end
-          end
-        end
+        -- Toxic combinations across the agent's leases, checked with the write (see toxic_reached).
+        local toxic, at = toxic_reached(KEYS[3], now, 7)
+        if toxic then return {'toxic', toxic} end
         if maxConcurrent > 0 and redis.call('ZCARD', KEYS[3]) >= maxConcurrent then
           local soonest = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ms(now), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
           return {'concurrency', ms(tonumber(soonest[2]) - now)}
@@ -191,8 +201,9 @@ internal static class LeaseScripts
         """;
 
     /// <summary>
-    /// KEYS: lease, deadlines. ARGV: now, expected generation ('' = any), deadline, scopes (space-separated), actor, note.
-    /// Pending approval → active with the given scopes and deadline (clamped to max_deadline).
+    /// KEYS: lease, deadlines. ARGV: now, expected generation ('' = any), deadline, scopes (space-separated), actor, note,
+    /// then toxic guards (see toxic_reached). Pending approval → active with the given scopes and deadline
+    /// (clamped to max_deadline), unless a guard is reached: {'toxic', rule id, hash}, nothing written.
     /// </summary>
     public const string Approve = Prelude + """
         if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
@@ -201,6 +212,8 @@ internal static class LeaseScripts
         local f = redis.call('HMGET', KEYS[1], 'state', 'deadline', 'gen', 'agent', 'max_deadline')
         if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= tonumber(f[3]) then return {'conflict', read(tag, id)} end
         if f[1] ~= 'pending_approval' or tonumber(f[2]) <= tonumber(ARGV[1]) or swept(tag, id, f[1]) then return {'unchanged', read(tag, id)} end
+        local toxic = toxic_reached(tag .. 'agent:' .. f[4] .. ':open', tonumber(ARGV[1]), 7)
+        if toxic then return {'toxic', toxic, read(tag, id)} end
         local target = math.min(tonumber(ARGV[3]), tonumber(f[5]))
         redis.call('HSET', KEYS[1], 'state', 'active', 'deadline', ms(target), 'scopes', ARGV[4], 'ap_ok', '1', 'ap_by', ARGV[5], 'ap_note', ARGV[6])
         redis.call('HINCRBY', KEYS[1], 'gen', 1)

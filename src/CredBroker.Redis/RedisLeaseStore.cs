@@ -126,9 +126,18 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             [now.ToUnixTimeMilliseconds(), newDeadline.ToUnixTimeMilliseconds(), Generation(expectedGeneration)], cancellationToken);
 
     public Task<LeaseTransition> ApproveAsync(
-        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
-        TransitionAsync(LeaseScripts.Approve, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Deadlines(shard)],
-            [now.ToUnixTimeMilliseconds(), Generation(expectedGeneration), deadline.ToUnixTimeMilliseconds(), string.Join(' ', scopes), actor, note], cancellationToken);
+        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken,
+        IReadOnlyList<ToxicGuard>? toxicGuards = null)
+    {
+        foreach (var guard in toxicGuards ?? [])
+        {
+            guard.Validate();
+        }
+
+        return TransitionAsync(LeaseScripts.Approve, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Deadlines(shard)],
+            [now.ToUnixTimeMilliseconds(), Generation(expectedGeneration), deadline.ToUnixTimeMilliseconds(), string.Join(' ', scopes), actor, note, .. ToxicGuardArgs(toxicGuards ?? [])],
+            cancellationToken);
+    }
 
     public async Task<IReadOnlyList<Lease>> ListOpenLeasesAsync(string agentId, DateTimeOffset now, int limit, CancellationToken cancellationToken)
     {
@@ -311,7 +320,13 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
 
         var keyList = keys(shard);
         var result = durable ? (RedisResult[])(await Durable(script, keyList, args))! : await Eval(script, keyList, args);
-        var outcome = (string)result[0]! switch
+        var kind = (string)result[0]!;
+        if (kind == "toxic")
+        {
+            return new LeaseTransition(TransitionOutcome.ToxicCombination, LeaseHash.FromFlat(leaseId, result[2])) { RuleId = (string)result[1]! };
+        }
+
+        var outcome = kind switch
         {
             "applied" => TransitionOutcome.Applied,
             "unchanged" => TransitionOutcome.NotApplicable,

@@ -28,6 +28,7 @@ public sealed class SecurityToxicRaceTests
             identities: [{{Triage}}]
             audiences: [tickets-api]
             allowed_scopes: [tickets:read, secrets:read:*, http:post:external]
+            approval_scopes: [secrets:read:vault]
         toxic_combinations:
           - id: secret-exfiltration
             scopes: [secrets:read:*, http:post:external]
@@ -102,6 +103,58 @@ public sealed class SecurityToxicRaceTests
         }
 
         Assert.That(denied.Count(e => e.RuleIds.Contains(Rule)), Is.EqualTo(refusals), "every refusal is audited with the toxic rule id");
+    }
+
+    [Test]
+    public async Task AnApprovalRacingABeginTask_ForTheOtherHalfOfAnAgentWidePair_NeverLeavesBothActive()
+    {
+        using var agent = _broker.ClientFor(Triage);
+        using var operators = _broker.OperatorClient();
+        for (var round = 0; round < Rounds; round++)
+        {
+            var pending = await agent.BeginTaskAsync(new BeginTaskRequest { TaskId = "t-" + Guid.NewGuid().ToString("N"), Scopes = { "secrets:read:vault" } });
+            Assert.That(pending.ApprovalId, Is.Not.Empty, "secrets:read:vault waits for a human");
+            using var start = new ManualResetEventSlim();
+            var approve = Task.Run(async () =>
+            {
+                start.Wait();
+                try
+                {
+                    await operators.DecideApprovalAsync(new DecideApprovalRequest { ApprovalId = pending.ApprovalId, Verdict = DecideApprovalRequest.Types.Verdict.Approve, Reason = "ok" });
+                    return (RpcException?)null;
+                }
+                catch (RpcException e)
+                {
+                    return e;
+                }
+            });
+            var post = Task.Run(async () => { start.Wait(); return await Attempt(agent, "http:post:external"); });
+            start.Set();
+            var (approveRefused, posted) = (await approve, await post);
+
+            var approved = (await operators.GetLeaseAsync(pending.ApprovalId)).State == "active";
+            var postActive = posted.Granted is { } g && (await operators.GetLeaseAsync(g.LeaseId)).State == "active";
+            Assert.That(approved && postActive, Is.False, $"round {round}: both halves of the toxic pair are held at once");
+            foreach (var refused in new[] { approveRefused, posted.Refused }.OfType<RpcException>())
+            {
+                Assert.That(refused.StatusCode, Is.AnyOf(StatusCode.PermissionDenied, StatusCode.FailedPrecondition), refused.Detail);
+                Assert.That(refused.GetDetail<ErrorInfo>()?.Metadata["rules"], Does.Contain(Rule), refused.Detail);
+            }
+
+            if (approved)
+            {
+                await agent.CompleteTaskAsync(pending.ApprovalId);
+            }
+            else
+            {
+                await operators.DecideApprovalAsync(new DecideApprovalRequest { ApprovalId = pending.ApprovalId, Verdict = DecideApprovalRequest.Types.Verdict.Deny, Reason = "round over" });
+            }
+
+            if (postActive)
+            {
+                await agent.CompleteTaskAsync(posted.Granted!.LeaseId);
+            }
+        }
     }
 
     private static async Task<(BeginTaskResponse? Granted, RpcException? Refused)> Attempt(CredBrokerClient client, string scope)

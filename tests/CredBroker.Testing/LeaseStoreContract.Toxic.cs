@@ -93,4 +93,50 @@ public abstract partial class LeaseStoreContract
             Assert.That(open, Has.Count.EqualTo(1), $"round {round}: the agent holds one of the pair");
         }
     }
+
+    private Task<LeaseTransition> ApproveGuarded(Lease pending, params string[] heldPatterns) =>
+        Store.ApproveAsync(pending.LeaseId, pending.Scopes, Now.AddMinutes(20), "approver@example.com", "", Now, null, default,
+            Guarded(heldPatterns).ToxicGuards);
+
+    [Test]
+    public async Task Approve_WithToxicGuard_IsRefusedWhileAnotherActiveLeaseHoldsTheOtherHalf_AndChangesNothing()
+    {
+        var agent = NewAgent();
+        var pending = NewPending(agent) with { Scopes = ["secrets:read:db"] };
+        await Open(pending);
+        var post = Holding(agent, "http:post:external");
+        await Open(post);
+
+        var refused = await ApproveGuarded(pending, "http:post:*");
+
+        Assert.That((refused.Outcome, refused.RuleId), Is.EqualTo((TransitionOutcome.ToxicCombination, (string?)ExfiltrationRule)));
+        var read = (await Store.GetAsync(pending.LeaseId, default))!;
+        Assert.That((read.State, read.Generation, read.Approval!.Approved), Is.EqualTo((LeaseState.PendingApproval, 0L, (bool?)null)), "nothing written");
+
+        await Complete(post.LeaseId, Now);
+        var approved = await ApproveGuarded(pending, "http:post:*");
+        Assert.That(approved.Outcome, Is.EqualTo(TransitionOutcome.Applied), "the other half is gone");
+    }
+
+    [Test]
+    public async Task ConcurrentApprovalAndOpen_OfBothHalvesOfAToxicPair_NeverBothActive()
+    {
+        for (var round = 0; round < 25; round++)
+        {
+            var agent = NewAgent();
+            var pending = NewPending(agent) with { Scopes = ["secrets:read:db"] };
+            await Open(pending);
+            var post = Holding(agent, "http:post:external");
+            using var start = new ManualResetEventSlim();
+            var approve = Task.Run(async () => { start.Wait(); return await ApproveGuarded(pending, "http:post:external"); });
+            var open = Task.Run(async () => { start.Wait(); return await Open(post, Guarded("secrets:read:*")); });
+            start.Set();
+            await Task.WhenAll(approve, open);
+
+            Assert.That(((await approve).Outcome == TransitionOutcome.Applied) && (await open).Created, Is.False, $"round {round}: both halves active");
+            Assert.That(((await approve).Outcome == TransitionOutcome.Applied) || (await open).Created, Is.True, $"round {round}: one of them goes through");
+            var active = (await Store.ListOpenLeasesAsync(agent, Now, 10, default)).Count(l => l.State == LeaseState.Active);
+            Assert.That(active, Is.EqualTo(1), $"round {round}");
+        }
+    }
 }

@@ -36,10 +36,14 @@ public interface ILeaseStore
     /// narrow the request) and <paramref name="deadline"/> (clamped to its max), recording
     /// <paramref name="actor"/> and <paramref name="note"/> in its <see cref="Lease.Approval"/>.
     /// A lease that is not pending, or whose approval expired, is NotApplicable (nothing written).
+    /// With <paramref name="toxicGuards"/>, an approval that would complete one of them with the agent's
+    /// other active leases is <see cref="TransitionOutcome.ToxicCombination"/> (nothing written), checked
+    /// in the same atomic step as the write (see <see cref="ToxicGuard"/>).
     /// Denying is <see cref="RevokeAsync"/>: on a pending lease it records the actor and reason the same way.
     /// </summary>
     Task<LeaseTransition> ApproveAsync(
-        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken);
+        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken,
+        IReadOnlyList<ToxicGuard>? toxicGuards = null);
 
     /// <summary>
     /// The agent's open leases (active or pending approval, deadline after <paramref name="now"/>),
@@ -151,6 +155,13 @@ public enum TransitionOutcome
 
     /// <summary>The caller's expected generation is stale: nothing changed (the current lease is reported).</summary>
     Conflict,
+
+    /// <summary>An approval would complete a toxic combination with the agent's other active leases (<see cref="LeaseTransition.RuleId"/>): nothing changed.</summary>
+    ToxicCombination,
 }
 
-public sealed record LeaseTransition(TransitionOutcome Outcome, Lease? Lease);
+public sealed record LeaseTransition(TransitionOutcome Outcome, Lease? Lease)
+{
+    /// <summary>For <see cref="TransitionOutcome.ToxicCombination"/>: the guard's rule id.</summary>
+    public string? RuleId { get; init; }
+}

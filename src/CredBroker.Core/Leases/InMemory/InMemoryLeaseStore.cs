@@ -46,7 +46,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
             if (quota.ToxicGuards.Count > 0)
             {
                 // What the agent holds right now (its other active leases), read under the same lock as the write.
-                var held = open.Where(l => l.State == LeaseState.Active).SelectMany(l => l.Scopes).ToHashSet(StringComparer.Ordinal);
+                var held = HeldScopes(lease.AgentId, now);
                 if (quota.ToxicGuards.FirstOrDefault(g => g.ReachedBy(held)) is { } reached)
                 {
                     return Task.FromResult(LeaseOpenResult.Toxic(reached.RuleId));
@@ -131,8 +131,14 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
     }
 
     public Task<LeaseTransition> ApproveAsync(
-        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken)
+        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken,
+        IReadOnlyList<ToxicGuard>? toxicGuards = null)
     {
+        foreach (var guard in toxicGuards ?? [])
+        {
+            guard.Validate();
+        }
+
         lock (_gate)
         {
             if (Precheck(leaseId, expectedGeneration) is { } refused)
@@ -144,6 +150,12 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
             if (lease.StateAt(now) != LeaseState.PendingApproval)
             {
                 return Task.FromResult(new LeaseTransition(TransitionOutcome.NotApplicable, lease));
+            }
+
+            if (toxicGuards is { Count: > 0 } && HeldScopes(lease.AgentId, now) is var held
+                && toxicGuards.FirstOrDefault(g => g.ReachedBy(held)) is { } reached)
+            {
+                return Task.FromResult(new LeaseTransition(TransitionOutcome.ToxicCombination, lease) { RuleId = reached.RuleId });
             }
 
             var target = deadline > lease.MaxDeadline ? lease.MaxDeadline : deadline;
@@ -361,6 +373,12 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
         !_leases.TryGetValue(leaseId, out var lease) ? new LeaseTransition(TransitionOutcome.NotFound, null)
         : expectedGeneration is { } expected && expected != lease.Generation ? new LeaseTransition(TransitionOutcome.Conflict, lease)
         : null;
+
+    /// <summary>The scopes of the agent's active leases with a deadline after <paramref name="now"/> (call under the lock).</summary>
+    private HashSet<string> HeldScopes(string agentId, DateTimeOffset now) =>
+        (_open.GetValueOrDefault(agentId) ?? []).Select(id => _leases[id])
+            .Where(l => l.State == LeaseState.Active && l.Deadline > now)
+            .SelectMany(l => l.Scopes).ToHashSet(StringComparer.Ordinal);
 
     private HashSet<string> OpenSet(string agentId)
     {
