@@ -53,6 +53,13 @@ public abstract partial class LeaseStoreContract
         Assert.That(refused.Refusal, Is.EqualTo(OpenRefusal.ToxicCombination), "every pattern held, by different leases");
         var exact = await Open(Holding(agent, "http:post:external"), Guarded("secrets:read:db", "secrets:read"));
         Assert.That(exact.Refusal, Is.EqualTo(OpenRefusal.None), "'secrets:read:db' is held only by the pending lease");
+
+        // Pattern characters are literal: '.' and '-' are not wildcards, nor is a prefix a match.
+        await Open(Holding(agent, "kbXread", "ops-x"));
+        var literal = await Open(Holding(agent, "tickets:read"), Guarded("kb.read"));
+        var dash = await Open(Holding(agent, "tickets:read"), Guarded("ops-"));
+        var prefix = await Open(Holding(agent, "tickets:read"), Guarded("kbX"));
+        Assert.That((literal.Refusal, dash.Refusal, prefix.Refusal), Is.EqualTo((OpenRefusal.None, OpenRefusal.None, OpenRefusal.None)));
     }
 
     [Test]
