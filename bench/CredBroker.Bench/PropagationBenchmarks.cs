@@ -31,6 +31,17 @@ internal static class PropagationBenchmarks
         using var stop = new CancellationTokenSource();
         var following = sync.RunAsync(stop.Token);
         var validator = new AccessTokenValidator(new TokenValidationOptions { Issuer = broker.HttpAddress.ToString().TrimEnd('/'), Audience = "tickets-api" }, keys, sync);
+        var caughtUp = Stopwatch.StartNew();
+        while (!sync.IsSynced)
+        {
+            // Tokens are refused (revocations_not_synced) until the broker's first heartbeat.
+            if (caughtUp.Elapsed > TimeSpan.FromSeconds(20))
+            {
+                throw new InvalidOperationException("the revocation feed did not catch up in 20 s");
+            }
+
+            await Task.Delay(10);
+        }
 
         var latencies = new List<double>(count);
         for (var i = 0; i < count; i++)

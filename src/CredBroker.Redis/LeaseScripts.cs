@@ -48,17 +48,56 @@ internal static class LeaseScripts
           redis.call('SET', tag .. 'deny:' .. id, cause, 'PXAT', deadline)
         end
 
-        -- Appends one revocation event. Trims in batches (about maxlen/100 at a time) and records
-        -- the newest dropped id, because Redis 7.0 does not record ids removed by trimming.
-        local function append_event(tag, maxlen, fields)
+        -- Appends one revocation event and drops, by time, the events older than the retention (ms):
+        -- stream ids are the server's clock (XADD *), so the cutoff is the new entry's id time minus
+        -- the retention (XTRIM MINID). Records the newest dropped id, because Redis 7.0 does not record
+        -- ids removed by trimming; a reader whose cursor is before it missed events (cursor too old).
+        local function append_event(tag, retention, fields)
           local stream = tag .. 'revocations'
-          redis.call('XADD', stream, '*', unpack(fields))
-          local excess = redis.call('XLEN', stream) - maxlen
-          if excess >= math.max(1, math.floor(maxlen / 100)) then
-            local dropped = redis.call('XRANGE', stream, '-', '+', 'COUNT', excess)
-            redis.call('SET', tag .. 'revocations:trimmed', dropped[#dropped][1])
-            redis.call('XTRIM', stream, 'MAXLEN', maxlen)
+          local id = redis.call('XADD', stream, '*', unpack(fields))
+          local cutoff = ms(tonumber(string.match(id, '^(%d+)')) - retention) .. '-0'
+          local dropped = redis.call('XREVRANGE', stream, '(' .. cutoff, '-', 'COUNT', 1)
+          if #dropped > 0 then
+            redis.call('SET', tag .. 'revocations:trimmed', dropped[1][1])
+            redis.call('XTRIM', stream, 'MINID', cutoff)
           end
+        end
+
+        -- Toxic guards in ARGV from index `at`: a count, then per guard its rule id, a pattern count and
+        -- anchored Lua patterns. Returns the rule id of the first guard the agent's active leases (its
+        -- open index, entries after `now`) reach with a scope for every pattern, or false; and the ARGV
+        -- index after the guards. Run in the script that writes, so concurrent writers cannot each miss
+        -- the other. No guards: nothing is read.
+        local function toxic_reached(open_key, now, at)
+          local guards = {}
+          for g = 1, tonumber(ARGV[at]) do
+            local count = tonumber(ARGV[at + 2])
+            local patterns = {}
+            for p = 1, count do patterns[p] = ARGV[at + 2 + p] end
+            guards[g] = {ARGV[at + 1], patterns}
+            at = at + 2 + count
+          end
+          at = at + 1
+          if #guards == 0 then return false, at end
+          local tag, held = tag_of(open_key), {}
+          for _, other in ipairs(redis.call('ZRANGEBYSCORE', open_key, '(' .. ms(now), '+inf')) do
+            local f = redis.call('HMGET', tag .. 'lease:' .. other, 'state', 'scopes')
+            if f[1] == 'active' and f[2] and not swept(tag, other, f[1]) then
+              for scope in string.gmatch(f[2], '%S+') do held[#held + 1] = scope end
+            end
+          end
+          for _, guard in ipairs(guards) do
+            local reached = true
+            for _, pattern in ipairs(guard[2]) do
+              local found = false
+              for _, scope in ipairs(held) do
+                if string.find(scope, pattern) then found = true break end
+              end
+              if not found then reached = false break end
+            end
+            if reached then return guard[1], at end
+          end
+          return false, at
         end
 
         -- Keeps an index key alive at least until `at` (it never outlives what it indexes by much).
@@ -70,18 +109,23 @@ internal static class LeaseScripts
 
     /// <summary>
     /// KEYS: lease (its id derived from agent and task), deadlines, agent open, agent opens (rate), quarantine, shard leases.
-    /// ARGV: id, expire-at, now, max concurrent (0 = none), max opens per window (0 = none), window, field/value pairs...
-    /// Returns {'created'} | {'existing', id, hash} | {'quarantined'} | {'concurrency'|'rate', retry-after ms}.
+    /// ARGV: id, expire-at, now, max concurrent (0 = none), max opens per window (0 = none), window,
+    /// guard count, then per toxic guard: rule id, pattern count, Lua patterns...; then field/value pairs...
+    /// Returns {'created'} | {'existing', id, hash} | {'quarantined'} | {'concurrency'|'rate', retry-after ms} | {'toxic', rule id}.
     /// </summary>
     public const string Open = Prelude + """
         if redis.call('EXISTS', KEYS[5]) == 1 then return {'quarantined'} end
         -- The lease id is derived from (agent, task): an existing hash is this task's lease.
-        local hash = read(tag_of(KEYS[1]), ARGV[1])
+        local tag = tag_of(KEYS[1])
+        local hash = read(tag, ARGV[1])
         if #hash > 0 then return {'existing', ARGV[1], hash} end
         local id, expireAt, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
         local maxConcurrent, maxOpens, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
         -- Leases past their deadline are expired (the sweeper may not have recorded it yet): drop them here.
         redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ms(now))
+        -- Toxic combinations across the agent's leases, checked with the write (see toxic_reached).
+        local toxic, at = toxic_reached(KEYS[3], now, 7)
+        if toxic then return {'toxic', toxic} end
         if maxConcurrent > 0 and redis.call('ZCARD', KEYS[3]) >= maxConcurrent then
           local soonest = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ms(now), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
           return {'concurrency', ms(tonumber(soonest[2]) - now)}
@@ -91,7 +135,7 @@ internal static class LeaseScripts
           return {'rate', ms(tonumber(oldest[2]) + window - now)}
         end
         local fields = {}
-        for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+        for i = at, #ARGV do fields[#fields + 1] = ARGV[i] end
         redis.call('HSET', KEYS[1], unpack(fields))
         redis.call('PEXPIREAT', KEYS[1], expireAt)
         local deadline = redis.call('HGET', KEYS[1], 'deadline')
@@ -112,7 +156,7 @@ internal static class LeaseScripts
 
     /// <summary>
     /// Complete and revoke. KEYS: lease, revocations. ARGV: now, expected generation ('' = any),
-    /// target state, cause, reason, actor ('' = the agent), max events.
+    /// target state, cause, reason, actor ('' = the agent), revocation retention (ms).
     /// Past its deadline the lease ends as expired instead, with no event ('unchanged').
     /// </summary>
     public const string Kill = Prelude + """
@@ -157,8 +201,9 @@ internal static class LeaseScripts
         """;
 
     /// <summary>
-    /// KEYS: lease, deadlines. ARGV: now, expected generation ('' = any), deadline, scopes (space-separated), actor, note.
-    /// Pending approval → active with the given scopes and deadline (clamped to max_deadline).
+    /// KEYS: lease, deadlines. ARGV: now, expected generation ('' = any), deadline, scopes (space-separated), actor, note,
+    /// then toxic guards (see toxic_reached). Pending approval → active with the given scopes and deadline
+    /// (clamped to max_deadline), unless a guard is reached: {'toxic', rule id, hash}, nothing written.
     /// </summary>
     public const string Approve = Prelude + """
         if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
@@ -167,6 +212,8 @@ internal static class LeaseScripts
         local f = redis.call('HMGET', KEYS[1], 'state', 'deadline', 'gen', 'agent', 'max_deadline')
         if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= tonumber(f[3]) then return {'conflict', read(tag, id)} end
         if f[1] ~= 'pending_approval' or tonumber(f[2]) <= tonumber(ARGV[1]) or swept(tag, id, f[1]) then return {'unchanged', read(tag, id)} end
+        local toxic = toxic_reached(tag .. 'agent:' .. f[4] .. ':open', tonumber(ARGV[1]), 7)
+        if toxic then return {'toxic', toxic, read(tag, id)} end
         local target = math.min(tonumber(ARGV[3]), tonumber(f[5]))
         redis.call('HSET', KEYS[1], 'state', 'active', 'deadline', ms(target), 'scopes', ARGV[4], 'ap_ok', '1', 'ap_by', ARGV[5], 'ap_note', ARGV[6])
         redis.call('HINCRBY', KEYS[1], 'gen', 1)
@@ -228,7 +275,7 @@ internal static class LeaseScripts
 
 
     /// <summary>
-    /// KEYS: quarantine, agent open. ARGV: now, agent, reason, actor, max events. Revokes every open
+    /// KEYS: quarantine, agent open. ARGV: now, agent, reason, actor, revocation retention (ms). Revokes every open
     /// lease (one past its deadline expires), appends one agent event. Returns the number revoked,
     /// or -1 when the agent was already quarantined (nothing written).
     /// </summary>

@@ -44,7 +44,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     {
         options ??= new LeaseStoreOptions();
         connection ??= new RedisConnectionOptions();
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.RevocationLogMaxLength, 1);
+        options.Validate();
         replicaAcks?.Validate(connection.Timeout);
         var main = ConnectionMultiplexer.Connect(connection.Configure(configuration));
         try
@@ -60,6 +60,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     }
 
     private IDatabase Db => _connection.GetDatabase();
+
+    private long RetentionMs => (long)_options.RevocationRetention.TotalMilliseconds;
 
     /// <summary>The signing-key schedule, on this store's connection.</summary>
     public RedisKeyScheduleStore KeySchedule() => new(_connection);
@@ -80,7 +82,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         RedisValue[] args =
         [
             lease.LeaseId, expireAt, lease.CreatedAt.ToUnixTimeMilliseconds(), quota.MaxConcurrent ?? 0, quota.MaxOpensPerWindow ?? 0,
-            (long)quota.RateWindow.TotalMilliseconds, .. LeaseHash.ToArgs(lease),
+            (long)quota.RateWindow.TotalMilliseconds, .. ToxicGuardArgs(quota.ToxicGuards), .. LeaseHash.ToArgs(lease),
         ];
         var result = await Eval(LeaseScripts.Open, keys, args);
         return (string)result[0]! switch
@@ -90,6 +92,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             "quarantined" => LeaseOpenResult.Refused(OpenRefusal.Quarantined),
             "concurrency" => LeaseOpenResult.Refused(OpenRefusal.ConcurrencyLimit, Millis(result[1])),
             "rate" => LeaseOpenResult.Refused(OpenRefusal.RateLimit, Millis(result[1])),
+            "toxic" => LeaseOpenResult.Toxic((string)result[1]!),
             var other => throw new InvalidOperationException($"Unexpected open script result '{other}'."),
         };
     }
@@ -123,9 +126,18 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             [now.ToUnixTimeMilliseconds(), newDeadline.ToUnixTimeMilliseconds(), Generation(expectedGeneration)], cancellationToken);
 
     public Task<LeaseTransition> ApproveAsync(
-        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
-        TransitionAsync(LeaseScripts.Approve, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Deadlines(shard)],
-            [now.ToUnixTimeMilliseconds(), Generation(expectedGeneration), deadline.ToUnixTimeMilliseconds(), string.Join(' ', scopes), actor, note], cancellationToken);
+        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken,
+        IReadOnlyList<ToxicGuard>? toxicGuards = null)
+    {
+        foreach (var guard in toxicGuards ?? [])
+        {
+            guard.Validate();
+        }
+
+        return TransitionAsync(LeaseScripts.Approve, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Deadlines(shard)],
+            [now.ToUnixTimeMilliseconds(), Generation(expectedGeneration), deadline.ToUnixTimeMilliseconds(), string.Join(' ', scopes), actor, note, .. ToxicGuardArgs(toxicGuards ?? [])],
+            cancellationToken);
+    }
 
     public async Task<IReadOnlyList<Lease>> ListOpenLeasesAsync(string agentId, DateTimeOffset now, int limit, CancellationToken cancellationToken)
     {
@@ -167,7 +179,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         var result = await Durable(LeaseScripts.Quarantine,
             [RedisKeys.Quarantine(agentId), RedisKeys.AgentOpen(agentId), RedisKeys.Revocations(LeaseIds.ShardOf(agentId))],
-            [now.ToUnixTimeMilliseconds(), agentId, reason, actor, _options.RevocationLogMaxLength]);
+            [now.ToUnixTimeMilliseconds(), agentId, reason, actor, RetentionMs]);
         return Math.Max(0, (int)result);
     }
 
@@ -208,7 +220,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     public async Task<RevocationCursor> CurrentRevocationCursorAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        // The newest entry is the last generated one: trimming never empties a stream (max length >= 1).
+        // The newest entry is the last generated one: trimming runs right after an append and keeps it (the cutoff is before now).
         var tails = await Task.WhenAll(Enumerable.Range(0, LeaseIds.ShardCount).Select(shard =>
             Run(() => Db.ScriptEvaluateAsync(LeaseScripts.Tail, [RedisKeys.Revocations(shard)]))));
         return new RevocationCursor(tails.Select(t => LogPosition.Parse((string)t!)).ToList());
@@ -294,7 +306,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     private Task<LeaseTransition> KillAsync(
         string leaseId, DateTimeOffset now, long? expectedGeneration, LeaseState state, RevocationCause cause, string reason, string actor, CancellationToken cancellationToken) =>
         TransitionAsync(LeaseScripts.Kill, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Revocations(shard)],
-            [now.ToUnixTimeMilliseconds(), Generation(expectedGeneration), state.ToWire(), cause.ToWire(), reason, actor, _options.RevocationLogMaxLength],
+            [now.ToUnixTimeMilliseconds(), Generation(expectedGeneration), state.ToWire(), cause.ToWire(), reason, actor, RetentionMs],
             cancellationToken, durable: true);
 
     private async Task<LeaseTransition> TransitionAsync(
@@ -308,7 +320,13 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
 
         var keyList = keys(shard);
         var result = durable ? (RedisResult[])(await Durable(script, keyList, args))! : await Eval(script, keyList, args);
-        var outcome = (string)result[0]! switch
+        var kind = (string)result[0]!;
+        if (kind == "toxic")
+        {
+            return new LeaseTransition(TransitionOutcome.ToxicCombination, LeaseHash.FromFlat(leaseId, result[2])) { RuleId = (string)result[1]! };
+        }
+
+        var outcome = kind switch
         {
             "applied" => TransitionOutcome.Applied,
             "unchanged" => TransitionOutcome.NotApplicable,
@@ -316,6 +334,47 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             _ => TransitionOutcome.NotFound,
         };
         return new LeaseTransition(outcome, outcome == TransitionOutcome.NotFound ? null : LeaseHash.FromFlat(leaseId, result[1]));
+    }
+
+    /// <summary>The Open script's guard arguments: count, then per guard its rule id, pattern count and Lua patterns.</summary>
+    private static RedisValue[] ToxicGuardArgs(IReadOnlyList<ToxicGuard> guards)
+    {
+        var args = new List<RedisValue>(1 + (guards.Count * 4)) { guards.Count };
+        foreach (var guard in guards)
+        {
+            args.Add(guard.RuleId);
+            args.Add(guard.Held.Count);
+            args.AddRange(guard.Held.Select(p => (RedisValue)LuaPattern(p)));
+        }
+
+        return [.. args];
+    }
+
+    /// <summary>
+    /// A scope pattern as an anchored Lua pattern: literal characters escaped, a <c>*</c> segment one
+    /// non-empty run without a separator (<see cref="Core.Policy.ScopePattern"/>'s rule).
+    /// </summary>
+    internal static string LuaPattern(Core.Policy.ScopePattern pattern)
+    {
+        var lua = new System.Text.StringBuilder("^", (pattern.Text.Length * 2) + 2);
+        foreach (var c in pattern.Text)
+        {
+            if (c == '*')
+            {
+                lua.Append("[^:/]+");
+            }
+            else
+            {
+                if (!char.IsAsciiLetterOrDigit(c))
+                {
+                    lua.Append('%');
+                }
+
+                lua.Append(c);
+            }
+        }
+
+        return lua.Append('$').ToString();
     }
 
     private static RedisValue Generation(long? expected) => expected is { } g ? g : "";

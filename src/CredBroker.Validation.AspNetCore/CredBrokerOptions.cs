@@ -62,6 +62,12 @@ public sealed class CredBrokerOptions : AuthenticationSchemeOptions
     /// <summary>Past <see cref="RevocationMaxOutage"/>, keep accepting tokens on the last known revocations instead of refusing them; default false.</summary>
     public bool RevocationFailOpen { get; set; }
 
+    /// <summary>
+    /// Accept tokens before the revocation feed has caught up (its first heartbeat after start, or after
+    /// a resync); default false: until then every token is refused (<c>revocations_not_synced</c>).
+    /// </summary>
+    public bool RevocationAcceptBeforeCaughtUp { get; set; }
+
     /// <summary>Tolerance for clock differences with the broker; default 60 s, at most 5 minutes.</summary>
     public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromSeconds(60);
 

@@ -21,7 +21,10 @@ public sealed class CredBrokerScheme
         };
         DenyList = new DenyList(options.MaxClockSkew, options.MaxTokenLifetime);
         Revocations = options.RevocationFeed is { } feed
-            ? new RevocationSync(feed, DenyList, time, new RevocationSyncOptions { MaxOutage = options.RevocationMaxOutage, FailOpen = options.RevocationFailOpen })
+            ? new RevocationSync(feed, DenyList, time, new RevocationSyncOptions
+            {
+                MaxOutage = options.RevocationMaxOutage, FailOpen = options.RevocationFailOpen, AcceptBeforeCaughtUp = options.RevocationAcceptBeforeCaughtUp,
+            })
             : null;
         Validator = new AccessTokenValidator(
             new TokenValidationOptions

@@ -211,6 +211,11 @@ public sealed class AccessTokenValidator
             return TokenErrors.RevocationUnavailable;
         }
 
+        if (_revocation is { IsSynced: false })
+        {
+            return TokenErrors.RevocationsNotSynced;
+        }
+
         if (_revocation is not null && IsRevoked(_revocation, claims))
         {
             return TokenErrors.Revoked;

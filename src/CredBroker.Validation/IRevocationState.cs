@@ -14,4 +14,10 @@ public interface IRevocationState
     /// the validator fails closed): every token is then refused with <see cref="TokenErrors.RevocationUnavailable"/>.
     /// </summary>
     bool IsAvailable => true;
+
+    /// <summary>
+    /// False while the state has not caught up with its source (e.g. before the revocation feed's
+    /// first heartbeat): every token is then refused with <see cref="TokenErrors.RevocationsNotSynced"/>.
+    /// </summary>
+    bool IsSynced => true;
 }

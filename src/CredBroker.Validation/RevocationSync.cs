@@ -14,6 +14,14 @@ public sealed record RevocationSyncOptions
 
     /// <summary>Longest pause between reconnects.</summary>
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Validate tokens before the feed has caught up (an empty deny list right after start counts as
+    /// complete). Default false: until the feed's first heartbeat — and again while replaying after an
+    /// expired cursor — tokens are refused with <see cref="TokenErrors.RevocationsNotSynced"/>, because a
+    /// token revoked a moment ago would otherwise pass. Only for deployments that accept that window.
+    /// </summary>
+    public bool AcceptBeforeCaughtUp { get; init; }
 }
 
 /// <summary>
@@ -21,7 +29,8 @@ public sealed record RevocationSyncOptions
 /// remembers the cursor and resumes after it when the stream breaks (so nothing is missed), starts
 /// over when the broker says the cursor expired, and prunes entries that can no longer matter.
 /// As an <see cref="IRevocationState"/> it is unavailable (fail closed) once the feed has been
-/// silent longer than <see cref="RevocationSyncOptions.MaxOutage"/>, unless configured to fail open.
+/// silent longer than <see cref="RevocationSyncOptions.MaxOutage"/>, unless configured to fail open,
+/// and not synced (tokens refused with <see cref="TokenErrors.RevocationsNotSynced"/>) until it has caught up.
 /// <see cref="IsCaughtUp"/> and <see cref="IsConnected"/> say whether it is ready (a readiness probe's question).
 /// </summary>
 public sealed class RevocationSync(IRevocationFeed feed, DenyList denyList, TimeProvider time, RevocationSyncOptions? options = null) : IRevocationState
@@ -60,6 +69,10 @@ public sealed class RevocationSync(IRevocationFeed feed, DenyList denyList, Time
 
     /// <inheritdoc />
     public bool IsAvailable => _options.FailOpen || IsHealthy;
+
+    /// <inheritdoc />
+    /// <remarks>True once caught up (<see cref="IsCaughtUp"/>), or always with <see cref="RevocationSyncOptions.AcceptBeforeCaughtUp"/>.</remarks>
+    public bool IsSynced => _options.AcceptBeforeCaughtUp || _caughtUp;
 
     /// <inheritdoc />
     public bool IsRevoked(string leaseId, string agentId, DateTimeOffset issuedAt) => denyList.IsRevoked(leaseId, agentId, issuedAt);

@@ -65,4 +65,12 @@ public static class TokenErrors
 
     /// <summary>The revocation feed has been unreachable longer than allowed and the validator fails closed.</summary>
     public const string RevocationUnavailable = "revocation_unavailable";
+
+    /// <summary>
+    /// The revocation state has not caught up with the feed yet (right after start, or while replaying
+    /// after an expired cursor): an empty deny list proves nothing until the broker's first heartbeat
+    /// says every retained revocation was delivered. Opt out with
+    /// <see cref="RevocationSyncOptions.AcceptBeforeCaughtUp"/>.
+    /// </summary>
+    public const string RevocationsNotSynced = "revocations_not_synced";
 }

@@ -38,7 +38,7 @@ public sealed class ChartConfigurationTests
         Assert.That(options.Operators.Subjects, Is.EqualTo(new[] { "secops-oncall@example.com" }));
         Assert.That(options.Operators.Issuers.Single().SubjectClaim, Is.EqualTo("email"));
         Assert.That(options.Leases.SweepInterval, Is.EqualTo(TimeSpan.FromMilliseconds(200)));
-        Assert.That(options.Leases.RevocationLogMaxLength, Is.EqualTo(200_000));
+        Assert.That(options.Leases.RevocationRetention, Is.EqualTo(TimeSpan.FromMinutes(121)));
     }
 
     [Test]

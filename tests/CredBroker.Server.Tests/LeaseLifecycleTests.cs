@@ -199,20 +199,27 @@ public sealed class LeaseLifecycleTests : ProductionBrokerFixture
     {
         await using var broker = new ProductionBroker();
         using var redis = RedisServer.Start();
-        await broker.StartAsync(redis.ConnectionString, "--CredBroker:Leases:RevocationLogMaxLength=100");
+        // Events are kept by time (issue 15 item 12): a 1 s retention, so the test can outlive it.
+        await broker.StartAsync(redis.ConnectionString, "--CredBroker:Leases:RevocationRetention=00:00:01");
         using var client = broker.ClientFor(Triage);
         using var operators = broker.OperatorClient();
         BeginTaskRequest Next() => new() { TaskId = "trim-" + Guid.NewGuid().ToString("N"), Scopes = { "tickets:read" } };
 
         var first = await client.BeginTaskAsync(Next());
         await client.CompleteTaskAsync(first.LeaseId);
+        var second = await client.BeginTaskAsync(Next());
+        await client.CompleteTaskAsync(second.LeaseId);
+        var appended = Stopwatch.StartNew();
+        // A reader that saw the first event only: the second is what it would miss.
         var cursor = (await ReadEventsAsync(client, "", 1))[0].Cursor;
-        // One agent lives in one shard: 150 more events there push the first one out of the log.
-        for (var i = 0; i < 150; i++)
+        while (appended.Elapsed < TimeSpan.FromSeconds(1.5))
         {
-            var begun = await client.BeginTaskAsync(Next());
-            await operators.RevokeLeaseAsync(begun.LeaseId, "trim");
+            await Task.Delay(50);
         }
+
+        // One agent lives in one shard: the next event there drops both earlier ones, now past the retention.
+        var next = await client.BeginTaskAsync(Next());
+        await operators.RevokeLeaseAsync(next.LeaseId, "trim");
 
         var error = Assert.ThrowsAsync<RpcException>(() => ReadEventsAsync(client, cursor, 1));
         Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.FailedPrecondition));

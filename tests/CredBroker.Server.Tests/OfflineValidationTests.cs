@@ -34,6 +34,13 @@ public sealed class OfflineValidationTests
         using var stop = new CancellationTokenSource();
         var following = sync.RunAsync(stop.Token);
         var validator = new AccessTokenValidator(new TokenValidationOptions { Issuer = broker.HttpAddress.ToString().TrimEnd('/'), Audience = "tickets-api" }, keys, sync);
+        var caughtUp = Stopwatch.StartNew();
+        while (!sync.IsSynced)
+        {
+            // Tokens are refused (revocations_not_synced) until the broker's first heartbeat.
+            Assert.That(caughtUp.Elapsed, Is.LessThan(TimeSpan.FromSeconds(20)), "the revocation feed did not catch up");
+            await Task.Delay(10);
+        }
 
         var latencies = new List<TimeSpan>();
         for (var i = 0; i < 100; i++)

@@ -54,6 +54,8 @@ public sealed class CredBrokerRegistrationTests
         }));
         using var http = app.GetTestClient();
         var token = _tokens.Mint(leaseId: "lease-9").AccessToken;
+        await feed.HeartbeatAsync();
+        await Until(async () => (await Get(http, "/read", token)).StatusCode == HttpStatusCode.OK, "the feed caught up (its first heartbeat)");
 
         var ok = await Get(http, "/read", token);
         Assert.That(ok.StatusCode, Is.EqualTo(HttpStatusCode.OK));
@@ -122,6 +124,10 @@ public sealed class CredBrokerRegistrationTests
         using var http = app.GetTestClient();
         var forA = _tokens.Mint(leaseId: "lease-1").AccessToken;
         var forB = other.Mint(audience: "other-api", leaseId: "lease-1").AccessToken;
+        await feedA.HeartbeatAsync();
+        await feedB.HeartbeatAsync();
+        await Until(async () => (await Get(http, "/a", forA)).StatusCode == HttpStatusCode.OK, "A's feed caught up");
+        await Until(async () => (await Get(http, "/b", forB)).StatusCode == HttpStatusCode.OK, "B's feed caught up");
 
         Assert.That((await Get(http, "/a", forA)).StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That((await Get(http, "/b", forB)).StatusCode, Is.EqualTo(HttpStatusCode.OK));
@@ -138,11 +144,13 @@ public sealed class CredBrokerRegistrationTests
         Assert.That(feedA.Requests, Is.Not.Empty);
         Assert.That(feedB.Requests, Is.Not.Empty);
 
-        // A caught up, B not: each scheme has its own health check.
-        await feedA.HeartbeatAsync();
+        // B resyncs after an expired cursor (not caught up), A does not: each scheme has its own health check.
+        feedB.Break(new RevocationCursorExpiredException("too old"));
         var health = app.Services.GetRequiredService<HealthCheckService>();
-        await Until(async () => (await health.CheckHealthAsync()).Entries["credbroker-A"].Status == HealthStatus.Healthy, "A healthy");
-        Assert.That((await health.CheckHealthAsync()).Entries["credbroker-B"].Status, Is.EqualTo(HealthStatus.Unhealthy));
+        await Until(async () => (await health.CheckHealthAsync()).Entries["credbroker-B"].Status == HealthStatus.Unhealthy, "B replaying");
+        Assert.That((await health.CheckHealthAsync()).Entries["credbroker-A"].Status, Is.EqualTo(HealthStatus.Healthy));
+        Assert.That((await Get(http, "/b", forB)).Headers.WwwAuthenticate.ToString(), Does.Contain("revocations_not_synced"), "B refuses while replaying");
+        Assert.That((await Get(http, "/a", forA)).StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized), "A still refuses its revoked lease");
     }
 
     [TestCase("Issuer", "Issuer")]

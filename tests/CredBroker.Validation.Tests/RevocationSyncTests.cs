@@ -94,6 +94,47 @@ public sealed class RevocationSyncTests
         Assert.That(validator.Validate(tokens.Mint().AccessToken, tokens.Now).Error, Is.EqualTo(TokenErrors.RevocationUnavailable));
     }
 
+    /// <summary>Issue 15 item 12: an empty deny list right after start is not trusted; the refusal says why.</summary>
+    [Test]
+    public async Task NotCaughtUp_RefusesTokensAsRevocationsNotSynced_UntilAHeartbeat_AndAgainWhileReplayingAfterAnExpiredCursor()
+    {
+        var feed = new ScriptedFeed();
+        var sync = new RevocationSync(feed, new DenyList(), TimeProvider.System, Fast());
+        using var tokens = new TestTokens();
+        var validator = tokens.Validator(revocation: sync);
+        var token = tokens.Mint(leaseId: "lease-9").AccessToken;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var run = sync.RunAsync(cts.Token);
+
+        Assert.That(validator.Validate(token, tokens.Now).Error, Is.EqualTo(TokenErrors.RevocationsNotSynced), "before anything arrived");
+        await feed.SendAsync(new RevocationNotice("c1", "lease", "lease-1", "agent-a", Later));
+        await Until(() => sync.Cursor == "c1");
+        Assert.That(validator.Validate(token, tokens.Now).Error, Is.EqualTo(TokenErrors.RevocationsNotSynced), "replaying: not caught up yet");
+
+        await feed.HeartbeatAsync("c2");
+        await Until(() => sync.IsSynced);
+        Assert.That(validator.Validate(token, tokens.Now).IsValid, Is.True);
+
+        feed.Break(new RevocationCursorExpiredException("too old"));
+        await Until(() => !sync.IsSynced);
+        Assert.That(validator.Validate(token, tokens.Now).Error, Is.EqualTo(TokenErrors.RevocationsNotSynced), "resyncing after an expired cursor");
+        await feed.HeartbeatAsync("c3");
+        await Until(() => sync.IsSynced);
+        Assert.That(validator.Validate(token, tokens.Now).IsValid, Is.True);
+        await cts.CancelAsync();
+        await run;
+    }
+
+    [Test]
+    public void AcceptBeforeCaughtUp_OptsOut()
+    {
+        var sync = new RevocationSync(new ScriptedFeed(), new DenyList(), TimeProvider.System, Fast() with { AcceptBeforeCaughtUp = true });
+        using var tokens = new TestTokens();
+
+        Assert.That(sync.IsCaughtUp, Is.False);
+        Assert.That(tokens.Validator(revocation: sync).Validate(tokens.Mint().AccessToken, tokens.Now).IsValid, Is.True);
+    }
+
     private static RevocationSyncOptions Fast() => new() { MinBackoff = TimeSpan.FromMilliseconds(5), MaxBackoff = TimeSpan.FromMilliseconds(20) };
 
     private static async Task Until(Func<bool> condition)

@@ -135,7 +135,7 @@ app.kubernetes.io/part-of: credbroker
 {{- $leases := dict }}
 {{- with $v.leases.sweepInterval }}{{ $_ := set $leases "SweepInterval" . }}{{ end }}
 {{- with $v.leases.revocationPollInterval }}{{ $_ := set $leases "RevocationPollInterval" . }}{{ end }}
-{{- with $v.leases.revocationLogMaxLength }}{{ $_ := set $leases "RevocationLogMaxLength" (int .) }}{{ end }}
+{{- with $v.leases.revocationRetention }}{{ $_ := set $leases "RevocationRetention" . }}{{ end }}
 {{- if $leases }}{{ $_ := set $cb "Leases" $leases }}{{ end }}
 {{- $telemetry := dict }}
 {{- with $v.telemetry.otlpEndpoint }}{{ $_ := set $telemetry "OtlpEndpoint" . }}{{ end }}

@@ -90,26 +90,37 @@ public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseSt
         var holdings = await gate.HoldingsAsync(lease.AgentId, lease.TaskId, cancellationToken);
         if (ToxicCombinationRule.FirstReached(gate.Policy, granted, holdings) is { } toxic)
         {
-            throw new BrokerException(BrokerErrorKind.FailedPrecondition,
-                $"Approving [{string.Join(' ', granted)}] would give agent '{lease.AgentId}' the forbidden combination {string.Join(" + ", toxic.Scopes)} with its other active leases; narrow the approval or deny it.",
-                [toxic.RuleId]);
+            throw ToxicApproval(lease, granted, string.Join(" + ", toxic.Scopes.Select(s => s.Text)), toxic.RuleId);
         }
 
         var now = time.GetUtcNow();
+        // The read above is advisory; the store checks the same combinations again in the approving
+        // write itself, so a BeginTask racing this approval cannot leave both halves of a pair active.
+        var guards = ToxicCombinationRule.AgentWideGuards(gate.Policy, granted);
         // Audit first: a failed append is UNAVAILABLE and leaves the approval pending (the operator
         // retries) — never an applied approval without its record.
         await audit.RaiseAsync(Decided(lease, "approve", granted, actor, note), cancellationToken);
         var result = await ApplyAsync(lease, "approve", actor,
-            () => store.ApproveAsync(lease.LeaseId, granted, now + lease.Approval!.LeaseTtl, actor, note, now, lease.Generation, cancellationToken), cancellationToken);
+            () => store.ApproveAsync(lease.LeaseId, granted, now + lease.Approval!.LeaseTtl, actor, note, now, lease.Generation, cancellationToken, guards), cancellationToken,
+            refused => ToxicApproval(lease, granted, ToxicScopesOf(refused.RuleId), refused.RuleId ?? "toxic"));
         return result.Lease!;
     }
+
+    private static BrokerException ToxicApproval(Lease lease, IReadOnlyList<string> granted, string combination, string ruleId) =>
+        new(BrokerErrorKind.FailedPrecondition,
+            $"Approving [{string.Join(' ', granted)}] would give agent '{lease.AgentId}' the forbidden combination {combination} with its other active leases; narrow the approval or deny it.",
+            [ruleId]);
+
+    private string ToxicScopesOf(string? ruleId) =>
+        gate.Policy.ToxicCombinations.FirstOrDefault(c => c.RuleId == ruleId) is { } c ? string.Join(" + ", c.Scopes.Select(s => s.Text)) : ruleId ?? "toxic";
 
     /// <summary>
     /// Applies a decision already in the chain. When it does not apply (decided elsewhere or expired
     /// meanwhile, or the store failed), a second <c>approval.decided</c> record with <c>applied=false</c>
     /// says so (<c>applied=unknown</c> when the store failed), so the chain never shows a decision as in force that is not.
     /// </summary>
-    private async Task<LeaseTransition> ApplyAsync(Lease lease, string verdict, string actor, Func<Task<LeaseTransition>> apply, CancellationToken cancellationToken)
+    private async Task<LeaseTransition> ApplyAsync(
+        Lease lease, string verdict, string actor, Func<Task<LeaseTransition>> apply, CancellationToken cancellationToken, Func<LeaseTransition, BrokerException>? toxic = null)
     {
         LeaseTransition result;
         try
@@ -130,7 +141,7 @@ public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseSt
         if (result.Outcome != TransitionOutcome.Applied)
         {
             var now = time.GetUtcNow();
-            var refusal = NotPending(result.Lease ?? lease, now);
+            var refusal = result.Outcome == TransitionOutcome.ToxicCombination && toxic is not null ? toxic(result) : NotPending(result.Lease ?? lease, now);
             await audit.RaiseAsync(NotApplied(lease, verdict, actor, refusal.Message, applied: "false"), cancellationToken);
             throw refusal;
         }

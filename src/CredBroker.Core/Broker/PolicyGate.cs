@@ -7,9 +7,10 @@ namespace CredBroker.Core.Broker;
 /// <summary>
 /// Request-time policy for the broker: gathers what the agent already holds (its other active
 /// leases, for toxic combinations across tasks), asks the policy, and watches denials for
-/// bursts (alert, or quarantine the agent). The toxic check reads the store and then opens: two
-/// concurrent BeginTasks of one agent can each pass before the other's lease exists (check-then-act;
-/// the store cannot evaluate policy atomically).
+/// bursts (alert, or quarantine the agent). The holdings read here is advisory (it explains the
+/// denial early); the binding check is the store's: BeginTask passes the agent-wide toxic
+/// combinations the lease would complete as <see cref="LeaseQuota.ToxicGuards"/>, checked in the same
+/// atomic step as the lease write, so two concurrent BeginTasks cannot both pass.
 /// </summary>
 /// <remarks>
 /// A burst with action <c>quarantine</c> quarantines through <paramref name="administration"/>, the

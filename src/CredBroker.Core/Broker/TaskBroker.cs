@@ -3,6 +3,7 @@ using CredBroker.Core.Audit;
 using CredBroker.Core.Delegation;
 using CredBroker.Core.Leases;
 using CredBroker.Core.Policy;
+using CredBroker.Core.Policy.Rules;
 using CredBroker.Core.Tokens;
 
 namespace CredBroker.Core.Broker;
@@ -102,11 +103,16 @@ public sealed partial class TaskBroker(
         });
 
         // The lease is durable before any token exists: no token without a lease.
-        var quota = new LeaseQuota(agent.MaxConcurrentLeases, agent.MaxTasksPerMinute, TimeSpan.FromMinutes(1));
+        // Toxic combinations across the agent's tasks are checked again by the store, atomically with the write:
+        // the policy's look at the holdings above and this open are two steps, and concurrent BeginTasks race between them.
+        var quota = new LeaseQuota(agent.MaxConcurrentLeases, agent.MaxTasksPerMinute, TimeSpan.FromMinutes(1))
+        {
+            ToxicGuards = ToxicCombinationRule.AgentWideGuards(Policy.Policy, lease.Scopes),
+        };
         var opened = await _delegations.OpenAsync(delegation, lease, () => StoreCall.Run(() => store.OpenAsync(lease, quota, cancellationToken)), cancellationToken);
         if (opened.Lease is null)
         {
-            throw await DeniedAsync(caller, agent, command, Refused(agent.Id, opened), cancellationToken);
+            throw await DeniedAsync(caller, agent, command, Refused(agent.Id, opened, Policy.Policy), cancellationToken);
         }
 
         if (!opened.Created)
@@ -260,8 +266,9 @@ public sealed partial class TaskBroker(
         }
     }
 
-    private static BrokerException Refused(string agentId, LeaseOpenResult refused) => refused.Refusal switch
+    private static BrokerException Refused(string agentId, LeaseOpenResult refused, PolicyDocument policy) => refused.Refusal switch
     {
+        OpenRefusal.ToxicCombination => ToxicAcrossTasks(refused.RuleId ?? "toxic", policy),
         OpenRefusal.Quarantined => new(BrokerErrorKind.PermissionDenied,
             $"Agent '{agentId}' is quarantined (by an operator, or by policy after a burst of denials); no lease or token is issued until an operator releases it.", ["agent.quarantined"]),
         OpenRefusal.ConcurrencyLimit => new(BrokerErrorKind.ResourceExhausted,
@@ -275,6 +282,17 @@ public sealed partial class TaskBroker(
             RetryAfter = refused.RetryAfter ?? TimeSpan.FromSeconds(1),
         },
     };
+
+    /// <summary>The store's refusal of a lease that would complete a toxic combination with the agent's other leases: a policy denial.</summary>
+    private static BrokerException ToxicAcrossTasks(string ruleId, PolicyDocument policy)
+    {
+        var combination = policy.ToxicCombinations.FirstOrDefault(c => c.RuleId == ruleId);
+        var what = combination is null ? ruleId : string.Join(" + ", combination.Scopes.Select(s => s.Text));
+        var why = combination is { Description.Length: > 0 } ? $" ({combination.Description})" : string.Empty;
+        return new(BrokerErrorKind.PermissionDenied,
+            $"The requested scopes together with what this agent holds in another active task form a forbidden combination: {what}{why}; complete that task first.",
+            [ruleId]);
+    }
 
     private static BrokerException NotFound(string leaseId) =>
         new(BrokerErrorKind.NotFound, $"Lease '{leaseId}' not found for this agent.");

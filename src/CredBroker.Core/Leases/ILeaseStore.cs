@@ -14,7 +14,9 @@ public interface ILeaseStore
     /// Writes <paramref name="lease"/> and its indexes, unless the same agent already has a lease
     /// for the same task id: then nothing is written and that lease is returned (even at a quota
     /// limit). Refuses, writing nothing, when the agent is quarantined or <paramref name="quota"/>
-    /// is exhausted. The open time (rate window) is <see cref="Lease.CreatedAt"/>.
+    /// is exhausted, or when the lease would complete one of the quota's <see cref="LeaseQuota.ToxicGuards"/>
+    /// with the agent's other active leases (checked and written in one atomic step). The open time
+    /// (rate window) is <see cref="Lease.CreatedAt"/>.
     /// </summary>
     Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken);
 
@@ -34,10 +36,14 @@ public interface ILeaseStore
     /// narrow the request) and <paramref name="deadline"/> (clamped to its max), recording
     /// <paramref name="actor"/> and <paramref name="note"/> in its <see cref="Lease.Approval"/>.
     /// A lease that is not pending, or whose approval expired, is NotApplicable (nothing written).
+    /// With <paramref name="toxicGuards"/>, an approval that would complete one of them with the agent's
+    /// other active leases is <see cref="TransitionOutcome.ToxicCombination"/> (nothing written), checked
+    /// in the same atomic step as the write (see <see cref="ToxicGuard"/>).
     /// Denying is <see cref="RevokeAsync"/>: on a pending lease it records the actor and reason the same way.
     /// </summary>
     Task<LeaseTransition> ApproveAsync(
-        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken);
+        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken,
+        IReadOnlyList<ToxicGuard>? toxicGuards = null);
 
     /// <summary>
     /// The agent's open leases (active or pending approval, deadline after <paramref name="now"/>),
@@ -118,6 +124,9 @@ public enum OpenRefusal
 
     /// <summary>The agent opened its maximum number of leases in the rolling window.</summary>
     RateLimit,
+
+    /// <summary>The lease would complete a toxic combination with the agent's other active leases (<see cref="LeaseOpenResult.RuleId"/>).</summary>
+    ToxicCombination,
 }
 
 /// <summary>
@@ -126,7 +135,12 @@ public enum OpenRefusal
 /// </summary>
 public sealed record LeaseOpenResult(Lease? Lease, bool Created, OpenRefusal Refusal = OpenRefusal.None, TimeSpan? RetryAfter = null)
 {
+    /// <summary>For <see cref="OpenRefusal.ToxicCombination"/>: the guard's rule id.</summary>
+    public string? RuleId { get; init; }
+
     public static LeaseOpenResult Refused(OpenRefusal refusal, TimeSpan? retryAfter = null) => new(null, false, refusal, retryAfter);
+
+    public static LeaseOpenResult Toxic(string ruleId) => new(null, false, OpenRefusal.ToxicCombination) { RuleId = ruleId };
 }
 
 public enum TransitionOutcome
@@ -141,6 +155,13 @@ public enum TransitionOutcome
 
     /// <summary>The caller's expected generation is stale: nothing changed (the current lease is reported).</summary>
     Conflict,
+
+    /// <summary>An approval would complete a toxic combination with the agent's other active leases (<see cref="LeaseTransition.RuleId"/>): nothing changed.</summary>
+    ToxicCombination,
 }
 
-public sealed record LeaseTransition(TransitionOutcome Outcome, Lease? Lease);
+public sealed record LeaseTransition(TransitionOutcome Outcome, Lease? Lease)
+{
+    /// <summary>For <see cref="TransitionOutcome.ToxicCombination"/>: the guard's rule id.</summary>
+    public string? RuleId { get; init; }
+}

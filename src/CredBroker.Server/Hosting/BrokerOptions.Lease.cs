@@ -10,9 +10,12 @@ public sealed partial class BrokerOptions
         /// <summary>How often WatchRevocations checks the log for events appended by other replicas (this replica's own wake watchers at once).</summary>
         public TimeSpan RevocationPollInterval { get; set; } = TimeSpan.FromMilliseconds(50);
 
-        /// <summary>Revocation events kept per shard (16 shards); a validator further behind must resync.</summary>
-        public int RevocationLogMaxLength { get; set; } = new Core.Leases.LeaseStoreOptions().RevocationLogMaxLength;
+        /// <summary>
+        /// How long revocation events are kept (by time, not count): at least the longest token lifetime
+        /// (agents' max_token_ttl) plus validators' clock skew; a validator whose cursor is older must resync.
+        /// </summary>
+        public TimeSpan RevocationRetention { get; set; } = Core.Leases.LeaseStoreOptions.DefaultRevocationRetention;
 
-        public Core.Leases.LeaseStoreOptions StoreOptions() => new() { RevocationLogMaxLength = RevocationLogMaxLength };
+        public Core.Leases.LeaseStoreOptions StoreOptions() => new() { RevocationRetention = RevocationRetention };
     }
 }

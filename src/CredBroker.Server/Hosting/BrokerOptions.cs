@@ -125,9 +125,9 @@ public sealed partial class BrokerOptions
             problems.Add($"CredBroker:Listen:Tls is not set but the gRPC listeners bind {Listen.Address}: set Tls:CertificateFile and Tls:KeyFile, or Listen:AllowPlaintext=true when a sidecar terminates TLS.");
         }
 
-        if (Leases.RevocationLogMaxLength is < 100 or > 10_000_000)
+        if (Leases.RevocationRetention < TimeSpan.FromSeconds(1) || Leases.RevocationRetention > TimeSpan.FromDays(30))
         {
-            problems.Add("CredBroker:Leases:RevocationLogMaxLength must be between 100 and 10000000.");
+            problems.Add("CredBroker:Leases:RevocationRetention must be between 00:00:01 and 30.00:00:00 (at least the longest max_token_ttl plus 60 s clock skew).");
         }
 
         if (Listen.Grpc.MaxReceiveMessageSize is < 1024 or > 16 * 1024 * 1024)

@@ -22,8 +22,8 @@ public sealed class TimedLeaseStore(ILeaseStore inner, BrokerMetrics metrics) : 
 
     public Task<LeaseTransition> ApproveAsync(
         string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string decidedBy, string note, DateTimeOffset now, long? expectedGeneration,
-        CancellationToken cancellationToken) =>
-        Time("approve", () => inner.ApproveAsync(leaseId, scopes, deadline, decidedBy, note, now, expectedGeneration, cancellationToken));
+        CancellationToken cancellationToken, IReadOnlyList<ToxicGuard>? toxicGuards = null) =>
+        Time("approve", () => inner.ApproveAsync(leaseId, scopes, deadline, decidedBy, note, now, expectedGeneration, cancellationToken, toxicGuards));
 
     public Task<IReadOnlyList<Lease>> ListOpenLeasesAsync(string agentId, DateTimeOffset now, int limit, CancellationToken cancellationToken) =>
         Time("list_open", () => inner.ListOpenLeasesAsync(agentId, now, limit, cancellationToken));

@@ -5,7 +5,7 @@ namespace CredBroker.Core.Leases.InMemory;
 /// the same contract suite as the Redis store. Not shared between processes, so not for production.
 /// Like Redis, it drops a lease at <see cref="LeaseStoreOptions.RetainedUntil"/> (each sweep purges
 /// what is past it, so a long-running dev broker does not grow without bound); the revocation log
-/// per shard is capped at <see cref="LeaseStoreOptions.RevocationLogMaxLength"/>.
+/// per shard keeps events for <see cref="LeaseStoreOptions.RevocationRetention"/>.
 /// </summary>
 public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILeaseStore, IOpenLeaseCount
 {
@@ -17,7 +17,13 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
     private readonly Dictionary<string, Queue<DateTimeOffset>> _recentOpens = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _quarantined = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _children = new(StringComparer.Ordinal);
-    private readonly InMemoryRevocationLog _log = new((options ?? new LeaseStoreOptions()).RevocationLogMaxLength);
+    private readonly InMemoryRevocationLog _log = new(Validated(options ?? new LeaseStoreOptions()).RevocationRetention);
+
+    private static LeaseStoreOptions Validated(LeaseStoreOptions options)
+    {
+        options.Validate();
+        return options;
+    }
 
     public Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken)
     {
@@ -37,6 +43,16 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
 
             var now = lease.CreatedAt;
             var open = _open.GetValueOrDefault(lease.AgentId)?.Select(id => _leases[id]).Where(l => l.Deadline > now).ToList() ?? [];
+            if (quota.ToxicGuards.Count > 0)
+            {
+                // What the agent holds right now (its other active leases), read under the same lock as the write.
+                var held = HeldScopes(lease.AgentId, now);
+                if (quota.ToxicGuards.FirstOrDefault(g => g.ReachedBy(held)) is { } reached)
+                {
+                    return Task.FromResult(LeaseOpenResult.Toxic(reached.RuleId));
+                }
+            }
+
             if (quota.MaxConcurrent is { } maxConcurrent && open.Count >= maxConcurrent)
             {
                 return Task.FromResult(LeaseOpenResult.Refused(OpenRefusal.ConcurrencyLimit, open.Min(l => l.Deadline) - now));
@@ -115,8 +131,14 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
     }
 
     public Task<LeaseTransition> ApproveAsync(
-        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken)
+        string leaseId, IReadOnlyList<string> scopes, DateTimeOffset deadline, string actor, string note, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken,
+        IReadOnlyList<ToxicGuard>? toxicGuards = null)
     {
+        foreach (var guard in toxicGuards ?? [])
+        {
+            guard.Validate();
+        }
+
         lock (_gate)
         {
             if (Precheck(leaseId, expectedGeneration) is { } refused)
@@ -128,6 +150,12 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
             if (lease.StateAt(now) != LeaseState.PendingApproval)
             {
                 return Task.FromResult(new LeaseTransition(TransitionOutcome.NotApplicable, lease));
+            }
+
+            if (toxicGuards is { Count: > 0 } && HeldScopes(lease.AgentId, now) is var held
+                && toxicGuards.FirstOrDefault(g => g.ReachedBy(held)) is { } reached)
+            {
+                return Task.FromResult(new LeaseTransition(TransitionOutcome.ToxicCombination, lease) { RuleId = reached.RuleId });
             }
 
             var target = deadline > lease.MaxDeadline ? lease.MaxDeadline : deadline;
@@ -345,6 +373,12 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
         !_leases.TryGetValue(leaseId, out var lease) ? new LeaseTransition(TransitionOutcome.NotFound, null)
         : expectedGeneration is { } expected && expected != lease.Generation ? new LeaseTransition(TransitionOutcome.Conflict, lease)
         : null;
+
+    /// <summary>The scopes of the agent's active leases with a deadline after <paramref name="now"/> (call under the lock).</summary>
+    private HashSet<string> HeldScopes(string agentId, DateTimeOffset now) =>
+        (_open.GetValueOrDefault(agentId) ?? []).Select(id => _leases[id])
+            .Where(l => l.State == LeaseState.Active && l.Deadline > now)
+            .SelectMany(l => l.Scopes).ToHashSet(StringComparer.Ordinal);
 
     private HashSet<string> OpenSet(string agentId)
     {

@@ -1,11 +1,12 @@
 namespace CredBroker.Core.Leases.InMemory;
 
 /// <summary>
-/// The in-memory revocation log: a capped list per shard, like the Redis stream per shard. Positions
-/// are <c>0-n</c> with one counter for all shards, so merging by position is append order.
+/// The in-memory revocation log: a list per shard, like the Redis stream per shard, keeping events
+/// for <paramref name="retention"/> (measured on the appended events' times; the store has no clock).
+/// Positions are <c>0-n</c> with one counter for all shards, so merging by position is append order.
 /// Not thread-safe: the store calls it under its lock.
 /// </summary>
-internal sealed class InMemoryRevocationLog(int maxLength)
+internal sealed class InMemoryRevocationLog(TimeSpan retention)
 {
     private readonly Queue<RevocationEvent>[] _shards = Enumerable.Range(0, LeaseIds.ShardCount).Select(_ => new Queue<RevocationEvent>()).ToArray();
     private readonly LogPosition[] _maxDeleted = new LogPosition[LeaseIds.ShardCount];
@@ -16,9 +17,11 @@ internal sealed class InMemoryRevocationLog(int maxLength)
     {
         var position = new LogPosition(0, ++_sequence);
         var log = _shards[shard];
-        log.Enqueue(create(position));
+        var appended = create(position);
+        log.Enqueue(appended);
         _last[shard] = position;
-        while (log.Count > maxLength)
+        var cutoff = appended.At - retention;
+        while (log.TryPeek(out var oldest) && oldest.At < cutoff)
         {
             _maxDeleted[shard] = log.Dequeue().Position;
         }

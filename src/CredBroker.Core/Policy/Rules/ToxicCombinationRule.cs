@@ -1,3 +1,5 @@
+using CredBroker.Core.Leases;
+
 namespace CredBroker.Core.Policy.Rules;
 
 /// <summary>
@@ -46,6 +48,33 @@ public sealed class ToxicCombinationRule : IPolicyRule
     {
         var list = scopes as List<string> ?? [.. scopes];
         return policy.ToxicCombinations.FirstOrDefault(c => Reached(c, list, holdings, out _));
+    }
+
+    /// <summary>
+    /// The <c>within: agent</c> combinations a lease with <paramref name="scopes"/> would complete with
+    /// the agent's other leases, as guards for the store to check atomically with the lease write (the
+    /// members <paramref name="scopes"/> do not match themselves). Empty — no store read — when the
+    /// scopes touch no agent-wide combination.
+    /// </summary>
+    public static IReadOnlyList<ToxicGuard> AgentWideGuards(PolicyDocument policy, IReadOnlyList<string> scopes)
+    {
+        if (!policy.NeedsHoldings(scopes))
+        {
+            return [];
+        }
+
+        var list = scopes as List<string> ?? [.. scopes];
+        var guards = new List<ToxicGuard>();
+        foreach (var combination in policy.ToxicCombinations.Where(c => c.Within == ToxicScope.Agent))
+        {
+            var missing = combination.Scopes.Where(p => !Any(list, p)).ToList();
+            if (missing.Count > 0 && missing.Count < combination.Scopes.Count)
+            {
+                guards.Add(new ToxicGuard(combination.RuleId, missing));
+            }
+        }
+
+        return guards;
     }
 
     private static bool Reached(ToxicCombination combination, List<string> scopes, IReadOnlyList<HeldLease> holdings, out string? heldElsewhere)
