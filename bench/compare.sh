@@ -66,7 +66,7 @@ run() {
   local line
   line=$(timeout $((seconds + 70)) dotnet "$bench_dll" mint-load --target "http://127.0.0.1:$agent_port" --credential-file "$work/broker/credential.jwt" \
     --warmup 2 --seconds "$seconds" --concurrency "$3" --watch "broker=$broker_pid" --watch "redis=$redis_pid")
-  echo "$1 $line" | tee -a "$work/results.txt"
+  printf '%s\t%s\n' "$1" "$line" | tee -a "$work/results.txt"
   kill "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
 }
 
@@ -84,7 +84,7 @@ echo "INFO load average $(cut -d' ' -f1-3 /proc/loadavg) after"
 import collections, re, sys
 rows = collections.defaultdict(lambda: {"mints": 0, "seconds": 0.0, "p99": 0.0, "cpu": 0.0, "failed": 0})
 for line in open(sys.argv[1]):
-    label, rest = line.split(" ", 1)
+    label, rest = line.rstrip("\n").split("\t", 1)
     f = dict(kv.split("=", 1) for kv in rest.split() if "=" in kv)
     r = rows[(int(f["concurrency"]), label)]
     s = float(f["seconds"])

@@ -56,10 +56,18 @@ internal static class LeaseScripts
           local stream = tag .. 'revocations'
           local id = redis.call('XADD', stream, '*', unpack(fields))
           local cutoff = ms(tonumber(string.match(id, '^(%d+)')) - retention) .. '-0'
-          local dropped = redis.call('XREVRANGE', stream, '(' .. cutoff, '-', 'COUNT', 1)
+          -- Read forward from the oldest entry, up to the cutoff: this touches only what is dropped (a
+          -- reverse read from the cutoff would walk every newer entry when none is older).
+          local dropped = redis.call('XRANGE', stream, '-', '(' .. cutoff, 'COUNT', 1000)
           if #dropped > 0 then
-            redis.call('SET', tag .. 'revocations:trimmed', dropped[1][1])
-            redis.call('XTRIM', stream, 'MINID', cutoff)
+            local last = dropped[#dropped][1]
+            redis.call('SET', tag .. 'revocations:trimmed', last)
+            if #dropped < 1000 then
+              redis.call('XTRIM', stream, 'MINID', cutoff)
+            else
+              redis.call('XTRIM', stream, 'MINID', last)
+              redis.call('XDEL', stream, last)
+            end
           end
         end
 
