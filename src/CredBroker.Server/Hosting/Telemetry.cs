@@ -50,8 +50,8 @@ public static class Telemetry
     /// <summary>
     /// One log line per request (gRPC call or HTTP request) with the gRPC status the call ended
     /// with and the peer; calls that end OK (and 2xx HTTP requests) log at Debug, so the mint path
-    /// does not flood the log; refusals at Information; failures at Error. Never metadata: it
-    /// carries credentials.
+    /// does not flood the log; refusals (and /readyz answering 503) at Information; failures inside
+    /// the broker at Error. Never metadata: it carries credentials.
     /// </summary>
     public static void UseBrokerRequestLogging(WebApplication app) =>
         app.UseSerilogRequestLogging(o =>
@@ -62,10 +62,17 @@ public static class Telemetry
                 diagnostics.Set("GrpcStatus", CallOutcome.Of(http)?.ToString() ?? "-");
                 diagnostics.Set("Peer", $"{http.Connection.RemoteIpAddress}:{http.Connection.RemotePort}");
             };
-            o.GetLevel = (http, _, error) =>
-                error is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Error
-                : CallOutcome.Of(http) is null or StatusCode.OK && http.Response.StatusCode < 400 ? LogEventLevel.Debug
-                : LogEventLevel.Information;
+            o.GetLevel = (http, _, error) => error is not null ? LogEventLevel.Error
+                : CallOutcome.Of(http) is { } code ? code switch
+                {
+                    StatusCode.OK => LogEventLevel.Debug,
+                    StatusCode.Internal or StatusCode.Unknown or StatusCode.DataLoss => LogEventLevel.Error,
+                    _ => LogEventLevel.Information,
+                }
+                // Plain HTTP: /readyz answering 503 is a probe result, not a failure of the broker.
+                : http.Response.StatusCode >= 500 && http.Request.Path != "/readyz" ? LogEventLevel.Error
+                : http.Response.StatusCode >= 400 ? LogEventLevel.Information
+                : LogEventLevel.Debug;
         });
 
     /// <summary>
