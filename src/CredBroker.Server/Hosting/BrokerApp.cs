@@ -141,13 +141,14 @@ public static class BrokerApp
     {
         services.AddSingleton<BrokerMetrics>();
         services.AddSingleton(sp => new TimedLeaseStore(sp.GetRequiredService<ILeaseStore>(), sp.GetRequiredService<BrokerMetrics>()));
+        services.AddSingleton(sp => new TracedAuditLog(sp.GetRequiredService<IAuditLog>()));
         services.AddSingleton<AuditFollow>();
         if (options.Audit.JsonLinesFile is { Length: > 0 } jsonLines)
         {
             services.AddSingleton<IAuditSink>(_ => new JsonLinesAuditSink(jsonLines));
         }
 
-        services.AddSingleton(sp => new AuditService(sp.GetRequiredService<IAuditLog>(), sp.GetServices<IAuditSink>().ToList(),
+        services.AddSingleton(sp => new AuditService(sp.GetRequiredService<TracedAuditLog>(), sp.GetServices<IAuditSink>().ToList(),
             [sp.GetRequiredService<BrokerMetrics>(), sp.GetRequiredService<AuditFollow>()]));
         // Refusals (denials, refused operator credentials) are aggregated per source and window before they reach the chain.
         services.AddSingleton(sp => new RefusalAggregator(sp.GetRequiredService<AuditService>(), sp.GetRequiredService<TimeProvider>(), options.Audit.RefusalWindow,
@@ -178,7 +179,7 @@ public static class BrokerApp
         {
             var policy = sp.GetRequiredService<PolicyHolder>();
             return new CachedReadiness(
-                new Readiness(sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<IAuditLog>(), sp.GetRequiredService<RotatingSigningKeys>(), () => policy.Current.Agents),
+                new Readiness(sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<TracedAuditLog>(), sp.GetRequiredService<RotatingSigningKeys>(), () => policy.Current.Agents),
                 sp.GetRequiredService<TimeProvider>());
         });
         services.AddSingleton(sp => new RevocationNotifier(sp.GetRequiredService<TimedLeaseStore>(), options.Leases.RevocationPollInterval));
@@ -197,7 +198,7 @@ public static class BrokerApp
             return new OperatorService(
                 sp.GetRequiredService<LeaseAdministration>(), sp.GetRequiredService<RevocationNotifier>(),
                 new KeyOperations(sp.GetRequiredService<KeyRotation>(), keys, time, audit, sp.GetRequiredService<ILogger<KeyOperations>>()),
-                new AuditOperations(sp.GetRequiredService<IAuditLog>(), sp.GetRequiredService<AuditSigning>().Verifiers, sp.GetRequiredService<AuditFollow>(), options.Audit.FollowPollInterval),
+                new AuditOperations(sp.GetRequiredService<TracedAuditLog>(), sp.GetRequiredService<AuditSigning>().Verifiers, sp.GetRequiredService<AuditFollow>(), options.Audit.FollowPollInterval),
                 new PolicyOperations(sp.GetRequiredService<PolicyHolder>(), sp.GetRequiredService<TaskBroker>().Policy, sp.GetRequiredService<ApprovalDesk>(), audit, time));
         });
     }

@@ -103,7 +103,7 @@ public static class Telemetry
         if (otlp is not null)
         {
             telemetry.WithTracing(tracing => tracing
-                .AddSource(BrokerMetrics.Activities.Name)
+                .AddSource(BrokerMetrics.ActivitySourceName)
                 .AddAspNetCoreInstrumentation()
                 .AddOtlpExporter(o => o.Endpoint = otlp));
         }

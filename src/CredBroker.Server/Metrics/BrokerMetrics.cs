@@ -17,8 +17,10 @@ public sealed class BrokerMetrics : IAuditObserver, IRefusalObserver, IDisposabl
 {
     public const string MeterName = "CredBroker";
 
-    /// <summary>Traces: one Activity per lease store call (Grpc.AspNetCore's request activity is the parent).</summary>
-    public static readonly ActivitySource Activities = new("CredBroker.Store");
+    public const string ActivitySourceName = "CredBroker.Store";
+
+    /// <summary>Traces: one Activity per lease store and audit-log call (the request's activity is the parent).</summary>
+    public static readonly ActivitySource Activities = new(ActivitySourceName);
 
     /// <summary>Seconds: 100 µs to 10 s.</summary>
     public static readonly IReadOnlyList<double> LatencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
