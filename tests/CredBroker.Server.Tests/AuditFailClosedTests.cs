@@ -13,64 +13,26 @@ namespace CredBroker.Server.Tests;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class AuditFailClosedTests
+public sealed class AuditFailClosedTests : SeparateAuditRedisFixture
 {
     private const string Triage = "system:serviceaccount:support:triage";
-
-    private RedisServer _leases = null!;
-    private RedisServer _audit = null!;
-    private ProductionBroker _broker = null!;
-
-    [SetUp]
-    public async Task StartAsync()
-    {
-        _leases = RedisServer.Start();
-        _audit = RedisServer.Start(appendOnly: true);
-        _broker = new ProductionBroker();
-        await _broker.StartAsync(_leases.ConnectionString, $"--CredBroker:Audit:RedisConfiguration={_audit.ConnectionString}");
-    }
-
-    [TearDown]
-    public async Task StopAsync()
-    {
-        await _broker.DisposeAsync();
-        _audit.Dispose();
-        _leases.Dispose();
-    }
-
-    /// <summary>Polls /readyz until its body satisfies <paramref name="until"/> or 20 s pass; returns the last answer.</summary>
-    private static async Task<(System.Net.HttpStatusCode Status, string Body)> ReadyzUntilAsync(HttpClient http, Func<string, bool> until)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            using var response = await http.GetAsync("/readyz");
-            var body = await response.Content.ReadAsStringAsync();
-            if (until(body) || DateTime.UtcNow > deadline)
-            {
-                return (response.StatusCode, body);
-            }
-
-            await Task.Delay(100);
-        }
-    }
 
     private static BeginTaskRequest Request() => new() { TaskId = "task-" + Guid.NewGuid().ToString("N"), Scopes = { "tickets:read" }, Ttl = Duration.FromTimeSpan(TimeSpan.FromMinutes(2)) };
 
     [Test]
     public async Task AuditDown_BeginTaskFailsClosed_RevokeIsNotAcknowledged_AndReadyzSaysWhy()
     {
-        using var client = _broker.ClientFor(Triage);
-        using var op = _broker.OperatorClient();
-        using var http = new HttpClient { BaseAddress = _broker.HttpAddress };
+        using var client = Broker.ClientFor(Triage);
+        using var op = Broker.OperatorClient();
+        using var http = new HttpClient { BaseAddress = Broker.HttpAddress };
         var open = await client.BeginTaskAsync(Request());
 
-        _audit.Kill();
+        AuditRedis.Kill();
 
         var mint = Assert.ThrowsAsync<RpcException>(() => client.BeginTaskAsync(Request()));
         var revoke = Assert.ThrowsAsync<RpcException>(() => op.RevokeLeaseAsync(open.LeaseId, "incident"));
         // /readyz serves the state refreshed in the background: wait for the refresh that saw the audit store go.
-        var (ready, body) = await ReadyzUntilAsync(http, b => b.Contains("\"audit_log\":\"unreachable", StringComparison.Ordinal));
+        var (ready, body) = await Readyz.UntilAsync(http, (_, b) => b.Contains("\"audit_log\":\"unreachable", StringComparison.Ordinal));
 
         Assert.That(mint!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
         Assert.That(mint.Detail, Does.Contain("audit log is unavailable"));
@@ -83,12 +45,12 @@ public sealed class AuditFailClosedTests
     [Test]
     public async Task AuditBack_TheChainContinuesIntact_AndTheRetriedRevokeIsRecorded()
     {
-        using var client = _broker.ClientFor(Triage);
-        using var op = _broker.OperatorClient();
+        using var client = Broker.ClientFor(Triage);
+        using var op = Broker.OperatorClient();
         var open = await client.BeginTaskAsync(Request());
-        _audit.Kill();
+        AuditRedis.Kill();
         Assert.ThrowsAsync<RpcException>(() => client.BeginTaskAsync(Request()));
-        _audit.Restart();
+        AuditRedis.Restart();
 
         var retried = await Unavailable.RetryAsync(() => op.RevokeLeaseAsync(open.LeaseId, "incident"));
         var verified = await op.VerifyAuditAsync();
@@ -107,14 +69,14 @@ public sealed class AuditFailClosedTests
     [Test]
     public async Task RecordDeletedFromTheStream_VerifyAuditReportsItsSequence()
     {
-        using var client = _broker.ClientFor(Triage);
-        using var op = _broker.OperatorClient();
+        using var client = Broker.ClientFor(Triage);
+        using var op = Broker.OperatorClient();
         for (var i = 0; i < 5; i++)
         {
             await client.BeginTaskAsync(Request());
         }
 
-        using (var raw = await ConnectionMultiplexer.ConnectAsync(_audit.ConnectionString))
+        using (var raw = await ConnectionMultiplexer.ConnectAsync(AuditRedis.ConnectionString))
         {
             var entries = (RedisResult[])(await raw.GetDatabase().ExecuteAsync("XRANGE", "cb:{audit}:log", "-", "+"))!;
             var third = (RedisResult[])entries[2]!;

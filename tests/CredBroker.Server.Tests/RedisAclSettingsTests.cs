@@ -75,16 +75,6 @@ public sealed class RedisAclSettingsTests
     private static async Task<HttpStatusCode> ReadinessWithin(ProductionBroker broker, HttpStatusCode hoped)
     {
         using var http = new HttpClient { BaseAddress = broker.HttpAddress, Timeout = TimeSpan.FromSeconds(20) };
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            using var response = await http.GetAsync("/readyz");
-            if (response.StatusCode == hoped || DateTime.UtcNow > deadline)
-            {
-                return response.StatusCode;
-            }
-
-            await Task.Delay(100);
-        }
+        return await Readyz.WithinAsync(http, hoped);
     }
 }

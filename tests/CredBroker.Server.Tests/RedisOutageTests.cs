@@ -27,18 +27,12 @@ public sealed class RedisOutageTests
         var error = Assert.ThrowsAsync<RpcException>(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "during-outage", Scopes = { "tickets:read" } }));
         var introspect = Assert.ThrowsAsync<RpcException>(() => client.IntrospectAsync(before.AccessToken));
         // /readyz serves the state the background refresh keeps: wait (bounded) for the refresh that saw Redis go.
-        var readiness = await http.GetAsync("/readyz");
-        for (var waited = System.Diagnostics.Stopwatch.StartNew(); readiness.StatusCode == System.Net.HttpStatusCode.OK && waited.Elapsed < TimeSpan.FromSeconds(20);)
-        {
-            await Task.Delay(100);
-            readiness.Dispose();
-            readiness = await http.GetAsync("/readyz");
-        }
+        var readiness = await Readyz.WithinAsync(http, System.Net.HttpStatusCode.ServiceUnavailable);
 
         Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
         Assert.That(error.Detail, Does.Contain("unavailable"));
         Assert.That(introspect!.StatusCode, Is.EqualTo(StatusCode.Unavailable), "a validator is told the broker cannot answer, not that the token is fine");
-        Assert.That((int)readiness.StatusCode, Is.EqualTo(503));
+        Assert.That((int)readiness, Is.EqualTo(503));
 
         redis.Restart();
         using (var direct = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString))

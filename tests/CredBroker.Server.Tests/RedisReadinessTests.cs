@@ -29,7 +29,7 @@ public sealed class RedisReadinessTests
         await broker.StartAsync(redis.ConnectionString, "--CredBroker:Redis:Timeout=00:00:01");
         using var http = new HttpClient { BaseAddress = broker.HttpAddress, Timeout = ProbeLimit };
         using var client = broker.ClientFor(Triage);
-        Assert.That(await ReadyzWithin(http, HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(await Readyz.WithinAsync(http, HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
 
         redis.Pause();
         try
@@ -53,7 +53,7 @@ public sealed class RedisReadinessTests
             redis.Resume();
         }
 
-        Assert.That(await ReadyzWithin(http, HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(await Readyz.WithinAsync(http, HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
     }
 
     [Test]
@@ -63,13 +63,13 @@ public sealed class RedisReadinessTests
         await using var broker = new ProductionBroker();
         await broker.StartAsync(redis.ConnectionString);
         using var http = new HttpClient { BaseAddress = broker.HttpAddress, Timeout = ProbeLimit };
-        Assert.That(await ReadyzWithin(http, HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(await Readyz.WithinAsync(http, HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
 
         redis.Kill();
 
-        Assert.That(await ReadyzWithin(http, HttpStatusCode.ServiceUnavailable), Is.EqualTo(HttpStatusCode.ServiceUnavailable));
+        Assert.That(await Readyz.WithinAsync(http, HttpStatusCode.ServiceUnavailable), Is.EqualTo(HttpStatusCode.ServiceUnavailable));
         redis.Restart();
-        Assert.That(await ReadyzWithin(http, HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(await Readyz.WithinAsync(http, HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
     }
 
     [Test]
@@ -80,7 +80,7 @@ public sealed class RedisReadinessTests
         await using var broker = new ProductionBroker();
         await broker.StartAsync(redis.ConnectionString, "--CredBroker:Redis:Timeout=00:00:10");
         using var http = new HttpClient { BaseAddress = broker.HttpAddress, Timeout = ProbeLimit };
-        Assert.That(await ReadyzWithin(http, HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(await Readyz.WithinAsync(http, HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
 
         redis.Pause();
         try
@@ -95,7 +95,7 @@ public sealed class RedisReadinessTests
             redis.Resume();
         }
 
-        Assert.That(await ReadyzWithin(http, HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(await Readyz.WithinAsync(http, HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
     }
 
     [Test]
@@ -106,7 +106,7 @@ public sealed class RedisReadinessTests
         await using var broker = new ProductionBroker();
         await broker.StartAsync(redis.ConnectionString);
         using var http = new HttpClient { BaseAddress = broker.HttpAddress, Timeout = ProbeLimit };
-        Assert.That(await ReadyzWithin(http, HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(await Readyz.WithinAsync(http, HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
         const int probes = 400;
 
         var before = await AuditHeadReadsAsync(redis);
@@ -122,6 +122,15 @@ public sealed class RedisReadinessTests
         Assert.That(after - before, Is.LessThan(probes / 2), "probes are served from the cached state; only the background refresh reads Redis");
     }
 
+    /// <summary>Polls /readyz until its checks satisfy <paramref name="until"/>; returns the last status and checks.</summary>
+    private static async Task<(HttpStatusCode Status, JsonElement Checks)> ReadyzUntilAsync(HttpClient http, Func<JsonElement, bool> until)
+    {
+        var (status, body) = await Readyz.UntilAsync(http, (_, body) => until(Checks(body)));
+        return (status, Checks(body));
+    }
+
+    private static JsonElement Checks(string body) => JsonDocument.Parse(body).RootElement.GetProperty("checks").Clone();
+
     /// <summary>How many HMGET commands the server has run (the audit head read of a readiness check).</summary>
     private static async Task<long> AuditHeadReadsAsync(RedisServer redis)
     {
@@ -135,38 +144,5 @@ public sealed class RedisReadinessTests
 
         var calls = line.Split(':', 2)[1].Split(',').First(p => p.StartsWith("calls=", StringComparison.Ordinal));
         return long.Parse(calls["calls=".Length..], System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    /// <summary>Polls /readyz until its checks satisfy <paramref name="until"/> or 20 s pass; returns the last answer.</summary>
-    private static async Task<(HttpStatusCode Status, JsonElement Checks)> ReadyzUntilAsync(HttpClient http, Func<JsonElement, bool> until)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            using var response = await http.GetAsync("/readyz");
-            var checks = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("checks").Clone();
-            if (until(checks) || DateTime.UtcNow > deadline)
-            {
-                return (response.StatusCode, checks);
-            }
-
-            await Task.Delay(100);
-        }
-    }
-
-    /// <summary>Polls /readyz until it answers <paramref name="hoped"/> or 20 s pass; returns the last status.</summary>
-    private static async Task<HttpStatusCode> ReadyzWithin(HttpClient http, HttpStatusCode hoped)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            using var response = await http.GetAsync("/readyz");
-            if (response.StatusCode == hoped || DateTime.UtcNow > deadline)
-            {
-                return response.StatusCode;
-            }
-
-            await Task.Delay(100);
-        }
     }
 }

@@ -14,30 +14,9 @@ namespace CredBroker.Server.Tests;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class SecurityApprovalAuditFirstTests
+public sealed class SecurityApprovalAuditFirstTests : SeparateAuditRedisFixture
 {
     private const string Triage = "system:serviceaccount:support:triage";
-
-    private RedisServer _leases = null!;
-    private RedisServer _audit = null!;
-    private ProductionBroker _broker = null!;
-
-    [SetUp]
-    public async Task StartAsync()
-    {
-        _leases = RedisServer.Start();
-        _audit = RedisServer.Start(appendOnly: true);
-        _broker = new ProductionBroker();
-        await _broker.StartAsync(_leases.ConnectionString, $"--CredBroker:Audit:RedisConfiguration={_audit.ConnectionString}");
-    }
-
-    [TearDown]
-    public async Task StopAsync()
-    {
-        await _broker.DisposeAsync();
-        _audit.Dispose();
-        _leases.Dispose();
-    }
 
     private static BeginTaskRequest ExportRequest() => new()
     {
@@ -50,18 +29,18 @@ public sealed class SecurityApprovalAuditFirstTests
     [TestCase(Verdict.Deny)]
     public async Task AuditDown_DecisionIsUnavailable_AndTheApprovalStaysPending_ThenTheRetryIsRecorded(Verdict verdict)
     {
-        using var agent = _broker.ClientFor(Triage);
-        using var operators = _broker.OperatorClient();
+        using var agent = Broker.ClientFor(Triage);
+        using var operators = Broker.OperatorClient();
         var begun = await agent.BeginTaskAsync(ExportRequest());
         var decision = new DecideApprovalRequest { ApprovalId = begun.ApprovalId, Verdict = verdict, Reason = "reviewed" };
 
-        _audit.Kill();
+        AuditRedis.Kill();
         var error = Assert.ThrowsAsync<RpcException>(() => operators.DecideApprovalAsync(decision));
 
         Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unavailable), error.Message);
         Assert.That((await operators.GetLeaseAsync(begun.LeaseId)).State, Is.EqualTo("pending_approval"), "nothing applied without its record");
 
-        _audit.Restart();
+        AuditRedis.Restart();
         var decided = await Unavailable.RetryAsync(() => operators.DecideApprovalAsync(decision));
         Assert.That(decided.Approval.State, Is.EqualTo(verdict == Verdict.Approve ? "approved" : "denied"));
         var records = new List<AuditRecord>();
