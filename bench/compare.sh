@@ -23,24 +23,8 @@ label_b=${3:-B}
 seconds=${BENCH_SECONDS:-8}
 levels=${BENCH_LEVELS:-"1 16"}
 rounds=${BENCH_ROUNDS:-2}
-work=$(mktemp -d /tmp/credbroker-compare.XXXXXX)
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() {
-  local deadline=$((SECONDS + $2))
-  until curl -fs -o /dev/null "$1"; do
-    [ $SECONDS -lt $deadline ] || { echo "not ready: $1" >&2; return 1; }
-    sleep 0.1
-  done
-}
+source bench/lib.sh
+bench_init compare
 
 timeout 420 dotnet build bench/CredBroker.Bench -c Release -nologo -clp:ErrorsOnly -v quiet >"$work/build.log" 2>&1 \
   || { tail -20 "$work/build.log"; exit 1; }

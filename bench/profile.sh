@@ -9,18 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 seconds=${BENCH_SECONDS:-10}
-work=$(mktemp -d /tmp/credbroker-profile.XXXXXX)
+source bench/lib.sh
+bench_init profile
 tools="$root/.artifacts/tools"
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 [ -x "$tools/dotnet-counters" ] || timeout 120 dotnet tool install dotnet-counters --version 10.0.750501 --tool-path "$tools" >/dev/null
 [ -x "$tools/dotnet-trace" ] || timeout 120 dotnet tool install dotnet-trace --version 10.0.750501 --tool-path "$tools" >/dev/null

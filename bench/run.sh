@@ -19,25 +19,11 @@ seconds=${BENCH_SECONDS:-10}
 levels=${BENCH_LEVELS:-"1 16 64"}
 warmup=2
 cores=$(nproc)
-work=$(mktemp -d /tmp/credbroker-bench.XXXXXX)
+source bench/lib.sh
+bench_init bench
 results="$work/results.txt"
-pids=()
-
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # CPU seconds (utime+stime, all threads) of a running process, from /proc.
 cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"; }
 # CPU seconds used by this shell's reaped children so far (the `times` builtin's second line).
@@ -45,13 +31,6 @@ cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", (
 children_cpu() {
   times >"$work/times"
   awk 'NR == 2 { gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4 }' "$work/times"
-}
-wait_http() { # url, seconds
-  local deadline=$((SECONDS + $2))
-  until curl -fs -o /dev/null "$1"; do
-    [ $SECONDS -lt $deadline ] || { echo "not ready: $1" >&2; return 1; }
-    sleep 0.1
-  done
 }
 
 step "tools"

@@ -1,0 +1,26 @@
+# Shared by the bench scripts (sourced): a scratch directory, processes stopped on exit, free
+# loopback ports, waiting for an HTTP endpoint. Usage: bench_init <scratch-name>; then pids+=($!)
+# for every process started.
+bench_init() {
+  work=$(mktemp -d "/tmp/credbroker-$1.XXXXXX")
+  pids=()
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_http() { # url, seconds
+  local deadline=$((SECONDS + $2))
+  until curl -fs -o /dev/null "$1"; do
+    [ $SECONDS -lt $deadline ] || { echo "not ready: $1" >&2; return 1; }
+    sleep 0.1
+  done
+}
