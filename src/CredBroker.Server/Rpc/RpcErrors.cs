@@ -1,5 +1,4 @@
 using CredBroker.Core.Broker;
-using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Google.Rpc;
 using Grpc.Core;
@@ -18,19 +17,10 @@ public static class RpcErrors
     public const string ErrorDomain = "credbroker.dev";
 
     /// <summary>A refusal with an ErrorInfo whose reason follows from <paramref name="code"/> unless given.</summary>
-    public static RpcException Create(StatusCode code, string message, string? reason = null, params IMessage[] extraDetails)
-    {
-        var status = new Google.Rpc.Status { Code = (int)code, Message = message };
-        status.Details.Add(Any.Pack(new ErrorInfo { Reason = reason ?? ReasonFor(code), Domain = ErrorDomain }));
-        foreach (var detail in extraDetails)
-        {
-            status.Details.Add(Any.Pack(detail));
-        }
+    public static RpcException Create(StatusCode code, string message, string? reason = null) =>
+        ToException(code, message, new ErrorInfo { Reason = reason ?? ReasonFor(code), Domain = ErrorDomain });
 
-        return status.ToRpcException();
-    }
-
-    /// <summary>A broker refusal as the status the contract promises for its kind.</summary>
+    /// <summary>A broker refusal as the status the contract promises for its kind, with its rule ids and retry delay.</summary>
     public static RpcException From(BrokerException e)
     {
         var code = e.Kind switch
@@ -54,10 +44,16 @@ public static class RpcErrors
         var message = e.RuleIds.Count > 0 && code == StatusCode.PermissionDenied
             ? $"{e.Message} [rules: {string.Join(", ", e.RuleIds)}]"
             : e.Message;
+        return ToException(code, message, info, e.RetryAfter is { } retryAfter ? new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter) } : null);
+    }
+
+    /// <summary>The status with its google.rpc.Status details (ErrorInfo, then RetryInfo when waiting helps).</summary>
+    private static RpcException ToException(StatusCode code, string message, ErrorInfo info, RetryInfo? retry = null)
+    {
         var status = new Google.Rpc.Status { Code = (int)code, Message = message, Details = { Any.Pack(info) } };
-        if (e.RetryAfter is { } retryAfter)
+        if (retry is not null)
         {
-            status.Details.Add(Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter) }));
+            status.Details.Add(Any.Pack(retry));
         }
 
         return status.ToRpcException();
