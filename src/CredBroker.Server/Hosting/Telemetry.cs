@@ -60,7 +60,7 @@ public static class Telemetry
             o.EnrichDiagnosticContext = (diagnostics, http) =>
             {
                 diagnostics.Set("GrpcStatus", CallOutcome.Of(http)?.ToString() ?? "-");
-                diagnostics.Set("Peer", $"{http.Connection.RemoteIpAddress}:{http.Connection.RemotePort}");
+                diagnostics.Set("Peer", CallContextExtensions.RemoteEndpoint(http));
             };
             o.GetLevel = (http, _, error) => error is not null ? LogEventLevel.Error
                 : CallOutcome.Of(http) is { } code ? code switch

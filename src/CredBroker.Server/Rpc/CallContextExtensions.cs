@@ -16,9 +16,8 @@ public static class CallContextExtensions
     public static int LocalPort(this ServerCallContext context) => context.GetHttpContext().Connection.LocalPort;
 
     /// <summary>The peer's address and port, for logs and audit (e.g. <c>127.0.0.1:51234</c>).</summary>
-    public static string RemoteEndpoint(this ServerCallContext context)
-    {
-        var connection = context.GetHttpContext().Connection;
-        return $"{connection.RemoteIpAddress}:{connection.RemotePort}";
-    }
+    public static string RemoteEndpoint(this ServerCallContext context) => RemoteEndpoint(context.GetHttpContext());
+
+    /// <summary>The same for any request on the broker's listeners (the request log line).</summary>
+    public static string RemoteEndpoint(HttpContext http) => $"{http.Connection.RemoteIpAddress}:{http.Connection.RemotePort}";
 }
