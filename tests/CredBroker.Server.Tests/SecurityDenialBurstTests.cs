@@ -12,7 +12,7 @@ namespace CredBroker.Server.Tests;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class SecurityDenialBurstTests
+public sealed class SecurityDenialBurstTests : PerTestProductionBrokerFixture
 {
     private const string Triage = "system:serviceaccount:support:triage";
     private const string Helper = "system:serviceaccount:support:helper";
@@ -35,32 +35,20 @@ public sealed class SecurityDenialBurstTests
             allowed_scopes: [tickets:read]
         """;
 
-    private RedisServer _redis = null!;
-    private ProductionBroker _broker = null!;
+    protected override string AgentsYaml => Agents;
 
-    [SetUp]
-    public async Task StartAsync()
-    {
-        _redis = RedisServer.Start();
-        _broker = new ProductionBroker(Agents);
-        await _broker.StartAsync(_redis.ConnectionString,
-            $"--CredBroker:Identity:Issuers:0:Workloads:3:Subject={Helper}",
-            "--CredBroker:Identity:Issuers:0:Workloads:3:Agent=helper-agent");
-    }
-
-    [TearDown]
-    public async Task StopAsync()
-    {
-        await _broker.DisposeAsync();
-        _redis.Dispose();
-    }
+    protected override string[] BrokerArguments =>
+    [
+        $"--CredBroker:Identity:Issuers:0:Workloads:3:Subject={Helper}",
+        "--CredBroker:Identity:Issuers:0:Workloads:3:Agent=helper-agent",
+    ];
 
     private static BeginTaskRequest Request(string scope, string subjectToken = "") =>
         new() { TaskId = "t-" + Guid.NewGuid().ToString("N"), Scopes = { scope }, SubjectToken = subjectToken };
 
     private async Task<List<AuditEvent>> AuditAsync(QueryAuditRequest request)
     {
-        using var operators = _broker.OperatorClient();
+        using var operators = Broker.OperatorClient();
         var events = new List<AuditEvent>();
         await foreach (var record in operators.QueryAuditAsync(request))
         {
@@ -73,11 +61,11 @@ public sealed class SecurityDenialBurstTests
     [Test]
     public async Task BurstQuarantine_IsAudited_RevokesWithRecords_AndCascadesToDelegatedLeases()
     {
-        using var triage = _broker.ClientFor(Triage);
-        using var helper = _broker.ClientFor(Helper);
-        using var operators = _broker.OperatorClient();
+        using var triage = Broker.ClientFor(Triage);
+        using var helper = Broker.ClientFor(Helper);
+        using var operators = Broker.OperatorClient();
         var parent = await triage.BeginTaskAsync(Request("tickets:read"));
-        var delegation = await triage.IssueTokenAsync(new IssueTokenRequest { LeaseId = parent.LeaseId, Audience = _broker.HttpAddress.ToString().TrimEnd('/') });
+        var delegation = await triage.IssueTokenAsync(new IssueTokenRequest { LeaseId = parent.LeaseId, Audience = Broker.HttpAddress.ToString().TrimEnd('/') });
         var child = await helper.BeginTaskAsync(Request("tickets:read", delegation.AccessToken));
         Assert.That((await operators.GetLeaseAsync(child.LeaseId)).State, Is.EqualTo("active"));
 
@@ -108,8 +96,8 @@ public sealed class SecurityDenialBurstTests
     [Test]
     public async Task OperatorQuarantine_RecordsALeaseRevokedPerEndedLease()
     {
-        using var triage = _broker.ClientFor(Triage);
-        using var operators = _broker.OperatorClient();
+        using var triage = Broker.ClientFor(Triage);
+        using var operators = Broker.OperatorClient();
         var first = await triage.BeginTaskAsync(Request("tickets:read"));
         var second = await triage.BeginTaskAsync(Request("tickets:read"));
 

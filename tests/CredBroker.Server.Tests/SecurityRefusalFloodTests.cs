@@ -12,32 +12,19 @@ namespace CredBroker.Server.Tests;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class SecurityRefusalFloodTests
+public sealed class SecurityRefusalFloodTests : PerTestProductionBrokerFixture
 {
     private const string Triage = "system:serviceaccount:support:triage";
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
-    private RedisServer _redis = null!;
-    private ProductionBroker _broker = null!;
-
-    [SetUp]
-    public async Task StartAsync()
-    {
-        _redis = RedisServer.Start();
-        _broker = new ProductionBroker();
-        await _broker.StartAsync(_redis.ConnectionString, "--CredBroker:Audit:RefusalWindow=00:00:02");
-    }
-
-    [TearDown]
-    public async Task StopAsync()
-    {
-        await _broker.DisposeAsync();
-        _redis.Dispose();
-    }
+    protected override string[] BrokerArguments =>
+    [
+        "--CredBroker:Audit:RefusalWindow=00:00:02",
+    ];
 
     private async Task<List<AuditRecord>> AuditAsync(string type)
     {
-        using var operators = _broker.OperatorClient();
+        using var operators = Broker.OperatorClient();
         var records = new List<AuditRecord>();
         await foreach (var record in operators.QueryAuditAsync(new QueryAuditRequest { EventTypes = { type } }))
         {
@@ -65,8 +52,8 @@ public sealed class SecurityRefusalFloodTests
     [Test]
     public async Task RefusedOperatorCredentialFlood_IsOneRecordAndOneSummaryWithTheCount()
     {
-        var agentToken = _broker.WorkloadToken(Triage);
-        using var impostor = new CredBrokerOperatorClient(_broker.OperatorAddress, () => agentToken);
+        var agentToken = Broker.WorkloadToken(Triage);
+        using var impostor = new CredBrokerOperatorClient(Broker.OperatorAddress, () => agentToken);
 
         for (var i = 0; i < 25; i++)
         {
@@ -92,7 +79,7 @@ public sealed class SecurityRefusalFloodTests
     [Test]
     public async Task DenialFlood_IsOneRecordAndOneSummaryWithTheCount_AndEveryCallIsStillDenied()
     {
-        using var triage = _broker.ClientFor(Triage);
+        using var triage = Broker.ClientFor(Triage);
 
         for (var i = 0; i < 20; i++)
         {

@@ -13,7 +13,7 @@ namespace CredBroker.Server.Tests;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class SecurityToxicRaceTests
+public sealed class SecurityToxicRaceTests : PerTestProductionBrokerFixture
 {
     private const string Triage = "system:serviceaccount:support:triage";
     private const string Rule = "toxic.secret-exfiltration";
@@ -35,31 +35,20 @@ public sealed class SecurityToxicRaceTests
             within: agent
         """;
 
-    private RedisServer _redis = null!;
-    private ProductionBroker _broker = null!;
+    protected override string AgentsYaml => Agents;
 
-    [SetUp]
-    public async Task StartAsync()
-    {
-        _redis = RedisServer.Start();
-        _broker = new ProductionBroker(Agents);
-        // A short refusal window, so the summary of aggregated refusals is written soon (issue 15 item 13).
-        await _broker.StartAsync(_redis.ConnectionString, "--CredBroker:Audit:RefusalWindow=00:00:00.200");
-    }
-
-    [TearDown]
-    public async Task StopAsync()
-    {
-        await _broker.DisposeAsync();
-        _redis.Dispose();
-    }
+    // A short refusal window, so the summary of aggregated refusals is written soon (issue 15 item 13).
+    protected override string[] BrokerArguments =>
+    [
+        "--CredBroker:Audit:RefusalWindow=00:00:00.200",
+    ];
 
     [Test]
     public async Task ConcurrentBeginTasks_ForBothHalvesOfAnAgentWidePair_NeverLeaveBothActive_AndTheRefusalIsAnAuditedPolicyDenial()
     {
-        using var first = _broker.ClientFor(Triage);
-        using var second = _broker.ClientFor(Triage);
-        using var operators = _broker.OperatorClient();
+        using var first = Broker.ClientFor(Triage);
+        using var second = Broker.ClientFor(Triage);
+        using var operators = Broker.OperatorClient();
         var refusals = 0;
         for (var round = 0; round < Rounds; round++)
         {
@@ -122,8 +111,8 @@ public sealed class SecurityToxicRaceTests
     [Test]
     public async Task AnApprovalRacingABeginTask_ForTheOtherHalfOfAnAgentWidePair_NeverLeavesBothActive()
     {
-        using var agent = _broker.ClientFor(Triage);
-        using var operators = _broker.OperatorClient();
+        using var agent = Broker.ClientFor(Triage);
+        using var operators = Broker.OperatorClient();
         for (var round = 0; round < Rounds; round++)
         {
             var pending = await agent.BeginTaskAsync(new BeginTaskRequest { TaskId = "t-" + Guid.NewGuid().ToString("N"), Scopes = { "secrets:read:vault" } });
