@@ -81,6 +81,15 @@ switch (scenario)
         }
 
         return mint.Failures == 0 ? 0 : 1;
+    case "scripts":
+        var scripts = await ScriptBenchmarks.RunAsync(Option(arguments, "--count", 2000), Console.Out);
+        if (write is not null)
+        {
+            BenchmarkReport.WriteSection(write, "scripts", scripts);
+            Console.WriteLine($"wrote the 'scripts' section of {write}");
+        }
+
+        return 0;
     case "write-section":
         // A section of a markdown file from a file's text (bench/durability.sh writes its table into docs/operations.md this way).
         BenchmarkReport.WriteSection(Text(arguments, "--path"), Text(arguments, "--name"), File.ReadAllText(Text(arguments, "--file")));
