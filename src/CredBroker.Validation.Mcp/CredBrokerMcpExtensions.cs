@@ -169,6 +169,9 @@ public static class CredBrokerMcpExtensions
 /// <summary>The streamable-HTTP pre-check: a JSON-RPC <c>tools/call</c> (alone or in a batch) outside the token's scopes gets 403.</summary>
 internal static class HttpScopeCheck
 {
+    // A JSON body (never HTML): quotes in the message stay readable.
+    private static readonly JsonSerializerOptions ReadableJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static async Task InvokeAsync(HttpContext context, RequestDelegate inner)
     {
         var options = CredBrokerMcpExtensions.Settings(context.RequestServices);
@@ -221,7 +224,7 @@ internal static class HttpScopeCheck
             },
         };
         context.Response.ContentType = "application/json";
-        await context.Response.WriteAsync(error.ToJsonString(), context.RequestAborted);
+        await context.Response.WriteAsync(error.ToJsonString(ReadableJson), context.RequestAborted);
     }
 
     /// <summary>The body, or null when it is longer than <paramref name="limit"/>.</summary>
