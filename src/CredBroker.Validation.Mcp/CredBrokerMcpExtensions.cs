@@ -245,27 +245,29 @@ internal static class HttpScopeCheck
         return buffer.ToArray();
     }
 
-    /// <summary>The id and tool name of every <c>tools/call</c> request in a JSON-RPC message or batch; nothing when the body is not JSON (the MCP server answers that).</summary>
+    /// <summary>
+    /// The id and tool name of every <c>tools/call</c> request in a JSON-RPC message or batch; nothing when the body
+    /// is not JSON the pre-check can read (e.g. duplicate keys): the MCP server answers that, and the MCP filter
+    /// (<c>AddCredBrokerScopes</c>) still decides every call it dispatches.
+    /// </summary>
     private static List<(JsonNode? Id, string Name)> ToolCalls(byte[] body)
     {
         var calls = new List<(JsonNode?, string)>();
-        JsonNode? root;
         try
         {
-            root = JsonNode.Parse(body);
-        }
-        catch (JsonException)
-        {
-            return calls;
-        }
-
-        foreach (var message in root is JsonArray batch ? batch.ToList() : [root])
-        {
-            if (message is JsonObject m && m["method"] is JsonValue method && method.TryGetValue<string>(out var name) && name == RequestMethods.ToolsCall)
+            var root = JsonNode.Parse(body);
+            foreach (var message in root is JsonArray batch ? batch.ToList() : [root])
             {
-                var tool = m["params"] is JsonObject p && p["name"] is JsonValue n && n.TryGetValue<string>(out var s) ? s : string.Empty;
-                calls.Add((m["id"], tool));
+                if (message is JsonObject m && m["method"] is JsonValue method && method.TryGetValue<string>(out var name) && name == RequestMethods.ToolsCall)
+                {
+                    var tool = m["params"] is JsonObject p && p["name"] is JsonValue n && n.TryGetValue<string>(out var s) ? s : string.Empty;
+                    calls.Add((m["id"], tool));
+                }
             }
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
+        {
+            return [];
         }
 
         return calls;

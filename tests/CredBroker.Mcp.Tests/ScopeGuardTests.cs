@@ -128,6 +128,25 @@ public sealed class ScopeGuardTests
     }
 
     [Test]
+    public async Task DuplicateKeys_CannotSmuggleACallPastTheGuard()
+    {
+        using var http = new HttpClient();
+        using var initialize = await PostAsync(http, "scopes=demo:read",
+            """{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}""");
+        Assert.That(initialize.IsSuccessStatusCode, Is.True, await initialize.Content.ReadAsStringAsync());
+        var session = initialize.Headers.TryGetValues("Mcp-Session-Id", out var ids) ? ids.Single() : null;
+        (await PostAsync(http, "scopes=demo:read", """{"jsonrpc":"2.0","method":"notifications/initialized"}""", session)).Dispose();
+
+        // The pre-check cannot read a body with duplicate keys; the MCP filter decides on the name the server dispatches.
+        using var response = await PostAsync(http, "scopes=demo:read",
+            """{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"list_tickets","name":"close_ticket","arguments":{"id":"T-1"}}}""", session);
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.That(body, Does.Not.Contain("T-1 closed"), "close_ticket must not run with a demo:read token");
+        Assert.That(body, Does.Contain("\"error\""), "a JSON-RPC error (the SDK refuses duplicate keys; the scope filter would refuse close_ticket): " + body);
+    }
+
+    [Test]
     public async Task UnknownTool_IsRefused()
     {
         using var http = new HttpClient();
@@ -188,7 +207,7 @@ public sealed class ScopeGuardTests
         Assert.That(failure!.Message, Does.Contain("Resource"));
     }
 
-    private async Task<HttpResponseMessage> PostAsync(HttpClient http, string? token, string json)
+    private async Task<HttpResponseMessage> PostAsync(HttpClient http, string? token, string json, string? session = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, _server.Endpoint) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
         request.Headers.Accept.ParseAdd("application/json");
@@ -196,6 +215,12 @@ public sealed class ScopeGuardTests
         if (token is not null)
         {
             request.Headers.Authorization = new("Bearer", token);
+        }
+
+        if (session is not null)
+        {
+            request.Headers.Add("Mcp-Session-Id", session);
+            request.Headers.Add("MCP-Protocol-Version", "2025-06-18");
         }
 
         return await http.SendAsync(request);
