@@ -33,6 +33,7 @@ var broker = services.GetRequiredService<CredBrokerClient>();
 using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(90));
 var ct = stop.Token;
 var ok = true;
+var challenge = "";
 void Expect(bool condition, string what)
 {
     if (!condition)
@@ -98,6 +99,7 @@ try
     }
 
     Console.WriteLine($"tools/call list_tickets after completion: {after} (after {clock.ElapsedMilliseconds} ms)");
+    Console.WriteLine($"  WWW-Authenticate: {challenge}");
     Expect(after.Contains("401", StringComparison.Ordinal), "the token should be refused (401) after CompleteTask");
 
     // 5. Reading customer records and posting to an external URL are each allowed, but not in one task.
@@ -114,8 +116,7 @@ try
     }
     catch (RpcException e) when (e.StatusCode == StatusCode.PermissionDenied)
     {
-        var rules = e.ErrorInfo?.Metadata.TryGetValue("rules", out var r) == true ? r : "";
-        Console.WriteLine($"BeginTask customers:read + http:post:external: {e.StatusCode} {e.Detail} (rules: {rules})");
+        Console.WriteLine($"BeginTask customers:read + http:post:external: {e.StatusCode} {e.Detail}");
     }
 
     Console.WriteLine(ok ? "Every tool call was decided by the task's token: allowed in scope, refused outside it and after completion." : "UNEXPECTED: see above.");
@@ -135,7 +136,7 @@ catch (HttpRequestException e) when (e.StatusCode is null)
 
 async Task<McpClient> ConnectAsync(Func<CancellationToken, Task<string>> token)
 {
-    var http = new HttpClient(new TaskTokenHandler(token));
+    var http = new HttpClient(new TaskTokenHandler(token, c => challenge = c));
     var transport = new HttpClientTransport(new HttpClientTransportOptions { Endpoint = mcpUrl, TransportMode = HttpTransportMode.StreamableHttp }, http, ownsHttpClient: true);
     return await McpClient.CreateAsync(transport, new McpClientOptions { ClientInfo = new() { Name = "credbroker-mcp-agent", Version = "1.0.0" } }, cancellationToken: ct);
 }

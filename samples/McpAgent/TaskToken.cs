@@ -55,12 +55,21 @@ public sealed class TaskToken(CredBrokerClient broker, string leaseId, string to
     }
 }
 
-/// <summary>Puts the task's current token on every MCP request (so a renewed token is used by the same MCP session).</summary>
-public sealed class TaskTokenHandler(Func<CancellationToken, Task<string>> token) : DelegatingHandler(new SocketsHttpHandler())
+/// <summary>
+/// Puts the task's current token on every MCP request (so a renewed token is used by the same MCP session) and
+/// reports the server's <c>WWW-Authenticate</c> challenge of a 401 or 403 (the reason, the missing scope).
+/// </summary>
+public sealed class TaskTokenHandler(Func<CancellationToken, Task<string>> token, Action<string>? onChallenge = null) : DelegatingHandler(new SocketsHttpHandler())
 {
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         request.Headers.Authorization = new("Bearer", await token(cancellationToken));
-        return await base.SendAsync(request, cancellationToken);
+        var response = await base.SendAsync(request, cancellationToken);
+        if (response.Headers.WwwAuthenticate.Count > 0)
+        {
+            onChallenge?.Invoke(response.Headers.WwwAuthenticate.ToString());
+        }
+
+        return response;
     }
 }

@@ -17,8 +17,19 @@ public sealed class TicketDesk
 
     public IReadOnlyDictionary<string, string> All => _tickets;
 
-    public bool Close(string id) => _tickets.TryGetValue(id, out var state) && state.StartsWith("open", StringComparison.Ordinal)
-        && _tickets.TryUpdate(id, "closed" + state["open".Length..], state);
+    /// <summary>Closes <paramref name="id"/>; false when there is no such ticket. Closing a closed ticket changes nothing.</summary>
+    public bool Close(string id)
+    {
+        while (_tickets.TryGetValue(id, out var state))
+        {
+            if (!state.StartsWith("open", StringComparison.Ordinal) || _tickets.TryUpdate(id, "closed" + state["open".Length..], state))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }
 
 /// <summary>Ticket tools: reading needs <c>demo:read</c>, closing needs <c>demo:write</c>.</summary>
@@ -30,10 +41,10 @@ public sealed class TicketTools
     public static string ListTickets(TicketDesk desk) =>
         string.Join("\n", desk.All.OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => $"{t.Key}: {t.Value}"));
 
-    [McpServerTool(Name = "close_ticket", Destructive = true), Description("Closes one support ticket.")]
+    [McpServerTool(Name = "close_ticket", Destructive = true, Idempotent = true), Description("Closes one support ticket.")]
     [RequireScope("demo:write")]
     public static string CloseTicket(TicketDesk desk, [Description("The ticket id, e.g. T-1.")] string id) =>
-        desk.Close(id) ? $"{id} closed" : throw new McpException($"{id} is not an open ticket");
+        desk.Close(id) ? $"{id} closed" : throw new McpException($"there is no ticket {id}");
 }
 
 /// <summary>
