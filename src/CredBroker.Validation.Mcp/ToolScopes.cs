@@ -45,7 +45,9 @@ public static class ToolScopes
         {
             return options.AllowToolsWithoutScope
                 ? new ToolDecision(true, required, [], null)
-                : new ToolDecision(false, required, [], $"tool '{name}' declares no [RequireScope] and is refused (CredBrokerMcpOptions.AllowToolsWithoutScope is off)");
+                : new ToolDecision(false, required, [], tool is null
+                    ? $"tool '{name}' is not one of this server's tools"
+                    : $"tool '{name}' declares no [RequireScope] and is refused (CredBrokerMcpOptions.AllowToolsWithoutScope is off)");
         }
 
         var granted = Granted(user);

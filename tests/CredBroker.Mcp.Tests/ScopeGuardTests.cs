@@ -153,6 +153,7 @@ public sealed class ScopeGuardTests
         using var response = await PostAsync(http, "scopes=demo:read", """{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"no_such_tool"}}""");
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden));
+        Assert.That(await response.Content.ReadAsStringAsync(), Does.Contain("tool 'no_such_tool' is not one of this server's tools"));
     }
 
     [Test]
