@@ -71,6 +71,16 @@ public static class CredBrokerMcpExtensions
             options.Configure(configure);
         }
 
+        // Task-augmented calls: the alternate-result pipeline runs before a task record is created, so the check
+        // there refuses the call before any task exists (the ordinary filter below would only run in the background).
+        // (An evaluation API of the SDK, MCPEXP002; the ordinary filter below stays the guarantee.)
+#pragma warning disable MCPEXP002
+        builder.Services.Configure<McpServerOptions>(o => o.Filters.Request.CallToolWithAlternateFilters.Add((context, next, cancellationToken) =>
+        {
+            Check(context);
+            return next(context, cancellationToken);
+        }));
+#pragma warning restore MCPEXP002
         return builder.WithRequestFilters(filters =>
         {
             filters.AddListToolsFilter(next => async (context, cancellationToken) =>
@@ -85,17 +95,21 @@ public static class CredBrokerMcpExtensions
             });
             filters.AddCallToolFilter(next => async (context, cancellationToken) =>
             {
-                var name = context.Params?.Name ?? string.Empty;
-                var tool = context.MatchedPrimitive as McpServerTool ?? Find(context.Server.ServerOptions.ToolCollection, name);
-                var decision = ToolScopes.Decide(name, tool, context.User, Settings(context.Services));
-                if (!decision.Allowed)
-                {
-                    throw new McpProtocolException(decision.Reason!, (McpErrorCode)CredBrokerMcpDefaults.InsufficientScopeError);
-                }
-
+                Check(context);
                 return await next(context, cancellationToken);
             });
         });
+
+        static void Check(RequestContext<CallToolRequestParams> context)
+        {
+            var name = context.Params?.Name ?? string.Empty;
+            var tool = context.MatchedPrimitive as McpServerTool ?? Find(context.Server.ServerOptions.ToolCollection, name);
+            var decision = ToolScopes.Decide(name, tool, context.User, Settings(context.Services));
+            if (!decision.Allowed)
+            {
+                throw new McpProtocolException(decision.Reason!, (McpErrorCode)CredBrokerMcpDefaults.InsufficientScopeError);
+            }
+        }
     }
 
     /// <summary>
