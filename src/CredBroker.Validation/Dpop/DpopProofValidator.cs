@@ -36,7 +36,18 @@ public static class DpopProofValidator
     public static DpopProofResult Validate(string? proof, string method, Uri uri, DateTimeOffset now, DpopProofOptions options, string? accessToken = null)
     {
         ArgumentNullException.ThrowIfNull(uri);
+        return Validate(proof, method, [uri], now, options, accessToken);
+    }
+
+    /// <summary>As <see cref="Validate(string?, string, Uri, DateTimeOffset, DpopProofOptions, string?)"/>, for a server known by several URIs (e.g. a DNS name and an address): <c>htu</c> must be one of <paramref name="uris"/>.</summary>
+    public static DpopProofResult Validate(string? proof, string method, IReadOnlyList<Uri> uris, DateTimeOffset now, DpopProofOptions options, string? accessToken = null)
+    {
+        ArgumentNullException.ThrowIfNull(uris);
         ArgumentNullException.ThrowIfNull(options);
+        if (uris.Count == 0)
+        {
+            throw new ArgumentException("At least one URI.", nameof(uris));
+        }
         if (string.IsNullOrEmpty(proof))
         {
             return DpopProofResult.Fail(DpopErrors.Missing, "no DPoP proof.");
@@ -108,11 +119,10 @@ public static class DpopProofValidator
             return DpopProofResult.Fail(DpopErrors.Method, $"htm must be '{method}'.");
         }
 
-        var expected = Normalize(uri);
         if (StrictJson.GetString(p, "htu") is not { } htu || !System.Uri.TryCreate(htu, UriKind.Absolute, out var sent)
-            || sent.Scheme is not ("http" or "https") || !string.Equals(Normalize(sent), expected, StringComparison.Ordinal))
+            || sent.Scheme is not ("http" or "https") || !uris.Any(u => string.Equals(Normalize(sent), Normalize(u), StringComparison.Ordinal)))
         {
-            return DpopProofResult.Fail(DpopErrors.Uri, $"htu must be '{expected}'.");
+            return DpopProofResult.Fail(DpopErrors.Uri, $"htu must be {string.Join(" or ", uris.Select(u => "'" + Normalize(u) + "'"))}.");
         }
 
         if (!p.TryGetProperty("iat", out var iatElement) || iatElement.ValueKind != JsonValueKind.Number
