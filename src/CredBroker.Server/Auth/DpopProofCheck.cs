@@ -50,9 +50,10 @@ public sealed class DpopProofCheck(BrokerOptions.DpopOptions options, IReadOnlyL
             throw RpcErrors.Create(StatusCode.InvalidArgument, "DPoP is disabled on this broker (CredBroker:Dpop:Enabled=false); call without the 'dpop' metadata.", "DPOP_DISABLED");
         }
 
-        if (count > 1 || entry.IsBinary)
+        // HTTP/2 hands repeated headers over joined with commas, which no compact JWS contains.
+        if (count > 1 || entry.IsBinary || entry.Value.Contains(',', StringComparison.Ordinal))
         {
-            throw Refused(DpopErrors.Multiple, count > 1 ? "send exactly one 'dpop' metadata entry." : "the proof goes in the text metadata key 'dpop'.");
+            throw Refused(DpopErrors.Multiple, entry.IsBinary ? "the proof goes in the text metadata key 'dpop'." : "send exactly one 'dpop' metadata entry.");
         }
 
         var now = time.GetUtcNow();
