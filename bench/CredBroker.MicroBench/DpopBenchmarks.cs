@@ -37,6 +37,9 @@ public class DpopBenchmarks
     private string _boundToken = null!;
     private string _apiProof = null!;
     private long _n;
+    private System.Security.Cryptography.ECDsa _verifier = null!;
+    private byte[] _proofInput = null!;
+    private byte[] _proofSignature = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -46,6 +49,18 @@ public class DpopBenchmarks
         _lease = MintFixture.Lease("task-0001", DateTimeOffset.UtcNow);
         _dpop = DpopKey.Generate();
         _proof = _dpop.CreateProof("POST", BrokerUri);
+        var jwk = System.Text.Json.Nodes.JsonNode.Parse(_dpop.PublicJwk)!;
+        _verifier = System.Security.Cryptography.ECDsa.Create(new System.Security.Cryptography.ECParameters
+        {
+            Curve = System.Security.Cryptography.ECCurve.NamedCurves.nistP256,
+            Q = new System.Security.Cryptography.ECPoint
+            {
+                X = System.Buffers.Text.Base64Url.DecodeFromChars((string)jwk["x"]!), Y = System.Buffers.Text.Base64Url.DecodeFromChars((string)jwk["y"]!),
+            },
+        });
+        var dot = _proof.LastIndexOf('.');
+        _proofInput = System.Text.Encoding.ASCII.GetBytes(_proof[..dot]);
+        _proofSignature = System.Buffers.Text.Base64Url.DecodeFromChars(_proof.AsSpan(dot + 1));
         _memory = new InMemoryDpopReplayStore(TimeProvider.System, capacity: 10_000_000);
         _redis = RedisServer.Start();
         _connection = StackExchange.Redis.ConnectionMultiplexer.Connect(_redis.ConnectionString);
@@ -64,6 +79,7 @@ public class DpopBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
+        _verifier.Dispose();
         _connection.Dispose();
         _redis.Dispose();
         _dpop.Dispose();
@@ -78,6 +94,9 @@ public class DpopBenchmarks
 
     [Benchmark(Description = "agent: DpopKey.CreateProof (ES256 sign)")]
     public string CreateProof() => _dpop.CreateProof("POST", BrokerUri);
+
+    [Benchmark(Description = "floor: bare ES256 verify of the proof (key imported once)")]
+    public bool VerifyProofSignature() => _verifier.VerifyData(_proofInput, _proofSignature, System.Security.Cryptography.HashAlgorithmName.SHA256);
 
     [Benchmark(Description = "broker: proof check (DpopProofValidator.Validate)")]
     public DpopProofResult CheckProof() => DpopProofValidator.Validate(_proof, "POST", BrokerUri, DateTimeOffset.UtcNow, _options);
