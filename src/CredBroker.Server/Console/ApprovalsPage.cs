@@ -101,18 +101,6 @@ internal static class ApprovalsPage
             html.Append("</section>");
         }
 
-        var decided = outcome.Value.Approvals.Where(a => a.State != "pending").OrderByDescending(a => a.RequestedAt?.ToDateTimeOffset()).Take(20).ToList();
-        if (decided.Count > 0)
-        {
-            html.Append("<h2>Recent decisions</h2><table><caption>The last decided or expired approvals</caption><thead><tr><th scope=\"col\">Approval</th><th scope=\"col\">Agent</th><th scope=\"col\">State</th><th scope=\"col\">Decided by</th><th scope=\"col\">Granted</th><th scope=\"col\">Note</th></tr></thead><tbody>");
-            foreach (var a in decided)
-            {
-                html.Append($"<tr><td><a href=\"/leases/{U(a.ApprovalId)}\"><code>{E(a.ApprovalId)}</code></a></td><td>{E(a.AgentId)}</td><td>{E(a.State)}</td><td>{E(a.DecidedBy)}</td><td>{Scopes(a.GrantedScopes)}</td><td>{E(a.Note)}</td></tr>");
-            }
-
-            html.Append("</tbody></table>");
-        }
-
         return (html.ToString(), null);
     }
 }

@@ -60,4 +60,10 @@ internal sealed class CollectingWriter<T> : IServerStreamWriter<T>
         Items.Add(message);
         return Task.CompletedTask;
     }
+
+    public Task WriteAsync(T message, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return WriteAsync(message);
+    }
 }
