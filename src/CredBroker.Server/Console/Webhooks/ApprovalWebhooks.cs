@@ -27,13 +27,14 @@ public sealed partial class ApprovalWebhooks : BackgroundService, IAuditObserver
     private readonly IReadOnlyList<(Uri Url, byte[] Key)> _endpoints;
     private readonly Uri _console;
     private readonly string _source;
-    private readonly LeaseAdministration? _leases;
+    private readonly Func<LeaseAdministration?> _leases;
     private readonly HttpClient _http;
     private readonly TimeProvider _time;
     private readonly ILogger<ApprovalWebhooks> _logger;
     private readonly Channel<AuditEvent> _queue;
 
-    internal ApprovalWebhooks(BrokerOptions options, LeaseAdministration? leases, HttpClient http, TimeProvider time, ILogger<ApprovalWebhooks> logger)
+    /// <param name="leases">Resolved when an event is sent (the lease administration itself depends on the audit service this observes).</param>
+    internal ApprovalWebhooks(BrokerOptions options, Func<LeaseAdministration?> leases, HttpClient http, TimeProvider time, ILogger<ApprovalWebhooks> logger)
     {
         _options = options.Console.Webhooks;
         _endpoints = _options.Endpoints.Select(e => (new Uri(e.Url), ReadKey(e.SecretFile))).ToList();
@@ -57,7 +58,7 @@ public sealed partial class ApprovalWebhooks : BackgroundService, IAuditObserver
             return;
         }
 
-        services.AddSingleton(sp => new ApprovalWebhooks(options, sp.GetRequiredService<LeaseAdministration>(),
+        services.AddSingleton(sp => new ApprovalWebhooks(options, sp.GetService<LeaseAdministration>,
             new HttpClient { Timeout = options.Console.Webhooks.Timeout }, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ApprovalWebhooks>>()));
         services.AddSingleton<IAuditObserver>(sp => sp.GetRequiredService<ApprovalWebhooks>());
         services.AddHostedService(sp => sp.GetRequiredService<ApprovalWebhooks>());
@@ -95,11 +96,11 @@ public sealed partial class ApprovalWebhooks : BackgroundService, IAuditObserver
     {
         string? purpose = null;
         DateTimeOffset? expires = null;
-        if (_leases is not null)
+        if (_leases() is { } leases)
         {
             try
             {
-                var lease = await _leases.GetAsync(approval.LeaseId, cancellationToken);
+                var lease = await leases.GetAsync(approval.LeaseId, cancellationToken);
                 (purpose, expires) = (lease.Purpose, lease.Deadline);
             }
             catch (Exception e) when (e is BrokerException or StoreUnavailableException)
