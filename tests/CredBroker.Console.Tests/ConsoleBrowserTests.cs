@@ -96,6 +96,20 @@ public sealed class ConsoleBrowserTests
     }
 
     [Test]
+    public async Task ThePendingList_IsLive_ANewRequestAppearsWithoutAReload()
+    {
+        _env.SignIn("viewer@example.com");
+        _env.Open("/approvals");
+        _env.WaitFor(By.Id("approvals"));
+        ((IJavaScriptExecutor)_env.Driver).ExecuteScript("window.sameDocument = true;");
+
+        using var agent = _env.Broker.ClientFor(ConsoleEnvironment.Triage);
+        var begun = await agent.BeginTaskAsync(ExportRequest());
+        _env.WaitFor(Approval(begun.ApprovalId));
+        Assert.That(((IJavaScriptExecutor)_env.Driver).ExecuteScript("return window.sameDocument === true;"), Is.True, "refreshed in place, not reloaded");
+    }
+
+    [Test]
     public async Task Approver_ApprovesNarrowerInThePage_AndTheWatchingAgentGetsItsToken()
     {
         using var agent = _env.Broker.ClientFor(ConsoleEnvironment.Triage);

@@ -121,6 +121,53 @@ public sealed class WebhookTests
     }
 
     [Test]
+    public async Task AnEndpointThatIsDown_DoesNotHoldUpTheOthers_NorTheAgent()
+    {
+        var secretFile = Path.Combine(_dir, "second-secret");
+        await File.WriteAllTextAsync(secretFile, "a-secret-of-at-least-thirty-two-bytes-for-the-test");
+        var outFile = Path.Combine(_dir, "second.jsonl");
+        var port = RedisServer.FreePort();
+        using var receiver = StartReceiver(port, secretFile, outFile, failFirst: 0);
+        try
+        {
+            await WaitForPortAsync(port, receiver);
+            using var redis = RedisServer.Start();
+            await using var broker = new ProductionBroker();
+            await broker.StartAsync(redis.ConnectionString,
+                $"--CredBroker:Console:Webhooks:Endpoints:0:Url=http://127.0.0.1:{RedisServer.FreePort()}/nobody-listens",
+                $"--CredBroker:Console:Webhooks:Endpoints:0:SecretFile={secretFile}",
+                $"--CredBroker:Console:Webhooks:Endpoints:1:Url=http://127.0.0.1:{port}/",
+                $"--CredBroker:Console:Webhooks:Endpoints:1:SecretFile={secretFile}",
+                "--CredBroker:Console:Webhooks:MaxAttempts=3",
+                "--CredBroker:Console:Webhooks:InitialBackoff=00:00:00.050",
+                "--CredBroker:Console:Webhooks:MaxBackoff=00:00:00.100");
+
+            using var agent = broker.ClientFor(ConsoleEnvironment.Triage);
+            var begun = await agent.BeginTaskAsync(new BeginTaskRequest
+            {
+                TaskId = "export-" + Guid.NewGuid().ToString("N")[..8], Purpose = "export", Scopes = { "tickets:export" }, Audience = "tickets-api",
+            });
+            Assert.That(begun.ApprovalId, Is.Not.Empty, "the agent's request is answered whatever the webhooks do");
+
+            var deadline = DateTime.UtcNow + ConsoleEnvironment.Patience;
+            while (!File.Exists(outFile) || (await File.ReadAllTextAsync(outFile)).Length == 0)
+            {
+                Assert.That(DateTime.UtcNow, Is.LessThan(deadline), "the working endpoint got nothing");
+                await Task.Delay(100);
+            }
+
+            using var line = JsonDocument.Parse((await File.ReadAllLinesAsync(outFile)).Single());
+            Assert.That(line.RootElement.GetProperty("delivery").GetString(), Is.EqualTo("1"));
+            using var http = new HttpClient();
+            Assert.That((await http.GetAsync(new Uri(broker.HttpAddress, "/healthz"))).StatusCode, Is.EqualTo(HttpStatusCode.OK), "the broker keeps running");
+        }
+        finally
+        {
+            receiver.Kill();
+        }
+    }
+
+    [Test]
     public async Task TheSampleReceiver_RefusesForgedAndStaleDeliveries()
     {
         var secret = Encoding.ASCII.GetBytes("0123456789abcdef0123456789abcdef-console-tests");

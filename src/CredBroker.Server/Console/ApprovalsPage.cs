@@ -101,6 +101,8 @@ internal static class ApprovalsPage
             html.Append("</section>");
         }
 
-        return (html.ToString(), null);
+        // The live refresh replaces the list only when this changes (not while the same requests are shown).
+        var version = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(string.Join(',', pending.Select(a => a.ApprovalId)))))[..16];
+        return ($"<div data-version=\"{version}\">{html}</div>", null);
     }
 }

@@ -14,7 +14,7 @@ internal static class AuditPage
         console.MapGet("/audit/rows", async (HttpContext http, ConsoleOperations ops, string? agent, string? lease, string? type, int? tail) =>
         {
             var outcome = await QueryAsync(http, ops, agent, lease, type, tail);
-            return Fragment(outcome.Ok ? Table(outcome.Value!, "Audit records, newest first") : Alert(outcome.Refusal!));
+            return Fragment(outcome.Ok ? Live(outcome.Value!) : Alert(outcome.Refusal!));
         });
         console.MapPost("/audit/verify", async (HttpContext http, ConsoleOperations ops) =>
         {
@@ -63,10 +63,14 @@ internal static class AuditPage
         var outcome = await QueryAsync(http, ops, agent, lease, type, tail);
         var query = $"agent={U(agent)}&amp;lease={U(lease)}&amp;type={U(type)}&amp;tail={(tail ?? 200).ToString(CultureInfo.InvariantCulture)}";
         html.Append($"<div id=\"audit-rows\" data-live=\"/audit/rows?{query}\" aria-live=\"off\">")
-            .Append(outcome.Ok ? Table(outcome.Value!, "Audit records, newest first (live)") : Alert(outcome.Refusal!))
+            .Append(outcome.Ok ? Live(outcome.Value!) : Alert(outcome.Refusal!))
             .Append("</div>");
         return Page(http, "Audit", html.ToString(), message, error, status);
     }
+
+    /// <summary>The live tail: replaced by the refresh only when a newer record arrived.</summary>
+    private static string Live(IReadOnlyList<Contracts.V1.AuditRecord> records) =>
+        $"<div data-version=\"{(records.Count == 0 ? 0 : records[0].Sequence).ToString(CultureInfo.InvariantCulture)}\">{Table(records, "Audit records, newest first (live)")}</div>";
 
     public static string Table(IReadOnlyList<Contracts.V1.AuditRecord> records, string caption)
     {

@@ -12,7 +12,17 @@
     if (document.hidden || busy(region)) { return; }
     fetch(region.getAttribute("data-live"), { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (response) { return response.ok ? response.text() : null; })
-      .then(function (html) { if (html !== null && !busy(region)) { region.innerHTML = html; } })
+      .then(function (html) {
+        if (html === null || busy(region)) { return; }
+        // Replace only when the content changed (the server marks it with data-version), so what the
+        // operator is looking at, or about to click, is not swapped for an identical copy.
+        var incoming = document.createElement("template");
+        incoming.innerHTML = html;
+        var next = incoming.content.firstElementChild, current = region.firstElementChild;
+        if (next && current && next.getAttribute("data-version") !== null &&
+            next.getAttribute("data-version") === current.getAttribute("data-version")) { return; }
+        region.innerHTML = html;
+      })
       .catch(function () { /* keep the current content; the next round tries again */ });
   }
   document.addEventListener("DOMContentLoaded", function () {

@@ -85,9 +85,17 @@ public sealed partial class ApprovalWebhooks : BackgroundService, IAuditObserver
     {
         await foreach (var approval in _queue.Reader.ReadAllAsync(stoppingToken))
         {
-            var body = await BodyAsync(approval, stoppingToken);
-            // Endpoints are delivered to independently: a slow or failing one does not hold up the others' copy.
-            await Task.WhenAll(_endpoints.Select(e => DeliverAsync(e.Url, e.Key, approval.LeaseId, body, stoppingToken)));
+            try
+            {
+                var body = await BodyAsync(approval, stoppingToken);
+                // Endpoints are delivered to independently: a slow or failing one does not hold up the others' copy.
+                await Task.WhenAll(_endpoints.Select(e => DeliverAsync(e.Url, e.Key, approval.LeaseId, body, stoppingToken)));
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                // A notification must never take the broker down (a faulted BackgroundService stops the host).
+                LogFailed(_logger, e, approval.LeaseId);
+            }
         }
     }
 
@@ -172,8 +180,9 @@ public sealed partial class ApprovalWebhooks : BackgroundService, IAuditObserver
 
                 outcome = $"HTTP {(int)response.StatusCode}";
             }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
+                // Network errors, timeouts, a refused connection: retried like an error status.
                 outcome = e.GetType().Name;
             }
 
@@ -214,6 +223,9 @@ public sealed partial class ApprovalWebhooks : BackgroundService, IAuditObserver
 
     [LoggerMessage(EventId = 192, Level = LogLevel.Error, Message = "Approval webhook for {ApprovalId} to {Url} gave up after {Attempt} attempts ({Outcome})")]
     private static partial void LogGaveUp(ILogger logger, string approvalId, string url, int attempt, string outcome);
+
+    [LoggerMessage(EventId = 194, Level = LogLevel.Error, Message = "Approval webhook for {ApprovalId} could not be prepared or sent")]
+    private static partial void LogFailed(ILogger logger, Exception exception, string approvalId);
 
     [LoggerMessage(EventId = 193, Level = LogLevel.Error, Message = "Approval webhook queue full: the notification for {ApprovalId} was dropped (CredBroker:Console:Webhooks:QueueCapacity)")]
     private static partial void LogDropped(ILogger logger, string approvalId);
