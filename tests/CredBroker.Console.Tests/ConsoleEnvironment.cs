@@ -57,7 +57,8 @@ public sealed class ConsoleEnvironment : IAsyncDisposable
         }
     }
 
-    public static async Task<ConsoleEnvironment> StartAsync()
+    /// <summary>Starts the test OpenID provider (tests/console/oidc) on <paramref name="port"/> for a client redirecting to <paramref name="redirectUri"/>.</summary>
+    public static async Task<Process> StartIdpAsync(int port, string redirectUri)
     {
         var oidc = Path.Combine(RepositoryRoot, "tests", "console", "oidc");
         if (!Directory.Exists(Path.Combine(oidc, "node_modules", "oidc-provider")))
@@ -65,8 +66,7 @@ public sealed class ConsoleEnvironment : IAsyncDisposable
             Assert.Fail($"npm oidc-provider is not installed: run `npm ci` in {oidc} (tests/run.sh does).");
         }
 
-        var (consolePort, idpPort) = (RedisServer.FreePort(), RedisServer.FreePort());
-        var idp = Process.Start(new ProcessStartInfo("node", [Path.Combine(oidc, "idp.mjs"), idpPort.ToString(), $"http://127.0.0.1:{consolePort}/signin-oidc", ClientId])
+        var idp = Process.Start(new ProcessStartInfo("node", [Path.Combine(oidc, "idp.mjs"), port.ToString(), redirectUri, ClientId])
         {
             WorkingDirectory = oidc,
             RedirectStandardOutput = true,
@@ -76,7 +76,14 @@ public sealed class ConsoleEnvironment : IAsyncDisposable
         idp.ErrorDataReceived += (_, _) => { };
         idp.BeginOutputReadLine();
         idp.BeginErrorReadLine();
-        await WaitForHttpAsync($"http://127.0.0.1:{idpPort}/.well-known/openid-configuration", idp);
+        await WaitForHttpAsync($"http://127.0.0.1:{port}/.well-known/openid-configuration", idp);
+        return idp;
+    }
+
+    public static async Task<ConsoleEnvironment> StartAsync()
+    {
+        var (consolePort, idpPort) = (RedisServer.FreePort(), RedisServer.FreePort());
+        var idp = await StartIdpAsync(idpPort, $"http://127.0.0.1:{consolePort}/signin-oidc");
 
         var redis = RedisServer.Start();
         var broker = new ProductionBroker();
