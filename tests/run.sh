@@ -14,6 +14,9 @@ command -v protoc >/dev/null || missing+=(protobuf-compiler)
 /usr/bin/python3 -c 'import grpc, google.protobuf, jwt' 2>/dev/null || missing+=(python3-grpcio python3-protobuf python3-jwt)
 command -v node >/dev/null || missing+=(nodejs npm)
 [ -x /usr/bin/yamllint ] || missing+=(yamllint)
+# The console browser tests: Debian's chromium driven through Debian's chromium-driver (nothing downloads a browser).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]} with apt-get"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -23,6 +26,10 @@ fi
 
 if [ -f tests/interop/node/package-lock.json ]; then
   (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+# The OpenID provider the console browser tests sign in through (npm oidc-provider).
+if [ -f tests/console/oidc/package-lock.json ]; then
+  (cd tests/console/oidc && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
 # The official TypeScript MCP SDK, the independent client of tests/CredBroker.Mcp.Tests.

@@ -69,6 +69,7 @@ public sealed class ChartConfigurationTests
         yield return Case("plaintext, redis tls", "--set", "tls.enabled=false", "--set", "listeners.allowPlaintext=true", "--set", "redis.tls.enabled=true", "--set", "redis.tls.caSecret=ca");
 
         yield return Case("redis sentinel, ACL user, WAIT", SentinelValues);
+        yield return Case("web console with webhooks", HelmChartTests.ConsoleValues);
     }
 
     private static readonly string[] SentinelValues =
@@ -96,6 +97,7 @@ public sealed class ChartConfigurationTests
         yield return Case("default values");
         yield return Case("production values", "-f", RenderedChart.ProductionValues);
         yield return Case("existing agents ConfigMap", "--set", "agents.existingConfigMap=my-agents", "--set", "agents.existingConfigMapKey=team.yaml");
+        yield return Case("web console with webhooks", HelmChartTests.ConsoleValues);
     }
 
     [TestCaseSource(nameof(KeyCases))]
@@ -132,6 +134,8 @@ public sealed class ChartConfigurationTests
         files.AddRange(options.Signing.KeyFiles);
         files.Add(options.Signing.KeyDirectory is { } keys ? Path.Combine(keys, "any-key.pem") : null);
         files.AddRange(options.Identity.Issuers.Concat(options.Operators.Issuers).Select(i => i.JwksFile));
+        files.Add(options.Console.Oidc.ClientSecretFile);
+        files.AddRange(options.Console.Webhooks.Endpoints.Select(e => e.SecretFile));
 
         foreach (var file in files.OfType<string>())
         {

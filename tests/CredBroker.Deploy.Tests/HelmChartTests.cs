@@ -117,6 +117,39 @@ public sealed class HelmChartTests
             Has.None.EqualTo("grpc-operator"));
     }
 
+    /// <summary>The production values with the web console on: OIDC sign-in, a group grant, one webhook.</summary>
+    public static readonly string[] ConsoleValues =
+    [
+        "-f", RenderedChart.ProductionValues, "--set", "console.enabled=true", "--set", "console.oidc.authority=https://login.example.com",
+        "--set", "console.oidc.clientId=credbroker-console", "--set", "console.oidc.clientSecretName=credbroker-console-oidc",
+        "--set", "console.publicUrl=https://credbroker.example.com/", "--set", "operators.grants[0].issuer=https://login.example.com",
+        "--set", "operators.grants[0].group=sre-approvers", "--set", "operators.grants[0].roles[0]=Approver",
+        "--set", "console.webhooks.endpoints[0].url=https://hooks.example.com/credbroker", "--set", "console.webhooks.endpoints[0].secretName=credbroker-webhook",
+        "--set", "networkPolicy.consoleFrom[0].namespaceSelector.matchLabels.name=ingress",
+    ];
+
+    [Test]
+    public void Console_HasItsOwnPortServiceAndNetworkPolicyRule_OnlyWhenEnabled()
+    {
+        var off = RenderedChart.Render("-f", RenderedChart.ProductionValues);
+        Assert.That(off.Manifests.Where(m => (string?)m["kind"] == "Service").Select(m => (string?)m["metadata"]!["name"]), Has.None.EqualTo("cb-credbroker-console"));
+        Assert.That(off.Container["ports"]!.AsArray().Select(p => (string?)p!["name"]), Has.None.EqualTo("console"));
+        Assert.That(off.AppSettingsJson, Does.Contain("\"ConsolePort\": 0"), "no console listener unless enabled");
+
+        var on = RenderedChart.Render(ConsoleValues);
+        var ports = on.Container["ports"]!.AsArray().ToDictionary(p => (string)p!["name"]!, p => (string)p!["containerPort"]!);
+        Assert.That(ports["console"], Is.EqualTo("5403"));
+        Assert.That(ServicePorts(on.Single("Service", "cb-credbroker-console")).Keys, Is.EquivalentTo(new[] { "console" }), "the console's own Service, nothing else on it");
+        Assert.That(ServicePorts(on.Single("Service", "cb-credbroker")).Keys, Has.None.EqualTo("console"));
+        var rules = on.Single("NetworkPolicy")["spec"]!["ingress"]!.AsArray();
+        var console = rules.Single(r => r!["ports"]!.AsArray().Any(p => (string?)p!["port"] == "console"))!;
+        Assert.That(console["ports"]!.AsArray(), Has.Count.EqualTo(1));
+        Assert.That(console["from"]!.ToJsonString(), Does.Contain("ingress"));
+        Assert.That(on.AppSettingsJson, Does.Contain("/etc/credbroker/console-oidc/client-secret").And.Contain("/etc/credbroker/webhooks/0/secret"));
+        var lint = Tool.Run(Tool.Helm, ["lint", "--strict", RenderedChart.Chart, .. ConsoleValues]);
+        Assert.That(lint.Exit, Is.Zero, lint.Stdout + lint.Stderr);
+    }
+
     [Test]
     public void NetworkPolicy_NoOperatorPeers_ClosesTheOperatorPort()
     {

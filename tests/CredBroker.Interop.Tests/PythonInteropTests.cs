@@ -33,7 +33,7 @@ public sealed class PythonInteropTests
             ArgumentList =
             {
                 dll, "--dev", $"--CredBroker:Listen:HttpPort={_httpPort}", $"--CredBroker:Listen:AgentPort={_agentPort}",
-                $"--CredBroker:Listen:OperatorPort={_operatorPort}", $"--CredBroker:Issuer=http://127.0.0.1:{_httpPort}",
+                $"--CredBroker:Listen:OperatorPort={_operatorPort}", "--CredBroker:Listen:ConsolePort=0", $"--CredBroker:Issuer=http://127.0.0.1:{_httpPort}",
             },
             RedirectStandardOutput = true,
             RedirectStandardError = true,

@@ -30,7 +30,7 @@ public sealed class SamplesEndToEndTests
         var api = Start(SampleDll("DownstreamApi"),
             $"--Broker:Http=http://127.0.0.1:{httpPort}", $"--Broker:Grpc=http://127.0.0.1:{_agentPort}", $"--Urls=http://127.0.0.1:{_apiPort}");
         var broker = Start(brokerDll, "--dev", $"--CredBroker:Listen:HttpPort={httpPort}", $"--CredBroker:Listen:AgentPort={_agentPort}",
-            $"--CredBroker:Listen:OperatorPort={RedisServer.FreePort()}", $"--CredBroker:Issuer=http://127.0.0.1:{httpPort}");
+            $"--CredBroker:Listen:OperatorPort={RedisServer.FreePort()}", "--CredBroker:Listen:ConsolePort=0", $"--CredBroker:Issuer=http://127.0.0.1:{httpPort}");
         await WaitReadyAsync(broker, $"http://127.0.0.1:{httpPort}/readyz");
         await WaitReadyAsync(api, $"http://127.0.0.1:{_apiPort}/healthz");
     }

@@ -36,7 +36,7 @@ public sealed class McpEndToEndTests
         var broker = Start("dotnet", [typeof(CredBroker.Server.Hosting.BrokerApp).Assembly.Location, "--dev",
             "--CredBroker:AgentsFile=" + Path.Combine(_root, "samples", "policy", "mcp.yaml"),
             $"--CredBroker:Listen:HttpPort={_httpPort}", $"--CredBroker:Listen:AgentPort={_agentPort}",
-            $"--CredBroker:Listen:OperatorPort={RedisServer.FreePort()}", $"--CredBroker:Issuer=http://127.0.0.1:{_httpPort}"], environment);
+            $"--CredBroker:Listen:OperatorPort={RedisServer.FreePort()}", "--CredBroker:Listen:ConsolePort=0", $"--CredBroker:Issuer=http://127.0.0.1:{_httpPort}"], environment);
         var server = Start("dotnet", [SampleDll("McpServer"), $"--Broker:Http=http://127.0.0.1:{_httpPort}",
             $"--Broker:Grpc=http://127.0.0.1:{_agentPort}", $"--Urls=http://127.0.0.1:{mcpPort}"], environment);
         await broker.WaitReadyAsync($"http://127.0.0.1:{_httpPort}/readyz");

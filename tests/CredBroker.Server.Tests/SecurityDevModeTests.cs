@@ -18,6 +18,7 @@ public sealed class SecurityDevModeTests
         $"--CredBroker:Listen:HttpPort={RedisServer.FreePort()}",
         $"--CredBroker:Listen:AgentPort={RedisServer.FreePort()}",
         $"--CredBroker:Listen:OperatorPort={RedisServer.FreePort()}",
+        "--CredBroker:Listen:ConsolePort=0",
         .. extra,
     ];
 

@@ -55,6 +55,7 @@ public sealed class DevBroker : IAsyncDisposable
             $"--CredBroker:Listen:HttpPort={http}",
             $"--CredBroker:Listen:AgentPort={agent}",
             $"--CredBroker:Listen:OperatorPort={op}",
+            "--CredBroker:Listen:ConsolePort=0",
             .. extraArguments,
         ];
         var app = BrokerApp.Create(arguments, TextWriter.Null);

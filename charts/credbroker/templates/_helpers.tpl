@@ -104,7 +104,7 @@ app.kubernetes.io/part-of: credbroker
 {{- if and (not $v.tls.enabled) (not $v.listeners.allowPlaintext) }}
 {{- fail "tls.enabled=false needs listeners.allowPlaintext=true (only when a mesh sidecar terminates TLS): the broker refuses plaintext gRPC on a non-loopback address" }}
 {{- end }}
-{{- $listen := dict "Address" $v.listeners.address "HttpPort" (int $v.listeners.httpPort) "AgentPort" (int $v.listeners.agentPort) "OperatorPort" (int $v.listeners.operatorPort) }}
+{{- $listen := dict "Address" $v.listeners.address "HttpPort" (int $v.listeners.httpPort) "AgentPort" (int $v.listeners.agentPort) "OperatorPort" (int $v.listeners.operatorPort) "ConsolePort" (ternary (int $v.listeners.consolePort) 0 $v.console.enabled) }}
 {{- if $v.tls.enabled }}
 {{- $tls := dict "CertificateFile" "/etc/credbroker/tls/tls.crt" "KeyFile" "/etc/credbroker/tls/tls.key" }}
 {{- if $v.tls.clientCa.enabled }}
@@ -131,7 +131,26 @@ app.kubernetes.io/part-of: credbroker
 {{- range $i, $issuer := $v.identity.issuers }}{{ $issuers = append $issuers (include "credbroker.issuerConfig" (dict "issuer" $issuer "kind" "agent" "index" $i) | fromJson) }}{{ end }}
 {{- $opIssuers := list }}
 {{- range $i, $issuer := $v.operators.issuers }}{{ $opIssuers = append $opIssuers (include "credbroker.issuerConfig" (dict "issuer" $issuer "kind" "operator" "index" $i) | fromJson) }}{{ end }}
-{{- $cb := dict "Issuer" (include "credbroker.issuer" .) "AgentsFile" $agentsFile "Listen" $listen "Redis" $redis "Signing" $signing "Identity" (dict "Issuers" $issuers) "Operators" (dict "Issuers" $opIssuers "Subjects" $v.operators.subjects) }}
+{{- $grants := list }}
+{{- range $v.operators.grants }}
+{{- $g := dict "Roles" .roles }}
+{{- with .issuer }}{{ $_ := set $g "Issuer" . }}{{ end }}
+{{- with .subject }}{{ $_ := set $g "Subject" . }}{{ end }}
+{{- with .group }}{{ $_ := set $g "Group" . }}{{ end }}
+{{- with .certificate }}{{ $_ := set $g "Certificate" . }}{{ end }}
+{{- $grants = append $grants $g }}
+{{- end }}
+{{- $cb := dict "Issuer" (include "credbroker.issuer" .) "AgentsFile" $agentsFile "Listen" $listen "Redis" $redis "Signing" $signing "Identity" (dict "Issuers" $issuers) "Operators" (dict "Issuers" $opIssuers "Subjects" $v.operators.subjects "Grants" $grants) }}
+{{- if $v.console.enabled }}
+{{- $oidc := dict "Authority" (required "console.oidc.authority is required with console.enabled" $v.console.oidc.authority) "ClientId" (required "console.oidc.clientId is required with console.enabled" $v.console.oidc.clientId) "Scopes" $v.console.oidc.scopes }}
+{{- if $v.console.oidc.clientSecretName }}{{ $_ := set $oidc "ClientSecretFile" "/etc/credbroker/console-oidc/client-secret" }}{{ end }}
+{{- $console := dict "Oidc" $oidc }}
+{{- with $v.console.publicUrl }}{{ $_ := set $console "PublicUrl" . }}{{ end }}
+{{- $hooks := list }}
+{{- range $i, $e := $v.console.webhooks.endpoints }}{{ $hooks = append $hooks (dict "Url" $e.url "SecretFile" (printf "/etc/credbroker/webhooks/%d/secret" $i)) }}{{ end }}
+{{- $_ := set $console "Webhooks" (dict "Endpoints" $hooks) }}
+{{- $_ := set $cb "Console" $console }}
+{{- end }}
 {{- $leases := dict }}
 {{- with $v.leases.sweepInterval }}{{ $_ := set $leases "SweepInterval" . }}{{ end }}
 {{- with $v.leases.revocationPollInterval }}{{ $_ := set $leases "RevocationPollInterval" . }}{{ end }}

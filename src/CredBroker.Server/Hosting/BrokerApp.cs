@@ -15,6 +15,7 @@ using CredBroker.Contracts.V1;
 using CredBroker.Server.Metrics;
 using CredBroker.Server.Rpc;
 using CredBroker.Server.Services;
+using CredBroker.Server.WebConsole;
 using Grpc.AspNetCore.Server;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -51,8 +52,9 @@ public static class BrokerApp
 
         AddBroker(builder.Services, options);
         AddBackgroundServices(builder.Services, options);
-        ConfigureKestrel(builder, options.Listen);
+        ConfigureKestrel(builder, options);
         AddGrpc(builder.Services, options.Listen);
+        ConsoleHost.AddConsole(builder.Services, options);
 
         var app = builder.Build();
         MapPipeline(app, options);
@@ -106,6 +108,7 @@ public static class BrokerApp
         services.AddSingleton(new CallerAuthenticators(
             new DevSecretAuthenticator(agentSecret, DevMode.AgentId, DevMode.AgentId),
             new DevSecretAuthenticator(operatorSecret, DevMode.OperatorId, agentId: null, new HashSet<OperatorRole> { OperatorRole.Admin })));
+        services.AddSingleton(new ConsoleDevSignIn(operatorSecret));
     }
 
     /// <summary>Production: Redis for leases, the key schedule and the audit chain; keys from mounted files; workload identity.</summary>
@@ -151,7 +154,7 @@ public static class BrokerApp
         }
 
         services.AddSingleton(sp => new AuditService(sp.GetRequiredService<TracedAuditLog>(), sp.GetServices<IAuditSink>().ToList(),
-            [sp.GetRequiredService<BrokerMetrics>(), sp.GetRequiredService<AuditFollow>()]));
+            [sp.GetRequiredService<BrokerMetrics>(), sp.GetRequiredService<AuditFollow>(), .. sp.GetServices<IAuditObserver>()]));
         // Refusals (denials, refused operator credentials) are aggregated per source and window before they reach the chain.
         services.AddSingleton(sp => new RefusalAggregator(sp.GetRequiredService<AuditService>(), sp.GetRequiredService<TimeProvider>(), options.Audit.RefusalWindow,
             sp.GetRequiredService<BrokerMetrics>()));
@@ -235,6 +238,7 @@ public static class BrokerApp
         Telemetry.UseBrokerRequestLogging(app);
         app.UseRouting();
         app.UseGrpcRequestChecks(new GrpcDeadlines(options.Listen.Grpc.MaxUnaryDeadline, options.Listen.Grpc.MaxStreamingDeadline));
+        ConsoleHost.Map(app, options);
         app.MapGrpcService<AgentBrokerService>();
         app.MapGrpcService<TokenValidationService>();
         app.MapGrpcService<OperatorService>();
@@ -271,9 +275,10 @@ public static class BrokerApp
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ListenerEndpointPolicy>());
     }
 
-    private static void ConfigureKestrel(WebApplicationBuilder builder, BrokerOptions.ListenOptions listen) =>
+    private static void ConfigureKestrel(WebApplicationBuilder builder, BrokerOptions options) =>
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
+            var listen = options.Listen;
             kestrel.AddServerHeader = false;
             kestrel.Limits.Http2.MaxStreamsPerConnection = listen.Http2.MaxStreamsPerConnection;
             kestrel.Limits.Http2.KeepAlivePingDelay = listen.Http2.KeepAlivePingDelay ?? Timeout.InfiniteTimeSpan;
@@ -288,6 +293,8 @@ public static class BrokerApp
                     ConfigureGrpcListener(l, listen.Tls);
                 });
             }
+
+            ConsoleHost.Listen(kestrel, options);
         });
 
     /// <summary>h2c (cleartext HTTP/2 needs Http2 alone; Http1AndHttp2 on h2c silently speaks HTTP/1.1) or TLS with ALPN h2.</summary>

@@ -14,6 +14,9 @@ public sealed partial class BrokerOptions
 
         public int OperatorPort { get; set; } = 5402;
 
+        /// <summary>The web console (HTTP/1.1, and HTTP/2 over TLS; TLS from <see cref="Tls"/>); 0 = no console.</summary>
+        public int ConsolePort { get; set; } = 5403;
+
         /// <summary>TLS for both gRPC listeners; without it they speak h2c, which production allows on loopback only.</summary>
         public TlsOptions? Tls { get; set; }
 

@@ -94,6 +94,7 @@ public static class DevMode
               HTTP (JWKS, health)   http://{{l.Address}}:{{l.HttpPort}}/.well-known/jwks.json
               agent gRPC (h2c)      {{l.Address}}:{{l.AgentPort}}   services credbroker.v1.AgentBroker, credbroker.v1.TokenValidation
               operator gRPC (h2c)   {{l.Address}}:{{l.OperatorPort}}   service credbroker.v1.Operator
+              web console           {{(l.ConsolePort > 0 ? $"http://{l.Address}:{l.ConsolePort}/   (sign in with the operator secret)" : "off (Listen:ConsolePort=0)")}}
 
               agent secret     (agent '{{AgentId}}'):  {{agentSecret}}
               operator secret:                       {{operatorSecret}}

@@ -10,7 +10,7 @@ namespace CredBroker.Server.Rpc;
 /// service — it is never reachable there, whatever the client puts in :authority. The plain HTTP
 /// endpoints (JWKS, health, metrics) match only off the gRPC listeners.
 /// </summary>
-public sealed class ListenerEndpointPolicy(GrpcListeners listeners) : MatcherPolicy, IEndpointSelectorPolicy
+public sealed class ListenerEndpointPolicy(GrpcListeners listeners, WebConsole.ConsoleListener? console = null) : MatcherPolicy, IEndpointSelectorPolicy
 {
     private readonly HashSet<string> _served = listeners.All.SelectMany(l => l.Services).ToHashSet(StringComparer.Ordinal);
 
@@ -21,6 +21,7 @@ public sealed class ListenerEndpointPolicy(GrpcListeners listeners) : MatcherPol
     public Task ApplyAsync(HttpContext httpContext, CandidateSet candidates)
     {
         var listener = listeners.Find(httpContext.Connection.LocalPort);
+        var onConsole = console is not null && httpContext.Connection.LocalPort == console.Port;
         for (var i = 0; i < candidates.Count; i++)
         {
             // Only endpoints of the broker's own services are filtered; the library's catch-all for
@@ -30,8 +31,10 @@ public sealed class ListenerEndpointPolicy(GrpcListeners listeners) : MatcherPol
                 continue;
             }
 
+            // The web console's endpoints answer on the console listener only, and nothing else does there (no gRPC, no JWKS).
+            var consoleEndpoint = candidates[i].Endpoint.Metadata.GetMetadata<WebConsole.ConsoleEndpoint>() is not null;
             var grpc = candidates[i].Endpoint.Metadata.GetMetadata<GrpcMethodMetadata>();
-            var valid = grpc is null
+            var valid = onConsole || consoleEndpoint ? onConsole && consoleEndpoint : grpc is null
                 ? listener is null || candidates[i].Endpoint.Metadata.GetMetadata<PlainHttpEndpoint>() is null
                 : !_served.Contains(grpc.Method.ServiceName) || listener?.Services.Contains(grpc.Method.ServiceName) == true;
             if (!valid)
