@@ -37,6 +37,7 @@ public sealed class CredBrokerClient : IDisposable
         ArgumentNullException.ThrowIfNull(address);
         ArgumentNullException.ThrowIfNull(credential);
         _channel = BrokerChannel.Create(address, credential, clientCertificate, trustedRoot, retry);
+        DpopUri = address;
         Broker = new AgentBroker.AgentBrokerClient(_channel);
         Validation = new TokenValidation.TokenValidationClient(_channel);
     }
@@ -54,6 +55,20 @@ public sealed class CredBrokerClient : IDisposable
     /// <summary>Per-call timeout, sent as the gRPC deadline (retries of UNAVAILABLE happen within it).</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// When set, BeginTask, IssueToken and RenewLease send a fresh DPoP proof (RFC 9449) signed by this
+    /// key in the <c>dpop</c> metadata, and the broker binds the tokens to it (<c>cnf.jkt</c>): a stolen
+    /// token is useless without the key. Use one key per process (<see cref="Validation.DpopKey.Generate"/>)
+    /// or a supplied one; a lease opened with a key answers only to that key. The client does not dispose it.
+    /// </summary>
+    public Validation.DpopKey? DpopKey { get; init; }
+
+    /// <summary>
+    /// The agent listener's address as the broker knows it (its <c>CredBroker:Dpop:AgentUris</c>), for the
+    /// proofs' <c>htu</c>. Default: the address this client connects to (when it built its channel).
+    /// </summary>
+    public Uri? DpopUri { get; init; }
+
     /// <summary>The generated AgentBroker client, for calls that need their own <see cref="CallOptions"/>.</summary>
     public AgentBroker.AgentBrokerClient Broker { get; }
 
@@ -61,13 +76,13 @@ public sealed class CredBrokerClient : IDisposable
     public TokenValidation.TokenValidationClient Validation { get; }
 
     public Task<BeginTaskResponse> BeginTaskAsync(BeginTaskRequest request, CancellationToken cancellationToken = default) =>
-        Broker.BeginTaskAsync(request, Unary(cancellationToken)).ResponseAsync;
+        Broker.BeginTaskAsync(request, Unary(cancellationToken, "BeginTask")).ResponseAsync;
 
     public Task<IssueTokenResponse> IssueTokenAsync(IssueTokenRequest request, CancellationToken cancellationToken = default) =>
-        Broker.IssueTokenAsync(request, Unary(cancellationToken)).ResponseAsync;
+        Broker.IssueTokenAsync(request, Unary(cancellationToken, "IssueToken")).ResponseAsync;
 
     public Task<RenewLeaseResponse> RenewLeaseAsync(RenewLeaseRequest request, CancellationToken cancellationToken = default) =>
-        Broker.RenewLeaseAsync(request, Unary(cancellationToken)).ResponseAsync;
+        Broker.RenewLeaseAsync(request, Unary(cancellationToken, "RenewLease")).ResponseAsync;
 
     public Task<CompleteTaskResponse> CompleteTaskAsync(string leaseId, CancellationToken cancellationToken = default) =>
         Broker.CompleteTaskAsync(new CompleteTaskRequest { LeaseId = leaseId }, Unary(cancellationToken)).ResponseAsync;
@@ -96,7 +111,21 @@ public sealed class CredBrokerClient : IDisposable
     /// <summary>Closes the connections when this client built its own channel; a no-op for factory-made clients.</summary>
     public void Dispose() => _channel?.Dispose();
 
-    private CallOptions Unary(CancellationToken cancellationToken) => new(deadline: DateTime.UtcNow + Timeout, cancellationToken: cancellationToken);
+    private CallOptions Unary(CancellationToken cancellationToken, string? dpopMethod = null) =>
+        new(headers: dpopMethod is null ? null : DpopHeaders(dpopMethod), deadline: DateTime.UtcNow + Timeout, cancellationToken: cancellationToken);
+
+    /// <summary>The <c>dpop</c> metadata for one AgentBroker call (a new proof every call: the broker refuses a replayed one).</summary>
+    private Metadata? DpopHeaders(string method)
+    {
+        if (DpopKey is not { } key)
+        {
+            return null;
+        }
+
+        var target = DpopUri ?? throw new InvalidOperationException("DpopUri is required with DpopKey when the client was built from generated clients.");
+        var proof = key.CreateProof("POST", new Uri(target.AbsoluteUri.TrimEnd('/') + "/credbroker.v1.AgentBroker/" + method));
+        return [new Metadata.Entry("dpop", proof)];
+    }
 
     internal static async IAsyncEnumerable<T> Stream<T>(AsyncServerStreamingCall<T> call, [EnumeratorCancellation] CancellationToken cancellationToken)
     {

@@ -37,6 +37,18 @@ public sealed class CredBrokerClientOptions
     /// <summary>PEM private key of <see cref="ClientCertificateFile"/>.</summary>
     public string? ClientKeyFile { get; set; }
 
+    /// <summary>
+    /// Send DPoP proofs (RFC 9449) on BeginTask, IssueToken and RenewLease so tokens are bound to a key
+    /// (<c>cnf.jkt</c>): the key of <see cref="DpopKeyFile"/>, else one generated per process.
+    /// </summary>
+    public bool UseDpop { get; set; }
+
+    /// <summary>PEM EC P-256 private key for DPoP proofs (with <see cref="UseDpop"/>); default: a key generated at start, held in memory.</summary>
+    public string? DpopKeyFile { get; set; }
+
+    /// <summary>The agent listener as the broker knows it (its <c>CredBroker:Dpop:AgentUris</c>), for the proofs' <c>htu</c>; default <see cref="Address"/>.</summary>
+    public Uri? DpopUri { get; set; }
+
     /// <summary>Attempts per call when the broker is UNAVAILABLE, the first included (1–5; default 4).</summary>
     public int MaxRetryAttempts { get; set; } = 4;
 
@@ -102,6 +114,17 @@ public sealed class CredBrokerClientOptionsValidator : IValidateOptions<CredBrok
         if (!tls && options.Address is { IsAbsoluteUri: true } && (!string.IsNullOrEmpty(options.TrustedRootFile) || !string.IsNullOrEmpty(options.ClientCertificateFile)))
         {
             failures.Add($"{Prefix}TrustedRootFile and {Prefix}ClientCertificateFile need an https:// {Prefix}Address.");
+        }
+
+        RequireFile(failures, "DpopKeyFile", options.DpopKeyFile);
+        if (!string.IsNullOrEmpty(options.DpopKeyFile) && !options.UseDpop)
+        {
+            failures.Add($"{Prefix}DpopKeyFile is set but {Prefix}UseDpop is false: set UseDpop=true to send DPoP proofs.");
+        }
+
+        if (options.DpopUri is { } dpopUri && (!dpopUri.IsAbsoluteUri || dpopUri.Scheme is not ("http" or "https") || dpopUri.Query.Length > 0))
+        {
+            failures.Add($"{Prefix}DpopUri must be an absolute http(s) URI without query (got '{dpopUri}').");
         }
 
         if (options.MaxRetryAttempts is < 1 or > 5)

@@ -49,9 +49,15 @@ public static class CredBrokerClientServiceCollectionExtensions
         services.AddSingleton<ClientResources>();
         Configure(services.AddGrpcClient<AgentBroker.AgentBrokerClient>(SetAddress));
         Configure(services.AddGrpcClient<TokenValidation.TokenValidationClient>(SetAddress));
-        services.AddTransient(sp => new CredBrokerClient(sp.GetRequiredService<AgentBroker.AgentBrokerClient>(), sp.GetRequiredService<TokenValidation.TokenValidationClient>())
+        services.AddTransient(sp =>
         {
-            Timeout = sp.GetRequiredService<IOptions<CredBrokerClientOptions>>().Value.Timeout,
+            var o = sp.GetRequiredService<IOptions<CredBrokerClientOptions>>().Value;
+            return new CredBrokerClient(sp.GetRequiredService<AgentBroker.AgentBrokerClient>(), sp.GetRequiredService<TokenValidation.TokenValidationClient>())
+            {
+                Timeout = o.Timeout,
+                DpopKey = sp.GetRequiredService<ClientResources>().DpopKey,
+                DpopUri = o.DpopUri ?? o.Address,
+            };
         });
         services.AddTransient<BrokerRevocationFeed>();
         return services;
@@ -83,11 +89,17 @@ public static class CredBrokerClientServiceCollectionExtensions
                 _clientCertificate = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
             }
 
+            DpopKey = !o.UseDpop ? null
+                : !string.IsNullOrEmpty(o.DpopKeyFile) ? CredBroker.Validation.DpopKey.FromPem(File.ReadAllText(o.DpopKeyFile))
+                : CredBroker.Validation.DpopKey.Generate();
             _credential = o.CredentialSource
                 ?? (!string.IsNullOrWhiteSpace(o.CredentialFile) ? ReadFile(o.CredentialFile)
                 : o.Credential is { } fixedCredential ? _ => ValueTask.FromResult(fixedCredential)
                 : throw new InvalidOperationException($"No workload credential in {CredBrokerClientOptions.SectionName}."));
         }
+
+        /// <summary>The process's DPoP key when <see cref="CredBrokerClientOptions.UseDpop"/> is on (from DpopKeyFile, else generated once).</summary>
+        public CredBroker.Validation.DpopKey? DpopKey { get; }
 
         public SocketsHttpHandler CreateHandler() => BrokerChannel.CreateHandler(_clientCertificate, _trustedRoot);
 
@@ -98,6 +110,7 @@ public static class CredBrokerClientServiceCollectionExtensions
         {
             _clientCertificate?.Dispose();
             _trustedRoot?.Dispose();
+            DpopKey?.Dispose();
         }
 
         private static Func<CancellationToken, ValueTask<string>> ReadFile(string path) =>

@@ -20,6 +20,7 @@ internal static class LeaseHash
         "owner", l.Owner, "purpose", l.Purpose, "aud", l.Audience, "scopes", string.Join(' ', l.Scopes),
         .. Delegation(l),
         .. l.Context.Count > 0 ? new RedisValue[] { "ctx", ContextJson(l.Context) } : [],
+        .. l.DpopKeyThumbprint is { } jkt ? new RedisValue[] { "jkt", jkt } : [],
         .. l.Approval is { } a
             ? new RedisValue[]
             {
@@ -98,6 +99,7 @@ internal static class LeaseHash
         Actors = List(f.GetValueOrDefault("actors")),
         ParentLeaseIds = List(f.GetValueOrDefault("parents")),
         Context = Context(f.GetValueOrDefault("ctx")),
+        DpopKeyThumbprint = f.GetValueOrDefault("jkt"),
         Approval = f.TryGetValue("ap_ttl", out var ttl) ? new LeaseApproval
         {
             RequestedScopes = f["ap_req"].Split(' ', StringSplitOptions.RemoveEmptyEntries),

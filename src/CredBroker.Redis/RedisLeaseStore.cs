@@ -69,6 +69,9 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     /// <summary>The SSF stream store on the same connection.</summary>
     public RedisSsfStreamStore SsfStreams() => new(_connection);
 
+    /// <summary>The DPoP proof replay store, on this store's connection.</summary>
+    public RedisDpopReplayStore DpopReplay() => new(_connection);
+
     public async Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken)
     {
         quota.Validate();

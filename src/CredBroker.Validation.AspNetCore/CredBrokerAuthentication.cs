@@ -110,31 +110,75 @@ public static class CredBrokerAuthenticationExtensions
 }
 
 /// <summary>
-/// Validates <c>Authorization: Bearer</c> CredBroker tokens offline with its scheme's
-/// <see cref="AccessTokenValidator"/> (certificate-bound tokens against the TLS client certificate)
-/// and answers per RFC 6750: 401 with <c>error="invalid_token"</c>, 403 with <c>error="insufficient_scope"</c>.
-/// The reason code is logged, never the token.
+/// Validates CredBroker tokens offline with its scheme's <see cref="AccessTokenValidator"/>:
+/// <c>Authorization: Bearer</c> (certificate-bound tokens against the TLS client certificate), and
+/// <c>Authorization: DPoP</c> with exactly one <c>DPoP</c> proof header (RFC 9449: <c>htm</c> and
+/// <c>htu</c> from the request, <c>ath</c>, the <c>iat</c> window, <c>jti</c> replay, and the token's
+/// <c>cnf.jkt</c> equal to the proof's key). A DPoP-bound token presented as Bearer is refused.
+/// Answers per RFC 6750 / RFC 9449 §7.1: 401 with <c>error="invalid_token"</c> or
+/// <c>error="invalid_dpop_proof"</c>, 403 with <c>error="insufficient_scope"</c>.
+/// The reason code is logged, never the token or the proof.
 /// </summary>
 public sealed partial class CredBrokerAuthenticationHandler(
     IOptionsMonitor<CredBrokerOptions> options, ILoggerFactory logger, UrlEncoder encoder, CredBrokerSchemes schemes, TimeProvider time)
     : AuthenticationHandler<CredBrokerOptions>(options, logger, encoder)
 {
     private string? _error;
+    private bool _dpop;
 
     /// <inheritdoc />
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var header = Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        string token;
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            token = header["Bearer ".Length..].Trim();
+        }
+        else if (header.StartsWith("DPoP ", StringComparison.OrdinalIgnoreCase))
+        {
+            _dpop = true;
+            token = header["DPoP ".Length..].Trim();
+        }
+        else
         {
             return AuthenticateResult.NoResult();
         }
 
-        var token = header["Bearer ".Length..].Trim();
+        var scheme = schemes.Get(Scheme.Name);
+        var now = time.GetUtcNow();
+        string? keyThumbprint = null;
+        if (_dpop)
+        {
+            var proofs = Request.Headers["DPoP"];
+            var proof = proofs.Count == 1 ? proofs[0] : null;
+            var checkedProof = proofs.Count > 1
+                ? DpopProofResult.Fail(DpopErrors.Multiple, "more than one DPoP header.")
+                : DpopProofValidator.Validate(proof, Request.Method, RequestUri(scheme.Options), now, scheme.Options.Dpop, token);
+            if (checkedProof.Proof is { } p)
+            {
+                var replay = scheme.DpopReplay.TryAdd(p.ReplayKey, p.AcceptableUntil(scheme.Options.Dpop), now);
+                checkedProof = replay switch
+                {
+                    ReplayOutcome.First => checkedProof,
+                    ReplayOutcome.Replayed => DpopProofResult.Fail(DpopErrors.Replay, "the proof's jti was used already."),
+                    _ => DpopProofResult.Fail(DpopErrors.ReplayCacheFull, "the replay cache is full."),
+                };
+            }
+
+            if (checkedProof.Proof is not { } accepted)
+            {
+                _error = checkedProof.Error;
+                LogRejected(Logger, checkedProof.Error ?? "invalid");
+                return AuthenticateResult.Fail("invalid_dpop_proof: " + checkedProof.Error);
+            }
+
+            keyThumbprint = accepted.KeyThumbprint;
+        }
+
         var certificate = Context.Connection.ClientCertificate;
         var thumbprint = certificate is null ? null : Base64Url(SHA256.HashData(certificate.RawData));
-        var validator = schemes.Get(Scheme.Name).Validator;
-        var result = await validator.ValidateAsync(token, time.GetUtcNow(), thumbprint, Context.RequestAborted);
+        var result = await scheme.Validator.ValidateAsync(token, now, thumbprint, keyThumbprint, Context.RequestAborted);
         if (result.Token is not { } t)
         {
             _error = result.Error;
@@ -147,6 +191,11 @@ public sealed partial class CredBrokerAuthenticationHandler(
             new(ClaimTypes.NameIdentifier, t.Subject), new("sub", t.Subject), new("client_id", t.ClientId),
             new("lease_id", t.LeaseId), new("jti", t.TokenId),
         };
+        if (t.KeyThumbprint is { } jkt)
+        {
+            claims.Add(new Claim("cnf_jkt", jkt));
+        }
+
         claims.AddRange(t.Scopes.Select(s => new Claim(CredBrokerDefaults.ScopeClaim, s)));
         var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, Scheme.Name, "sub", null));
         return AuthenticateResult.Success(new AuthenticationTicket(principal, Scheme.Name));
@@ -156,17 +205,28 @@ public sealed partial class CredBrokerAuthenticationHandler(
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
     {
         Response.StatusCode = StatusCodes.Status401Unauthorized;
+        var algs = string.Join(' ', OptionsMonitor.Get(Scheme.Name).Dpop.Algorithms);
+        var proofError = _error is not null && _error.StartsWith("dpop_", StringComparison.Ordinal) && _error != DpopErrors.Binding;
         Response.Headers.WWWAuthenticate = _error is null
-            ? "Bearer"
-            : $"Bearer error=\"invalid_token\", error_description=\"{_error}\"";
+            ? new Microsoft.Extensions.Primitives.StringValues(["Bearer", $"DPoP algs=\"{algs}\""])
+            : _dpop || _error == DpopErrors.Binding
+                ? $"DPoP error=\"{(proofError ? "invalid_dpop_proof" : "invalid_token")}\", error_description=\"{_error}\", algs=\"{algs}\""
+                : $"Bearer error=\"invalid_token\", error_description=\"{_error}\"";
         return Task.CompletedTask;
+    }
+
+    /// <summary>The <c>htu</c> a proof must carry: the public origin (or the request's scheme and host), PathBase and Path; no query.</summary>
+    private Uri RequestUri(CredBrokerOptions options)
+    {
+        var origin = options.DpopPublicOrigin?.GetLeftPart(UriPartial.Authority) ?? Request.Scheme + "://" + Request.Host.ToUriComponent();
+        return new Uri(origin + Request.PathBase.ToUriComponent() + Request.Path.ToUriComponent());
     }
 
     /// <inheritdoc />
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties)
     {
         Response.StatusCode = StatusCodes.Status403Forbidden;
-        Response.Headers.WWWAuthenticate = "Bearer error=\"insufficient_scope\"";
+        Response.Headers.WWWAuthenticate = (_dpop ? "DPoP" : "Bearer") + " error=\"insufficient_scope\"";
         return Task.CompletedTask;
     }
 

@@ -77,6 +77,22 @@ public sealed class CredBrokerOptions : AuthenticationSchemeOptions
     /// <summary>The longest accepted token, in characters; default 8 KiB.</summary>
     public int MaxTokenSize { get; set; } = 8 * 1024;
 
+    /// <summary>
+    /// DPoP proofs (RFC 9449) with <c>Authorization: DPoP</c>: the <c>iat</c> window (<see cref="DpopProofOptions.MaxAge"/>
+    /// back, <see cref="DpopProofOptions.MaxFuture"/> ahead), the largest proof and the accepted algorithms.
+    /// </summary>
+    public DpopProofOptions Dpop { get; set; } = new();
+
+    /// <summary>
+    /// The scheme and authority callers use to reach this API (e.g. <c>https://api.example</c>), for the
+    /// <c>htu</c> check behind a reverse proxy or load balancer that changes them. Default: the request's
+    /// own scheme and host. The path always comes from the request (PathBase + Path).
+    /// </summary>
+    public Uri? DpopPublicOrigin { get; set; }
+
+    /// <summary>Live proof <c>jti</c>s remembered (per scheme, in memory); when full, new proofs are refused. Default 100,000.</summary>
+    public int DpopReplayCacheSize { get; set; } = 100_000;
+
     /// <summary>The JWKS location in effect: <see cref="JwksUri"/>, else derived from an http(s) <see cref="Issuer"/>; null when neither gives one.</summary>
     public Uri? ResolveJwksUri() =>
         JwksUri ?? (Uri.TryCreate(Issuer?.TrimEnd('/') + "/.well-known/jwks.json", UriKind.Absolute, out var derived)

@@ -63,6 +63,21 @@ internal sealed class CredBrokerOptionsValidator : IValidateOptions<CredBrokerOp
             Fail(nameof(options.MaxTokenSize), $"must be positive, not {options.MaxTokenSize}.");
         }
 
+        foreach (var problem in options.Dpop?.Problems() ?? ["is required."])
+        {
+            Fail(nameof(options.Dpop), problem);
+        }
+
+        if (options.DpopPublicOrigin is { } origin && (!origin.IsAbsoluteUri || origin.Scheme is not ("http" or "https") || origin.AbsolutePath != "/" || origin.Query.Length > 0))
+        {
+            Fail(nameof(options.DpopPublicOrigin), $"must be an absolute http(s) scheme and authority without a path, not '{origin}'.");
+        }
+
+        if (options.DpopReplayCacheSize is < 1 or > 10_000_000)
+        {
+            Fail(nameof(options.DpopReplayCacheSize), $"must be between 1 and 10,000,000, not {options.DpopReplayCacheSize}.");
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
 
         void Positive(string setting, TimeSpan value)

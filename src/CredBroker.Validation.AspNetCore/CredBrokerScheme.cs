@@ -37,6 +37,7 @@ public sealed class CredBrokerScheme
             },
             Keys,
             Revocations);
+        DpopReplay = new DpopReplayCache(options.DpopReplayCacheSize);
     }
 
     /// <summary>The authentication scheme name.</summary>
@@ -56,6 +57,9 @@ public sealed class CredBrokerScheme
 
     /// <summary>Validates the scheme's tokens.</summary>
     public AccessTokenValidator Validator { get; }
+
+    /// <summary>The <c>jti</c>s of the DPoP proofs this scheme accepted, until they could no longer be accepted anyway.</summary>
+    public DpopReplayCache DpopReplay { get; }
 }
 
 /// <summary>Every CredBroker scheme of the application, each built once, on first use, from its named options.</summary>

@@ -11,7 +11,7 @@ namespace CredBroker.Validation;
 /// best practices. Only the exact header the broker writes (<c>typ</c> at+jwt, <c>alg</c> ES256,
 /// <c>kid</c>) is accepted, the key comes from the broker's JWKS and nowhere else, and the checks run
 /// in a fixed order: size, structure, header, key, signature, claims, issuer, audience, lifetime,
-/// scope, certificate binding, revocation. The first failing check is the reason code.
+/// scope, certificate binding (<c>cnf.x5t#S256</c>), DPoP binding (<c>cnf.jkt</c>), revocation. The first failing check is the reason code.
 /// </summary>
 public sealed class AccessTokenValidator
 {
@@ -31,12 +31,23 @@ public sealed class AccessTokenValidator
 
     /// <summary>
     /// Validates against the keys already loaded (no fetch). A token whose kid is not loaded is
-    /// rejected with <c>unknown_kid</c>; use <see cref="ValidateAsync"/> to follow key rotation.
+    /// rejected with <c>unknown_kid</c>; use <see cref="ValidateAsync(string, DateTimeOffset, string?, CancellationToken)"/> to follow key rotation.
     /// </summary>
     /// <param name="token">The compact JWS from the <c>Authorization: Bearer</c> header.</param>
     /// <param name="now">The current time.</param>
     /// <param name="clientCertificateThumbprint">The base64url SHA-256 thumbprint of the caller's TLS client certificate, if any.</param>
-    public TokenValidationResult Validate(string token, DateTimeOffset now, string? clientCertificateThumbprint = null)
+    public TokenValidationResult Validate(string token, DateTimeOffset now, string? clientCertificateThumbprint = null) =>
+        Validate(token, now, clientCertificateThumbprint, dpopKeyThumbprint: null);
+
+    /// <summary>As <see cref="Validate(string, DateTimeOffset, string?)"/>, for a token presented with a verified DPoP proof.</summary>
+    /// <param name="token">The compact JWS from the <c>Authorization: DPoP</c> (or Bearer) header.</param>
+    /// <param name="now">The current time.</param>
+    /// <param name="clientCertificateThumbprint">The base64url SHA-256 thumbprint of the caller's TLS client certificate, if any.</param>
+    /// <param name="dpopKeyThumbprint">
+    /// The RFC 7638 thumbprint of the key of the DPoP proof presented with the token (see <see cref="DpopProofValidator"/>),
+    /// or null when the token came as a bearer token: a token with <c>cnf.jkt</c> then fails with <see cref="DpopErrors.Binding"/>.
+    /// </param>
+    public TokenValidationResult Validate(string token, DateTimeOffset now, string? clientCertificateThumbprint, string? dpopKeyThumbprint)
     {
         if (!TryParse(token, out var jws, out var error))
         {
@@ -48,12 +59,17 @@ public sealed class AccessTokenValidator
             return TokenValidationResult.Failure(TokenErrors.JwksStale);
         }
 
-        return Verify(jws, _keys.Current?.Find(jws.Kid), now, clientCertificateThumbprint);
+        return Verify(jws, _keys.Current?.Find(jws.Kid), now, clientCertificateThumbprint, dpopKeyThumbprint);
     }
 
-    /// <summary>As <see cref="Validate"/>, but an unknown kid or a stale key set first triggers a (rate-limited) JWKS refresh.</summary>
+    /// <summary>As <see cref="Validate(string, DateTimeOffset, string?)"/>, but an unknown kid or a stale key set first triggers a (rate-limited) JWKS refresh.</summary>
+    public Task<TokenValidationResult> ValidateAsync(
+        string token, DateTimeOffset now, string? clientCertificateThumbprint = null, CancellationToken cancellationToken = default) =>
+        ValidateAsync(token, now, clientCertificateThumbprint, dpopKeyThumbprint: null, cancellationToken);
+
+    /// <summary>As <see cref="Validate(string, DateTimeOffset, string?, string?)"/>, following key rotation.</summary>
     public async Task<TokenValidationResult> ValidateAsync(
-        string token, DateTimeOffset now, string? clientCertificateThumbprint = null, CancellationToken cancellationToken = default)
+        string token, DateTimeOffset now, string? clientCertificateThumbprint, string? dpopKeyThumbprint, CancellationToken cancellationToken = default)
     {
         if (!TryParse(token, out var jws, out var error))
         {
@@ -66,7 +82,7 @@ public sealed class AccessTokenValidator
             return TokenValidationResult.Failure(TokenErrors.JwksStale);
         }
 
-        return Verify(jws, key, now, clientCertificateThumbprint);
+        return Verify(jws, key, now, clientCertificateThumbprint, dpopKeyThumbprint);
     }
 
     private bool TryParse(string token, [NotNullWhen(true)] out ParsedJws? jws, [NotNullWhen(false)] out string? error)
@@ -134,7 +150,7 @@ public sealed class AccessTokenValidator
         return true;
     }
 
-    private TokenValidationResult Verify(ParsedJws jws, VerificationKey? key, DateTimeOffset now, string? thumbprint)
+    private TokenValidationResult Verify(ParsedJws jws, VerificationKey? key, DateTimeOffset now, string? thumbprint, string? dpopThumbprint)
     {
         if (key is null)
         {
@@ -157,11 +173,11 @@ public sealed class AccessTokenValidator
             return TokenValidationResult.Failure(claimsError);
         }
 
-        var error = CheckClaims(claims, now, thumbprint);
+        var error = CheckClaims(claims, now, thumbprint, dpopThumbprint);
         return error is null ? TokenValidationResult.Success(claims) : TokenValidationResult.Failure(error);
     }
 
-    private string? CheckClaims(ValidatedToken claims, DateTimeOffset now, string? thumbprint)
+    private string? CheckClaims(ValidatedToken claims, DateTimeOffset now, string? thumbprint, string? dpopThumbprint)
     {
         var skew = _options.MaxClockSkew;
         if (!string.Equals(claims.Issuer, _options.Issuer, StringComparison.Ordinal))
@@ -204,6 +220,14 @@ public sealed class AccessTokenValidator
             && (thumbprint is null || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(bound), Encoding.UTF8.GetBytes(thumbprint))))
         {
             return TokenErrors.Confirmation;
+        }
+
+        // RFC 9449 §7: a DPoP-bound token only with a proof by its key; a DPoP proof only with a DPoP-bound token.
+        if ((claims.KeyThumbprint is not null || dpopThumbprint is not null)
+            && (claims.KeyThumbprint is null || dpopThumbprint is null
+                || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(claims.KeyThumbprint), Encoding.UTF8.GetBytes(dpopThumbprint))))
+        {
+            return DpopErrors.Binding;
         }
 
         if (_revocation is { IsAvailable: false })
@@ -299,16 +323,19 @@ public sealed class AccessTokenValidator
         }
 
         string? bound = null;
+        string? jkt = null;
         if (p.TryGetProperty("cnf", out var cnf))
         {
             // A confirmation method this validator cannot check must not be ignored: fail closed.
-            if (cnf.ValueKind != JsonValueKind.Object || StrictJson.GetString(cnf, "x5t#S256") is not { Length: > 0 } x5t)
+            // It understands x5t#S256 (RFC 8705, mTLS) and jkt (RFC 9449, DPoP); a token may carry both.
+            bound = cnf.ValueKind == JsonValueKind.Object ? StrictJson.GetString(cnf, "x5t#S256") : null;
+            jkt = cnf.ValueKind == JsonValueKind.Object ? StrictJson.GetString(cnf, "jkt") : null;
+            if (cnf.ValueKind != JsonValueKind.Object || (bound is null && jkt is null) || bound is { Length: 0 } || jkt is { Length: 0 }
+                || (cnf.TryGetProperty("x5t#S256", out _) && bound is null) || (cnf.TryGetProperty("jkt", out _) && jkt is null))
             {
                 error = TokenErrors.Confirmation;
                 return null;
             }
-
-            bound = x5t;
         }
 
         if (Required(p, "iss") is not { } iss || Required(p, "sub") is not { } sub || Required(p, "aud") is not { } aud
@@ -325,7 +352,7 @@ public sealed class AccessTokenValidator
             Issuer = iss, Subject = sub, ActorSubject = actor, Audience = aud, ClientId = clientId,
             Scopes = scope.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal),
             TokenId = jti, IssuedAt = iat, NotBefore = nbf, ExpiresAt = exp, LeaseId = leaseId,
-            TaskId = taskId, Owner = owner, CertificateThumbprint = bound, DelegatedBy = delegatedBy, ParentLeaseIds = parents,
+            TaskId = taskId, Owner = owner, CertificateThumbprint = bound, KeyThumbprint = jkt, DelegatedBy = delegatedBy, ParentLeaseIds = parents,
         };
     }
 

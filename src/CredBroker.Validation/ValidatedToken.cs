@@ -45,6 +45,9 @@ public sealed record ValidatedToken
     /// <summary><c>cnf.x5t#S256</c>: the certificate thumbprint the token is bound to, when present.</summary>
     public string? CertificateThumbprint { get; init; }
 
+    /// <summary><c>cnf.jkt</c>: the RFC 7638 thumbprint of the DPoP key the token is bound to, when present.</summary>
+    public string? KeyThumbprint { get; init; }
+
     /// <summary>
     /// The earlier actors of a delegation chain (<c>act.act.sub</c>, <c>act.act.act.sub</c>, …), nearest
     /// first; empty unless the token was delegated to a sub-agent.

@@ -406,7 +406,7 @@ public sealed class AttackTests
     }
 
     [TestCase("{}")]
-    [TestCase("{\"jkt\":\"abc\"}")]
+    [TestCase("{\"jkt\":7}")]
     [TestCase("\"abc\"")]
     public void UnknownConfirmationMethod_Rejected(string cnf) =>
         AssertRejected(_tokens.Sign(c => c["cnf"] = JsonNode.Parse(cnf)), TokenErrors.Confirmation);

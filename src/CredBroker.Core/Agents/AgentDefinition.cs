@@ -13,6 +13,7 @@ public sealed record AgentDefinition
     private ScopePatternSet? _allowed;
     private ScopePatternSet? _disallowed;
     private ScopePatternSet? _approval;
+    private ScopePatternSet? _senderConstrained;
 
     public required string Id { get; init; }
 
@@ -44,6 +45,12 @@ public sealed record AgentDefinition
     /// <summary>When requests are allowed (UTC); empty = any time.</summary>
     public IReadOnlyList<TimeWindow> TimeWindows { get; init; } = [];
 
+    /// <summary>Every token of this agent must be sender-constrained (mTLS <c>cnf.x5t#S256</c> or DPoP <c>cnf.jkt</c>).</summary>
+    public bool SenderConstrained { get; init; }
+
+    /// <summary>Tokens carrying a scope matching one of these patterns must be sender-constrained.</summary>
+    public IReadOnlySet<string> SenderConstrainedScopes { get; init; } = new HashSet<string>();
+
     public TimeSpan MaxTokenTtl { get; init; } = TimeSpan.FromMinutes(15);
 
     /// <summary>Lease duration when BeginTask gives no ttl (and the default extension on renew).</summary>
@@ -63,6 +70,23 @@ public sealed record AgentDefinition
     public ScopePatternSet Disallowed => _disallowed ??= ScopePatternSet.Of(DisallowedScopes);
 
     public ScopePatternSet Approval => _approval ??= ScopePatternSet.Of(ApprovalScopes);
+
+    /// <summary>The first scope of <paramref name="scopes"/> that needs a sender-constrained token ("*" for the whole agent), or null.</summary>
+    public string? SenderConstraintFor(IReadOnlyList<string> scopes)
+    {
+        if (SenderConstrained)
+        {
+            return "*";
+        }
+
+        if (SenderConstrainedScopes.Count == 0)
+        {
+            return null;
+        }
+
+        _senderConstrained ??= ScopePatternSet.Of(SenderConstrainedScopes);
+        return scopes.FirstOrDefault(_senderConstrained.Matches);
+    }
 
     /// <summary>The token lifetime cap for a token carrying <paramref name="scopes"/>: the agent's max, lowered by any per-scope cap.</summary>
     public TimeSpan TokenTtlFor(IReadOnlyList<string> scopes)

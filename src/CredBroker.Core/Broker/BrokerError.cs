@@ -27,6 +27,9 @@ public sealed class BrokerException : Exception
 
     public IReadOnlyList<string> RuleIds { get; }
 
+    /// <summary>A stable machine-readable reason (the gRPC ErrorInfo reason) when the kind alone does not say which check failed.</summary>
+    public string? Reason { get; init; }
+
     /// <summary>For quota and rate refusals: when a retry can succeed.</summary>
     public TimeSpan? RetryAfter { get; init; }
 }

@@ -14,6 +14,15 @@ namespace CredBroker.Core.Broker;
 /// </param>
 public sealed record CallerIdentity(string AgentId, string AuthenticationMethod, string? CertificateThumbprint = null, IReadOnlyDictionary<string, string>? VerifiedClaims = null)
 {
+    /// <summary>
+    /// The RFC 7638 thumbprint of the key of the DPoP proof (RFC 9449) the host verified on this call
+    /// (method, URI, window, replay): tokens minted for it carry <c>cnf.jkt</c>; null without a proof.
+    /// </summary>
+    public string? DpopKeyThumbprint { get; init; }
+
+    /// <summary>True when tokens minted for this caller are sender-constrained (mTLS certificate or DPoP key).</summary>
+    public bool IsSenderConstrained => CertificateThumbprint is not null || DpopKeyThumbprint is not null;
+
     public IReadOnlyDictionary<string, string> Claims => VerifiedClaims ?? EmptyClaims;
 
     private static readonly IReadOnlyDictionary<string, string> EmptyClaims = new Dictionary<string, string>();

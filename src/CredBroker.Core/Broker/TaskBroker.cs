@@ -71,6 +71,11 @@ public sealed partial class TaskBroker(
             throw await DeniedAsync(caller, agent, command, new BrokerException(BrokerErrorKind.PermissionDenied, decision.Reason, decision.RuleIds), cancellationToken);
         }
 
+        if (SenderConstraintRefusal(caller, agent, decision.GrantedScopes, lease: null) is { } unbound)
+        {
+            throw await DeniedAsync(caller, agent, command, unbound, cancellationToken);
+        }
+
         var pending = decision.Outcome == DecisionOutcome.RequireApproval;
 
         // Stores keep milliseconds; start from a whole millisecond so a replayed BeginTask answers identically.
@@ -92,6 +97,7 @@ public sealed partial class TaskBroker(
             // A pending lease's deadline is when its approval expires; approval starts the task's ttl.
             Deadline = now + (!pending ? decision.LeaseTtl : approvalTimeout < lifetime ? approvalTimeout : lifetime),
             MaxDeadline = now + lifetime,
+            DpopKeyThumbprint = caller.DpopKeyThumbprint,
             Approval = pending ? new LeaseApproval
             {
                 RequestedScopes = decision.GrantedScopes,
@@ -117,6 +123,8 @@ public sealed partial class TaskBroker(
 
         if (!opened.Created)
         {
+            // A repeated BeginTask answers only to the key the lease was opened with.
+            RequireLeaseKey(caller, opened.Lease);
             lease = ResumeExisting(opened.Lease, decision, now);
         }
 
@@ -142,6 +150,7 @@ public sealed partial class TaskBroker(
         var agent = FindAgent(caller);
         var lease = await OwnLeaseAsync(caller, leaseId, cancellationToken);
         RequireActive(lease, time.GetUtcNow());
+        RequireLeaseKey(caller, lease);
 
         var granted = scopes.Count == 0 ? lease.Scopes : scopes.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         if (granted.FirstOrDefault(s => !lease.Scopes.Contains(s, StringComparer.Ordinal)) is { } extra)
@@ -166,6 +175,11 @@ public sealed partial class TaskBroker(
                 $"Lease {leaseId} was delegated from a parent token for audience '{lease.Audience}'; its tokens stay with that audience.", ["delegation.parent_audience"]), cancellationToken);
         }
 
+        if (SenderConstraintRefusal(caller, agent, granted, lease) is { } unbound)
+        {
+            throw await DeniedAsync(caller, lease, scopes, unbound, cancellationToken);
+        }
+
         var token = await _mint.MintAsync(caller, lease, agent, granted, targetAudience, scopes, [], delegation ? "issue_token.delegation" : "issue_token", cancellationToken);
         return new TaskGrant(lease, token);
     }
@@ -178,6 +192,11 @@ public sealed partial class TaskBroker(
         var lease = await OwnLeaseAsync(caller, leaseId, cancellationToken);
         var now = time.GetUtcNow();
         RequireActive(lease, now);
+        RequireLeaseKey(caller, lease);
+        if (SenderConstraintRefusal(caller, agent, lease.Scopes, lease) is { } unbound)
+        {
+            throw unbound;
+        }
 
         var renewed = await StoreCall.Run(() => store.RenewAsync(leaseId, now + (extendBy ?? agent.DefaultLeaseTtl), now, expectedGeneration: null, cancellationToken));
         var current = renewed.Lease ?? throw NotFound(leaseId);

@@ -110,10 +110,10 @@ public sealed class DelegationResolver(
     {
         var claims = ownTokens.Read(subjectToken) ?? throw Denied("delegation.parent_token",
             "subject_token names this broker as issuer but is not a valid token of it (signature, lifetime or claims); present a current token of the parent lease.");
-        if (claims.CertificateThumbprint is not null)
+        if (claims.CertificateThumbprint is not null || claims.KeyThumbprint is not null)
         {
             throw Denied("delegation.parent_bound",
-                "subject_token is bound to the parent's client certificate (cnf); a certificate-bound token cannot be presented by another workload.");
+                $"subject_token is bound to the parent's {(claims.CertificateThumbprint is not null ? "client certificate (cnf.x5t#S256)" : "DPoP key (cnf.jkt)")}; a sender-constrained token cannot be presented by another workload.");
         }
 
         var parent = await StoreCall.Run(() => store.GetAsync(claims.LeaseId, cancellationToken));

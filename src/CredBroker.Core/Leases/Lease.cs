@@ -64,6 +64,12 @@ public sealed record Lease
     /// <summary>The context the lease was granted on, sorted by key, each label with its source (asserted or a verified claim).</summary>
     public IReadOnlyList<Policy.ContextLabel> Context { get; init; } = [];
 
+    /// <summary>
+    /// The RFC 7638 thumbprint of the DPoP key the lease was opened with: every token of the lease is
+    /// bound to it (<c>cnf.jkt</c>), and IssueToken/RenewLease need a proof by that key. Null: not DPoP-bound.
+    /// </summary>
+    public string? DpopKeyThumbprint { get; init; }
+
     /// <summary>Set on a lease that began as <see cref="LeaseState.PendingApproval"/>: what was asked, why, and the operator's decision.</summary>
     public LeaseApproval? Approval { get; init; }
 

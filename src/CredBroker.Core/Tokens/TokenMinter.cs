@@ -20,7 +20,8 @@ public sealed class TokenMinter(ISigningKeys keys, string issuer, TimeProvider t
     public string Issuer => issuer;
 
     /// <param name="certificateThumbprint">The caller's mTLS certificate (base64url SHA-256): the token gets <c>cnf.x5t#S256</c> (RFC 8705).</param>
-    public MintedToken Mint(Lease lease, AgentDefinition agent, IReadOnlyList<string> scopes, string audience, string? certificateThumbprint = null)
+    /// <param name="dpopKeyThumbprint">The RFC 7638 thumbprint of the caller's DPoP key: the token gets <c>cnf.jkt</c> (RFC 9449).</param>
+    public MintedToken Mint(Lease lease, AgentDefinition agent, IReadOnlyList<string> scopes, string audience, string? certificateThumbprint = null, string? dpopKeyThumbprint = null)
     {
         var key = keys.Current;
         // JWT NumericDate has second precision: truncate so exp is never rounded past the deadline.
@@ -73,10 +74,20 @@ public sealed class TokenMinter(ISigningKeys keys, string issuer, TimeProvider t
                 json.WriteEndObject();
             }
 
-            if (certificateThumbprint is not null)
+            if (certificateThumbprint is not null || dpopKeyThumbprint is not null)
             {
+                // Both when the caller used both: a validator then checks each.
                 json.WriteStartObject("cnf");
-                json.WriteString("x5t#S256", certificateThumbprint);
+                if (certificateThumbprint is not null)
+                {
+                    json.WriteString("x5t#S256", certificateThumbprint);
+                }
+
+                if (dpopKeyThumbprint is not null)
+                {
+                    json.WriteString("jkt", dpopKeyThumbprint);
+                }
+
                 json.WriteEndObject();
             }
 

@@ -16,6 +16,9 @@ public sealed record TokenClaims(
 
     /// <summary><c>cnf.x5t#S256</c>, when the token is bound to a client certificate.</summary>
     public string? CertificateThumbprint { get; init; }
+
+    /// <summary><c>cnf.jkt</c>, when the token is bound to a DPoP key (RFC 9449).</summary>
+    public string? KeyThumbprint { get; init; }
 }
 
 /// <summary>
@@ -70,6 +73,7 @@ public sealed class TokenReader(ISigningKeys keys, string issuer, TimeProvider t
                     ? parents.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() ?? string.Empty : string.Empty).ToList()
                     : [],
                 CertificateThumbprint = p.TryGetProperty("cnf", out var cnf) && cnf.ValueKind == JsonValueKind.Object ? String(cnf, "x5t#S256") : null,
+                KeyThumbprint = cnf.ValueKind == JsonValueKind.Object ? String(cnf, "jkt") : null,
             };
             var valid = claims.Issuer == issuer && !claims.ParentLeaseIds.Contains(string.Empty) && claims.Actors.Count == claims.ParentLeaseIds.Count && claims.LeaseId.Length > 0 && claims.TokenId.Length > 0
                 && now < claims.ExpiresAt && now.AddSeconds(5) >= claims.NotBefore;

@@ -101,6 +101,7 @@ public static class BrokerApp
         services.AddSingleton(sp => new RotatingSigningKeys(new KeyRing([], null, allowGenerate: true), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IKeyScheduleStore, InMemoryKeyScheduleStore>();
         services.AddSingleton<ILeaseStore>(_ => new InMemoryLeaseStore(options.Leases.StoreOptions()));
+        services.AddSingleton<Core.Dpop.IDpopReplayStore>(sp => new Core.Dpop.InMemoryDpopReplayStore(sp.GetRequiredService<TimeProvider>(), options.Dpop.ReplayCacheSize));
         services.AddSingleton<IAuditLog>(sp => new InMemoryAuditLog(sp.GetRequiredService<AuditSigning>().Signer, options.Audit.LogOptions(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => AuditSigning.For(options, sp.GetRequiredService<RotatingSigningKeys>()));
         services.AddSingleton<Core.Signals.ISsfStreamStore>(sp => new Core.Signals.InMemory.InMemorySsfStreamStore(sp.GetRequiredService<TimeProvider>()));
@@ -125,6 +126,7 @@ public static class BrokerApp
         services.AddSingleton<IKeyScheduleStore>(sp => sp.GetRequiredService<RedisLeaseStore>().KeySchedule());
         services.AddSingleton<Core.Signals.ISsfStreamStore>(sp => sp.GetRequiredService<RedisLeaseStore>().SsfStreams());
         services.AddSingleton(Signals.SsfReceivers.FromOptions(options.Ssf));
+        services.AddSingleton<Core.Dpop.IDpopReplayStore>(sp => sp.GetRequiredService<RedisLeaseStore>().DpopReplay());
         services.AddSingleton(sp => AuditSigning.For(options, sp.GetRequiredService<RotatingSigningKeys>()));
         services.AddSingleton<IAuditLog>(sp => Connected(() => RedisAuditLog.Connect(options.Audit.RedisConfiguration ?? options.Redis.Configuration!,
             sp.GetRequiredService<AuditSigning>().Signer, options.Audit.LogOptions(), sp.GetRequiredService<TimeProvider>(), connection: connection)));
@@ -193,7 +195,10 @@ public static class BrokerApp
             sp.GetRequiredService<AuditService>(), sp.GetRequiredService<PolicyHolder>()));
 
         // The services Grpc.AspNetCore activates.
-        services.AddSingleton(sp => new AgentBrokerService(sp.GetRequiredService<TaskBroker>(), sp.GetRequiredService<ApprovalDesk>(), sp.GetRequiredService<RevocationNotifier>()));
+        services.AddSingleton(sp => new DpopProofCheck(options.Dpop, options.Dpop.AgentListenerUris(options.Listen), sp.GetRequiredService<Core.Dpop.IDpopReplayStore>(),
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new AgentBrokerService(sp.GetRequiredService<TaskBroker>(), sp.GetRequiredService<ApprovalDesk>(), sp.GetRequiredService<RevocationNotifier>(),
+            sp.GetRequiredService<DpopProofCheck>()));
         services.AddSingleton(sp => new TokenValidationService(sp.GetRequiredService<TaskBroker>(), sp.GetRequiredService<RotatingSigningKeys>(), sp.GetRequiredService<TimedLeaseStore>(),
             sp.GetRequiredService<RevocationNotifier>(), sp.GetRequiredService<BrokerMetrics>()));
         services.AddSingleton(sp =>

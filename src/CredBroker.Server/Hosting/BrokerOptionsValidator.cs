@@ -11,7 +11,7 @@ public sealed class BrokerOptionsValidator : IValidateOptions<BrokerOptions>
 {
     public ValidateOptionsResult Validate(string? name, BrokerOptions options)
     {
-        var problems = options.Dev ? options.DelegationProblems().Concat(options.Ssf.Problems()).ToList() : options.ProductionProblems();
+        List<string> problems = [.. options.Dev ? options.DelegationProblems().Concat(options.Ssf.Problems()) : options.ProductionProblems(), .. options.DpopProblems()];
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
     }
 }

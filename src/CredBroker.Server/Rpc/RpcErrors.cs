@@ -35,7 +35,7 @@ public static class RpcErrors
             BrokerErrorKind.Unavailable => StatusCode.Unavailable,
             _ => StatusCode.Internal,
         };
-        var info = new ErrorInfo { Reason = ReasonFor(code), Domain = ErrorDomain };
+        var info = new ErrorInfo { Reason = e.Reason ?? ReasonFor(code), Domain = ErrorDomain };
         if (e.RuleIds.Count > 0)
         {
             info.Metadata["rules"] = string.Join(",", e.RuleIds);

@@ -1,20 +1,24 @@
 using CredBroker.Contracts.V1;
 using CredBroker.Core.Broker;
 using CredBroker.Core.Leases;
+using CredBroker.Server.Auth;
 using CredBroker.Server.Rpc;
 using Grpc.Core;
 using Google.Protobuf.WellKnownTypes;
 
 namespace CredBroker.Server.Services;
 
-/// <summary>credbroker.v1.AgentBroker: maps the wire messages to <see cref="TaskBroker"/> and back.</summary>
-public sealed class AgentBrokerService(TaskBroker broker, ApprovalDesk approvals, RevocationNotifier notifier) : AgentBroker.AgentBrokerBase
+/// <summary>
+/// credbroker.v1.AgentBroker: maps the wire messages to <see cref="TaskBroker"/> and back.
+/// BeginTask, IssueToken and RenewLease accept a DPoP proof in the metadata key <c>dpop</c> (<see cref="DpopProofCheck"/>).
+/// </summary>
+public sealed class AgentBrokerService(TaskBroker broker, ApprovalDesk approvals, RevocationNotifier notifier, DpopProofCheck dpop) : AgentBroker.AgentBrokerBase
 {
     public const string ServiceName = "credbroker.v1.AgentBroker";
 
     public override async Task<BeginTaskResponse> BeginTask(BeginTaskRequest request, ServerCallContext context)
     {
-        var caller = CallGuard.Agent(context);
+        var caller = await dpop.BindAsync(CallGuard.Agent(context), context);
         var ttl = ToTimeSpan(request.Ttl, "ttl");
         var start = await broker.BeginTaskAsync(caller, new BeginTaskCommand(
             request.TaskId, request.Purpose, request.Scopes, request.Audience, ttl, request.SubjectToken, request.Context), context.CancellationToken);
@@ -84,7 +88,7 @@ public sealed class AgentBrokerService(TaskBroker broker, ApprovalDesk approvals
 
     public override async Task<IssueTokenResponse> IssueToken(IssueTokenRequest request, ServerCallContext context)
     {
-        var caller = CallGuard.Agent(context);
+        var caller = await dpop.BindAsync(CallGuard.Agent(context), context);
         var grant = await broker.IssueTokenAsync(caller, request.LeaseId, request.Scopes, request.Audience, context.CancellationToken);
         return new IssueTokenResponse
         {
@@ -97,7 +101,7 @@ public sealed class AgentBrokerService(TaskBroker broker, ApprovalDesk approvals
 
     public override async Task<RenewLeaseResponse> RenewLease(RenewLeaseRequest request, ServerCallContext context)
     {
-        var caller = CallGuard.Agent(context);
+        var caller = await dpop.BindAsync(CallGuard.Agent(context), context);
         var extendBy = ToTimeSpan(request.ExtendBy, "extend_by");
         var grant = await broker.RenewLeaseAsync(caller, request.LeaseId, extendBy, context.CancellationToken);
         return new RenewLeaseResponse

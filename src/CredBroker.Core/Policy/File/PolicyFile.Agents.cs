@@ -11,6 +11,7 @@ public static partial class PolicyFile
     [
         "id", "owner", "purpose", "identities", "audiences", "allowed_scopes", "disallowed_scopes", "approval_scopes", "scope_ttl_caps",
         "max_token_ttl", "default_lease_ttl", "max_lease_lifetime", "max_concurrent_leases", "max_tasks_per_minute", "conditions",
+        "sender_constrained",
     ];
 
     private static readonly Dictionary<string, DayOfWeek> Days = new(StringComparer.Ordinal)
@@ -79,6 +80,7 @@ public static partial class PolicyFile
             }
         }
 
+        var (senderConstrained, senderConstrainedScopes) = ReadSenderConstrained(map, field, fields);
         var maxTokenTtl = fields.Duration(map, "max_token_ttl", field) ?? TimeSpan.FromMinutes(15);
         var defaultLease = fields.Duration(map, "default_lease_ttl", field) ?? TimeSpan.FromMinutes(15);
         var maxLease = fields.Duration(map, "max_lease_lifetime", field) ?? TimeSpan.FromHours(1);
@@ -108,6 +110,8 @@ public static partial class PolicyFile
             DisallowedScopes = disallowed.Select(p => p.Text).ToHashSet(StringComparer.Ordinal),
             ApprovalScopes = approval.Select(p => p.Text).ToHashSet(StringComparer.Ordinal),
             ScopeTtlCaps = caps,
+            SenderConstrained = senderConstrained,
+            SenderConstrainedScopes = senderConstrainedScopes,
             RequiredContext = required,
             TimeWindows = windows,
             MaxTokenTtl = maxTokenTtl,
@@ -116,6 +120,31 @@ public static partial class PolicyFile
             MaxConcurrentLeases = maxConcurrent ?? 100,
             MaxTasksPerMinute = maxPerMinute ?? 600,
         };
+    }
+
+    /// <summary>
+    /// <c>sender_constrained</c>: <c>true</c> (every token of the agent), or a list of scope patterns
+    /// (tokens carrying a matching scope) that must be sender-constrained: mTLS or DPoP.
+    /// </summary>
+    private static (bool All, HashSet<string> Scopes) ReadSenderConstrained(Dictionary<string, YamlNode> map, string field, YamlFields fields)
+    {
+        if (!map.TryGetValue("sender_constrained", out var node))
+        {
+            return (false, []);
+        }
+
+        if (node is YamlScalarNode scalar)
+        {
+            if (scalar.Value is "true" or "false")
+            {
+                return (scalar.Value == "true", []);
+            }
+
+            fields.Error(node, field + ".sender_constrained", "true, false, or a list of scope patterns.");
+            return (false, []);
+        }
+
+        return (false, Patterns(map, "sender_constrained", field, fields).Select(p => p.Text).ToHashSet(StringComparer.Ordinal));
     }
 
     private static (Dictionary<string, IReadOnlySet<string>> Required, List<TimeWindow> Windows) ReadConditions(
