@@ -167,6 +167,42 @@ public sealed class SsfValidatorSamplesTests : ProductionBrokerFixture
         Assert.That(list.Count, Is.EqualTo(2), "each validator reused its stream instead of creating another");
     }
 
+    [Test]
+    public async Task DpopBoundToken_NeedsAProofByItsKey_ForThisRequest_OnceOnly_ByBoth()
+    {
+        using var key = Validation.DpopKey.Generate();
+        using var otherKey = Validation.DpopKey.Generate();
+        using var client = new CredBrokerClient(Broker.AgentAddress, () => Broker.WorkloadToken(Triage)) { DpopKey = key };
+        var open = await BeginAsync(client, "tickets:comment");
+        var token = open.AccessToken;
+
+        foreach (var v in Validators)
+        {
+            var resource = new Uri($"http://127.0.0.1:{v.Port}/resource");
+            var proof = key.CreateProof("GET", resource, token);
+            var (ok, okBody) = await CallAsync(v, token, "DPoP", proof);
+            var (replayed, replayBody) = await CallAsync(v, token, "DPoP", proof);
+            var (asBearer, bearerBody) = await CallAsync(v, token);
+            var (noProof, _) = await CallAsync(v, token, "DPoP");
+            var (wrongKey, wrongKeyBody) = await CallAsync(v, token, "DPoP", otherKey.CreateProof("GET", resource, token));
+            var (wrongUri, wrongUriBody) = await CallAsync(v, token, "DPoP", key.CreateProof("GET", new Uri($"http://127.0.0.1:{v.Port}/other"), token));
+            var (wrongMethod, _) = await CallAsync(v, token, "DPoP", key.CreateProof("POST", resource, token));
+            var (noAth, noAthBody) = await CallAsync(v, token, "DPoP", key.CreateProof("GET", resource));
+
+            Assert.That(ok, Is.EqualTo(HttpStatusCode.OK), $"{v.Name}: {okBody}");
+            Assert.That((replayed, (string?)replayBody["error_description"]), Is.EqualTo((HttpStatusCode.Unauthorized, "the proof was replayed (jti)")), v.Name);
+            Assert.That(asBearer, Is.EqualTo(HttpStatusCode.Unauthorized), v.Name);
+            Assert.That((string?)bearerBody["error_description"], Does.Contain("DPoP-bound"), v.Name);
+            Assert.That(noProof, Is.EqualTo(HttpStatusCode.Unauthorized), v.Name);
+            Assert.That((wrongKey, (string?)wrongKeyBody["error_description"]), Is.EqualTo((HttpStatusCode.Unauthorized, "the proof key is not the key the token is bound to (cnf.jkt)")), v.Name);
+            Assert.That(wrongUri, Is.EqualTo(HttpStatusCode.Unauthorized), $"{v.Name}: {wrongUriBody}");
+            Assert.That(wrongMethod, Is.EqualTo(HttpStatusCode.Unauthorized), v.Name);
+            Assert.That((string?)noAthBody["error_description"], Does.Contain("ath"), v.Name);
+        }
+
+        await client.CompleteTaskAsync(open.LeaseId);
+    }
+
     // --- helpers ---
     private static Task<BeginTaskResponse> BeginAsync(CredBrokerClient client, string scope, string audience = "tickets-api") =>
         client.BeginTaskAsync(new BeginTaskRequest { TaskId = "val-" + Guid.NewGuid().ToString("N"), Scopes = { scope }, Audience = audience });
@@ -189,12 +225,17 @@ public sealed class SsfValidatorSamplesTests : ProductionBrokerFixture
         }
     }
 
-    private async Task<(HttpStatusCode Status, JsonNode Body)> CallAsync(Sample v, string? token)
+    private async Task<(HttpStatusCode Status, JsonNode Body)> CallAsync(Sample v, string? token, string scheme = "Bearer", string? proof = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{v.Port}/resource");
         if (token is not null)
         {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            request.Headers.Authorization = new AuthenticationHeaderValue(scheme, token);
+        }
+
+        if (proof is not null)
+        {
+            request.Headers.Add("DPoP", proof);
         }
 
         using var response = await _http.SendAsync(request);
