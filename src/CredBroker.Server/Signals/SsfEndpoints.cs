@@ -94,6 +94,11 @@ public static class SsfEndpoints
 
             return Error(e.Status, e.Error, e.Message);
         }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            // The receiver went away (e.g. during a long poll): nobody to answer.
+            return Results.Empty;
+        }
     }
 
     private static async Task<JsonObject> BodyAsync(HttpContext http)
