@@ -103,17 +103,23 @@ async function receiveSet(req, res, stream) {
   if (!(req.headers['content-type'] ?? '').startsWith('application/secevent+jwt')) {
     return reply(res, 400, { err: 'invalid_request', description: 'expected application/secevent+jwt' });
   }
-  let set;
-  try {
-    set = await readBody(req);
-    const { payload } = await jose.jwtVerify(set, jwks, { issuer, audience: stream.aud, typ: 'secevent+jwt', algorithms: ['ES256'], requiredClaims: ['iat', 'jti'] });
-    const event = payload.events?.[SESSION_REVOKED];
-    if (event) applyEvent(event);
-  } catch (e) {
-    const err = e.code === 'ERR_JWKS_NO_MATCHING_KEY' || e.code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' ? 'invalid_key'
-      : e.claim === 'iss' ? 'invalid_issuer' : e.claim === 'aud' ? 'invalid_audience' : 'invalid_request';
-    return reply(res, 400, { err, description: e.message });
+  if (!stream) {
+    // Still starting (the stream is being re-pointed here): not ready is not a bad SET, so ask for a retry.
+    return reply(res, 503, { error: 'temporarily_unavailable', error_description: 'starting' });
   }
+  let payload;
+  try {
+    ({ payload } = await jose.jwtVerify(await readBody(req), jwks, { issuer, audience: stream.aud, typ: 'secevent+jwt', algorithms: ['ES256'], requiredClaims: ['iat', 'jti'] }));
+  } catch (e) {
+    // A 400 is final (the broker will not send this SET again): only for a SET that is bad. Anything
+    // else (the JWKS unreachable, ...) is a 503, so the broker retries.
+    const err = e.code === 'ERR_JWKS_NO_MATCHING_KEY' || e.code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' ? 'invalid_key'
+      : e.claim === 'iss' ? 'invalid_issuer' : e.claim === 'aud' ? 'invalid_audience'
+      : e.code?.startsWith('ERR_JW') ? 'invalid_request' : null;
+    return err ? reply(res, 400, { err, description: e.message }) : reply(res, 503, { error: 'temporarily_unavailable', error_description: e.message });
+  }
+  const event = payload.events?.[SESSION_REVOKED];
+  if (event) applyEvent(event);
   res.writeHead(202).end();
 }
 

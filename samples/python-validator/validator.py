@@ -138,6 +138,12 @@ class Validator:
                     try:
                         self.apply_set(token)
                         acks.append(jti)
+                    except jwt.PyJWKClientError as e:
+                        if "Fail to fetch" not in str(e):  # PyJWT 2.6 has one class for "unreachable" and "no such key"
+                            errs[jti] = {"err": "invalid_key", "description": str(e)}
+                            continue
+                        # The JWKS is unreachable: not a bad SET. Leave it unacknowledged; it comes again.
+                        print(f"python-validator: cannot verify SET {jti} yet ({e})", file=sys.stderr, flush=True)
                     except jwt.PyJWTError as e:
                         errs[jti] = {"err": "invalid_request", "description": str(e)}
                 self.revocations.last_heard = time.time()
