@@ -244,6 +244,35 @@ public sealed class SsfTransmitterTests : ProductionBrokerFixture
     }
 
     [Test]
+    public async Task Quarantine_IsOneAgentSet_WithIssuedBefore()
+    {
+        var id = (string)(await CreatePollStreamAsync(_secretA))["stream_id"]!;
+        await DrainAsync(id, _secretA);
+        using var operators = Broker.OperatorClient();
+        try
+        {
+            await operators.QuarantineAgentAsync("billing-agent", "exfiltration alert");
+            var sets = await PollUntilAsync(id, _secretA, s => s.Values.Any(set => Event(set)["revocation"]!.GetValue<string>() == "agent"));
+
+            var token = await ValidateSetAsync(sets.Values.Single(set => Event(set)["revocation"]!.GetValue<string>() == "agent"), "https://tickets.example");
+            var revoked = Event(token.EncodedToken);
+            var subject = JsonNode.Parse(token.GetPayloadValue<object>("sub_id").ToString()!)!;
+            Assert.That((string?)revoked["agent_id"], Is.EqualTo("billing-agent"));
+            Assert.That((string?)revoked["cause"], Is.EqualTo("quarantined"));
+            Assert.That(revoked["lease_id"], Is.Null);
+            Assert.That((long)revoked["issued_before"]!, Is.GreaterThanOrEqualTo((long)revoked["tokens_invalid_from"]!));
+            Assert.That(subject["session"], Is.Null);
+            Assert.That((string?)subject["user"]!["id"], Is.EqualTo("billing-agent"));
+        }
+        finally
+        {
+            await operators.ReleaseAgentAsync("billing-agent");
+        }
+
+        static JsonNode Event(string set) => JsonNode.Parse(new JsonWebToken(set).GetPayloadValue<object>("events").ToString()!)![SessionRevoked]!;
+    }
+
+    [Test]
     public async Task Push_RetriesWithBackoffUntilTheReceiverAccepts_AndMovesOnAfterA400()
     {
         var received = new List<(string Lease, string Jti, int Status)>();
