@@ -76,13 +76,13 @@ public sealed class CredBrokerClient : IDisposable
     public TokenValidation.TokenValidationClient Validation { get; }
 
     public Task<BeginTaskResponse> BeginTaskAsync(BeginTaskRequest request, CancellationToken cancellationToken = default) =>
-        Broker.BeginTaskAsync(request, Unary(cancellationToken, "BeginTask")).ResponseAsync;
+        WithProofAsync(options => Broker.BeginTaskAsync(request, options), "BeginTask", cancellationToken);
 
     public Task<IssueTokenResponse> IssueTokenAsync(IssueTokenRequest request, CancellationToken cancellationToken = default) =>
-        Broker.IssueTokenAsync(request, Unary(cancellationToken, "IssueToken")).ResponseAsync;
+        WithProofAsync(options => Broker.IssueTokenAsync(request, options), "IssueToken", cancellationToken);
 
     public Task<RenewLeaseResponse> RenewLeaseAsync(RenewLeaseRequest request, CancellationToken cancellationToken = default) =>
-        Broker.RenewLeaseAsync(request, Unary(cancellationToken, "RenewLease")).ResponseAsync;
+        WithProofAsync(options => Broker.RenewLeaseAsync(request, options), "RenewLease", cancellationToken);
 
     public Task<CompleteTaskResponse> CompleteTaskAsync(string leaseId, CancellationToken cancellationToken = default) =>
         Broker.CompleteTaskAsync(new CompleteTaskRequest { LeaseId = leaseId }, Unary(cancellationToken)).ResponseAsync;
@@ -113,6 +113,23 @@ public sealed class CredBrokerClient : IDisposable
 
     private CallOptions Unary(CancellationToken cancellationToken, string? dpopMethod = null) =>
         new(headers: dpopMethod is null ? null : DpopHeaders(dpopMethod), deadline: DateTime.UtcNow + Timeout, cancellationToken: cancellationToken);
+
+    /// <summary>
+    /// An AgentBroker call with a fresh DPoP proof (when <see cref="DpopKey"/> is set). The channel's
+    /// transparent retry of UNAVAILABLE re-sends the same headers, so a first attempt the broker had
+    /// already recorded makes the retry a replay: that DPOP_REPLAY is answered with one new attempt and a new proof.
+    /// </summary>
+    private async Task<T> WithProofAsync<T>(Func<CallOptions, AsyncUnaryCall<T>> call, string method, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await call(Unary(cancellationToken, method)).ResponseAsync;
+        }
+        catch (RpcException e) when (DpopKey is not null && e.StatusCode == StatusCode.Unauthenticated && e.ErrorInfo?.Reason == "DPOP_REPLAY")
+        {
+            return await call(Unary(cancellationToken, method)).ResponseAsync;
+        }
+    }
 
     /// <summary>The <c>dpop</c> metadata for one AgentBroker call (a new proof every call: the broker refuses a replayed one).</summary>
     private Metadata? DpopHeaders(string method)

@@ -152,7 +152,8 @@ public sealed partial class CredBrokerAuthenticationHandler(
         {
             var proofs = Request.Headers["DPoP"];
             var proof = proofs.Count == 1 ? proofs[0] : null;
-            var checkedProof = proofs.Count > 1
+            // Repeated headers may arrive joined with commas, which no compact JWS contains.
+            var checkedProof = proofs.Count > 1 || proof?.Contains(',', StringComparison.Ordinal) == true
                 ? DpopProofResult.Fail(DpopErrors.Multiple, "more than one DPoP header.")
                 : DpopProofValidator.Validate(proof, Request.Method, RequestUri(scheme.Options), now, scheme.Options.Dpop, token);
             if (checkedProof.Proof is { } p)

@@ -8,6 +8,9 @@ using CredBroker.Contracts.V1;
 using CredBroker.Testing;
 using CredBroker.Validation;
 using Grpc.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace CredBroker.Server.Tests;
 
@@ -137,6 +140,49 @@ public sealed class SecurityDpopTests : ProductionBrokerFixture
         var stillBound = await Refused.CallAsync(() => triage.IssueTokenAsync(new IssueTokenRequest { LeaseId = begun.LeaseId, Scopes = { "tickets:read" } }));
 
         Assert.That(stillBound.ErrorInfo?.Reason, Is.EqualTo("DPOP_MISSING"), stillBound.Message);
+    }
+
+    [Test]
+    public async Task AddCredBrokerClient_UseDpopWithAKeyFile_BindsTokensToThatKey()
+    {
+        using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var keyFile = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(keyFile, ec.ExportPkcs8PrivateKeyPem());
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["CredBroker:Client:Address"] = Broker.AgentAddress.ToString(),
+                ["CredBroker:Client:UseDpop"] = "true",
+                ["CredBroker:Client:DpopKeyFile"] = keyFile,
+            });
+            builder.Services.AddCredBrokerClient(builder.Configuration, o => o.CredentialSource = _ => ValueTask.FromResult(Broker.WorkloadToken(Triage)));
+            using var host = builder.Build();
+            await host.StartAsync();
+
+            var begun = await host.Services.GetRequiredService<CredBrokerClient>().BeginTaskAsync(Begin("tickets:read"));
+
+            Assert.That(Jkt(begun.AccessToken), Is.EqualTo(DpopProofs.Thumbprint(ec)));
+            await host.StopAsync();
+        }
+        finally
+        {
+            File.Delete(keyFile);
+        }
+    }
+
+    [Test]
+    public void ClientOptions_DpopKeyFileWithoutUseDpop_IsNamed()
+    {
+        var failures = new CredBrokerClientOptionsValidator().Validate(null, new CredBrokerClientOptions
+        {
+            Address = new Uri("http://127.0.0.1:5401"), Credential = "x", DpopKeyFile = "/nonexistent/dpop.pem", DpopUri = new Uri("http://b.example/?q=1"),
+        }).Failures!;
+
+        Assert.That(failures, Has.Some.EqualTo("CredBroker:Client:DpopKeyFile: the file '/nonexistent/dpop.pem' does not exist."));
+        Assert.That(failures, Has.Some.StartWith("CredBroker:Client:DpopKeyFile is set but CredBroker:Client:UseDpop is false"));
+        Assert.That(failures, Has.Some.StartWith("CredBroker:Client:DpopUri must be"));
     }
 
     private static IEnumerable<TestCaseData> BrokenProofs()

@@ -94,7 +94,7 @@ public sealed class AspNetCoreHandlerTests
     {
         var response = await Get("/read", null);
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
-        Assert.That(response.Headers.WwwAuthenticate.ToString(), Is.EqualTo("Bearer"));
+        Assert.That(response.Headers.WwwAuthenticate.ToString(), Is.EqualTo("Bearer, DPoP algs=\"ES256 ES384 ES512 PS256 RS256\""), "both schemes offered (RFC 9449 §7.1)");
     }
 
     [Test]

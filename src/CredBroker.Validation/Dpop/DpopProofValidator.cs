@@ -26,6 +26,13 @@ public static class DpopProofValidator
 
     private static readonly string[] PrivateMembers = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
+    /// <summary>Most imported keys kept per thread (a client reuses its key; importing costs several verifications).</summary>
+    private const int KeysPerThread = 64;
+
+    // ECDsa/RSA instances are not documented as thread-safe: each thread keeps its own imports, bounded.
+    [ThreadStatic]
+    private static Dictionary<string, AsymmetricAlgorithm>? t_keys;
+
     /// <summary>Checks <paramref name="proof"/> for a request with <paramref name="method"/> to <paramref name="uri"/>.</summary>
     /// <param name="proof">The compact JWS from the <c>DPoP</c> header (or the broker's <c>dpop</c> metadata).</param>
     /// <param name="method">The request's HTTP method (gRPC: always POST).</param>
@@ -223,7 +230,8 @@ public static class DpopProofValidator
                     return null;
                 }
 
-                var ec = ECDsa.Create(new ECParameters { Curve = curve, Q = new ECPoint { X = x, Y = y } });
+                var ec = (ECDsa)Imported(curveName + "." + StrictJson.GetString(jwk, "x") + "." + StrictJson.GetString(jwk, "y"),
+                    () => ECDsa.Create(new ECParameters { Curve = curve, Q = new ECPoint { X = x, Y = y } }));
                 error = null;
                 return new ProofKey(ec, null, alg);
             }
@@ -241,7 +249,8 @@ public static class DpopProofValidator
                 return null;
             }
 
-            var rsa = RSA.Create(new RSAParameters { Modulus = n, Exponent = e });
+            var rsa = (RSA)Imported("RSA." + StrictJson.GetString(jwk, "n") + "." + StrictJson.GetString(jwk, "e"),
+                () => RSA.Create(new RSAParameters { Modulus = n, Exponent = e }));
             error = null;
             return new ProofKey(null, rsa, alg);
         }
@@ -252,6 +261,31 @@ public static class DpopProofValidator
         }
     }
 
+    /// <summary>This thread's import of the public key named by <paramref name="id"/> (its curve or type and its canonical members).</summary>
+    private static AsymmetricAlgorithm Imported(string id, Func<AsymmetricAlgorithm> import)
+    {
+        var keys = t_keys ??= new Dictionary<string, AsymmetricAlgorithm>(StringComparer.Ordinal);
+        if (keys.TryGetValue(id, out var key))
+        {
+            return key;
+        }
+
+        key = import();
+        if (keys.Count >= KeysPerThread)
+        {
+            foreach (var old in keys.Values)
+            {
+                old.Dispose();
+            }
+
+            keys.Clear();
+        }
+
+        keys[id] = key;
+        return key;
+    }
+
+    /// <summary>A verifier over a cached key (owned by the thread's cache, never disposed here).</summary>
     private sealed class ProofKey(ECDsa? ec, RSA? rsa, string alg) : IDisposable
     {
         public bool Verify(byte[] data, byte[] signature) => alg switch
@@ -265,8 +299,6 @@ public static class DpopProofValidator
 
         public void Dispose()
         {
-            ec?.Dispose();
-            rsa?.Dispose();
         }
     }
 }
