@@ -4,7 +4,8 @@
 #   1. dotnet-counters over one window: the broker's allocation rate and GC → bytes allocated per mint;
 #   2. dotnet-trace (thread-stack sampling, ~100 Hz) over a second window → the broker's busy samples by component.
 # Usage: bench/profile.sh   (after a build of bench/CredBroker.Bench in Release; run.sh does one)
-# Env: BENCH_SECONDS (default 10), BENCH_BROKER_ARGS (extra broker arguments).
+# Env: BENCH_SECONDS (default 10), BENCH_BROKER_ARGS (extra broker arguments),
+#      BENCH_SERVER_DLL (another broker build to profile, e.g. an earlier commit's, for a before/after split).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -16,7 +17,7 @@ tools="$root/.artifacts/tools"
 [ -x "$tools/dotnet-counters" ] || timeout 120 dotnet tool install dotnet-counters --version 10.0.750501 --tool-path "$tools" >/dev/null
 [ -x "$tools/dotnet-trace" ] || timeout 120 dotnet tool install dotnet-trace --version 10.0.750501 --tool-path "$tools" >/dev/null
 bench_dll="$root/bench/CredBroker.Bench/bin/Release/net10.0/CredBroker.Bench.dll"
-server_dll="$root/src/CredBroker.Server/bin/Release/net10.0/CredBroker.Server.dll"
+server_dll=${BENCH_SERVER_DLL:-"$root/src/CredBroker.Server/bin/Release/net10.0/CredBroker.Server.dll"}
 
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --dir "$work" --appendonly yes --appendfsync always >/dev/null 2>&1 &

@@ -5,9 +5,12 @@
 #      throwaway signing key) driven with BeginTask + CompleteTask at each concurrency level;
 #      plus one fixed-request run by our load client and by h2load, to show the client is not the limit;
 #   3. the peer: node oidc-provider 9.x (client_credentials, ES256 JWT access tokens) under autocannon;
-#   4. the table and one line: RESULT mint_rps=… mint_p99_ms=… peer_rps=… … sign_efficiency=…
+#   4. the table, a plot (throughput and p99 against concurrency, SVG), and one line:
+#      RESULT mint_rps=… mint_p99_ms=… peer_rps=… … sign_efficiency=… write_efficiency=…
+#      (write_efficiency = mints/s ÷ redis-benchmark SET/s at the same concurrency and fsync setting:
+#      the durable-write limit of this machine's disk, measured in the same run).
 # Usage: bench/run.sh [--write docs/benchmarks.md]
-# Env: BENCH_SECONDS (measured seconds per level, default 10), BENCH_LEVELS (default "1 16 64"),
+# Env: BENCH_SECONDS (measured seconds per level, default 10), BENCH_LEVELS (default "1 16 64 256"),
 #      BENCH_BROKER_ARGS (extra broker arguments, e.g. to compare a setting: "--CredBroker:X=Y").
 # Every process it starts is stopped on exit (trap), and each step runs under `timeout`.
 set -euo pipefail
@@ -16,7 +19,7 @@ root=$(pwd)
 write=""
 [ "${1:-}" = "--write" ] && write="${2:?--write needs a path}"
 seconds=${BENCH_SECONDS:-10}
-levels=${BENCH_LEVELS:-"1 16 64"}
+levels=${BENCH_LEVELS:-"1 16 64 256"}
 warmup=2
 cores=$(nproc)
 source bench/lib.sh
@@ -88,7 +91,19 @@ set_rps=$(rb -t set)
 get_rps=$(rb -t get)
 eval_rps=$(rb EVAL "redis.call('HSET', KEYS[1], 'state', 'active'); return 1" 1 'bench:{__rand_int__}')
 echo "REDIS set=$set_rps get=$get_rps eval=$eval_rps" | tee -a "$results"
+# The durable-write limit at each concurrency the broker is driven at (same fsync setting), and at 16
+# with everysec for the everysec comparison row: write_efficiency divides the mint rate by these.
+rbset() { # clients, requests
+  timeout 120 redis-benchmark -p "$redis_port" -c "$1" -n "$2" -r 100000 --csv -t set | awk -F'"' 'NR > 1 { print $4 }' | tail -1
+}
+for c in $levels; do
+  echo "REDISSET concurrency=$c fsync=always rps=$(rbset "$c" $((c < 16 ? 3000 : 20000)))" | tee -a "$results"
+done
+redis-cli -p "$redis_port" config set appendfsync everysec >/dev/null
+echo "REDISSET concurrency=16 fsync=everysec rps=$(rbset 16 20000)" | tee -a "$results"
+redis-cli -p "$redis_port" config set appendfsync always >/dev/null
 redis-cli -p "$redis_port" flushall >/dev/null
+redis-cli -p "$redis_port" config resetstat >/dev/null
 
 step "CredBroker (production mode) on loopback"
 http_port=$(free_port); agent_port=$(free_port); operator_port=$(free_port)
@@ -120,7 +135,7 @@ load --concurrency 16 --tag mint-everysec | tee -a "$results"
 redis-cli -p "$redis_port" config set appendfsync always >/dev/null
 
 # Where Redis spent its time: calls and microseconds per call of each command (scripts run as EVAL/EVALSHA).
-redis-cli -p "$redis_port" info commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_(eval|evalsha|get|hgetall)/ {
+redis-cli -p "$redis_port" info commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_(eval|evalsha|get|hgetall|smembers)/ {
   printf "%s_calls=%s %s_usec_per_call=%s ", substr($1, 9), $3, substr($1, 9), $7 } END { print "" }' | sed 's/^/REDISSTATS /' | tee -a "$results"
 
 step "load client vs h2load on one fixed request (16 streams over 4 connections)"
@@ -182,4 +197,6 @@ echo "INFO loadavg_after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$results"
 step "report"
 report=(mint-report --results "$results" --command "bench/run.sh${write:+ --write $write}")
 [ -n "$write" ] && report+=(--write "$write")
+# Every run's RESULT line goes into the history table of docs/benchmarks.md, misses included.
+report+=(--history "${write:-docs/benchmarks.md}")
 dotnet "$bench_dll" "${report[@]}"

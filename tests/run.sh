@@ -27,6 +27,11 @@ for dir in tests/interop/node samples/node-validator; do
   fi
 done
 
+# The official TypeScript MCP SDK, the independent client of tests/CredBroker.Mcp.Tests.
+if [ -f tests/mcp/node/package-lock.json ]; then
+  (cd tests/mcp/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
 # helm for the chart tests (CredBroker.Deploy.Tests); a no-op when it is already there.
 bash tests/tools/install-helm.sh || echo "tests/run.sh: helm could not be installed; the chart tests will fail and say so"
 

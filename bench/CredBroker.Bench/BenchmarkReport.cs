@@ -18,4 +18,16 @@ internal static class BenchmarkReport
             : text.TrimEnd() + "\n\n" + block + "\n";
         File.WriteAllText(path, text, new UTF8Encoding(false));
     }
+
+    /// <summary>Appends one row to a section holding a table (created with <paramref name="header"/> when missing).</summary>
+    public static void AppendRow(string path, string name, string header, string row)
+    {
+        var begin = $"<!-- {name}:begin -->";
+        var end = $"<!-- {name}:end -->";
+        var text = File.Exists(path) ? File.ReadAllText(path) : "";
+        var start = text.IndexOf(begin, StringComparison.Ordinal);
+        var stop = text.IndexOf(end, StringComparison.Ordinal);
+        var body = start >= 0 && stop > start ? text[(start + begin.Length)..stop].Trim() : header;
+        WriteSection(path, name, body + "\n" + row);
+    }
 }

@@ -75,10 +75,34 @@ switch (scenario)
         if (write is not null)
         {
             BenchmarkReport.WriteSection(write, "mint", mint.Markdown(Text(arguments, "--command")));
-            Console.WriteLine($"wrote the 'mint' section of {write}");
+            var svg = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(write))!, "benchmarks-mint.svg");
+            File.WriteAllText(svg, mint.Svg());
+            Console.WriteLine($"wrote the 'mint' section of {write} and {svg}");
+        }
+
+        // Every run's RESULT goes into the history, misses included (also runs without --write).
+        var history = arguments.IndexOf("--history") is >= 0 and var h && h + 1 < arguments.Count ? arguments[h + 1] : write;
+        if (history is not null)
+        {
+            BenchmarkReport.AppendRow(history, "mint-runs",
+                "| run (UTC) | command | load avg before | RESULT | targets missed |\n|---|---|---|---|---|", mint.HistoryRow(Text(arguments, "--command")));
+            Console.WriteLine($"added this run to the 'mint-runs' history in {history}");
         }
 
         return mint.Failures == 0 ? 0 : 1;
+    case "scripts":
+        var scripts = await ScriptBenchmarks.RunAsync(Option(arguments, "--count", 2000), Console.Out);
+        if (write is not null)
+        {
+            BenchmarkReport.WriteSection(write, "scripts", scripts);
+            Console.WriteLine($"wrote the 'scripts' section of {write}");
+        }
+
+        return 0;
+    case "write-section":
+        // A section of a markdown file from a file's text (bench/durability.sh writes its table into docs/operations.md this way).
+        BenchmarkReport.WriteSection(Text(arguments, "--path"), Text(arguments, "--name"), File.ReadAllText(Text(arguments, "--file")));
+        return 0;
     case "audit":
         var audit = await AuditBenchmarks.RunAsync(Option(arguments, "--count", 2000), Console.Out);
         if (write is not null)

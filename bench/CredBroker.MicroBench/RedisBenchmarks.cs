@@ -44,7 +44,7 @@ public class RedisBenchmarks
         var now = DateTimeOffset.UtcNow;
         var lease = MintFixture.Lease($"task-{Interlocked.Increment(ref _sequence)}", now);
         var opened = await _store.OpenAsync(lease, LeaseQuota.Unlimited, CancellationToken.None);
-        return await _store.CompleteAsync(opened.Lease!.LeaseId, now, expectedGeneration: null, CancellationToken.None);
+        return await _store.CompleteAsync(opened.Lease!.LeaseId, lease.AgentId, now, expectedGeneration: null, CancellationToken.None);
     }
 
     [Benchmark(Description = "Get a lease")]

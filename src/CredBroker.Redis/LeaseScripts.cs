@@ -163,21 +163,23 @@ internal static class LeaseScripts
 
 
     /// <summary>
-    /// Complete and revoke. KEYS: lease, revocations. ARGV: now, expected generation ('' = any),
-    /// target state, cause, reason, actor ('' = the agent), revocation retention (ms).
-    /// Past its deadline the lease ends as expired instead, with no event ('unchanged').
+    /// Complete and revoke. KEYS: lease, revocations, the lease's children set. ARGV: now, expected generation ('' = any),
+    /// target state, cause, reason, actor ('' = the agent), revocation retention (ms), owning agent ('' = any:
+    /// a lease of another agent is 'missing', untouched). Past its deadline the lease ends as expired instead,
+    /// with no event ('unchanged'). Results after the outcome: the lease hash, then its children (for the cascade).
     /// </summary>
     public const string Kill = Prelude + """
-        if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+        local f = redis.call('HMGET', KEYS[1], 'state', 'deadline', 'gen', 'agent', 'task')
+        if not f[1] or (ARGV[8] ~= '' and f[4] ~= ARGV[8]) then return {'missing'} end
         local tag = tag_of(KEYS[1])
         local id = string.sub(KEYS[1], #tag + 7)
-        local f = redis.call('HMGET', KEYS[1], 'state', 'deadline', 'gen', 'agent', 'task')
         if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= tonumber(f[3]) then return {'conflict', read(tag, id)} end
-        if not is_open(f[1]) or swept(tag, id, f[1]) then return {'unchanged', read(tag, id)} end
+        local children = redis.call('SMEMBERS', KEYS[3])
+        if not is_open(f[1]) or swept(tag, id, f[1]) then return {'unchanged', read(tag, id), children} end
         local now, deadline = tonumber(ARGV[1]), tonumber(f[2])
         if deadline <= now then
           end_lease(tag, id, 'expired', f[2])
-          return {'unchanged', redis.call('HGETALL', KEYS[1])}
+          return {'unchanged', redis.call('HGETALL', KEYS[1]), children}
         end
         end_lease(tag, id, ARGV[3], ARGV[1])
         deny(tag, id, f[2], ARGV[4])
@@ -187,7 +189,7 @@ internal static class LeaseScripts
         if f[1] == 'pending_approval' then redis.call('HSET', KEYS[1], 'ap_ok', '0', 'ap_by', actor, 'ap_note', ARGV[5]) end
         append_event(tag, tonumber(ARGV[7]), {'kind', 'lease', 'lease', id, 'agent', f[4], 'task', f[5], 'cause', ARGV[4],
           'reason', ARGV[5], 'actor', actor, 'at', ARGV[1], 'not_after', f[2]})
-        return {'applied', redis.call('HGETALL', KEYS[1])}
+        return {'applied', redis.call('HGETALL', KEYS[1]), children}
         """;
 
     /// <summary>KEYS: lease, deadlines. ARGV: now, requested deadline, expected generation ('' = any). Clamped to [deadline, max_deadline].</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Threading.Channels;
 using CredBroker.Core.Audit;
 using StackExchange.Redis;
 
@@ -20,7 +21,9 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
     private readonly IAuditSigner _signer;
     private readonly AuditLogOptions _options;
     private readonly TimeProvider _time;
-    private readonly SemaphoreSlim _appendGate = new(1, 1);
+    private readonly Channel<PendingAppend> _queue = Channel.CreateBounded<PendingAppend>(new BoundedChannelOptions(MaxQueued) { SingleReader = true });
+    private readonly Task _writer;
+    private readonly AuditBatchStats _batches = new();
     private (long Sequence, string Hash) _head = (0, AuditChain.GenesisHash);
 
     private RedisAuditLog(ConnectionMultiplexer connection, bool ownsConnection, string keyPrefix, IAuditSigner signer, AuditLogOptions options, TimeProvider time)
@@ -36,7 +39,17 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
         HeadKey = keyPrefix + "head";
         CheckpointsKey = keyPrefix + "checkpoints";
         ReservationKey = keyPrefix + "reservation";
+        _writer = Task.Run(WriteBatchesAsync);
     }
+
+    /// <summary>A batch stops growing at this many bytes of record bodies (Redis takes up to 512 MB per call; this keeps one call short).</summary>
+    private const long MaxBatchBytes = 1 << 20;
+
+    /// <summary>Appends waiting at most; beyond it an append fails closed at once instead of queueing without bound.</summary>
+    private const int MaxQueued = 10_000;
+
+    /// <summary>How many batches were written, and how many records they held (for the benchmark and metrics).</summary>
+    public AuditBatchStats Batches => _batches;
 
     /// <summary>The default key family (<c>cb:{audit}:</c>); another prefix keeps several chains on one server apart.</summary>
     public const string DefaultKeyPrefix = "cb:{audit}:";
@@ -69,50 +82,129 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
 
     private IDatabase Db => _connection.GetDatabase();
 
-    public async Task<AuditRecord> AppendAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
+    public Task<AuditRecord> AppendAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
     {
-        var body = AuditEventJson.Write(auditEvent);
-        // One append in flight per process: concurrent appends would only lose the compare-and-set to each other.
-        await _appendGate.WaitAsync(cancellationToken);
-        try
+        cancellationToken.ThrowIfCancellationRequested();
+        var pending = new PendingAppend(AuditEventJson.Write(auditEvent));
+        if (!_queue.Writer.TryWrite(pending))
         {
-            var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            for (var attempt = 0; System.Diagnostics.Stopwatch.GetElapsedTime(started) < ContentionBudget; attempt++)
+            throw new AuditUnavailableException(_queue.Reader.Completion.IsCompleted
+                ? "the audit log is shut down"
+                : $"{MaxQueued} appends are already waiting for the audit store (it is slow or down)");
+        }
+
+        // The caller stops waiting when it is cancelled; the record, once queued, is still written (the
+        // chain never has a gap), exactly as when a cancellation arrives while a single append is in flight.
+        return pending.Completion.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// The group commit: takes every append queued while the previous batch was being written (up to
+    /// <see cref="AuditLogOptions.MaxBatch"/> records and <see cref="MaxBatchBytes"/>), chains them from
+    /// the head, and writes them in one script call, so one round trip and one fsync serve the whole batch.
+    /// Each caller is released with its own record once the batch is durable, or with the failure.
+    /// </summary>
+    private async Task WriteBatchesAsync()
+    {
+        var batch = new List<PendingAppend>(_options.MaxBatch);
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            batch.Clear();
+            var bytes = 0L;
+            while (batch.Count < _options.MaxBatch && bytes < MaxBatchBytes && reader.TryRead(out var next))
             {
-                var (sequence, previous) = _head;
-                var record = AuditChain.Next(new AuditLogState(0, AuditChain.GenesisHash, sequence, previous), body);
+                batch.Add(next);
+                bytes += next.Body.Length;
+            }
+
+            try
+            {
+                var records = await WriteAsync(batch).ConfigureAwait(false);
+                _batches.Record(batch.Count);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Completion.TrySetResult(records[i]);
+                }
+            }
+            catch (Exception e)
+            {
+                var failure = e as AuditUnavailableException ?? new AuditUnavailableException("the audit append failed: " + e.GetType().Name, e);
+                batch.ForEach(p => p.Completion.TrySetException(failure));
+            }
+        }
+    }
+
+    private async Task<AuditRecord[]> WriteAsync(List<PendingAppend> batch)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var records = new AuditRecord[batch.Count];
+        var args = new RedisValue[AuditScripts.FirstRecordArg - 1 + (AuditScripts.ValuesPerRecord * batch.Count)];
+        for (var attempt = 0; System.Diagnostics.Stopwatch.GetElapsedTime(started) < ContentionBudget; attempt++)
+        {
+            var (sequence, previous) = _head;
+            args[0] = sequence;
+            args[1] = previous;
+            args[2] = ReplicaId;
+            args[3] = batch.Count;
+            args[4] = _options.MaxRecords;
+            args[5] = (long)(_options.MaxAge?.TotalMilliseconds ?? 0);
+            args[6] = AuditChain.GenesisHash;
+            args[7] = _options.CheckpointInterval;
+            var state = new AuditLogState(0, AuditChain.GenesisHash, sequence, previous);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var record = AuditChain.Next(state, batch[i].Body);
+                records[i] = record;
+                state = state with { HeadSequence = record.Sequence, HeadHash = record.Hash };
                 var checkpoint = record.Sequence % _options.CheckpointInterval == 0
                     ? AuditCheckpoint.Create(_signer, record.Sequence, record.Hash, _time.GetUtcNow(), _options.CheckpointInterval)
                     : null;
-                var result = (RedisResult[])(await Run(() => Db.ScriptEvaluateAsync(AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey, ReservationKey],
-                [
-                    sequence, previous, record.Hash, body, _options.MaxRecords, (long)(_options.MaxAge?.TotalMilliseconds ?? 0), AuditChain.GenesisHash,
-                    checkpoint?.Time.ToUnixTimeMilliseconds() ?? 0, checkpoint?.KeyId ?? "", checkpoint?.Signature ?? "", ReplicaId,
-                    _options.CheckpointInterval,
-                ])))!;
-                if ((string)result[0]! == "ok")
-                {
-                    _head = (record.Sequence, record.Hash);
-                    Witness(_head);
-                    return record with { Position = (string)result[1]! };
-                }
-
-                // Another replica appended first: continue from its head (this replica now holds the reservation),
-                // or another replica holds the reservation: let it append first.
-                _head = (long.Parse((string)result[1]!, CultureInfo.InvariantCulture), (string)result[2]!);
-                Witness(_head);
-                if ((string)result[0]! == "reserved")
-                {
-                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1 + attempt, 10)), cancellationToken);
-                }
+                var at = AuditScripts.FirstRecordArg - 1 + (AuditScripts.ValuesPerRecord * i);
+                args[at] = record.Hash;
+                args[at + 1] = record.Body;
+                args[at + 2] = checkpoint?.Time.ToUnixTimeMilliseconds() ?? 0;
+                args[at + 3] = checkpoint?.KeyId ?? "";
+                args[at + 4] = checkpoint?.Signature ?? "";
             }
 
-            throw new AuditUnavailableException($"the audit head kept moving for {ContentionBudget.TotalSeconds:0} s (too much contention between replicas)");
+            var result = (RedisResult[])(await Run(() => Db.ScriptEvaluateAsync(AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey, ReservationKey], args)).ConfigureAwait(false))!;
+            if ((string)result[0]! == "ok")
+            {
+                if (result.Length != batch.Count + 1)
+                {
+                    throw new AuditUnavailableException($"the audit store answered {result.Length - 1} positions for {batch.Count} records");
+                }
+
+                _head = (state.HeadSequence, state.HeadHash);
+                Witness(_head);
+                for (var i = 0; i < records.Length; i++)
+                {
+                    records[i] = records[i] with { Position = (string)result[i + 1]! };
+                }
+
+                return records;
+            }
+
+            // Another replica appended first: continue from its head (this replica now holds the reservation),
+            // or another replica holds the reservation: let it append first.
+            _head = (long.Parse((string)result[1]!, CultureInfo.InvariantCulture), (string)result[2]!);
+            Witness(_head);
+            if ((string)result[0]! == "reserved")
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1 + attempt, 10))).ConfigureAwait(false);
+            }
         }
-        finally
-        {
-            _appendGate.Release();
-        }
+
+        throw new AuditUnavailableException($"the audit head kept moving for {ContentionBudget.TotalSeconds:0} s (too much contention between replicas)");
+    }
+
+    /// <summary>A queued append: the canonical body and the caller waiting for its record.</summary>
+    private sealed class PendingAppend(string body)
+    {
+        public string Body { get; } = body;
+
+        public TaskCompletionSource<AuditRecord> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     public async Task<IReadOnlyList<AuditRecord>> ReadAsync(string? afterPosition, int limit, CancellationToken cancellationToken)
@@ -188,7 +280,8 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
 
     public void Dispose()
     {
-        _appendGate.Dispose();
+        _queue.Writer.TryComplete();
+        _writer.Wait(TimeSpan.FromSeconds(5));
         if (_ownsConnection)
         {
             _connection.Dispose();

@@ -121,11 +121,11 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         return await GetAsync(LeaseIds.For(agentId, taskId), cancellationToken);
     }
 
-    public Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
-        KillAsync(leaseId, now, expectedGeneration, LeaseState.Completed, RevocationCause.Completed, "", "", cancellationToken);
+    public Task<LeaseTransition> CompleteAsync(string leaseId, string? agentId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
+        KillAsync(leaseId, agentId, now, expectedGeneration, LeaseState.Completed, RevocationCause.Completed, "", "", cancellationToken);
 
     public Task<LeaseTransition> RevokeAsync(string leaseId, string reason, string actor, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
-        KillAsync(leaseId, now, expectedGeneration, LeaseState.Revoked, RevocationCause.Revoked, reason, actor, cancellationToken);
+        KillAsync(leaseId, null, now, expectedGeneration, LeaseState.Revoked, RevocationCause.Revoked, reason, actor, cancellationToken);
 
     public Task<LeaseTransition> RenewAsync(string leaseId, DateTimeOffset newDeadline, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
         TransitionAsync(LeaseScripts.Renew, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Deadlines(shard)],
@@ -310,9 +310,10 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     }
 
     private Task<LeaseTransition> KillAsync(
-        string leaseId, DateTimeOffset now, long? expectedGeneration, LeaseState state, RevocationCause cause, string reason, string actor, CancellationToken cancellationToken) =>
-        TransitionAsync(LeaseScripts.Kill, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Revocations(shard)],
-            [now.ToUnixTimeMilliseconds(), Generation(expectedGeneration), state.ToWire(), cause.ToWire(), reason, actor, RetentionMs],
+        string leaseId, string? agentId, DateTimeOffset now, long? expectedGeneration, LeaseState state, RevocationCause cause, string reason, string actor,
+        CancellationToken cancellationToken) =>
+        TransitionAsync(LeaseScripts.Kill, leaseId, shard => [RedisKeys.Lease(shard, leaseId), RedisKeys.Revocations(shard), RedisKeys.Children(shard, leaseId)],
+            [now.ToUnixTimeMilliseconds(), Generation(expectedGeneration), state.ToWire(), cause.ToWire(), reason, actor, RetentionMs, agentId ?? ""],
             cancellationToken, durable: true);
 
     private async Task<LeaseTransition> TransitionAsync(
@@ -339,7 +340,13 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             "conflict" => TransitionOutcome.Conflict,
             _ => TransitionOutcome.NotFound,
         };
-        return new LeaseTransition(outcome, outcome == TransitionOutcome.NotFound ? null : LeaseHash.FromFlat(leaseId, result[1]));
+        return new LeaseTransition(outcome, outcome == TransitionOutcome.NotFound ? null : LeaseHash.FromFlat(leaseId, result[1]))
+        {
+            // Complete and revoke return the lease's children with the transition (third element).
+            Children = result.Length > 2 && outcome != TransitionOutcome.NotFound
+                ? ((RedisResult[])result[2]!).Select(m => (string)m!).Order(StringComparer.Ordinal).ToList()
+                : null,
+        };
     }
 
     /// <summary>The Open script's guard arguments: count, then per guard its rule id, pattern count and Lua patterns.</summary>

@@ -57,6 +57,31 @@ public sealed class RedisAclUserTests(string protocol)
     }
 
     [Test]
+    public async Task AGrowingAuditChainWithRetention_AndCompletions_WorkAsTheAclUser()
+    {
+        // Regression: the audit append's retention looked at the clock with TIME, which the documented ACL does not
+        // grant: with more than one record and an age limit, every append failed as that user.
+        var connection = new RedisConnectionOptions { User = User, Password = Password };
+        using var store = RedisLeaseStore.Connect(Configuration, connection: connection);
+        var options = new AuditLogOptions { CheckpointInterval = 5, MaxAge = TimeSpan.FromMilliseconds(300), MaxRecords = 20 };
+        using var audit = RedisAuditLog.Connect(Configuration, new HmacAuditSigner(RandomNumberGenerator.GetBytes(32)), options, keyPrefix: "cb:{audit-acl-" + protocol + "}:", connection: connection);
+        var lease = TestLeases.New();
+        await TestLeases.WhenAvailable(() => store.OpenAsync(lease, LeaseQuota.Unlimited, default));
+
+        var completed = await store.CompleteAsync(lease.LeaseId, lease.AgentId, DateTimeOffset.UtcNow, null, default);
+        await Task.WhenAll(Enumerable.Range(0, 40).Select(i => audit.AppendAsync(new AuditEvent { Type = AuditEventType.TokenMinted, Time = DateTimeOffset.UtcNow, TaskId = "t" + i }, default)));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await audit.GetStateAsync(default)).AnchorSequence < 20 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+            await audit.AppendAsync(new AuditEvent { Type = AuditEventType.TokenMinted, Time = DateTimeOffset.UtcNow }, default);
+        }
+
+        Assert.That((completed.Outcome, completed.Children), Is.EqualTo((TransitionOutcome.Applied, (IReadOnlyList<string>)[])));
+        Assert.That((await audit.GetStateAsync(default)).AnchorSequence, Is.GreaterThanOrEqualTo(20), "retention ran as the ACL user");
+    }
+
+    [Test]
     public async Task TheUserFromTheConnectionString_WorksToo()
     {
         using var store = RedisLeaseStore.Connect(Configuration + ",user=" + User, connection: new RedisConnectionOptions { Password = Password });

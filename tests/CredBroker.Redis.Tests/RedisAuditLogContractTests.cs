@@ -183,6 +183,85 @@ public sealed class RedisAuditLogContractTests(string protocol) : AuditLogContra
     }
 
     [Test]
+    public async Task ConcurrentAppends_AreWrittenInBatches_EachCallerGetsItsOwnRecord_AndTheChainVerifiesRecordByRecord()
+    {
+        var log = Connect(new AuditLogOptions { CheckpointInterval = 7, MaxBatch = 64 }, Guid.NewGuid().ToString("N")[..8]);
+        var appended = await Task.WhenAll(Enumerable.Range(0, 500).Select(i => log.AppendAsync(Event(AuditEventType.TokenMinted, i), default)));
+
+        // Each caller got the record that holds its own event, at its own position.
+        Assert.That(appended.Select(r => r.Sequence).Order(), Is.EqualTo(Enumerable.Range(1, 500).Select(i => (long)i)));
+        var stored = (await ReadAll(log, pageSize: 1000)).ToDictionary(r => r.Sequence);
+        foreach (var record in appended)
+        {
+            Assert.That((stored[record.Sequence].Body, stored[record.Sequence].Position, stored[record.Sequence].Hash), Is.EqualTo((record.Body, record.Position, record.Hash)));
+        }
+
+        Assert.That(log.Batches.Records, Is.EqualTo(500));
+        Assert.That(log.Batches.Batches, Is.LessThan(500), "500 appends at once went in fewer, larger batches");
+        Assert.That(log.Batches.Largest, Is.InRange(2, 64));
+        var verified = await Verify(log);
+        Assert.That((verified.Intact, verified.LastSequence, verified.CheckpointsVerified), Is.EqualTo((true, 500L, 71)));
+    }
+
+    [Test]
+    public async Task TwoReplicas_WithManyConcurrentAppendsEach_BothMakeProgress_AndShareOneVerifiableChain()
+    {
+        var options = new AuditLogOptions { CheckpointInterval = 10, MaxBatch = 32 };
+        var chain = Guid.NewGuid().ToString("N")[..8];
+        var (a, b) = (Connect(options, chain), Connect(options, chain));
+
+        // Each replica has 32 callers in flight at once: each keeps writing batches, and neither starves the other.
+        var writers = new[] { a, b }.SelectMany(log => Enumerable.Range(0, 32).Select(w => Task.Run(async () =>
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                await log.AppendAsync(Event(AuditEventType.TokenMinted, (w * 100) + i), default);
+            }
+        })));
+        await Task.WhenAll(writers);
+
+        Assert.That((a.Batches.Records, b.Batches.Records), Is.EqualTo((640L, 640L)));
+        var records = await ReadAll(a, pageSize: 2000);
+        Assert.That(records.Select(r => r.Sequence), Is.EqualTo(Enumerable.Range(1, 1280).Select(i => (long)i)));
+        Assert.That((await Verify(b)).Intact, Is.True);
+    }
+
+    [Test]
+    public void MaxBatch_OutOfRange_IsRefused()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new AuditLogOptions { MaxBatch = 0 }.Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new AuditLogOptions { MaxBatch = 5000 }.Validate());
+    }
+
+    [Test]
+    public async Task AnAgeLimitedChain_DropsOldIntervalsOnlyWhenTheyComeOfAge_WithoutReadingOldRecordsOnEveryAppend()
+    {
+        var log = Connect(new AuditLogOptions { CheckpointInterval = 5, MaxAge = TimeSpan.FromSeconds(1) }, Guid.NewGuid().ToString("N")[..8]);
+        for (var i = 0; i < 12; i++)
+        {
+            await log.AppendAsync(Event(AuditEventType.TokenMinted, i), default);
+        }
+
+        // Young records: the head records when to look next (when the oldest comes of age), nothing is dropped.
+        var trimAt = (long)await Db.HashGetAsync(log.HeadKey, "trim_at");
+        Assert.That(trimAt, Is.GreaterThan(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 2000));
+        Assert.That((await log.GetStateAsync(default)).AnchorSequence, Is.Zero);
+
+        // Once they are older than MaxAge, the next append drops the whole checkpoint intervals among them.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await log.GetStateAsync(default)).AnchorSequence == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+            await log.AppendAsync(Event(AuditEventType.TokenMinted, 99), default);
+        }
+
+        var state = await log.GetStateAsync(default);
+        Assert.That(state.AnchorSequence, Is.GreaterThanOrEqualTo(10));
+        Assert.That(state.AnchorSequence % 5, Is.Zero, "retention drops whole checkpoint intervals");
+        Assert.That((await Verify(log)).Intact, Is.True);
+    }
+
+    [Test]
     public async Task RedisDown_AppendFailsClosed_AndResumesTheChainAfterRestart()
     {
         using var redis = RedisServer.Start(appendOnly: true);

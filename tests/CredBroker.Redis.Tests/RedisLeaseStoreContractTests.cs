@@ -72,7 +72,7 @@ public sealed class RedisLeaseStoreContractTests(string protocol) : LeaseStoreCo
 
         Assert.ThrowsAsync<StoreUnavailableException>(() => store.OpenAsync(NewLease(), LeaseQuota.Unlimited, default));
         Assert.ThrowsAsync<StoreUnavailableException>(() => store.GetAsync(lease.LeaseId, default));
-        Assert.ThrowsAsync<StoreUnavailableException>(() => store.CompleteAsync(lease.LeaseId, Now, null, default));
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.CompleteAsync(lease.LeaseId, null, Now, null, default));
         Assert.ThrowsAsync<StoreUnavailableException>(() => store.RenewAsync(lease.LeaseId, Now.AddMinutes(1), Now, null, default));
         Assert.ThrowsAsync<StoreUnavailableException>(() => store.RevokeAsync(lease.LeaseId, "r", "a", Now, null, default));
         Assert.ThrowsAsync<StoreUnavailableException>(() => store.ClaimExpiredAsync(0, Now, 10, default));
@@ -201,7 +201,7 @@ public sealed class RedisLeaseStoreContractTests(string protocol) : LeaseStoreCo
         }
 
         await Store.AddChildAsync(leases[2].LeaseId, LeaseIds.For(NewAgent(), "child"), Now, default); // the children index expires with its parent
-        await Store.CompleteAsync(leases[0].LeaseId, Now, null, default);
+        await Store.CompleteAsync(leases[0].LeaseId, null, Now, null, default);
         await Store.RevokeAsync(leases[1].LeaseId, "r", "ops", Now, null, default);
         await Store.QuarantineAgentAsync(agent, "r", "ops", Now, default);
 

@@ -39,7 +39,7 @@ public sealed class RedisReplicaAcksTests
         await store.OpenAsync(completed, LeaseQuota.Unlimited, default);
 
         Assert.That((await store.RevokeAsync(revoked.LeaseId, "r", "ops", DateTimeOffset.UtcNow, null, default)).Outcome, Is.EqualTo(TransitionOutcome.Applied));
-        Assert.That((await store.CompleteAsync(completed.LeaseId, DateTimeOffset.UtcNow, null, default)).Outcome, Is.EqualTo(TransitionOutcome.Applied));
+        Assert.That((await store.CompleteAsync(completed.LeaseId, null, DateTimeOffset.UtcNow, null, default)).Outcome, Is.EqualTo(TransitionOutcome.Applied));
         await store.QuarantineAgentAsync("agent-q", "r", "ops", DateTimeOffset.UtcNow, default);
 
         // WAIT returned: the replica has applied the writes (it is read directly, not through the primary).
@@ -87,7 +87,7 @@ public sealed class RedisReplicaAcksTests
 
         _set.Replicas[0].Kill();
 
-        Assert.ThrowsAsync<StoreUnavailableException>(() => store.CompleteAsync(lease.LeaseId, DateTimeOffset.UtcNow, null, default));
+        Assert.ThrowsAsync<StoreUnavailableException>(() => store.CompleteAsync(lease.LeaseId, null, DateTimeOffset.UtcNow, null, default));
         Assert.ThrowsAsync<StoreUnavailableException>(() => store.QuarantineAgentAsync("agent-k", "r", "ops", DateTimeOffset.UtcNow, default));
         Assert.That((await store.GetAsync(lease.LeaseId, default))!.State, Is.EqualTo(LeaseState.Completed));
         Assert.That(await store.GetAgentStatusAsync("agent-k", default), Is.Not.Null, "the agent is quarantined all the same");

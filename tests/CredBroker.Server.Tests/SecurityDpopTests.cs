@@ -34,6 +34,7 @@ public sealed class SecurityDpopTests : ProductionBrokerFixture
             purpose: triage support tickets
             audiences: [tickets-api]
             allowed_scopes: [tickets:read, tickets:comment]
+            approval_scopes: [tickets:export]
             sender_constrained: [tickets:comment]
             max_token_ttl: 5m
             max_lease_lifetime: 30m
@@ -140,6 +141,30 @@ public sealed class SecurityDpopTests : ProductionBrokerFixture
         var stillBound = await Refused.CallAsync(() => triage.IssueTokenAsync(new IssueTokenRequest { LeaseId = begun.LeaseId, Scopes = { "tickets:read" } }));
 
         Assert.That(stillBound.ErrorInfo?.Reason, Is.EqualTo("DPOP_MISSING"), stillBound.Message);
+    }
+
+    [Test]
+    public async Task ApprovedDpopBoundLease_WatchApprovalsToken_IsBoundToTheKeyBeginTaskProved()
+    {
+        using var key = DpopKey.Generate();
+        using var agent = new CredBrokerClient(Broker.AgentAddress, () => Broker.WorkloadToken(Triage)) { DpopKey = key };
+        using var operators = Broker.OperatorClient();
+        var begun = await agent.BeginTaskAsync(Begin("tickets:export"));
+        Assert.That(begun.ApprovalId, Is.Not.Empty);
+
+        await operators.DecideApprovalAsync(new DecideApprovalRequest
+        {
+            ApprovalId = begun.ApprovalId, Verdict = DecideApprovalRequest.Types.Verdict.Approve, Reason = "ok",
+        });
+        using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        ApprovalStatus? approved = null;
+        await foreach (var status in agent.WatchApprovalAsync(begun.ApprovalId, bounded.Token))
+        {
+            approved = status;
+        }
+
+        Assert.That(approved!.State, Is.EqualTo("approved"));
+        Assert.That(Jkt(approved.AccessToken), Is.EqualTo(key.Thumbprint), "no proof on WatchApproval: the lease's key binds the token");
     }
 
     [Test]

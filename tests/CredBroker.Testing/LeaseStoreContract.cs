@@ -41,7 +41,7 @@ public abstract partial class LeaseStoreContract
 
     protected Task<LeaseOpenResult> Open(Lease lease, LeaseQuota? quota = null) => Store.OpenAsync(lease, quota ?? LeaseQuota.Unlimited, default);
 
-    protected Task<LeaseTransition> Complete(string leaseId, DateTimeOffset at, long? generation = null) => Store.CompleteAsync(leaseId, at, generation, default);
+    protected Task<LeaseTransition> Complete(string leaseId, DateTimeOffset at, long? generation = null) => Store.CompleteAsync(leaseId, null, at, generation, default);
 
     protected Task<LeaseTransition> Renew(string leaseId, DateTimeOffset to, DateTimeOffset at, long? generation = null) => Store.RenewAsync(leaseId, to, at, generation, default);
 
@@ -183,6 +183,43 @@ public abstract partial class LeaseStoreContract
         Assert.That((e.Kind, e.LeaseId, e.TaskId, e.Cause, e.Actor, e.At, e.NotAfter),
             Is.EqualTo((RevocationKind.Lease, lease.LeaseId, lease.TaskId, RevocationCause.Completed, agent, Now, lease.Deadline)));
         Assert.That(e.Shard, Is.EqualTo(LeaseIds.ShardOf(agent)));
+    }
+
+    [Test]
+    public async Task Complete_ByAnotherAgent_IsNotFound_AndLeavesTheLeaseOpenWithNoEvent()
+    {
+        var agent = NewAgent();
+        var lease = NewLease(agent);
+        await Open(lease);
+        var tail = await Store.CurrentRevocationCursorAsync(default);
+
+        var foreign = await Store.CompleteAsync(lease.LeaseId, NewAgent(), Now, null, default);
+        var own = await Store.CompleteAsync(lease.LeaseId, agent, Now, null, default);
+
+        Assert.That((foreign.Outcome, foreign.Lease), Is.EqualTo((TransitionOutcome.NotFound, (Lease?)null)));
+        Assert.That((own.Outcome, own.Lease!.State), Is.EqualTo((TransitionOutcome.Applied, LeaseState.Completed)));
+        Assert.That((await ReadAll(tail)).Events.Count(e => e.AgentId == agent), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task CompleteAndRevoke_ReturnTheLeasesChildren_WithTheTransition()
+    {
+        var agent = NewAgent();
+        var (parent, other) = (NewLease(agent), NewLease(agent));
+        await Open(parent);
+        await Open(other);
+        var (childA, childB) = (NewLease(NewAgent()), NewLease(NewAgent()));
+        await Store.AddChildAsync(parent.LeaseId, childB.LeaseId, Now, default);
+        await Store.AddChildAsync(parent.LeaseId, childA.LeaseId, Now, default);
+
+        var completed = await Complete(parent.LeaseId, Now);
+        var again = await Complete(parent.LeaseId, Now);
+        var revoked = await Revoke(other.LeaseId, Now);
+
+        var expected = new[] { childA.LeaseId, childB.LeaseId }.Order(StringComparer.Ordinal).ToList();
+        Assert.That(completed.Children, Is.EqualTo(expected));
+        Assert.That(again.Children, Is.EqualTo(expected), "a repeated complete returns them too (it heals an interrupted cascade)");
+        Assert.That(revoked.Children, Is.Empty);
     }
 
     [Test]

@@ -35,10 +35,18 @@ public sealed record AuditLogOptions
     /// <summary>A signed checkpoint every this many records.</summary>
     public int CheckpointInterval { get; init; } = 100;
 
+    /// <summary>
+    /// Group commit: records written together in one store call at most (appends that arrive while a
+    /// batch is being written wait for the next one). 1 writes one record per call.
+    /// </summary>
+    public int MaxBatch { get; init; } = 256;
+
     public void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfNegative(MaxRecords);
         ArgumentOutOfRangeException.ThrowIfLessThan(CheckpointInterval, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxBatch, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxBatch, 4096);
         if (MaxAge is { } age && age <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxAge), "MaxAge must be positive.");

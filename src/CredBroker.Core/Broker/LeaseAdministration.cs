@@ -54,7 +54,7 @@ public sealed partial class LeaseAdministration(ILeaseStore store, TimeProvider 
         if (result.Outcome is TransitionOutcome.Applied or TransitionOutcome.NotApplicable)
         {
             // Also on a repeated revoke: it finishes a cascade an earlier call did not complete.
-            await _cascade.EndDescendantsAsync(result.Lease!, cancellationToken);
+            await _cascade.EndDescendantsAsync(result.Lease!, result.Children, cancellationToken);
             await audit.RaiseAsync(Revoked(result.Lease!, reason, actor, result.Outcome == TransitionOutcome.Applied), cancellationToken);
         }
 
@@ -123,7 +123,7 @@ public sealed partial class LeaseAdministration(ILeaseStore store, TimeProvider 
             var page = await StoreCall.Run(() => store.ListLeasesAsync(query, time.GetUtcNow(), cancellationToken));
             foreach (var lease in page.Leases)
             {
-                await _cascade.EndDescendantsAsync(lease, cancellationToken);
+                await _cascade.EndDescendantsAsync(lease, null, cancellationToken);
             }
 
             pageToken = page.NextPageToken;

@@ -205,14 +205,22 @@ public sealed partial class TaskBroker(
         return new TaskGrant(current, token);
     }
 
-    /// <summary>Ends the lease. Idempotent: completing an ended lease reports the state it ended in.</summary>
+    /// <summary>
+    /// Ends the lease. Idempotent: completing an ended lease reports the state it ended in. One store
+    /// call: the store checks the lease is the caller's (another agent's lease is not found and untouched)
+    /// and returns its delegated children with it.
+    /// </summary>
     public async Task<Lease> CompleteTaskAsync(CallerIdentity caller, string leaseId, CancellationToken cancellationToken)
     {
         RequestValidator.LeaseId(leaseId);
-        await OwnLeaseAsync(caller, leaseId, cancellationToken);
-        var result = await StoreCall.Run(() => store.CompleteAsync(leaseId, time.GetUtcNow(), expectedGeneration: null, cancellationToken));
-        var ended = result.Lease ?? throw NotFound(leaseId);
-        await _cascade.EndDescendantsAsync(ended, cancellationToken);
+        if (!LeaseIds.TryGetShard(leaseId, out _))
+        {
+            throw NotFound(leaseId);
+        }
+
+        var result = await StoreCall.Run(() => store.CompleteAsync(leaseId, caller.AgentId, time.GetUtcNow(), expectedGeneration: null, cancellationToken));
+        var ended = result.Lease is { } lease && lease.AgentId == caller.AgentId ? lease : throw NotFound(leaseId);
+        await _cascade.EndDescendantsAsync(ended, result.Children, cancellationToken);
         await audit.RaiseAsync(Completed(caller, ended, result.Outcome == TransitionOutcome.Applied), cancellationToken);
         return ended;
     }

@@ -15,8 +15,12 @@ public sealed class DelegationCascade(ILeaseStore store, TimeProvider time)
     /// <summary>The actor recorded on cascaded revocations.</summary>
     public const string Actor = "credbroker:delegation";
 
-    /// <summary>Revokes the open descendants of <paramref name="ended"/>; returns how many this call revoked.</summary>
-    public async Task<int> EndDescendantsAsync(Lease ended, CancellationToken cancellationToken)
+    /// <summary>
+    /// Revokes the open descendants of <paramref name="ended"/>; returns how many this call revoked.
+    /// <paramref name="children"/> are <paramref name="ended"/>'s children when the store returned them
+    /// with the transition (null = read them): a lease without children then costs no store call.
+    /// </summary>
+    public async Task<int> EndDescendantsAsync(Lease ended, IReadOnlyList<string>? children, CancellationToken cancellationToken)
     {
         if (!ended.IsTerminal)
         {
@@ -25,19 +29,19 @@ public sealed class DelegationCascade(ILeaseStore store, TimeProvider time)
 
         var revoked = 0;
         var seen = new HashSet<string>(StringComparer.Ordinal) { ended.LeaseId };
-        var pending = new Queue<(string LeaseId, string Why)>();
-        pending.Enqueue((ended.LeaseId, ended.State.ToWire()));
+        var pending = new Queue<(string LeaseId, string Why, IReadOnlyList<string>? Children)>();
+        pending.Enqueue((ended.LeaseId, ended.State.ToWire(), children));
         while (pending.TryDequeue(out var parent))
         {
-            var children = await StoreCall.Run(() => store.GetChildrenAsync(parent.LeaseId, cancellationToken));
-            foreach (var child in children.Where(seen.Add))
+            var known = parent.Children ?? await StoreCall.Run(() => store.GetChildrenAsync(parent.LeaseId, cancellationToken));
+            foreach (var child in known.Where(seen.Add))
             {
                 var result = await StoreCall.Run(() => store.RevokeAsync(
                     child, $"parent lease {parent.LeaseId} was {parent.Why}", Actor, time.GetUtcNow(), expectedGeneration: null, cancellationToken));
                 revoked += result.Outcome == TransitionOutcome.Applied ? 1 : 0;
                 if (result.Outcome != TransitionOutcome.NotFound)
                 {
-                    pending.Enqueue((child, "revoked"));
+                    pending.Enqueue((child, "revoked", result.Children));
                 }
             }
         }

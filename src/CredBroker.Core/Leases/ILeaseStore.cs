@@ -28,8 +28,11 @@ public interface ILeaseStore
     /// <summary>
     /// Active/pending → completed, with one revocation event and a deny entry. A lease past its
     /// deadline ends as expired instead (NotApplicable, no event); an ended lease is NotApplicable.
+    /// With <paramref name="agentId"/>, a lease of another agent is NotFound and left untouched (the
+    /// ownership check and the write are one step: one round trip on the hot path). The transition
+    /// carries the lease's delegated children (<see cref="LeaseTransition.Children"/>) for the cascade.
     /// </summary>
-    Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken);
+    Task<LeaseTransition> CompleteAsync(string leaseId, string? agentId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken);
 
     /// <summary>
     /// Pending approval → active: the lease gets <paramref name="scopes"/> (the caller checks they
@@ -164,4 +167,10 @@ public sealed record LeaseTransition(TransitionOutcome Outcome, Lease? Lease)
 {
     /// <summary>For <see cref="TransitionOutcome.ToxicCombination"/>: the guard's rule id.</summary>
     public string? RuleId { get; init; }
+
+    /// <summary>
+    /// The lease's delegated child lease ids, read in the same step as the transition (complete and
+    /// revoke return them, so ending a lease needs no second read for its cascade); null = not read.
+    /// </summary>
+    public IReadOnlyList<string>? Children { get; init; }
 }

@@ -16,6 +16,12 @@ public sealed partial class BrokerOptions
         /// <summary>A signed checkpoint every this many records.</summary>
         public int CheckpointInterval { get; set; } = 100;
 
+        /// <summary>
+        /// Group commit: appends that arrive while a batch is being written go together in the next one
+        /// (one round trip, one fsync); at most this many per batch (1-4096).
+        /// </summary>
+        public int MaxBatch { get; set; } = 256;
+
         /// <summary>Records kept at most (0 = no count limit).</summary>
         public long MaxRecords { get; set; }
 
@@ -34,6 +40,6 @@ public sealed partial class BrokerOptions
         /// </summary>
         public TimeSpan RefusalWindow { get; set; } = TimeSpan.FromSeconds(10);
 
-        public Core.Audit.AuditLogOptions LogOptions() => new() { CheckpointInterval = CheckpointInterval, MaxRecords = MaxRecords, MaxAge = MaxAge };
+        public Core.Audit.AuditLogOptions LogOptions() => new() { CheckpointInterval = CheckpointInterval, MaxRecords = MaxRecords, MaxAge = MaxAge, MaxBatch = MaxBatch };
     }
 }

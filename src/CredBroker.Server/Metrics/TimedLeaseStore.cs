@@ -34,8 +34,8 @@ public sealed class TimedLeaseStore(ILeaseStore inner, BrokerMetrics metrics) : 
     public Task<IReadOnlyList<string>> GetChildrenAsync(string leaseId, CancellationToken cancellationToken) =>
         Time("get_children", () => inner.GetChildrenAsync(leaseId, cancellationToken));
 
-    public Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
-        Time("complete", () => inner.CompleteAsync(leaseId, now, expectedGeneration, cancellationToken));
+    public Task<LeaseTransition> CompleteAsync(string leaseId, string? agentId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
+        Time("complete", () => inner.CompleteAsync(leaseId, agentId, now, expectedGeneration, cancellationToken));
 
     public Task<LeaseTransition> RenewAsync(string leaseId, DateTimeOffset newDeadline, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
         Time("renew", () => inner.RenewAsync(leaseId, newDeadline, now, expectedGeneration, cancellationToken));

@@ -99,11 +99,11 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
         }
     }
 
-    public Task<LeaseTransition> CompleteAsync(string leaseId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
-        Kill(leaseId, now, expectedGeneration, LeaseState.Completed, RevocationCause.Completed, "", null);
+    public Task<LeaseTransition> CompleteAsync(string leaseId, string? agentId, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
+        Kill(leaseId, agentId, now, expectedGeneration, LeaseState.Completed, RevocationCause.Completed, "", null);
 
     public Task<LeaseTransition> RevokeAsync(string leaseId, string reason, string actor, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
-        Kill(leaseId, now, expectedGeneration, LeaseState.Revoked, RevocationCause.Revoked, reason, actor);
+        Kill(leaseId, null, now, expectedGeneration, LeaseState.Revoked, RevocationCause.Revoked, reason, actor);
 
     public Task<LeaseTransition> RenewAsync(string leaseId, DateTimeOffset newDeadline, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken)
     {
@@ -335,24 +335,30 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
     }
 
     /// <summary>Completes or revokes: the lease ends now with one event; one past its deadline ends as expired, silently.</summary>
-    private Task<LeaseTransition> Kill(string leaseId, DateTimeOffset now, long? expectedGeneration, LeaseState state, RevocationCause cause, string reason, string? actor)
+    private Task<LeaseTransition> Kill(string leaseId, string? agentId, DateTimeOffset now, long? expectedGeneration, LeaseState state, RevocationCause cause, string reason, string? actor)
     {
         lock (_gate)
         {
+            if (agentId is not null && _leases.TryGetValue(leaseId, out var owned) && owned.AgentId != agentId)
+            {
+                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotFound, null));
+            }
+
             if (Precheck(leaseId, expectedGeneration) is { } refused)
             {
                 return Task.FromResult(refused);
             }
 
             var lease = _leases[leaseId];
+            IReadOnlyList<string> children = _children.TryGetValue(leaseId, out var list) ? [.. list.Order(StringComparer.Ordinal)] : [];
             if (lease.IsTerminal)
             {
-                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotApplicable, lease));
+                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotApplicable, lease) { Children = children });
             }
 
             if (lease.Deadline <= now)
             {
-                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotApplicable, End(lease, LeaseState.Expired, lease.Deadline)));
+                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotApplicable, End(lease, LeaseState.Expired, lease.Deadline)) { Children = children });
             }
 
             var ended = End(lease, state, now);
@@ -365,7 +371,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
             var shard = LeaseIds.ShardOf(lease.AgentId);
             _log.Append(shard, position => new RevocationEvent(
                 shard, position, RevocationKind.Lease, leaseId, lease.AgentId, lease.TaskId, cause, reason, string.IsNullOrEmpty(actor) ? lease.AgentId : actor, now, lease.Deadline));
-            return Task.FromResult(new LeaseTransition(TransitionOutcome.Applied, ended));
+            return Task.FromResult(new LeaseTransition(TransitionOutcome.Applied, ended) { Children = children });
         }
     }
 
