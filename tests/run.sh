@@ -11,7 +11,7 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
-/usr/bin/python3 -c 'import grpc, google.protobuf, jwt' 2>/dev/null || missing+=(python3-grpcio python3-protobuf python3-jwt)
+/usr/bin/python3 -c 'import grpc, google.protobuf, jwt, cryptography' 2>/dev/null || missing+=(python3-grpcio python3-protobuf python3-jwt python3-cryptography)
 command -v node >/dev/null || missing+=(nodejs npm)
 [ -x /usr/bin/yamllint ] || missing+=(yamllint)
 # The console browser tests: Debian's chromium driven through Debian's chromium-driver (nothing downloads a browser).
@@ -24,18 +24,14 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ -f tests/interop/node/package-lock.json ]; then
-  (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
-# The OpenID provider the console browser tests sign in through (npm oidc-provider).
-if [ -f tests/console/oidc/package-lock.json ]; then
-  (cd tests/console/oidc && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
-
-# The official TypeScript MCP SDK, the independent client of tests/CredBroker.Mcp.Tests.
-if [ -f tests/mcp/node/package-lock.json ]; then
-  (cd tests/mcp/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
+# npm packages of the tests and samples: the node interop client, the OpenID provider the console browser
+# tests sign in through (oidc-provider), the official TypeScript MCP SDK (the independent client of
+# CredBroker.Mcp.Tests), the node SSF validator sample.
+for dir in tests/interop/node tests/console/oidc tests/mcp/node samples/node-validator; do
+  if [ -f "$dir/package-lock.json" ]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+done
 
 # helm for the chart tests (CredBroker.Deploy.Tests); a no-op when it is already there.
 bash tests/tools/install-helm.sh || echo "tests/run.sh: helm could not be installed; the chart tests will fail and say so"

@@ -2,7 +2,7 @@ using System.Globalization;
 using CredBroker.Bench;
 using CredBroker.Bench.Mint;
 
-// Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases|validation|propagation|audit|policy [--leases 100000] [--count 1000] [--write docs/benchmarks.md]
+// Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases|validation|propagation|ssf-propagation|audit|policy [--leases 100000] [--count 1000] [--write docs/benchmarks.md]
 // The mint comparison (bench/run.sh drives these): mint-setup, mint-load, mint-report.
 var arguments = args.ToList();
 var scenario = arguments.FirstOrDefault() ?? "leases";
@@ -26,6 +26,15 @@ switch (scenario)
         {
             BenchmarkReport.WriteSection(write, "propagation", propagation);
             Console.WriteLine($"wrote the 'propagation' section of {write}");
+        }
+
+        return 0;
+    case "ssf-propagation":
+        var ssf = await SsfPropagationBenchmarks.RunAsync(Option(arguments, "--count", 1000), Console.Out);
+        if (write is not null)
+        {
+            BenchmarkReport.WriteSection(write, "ssf", ssf);
+            Console.WriteLine($"wrote the 'ssf' section of {write}");
         }
 
         return 0;
@@ -104,7 +113,7 @@ switch (scenario)
 
         return 0;
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation, propagation, audit, policy, mint-setup, mint-load, mint-report");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation, propagation, ssf-propagation, audit, policy, mint-setup, mint-load, mint-report");
         return 2;
 }
 

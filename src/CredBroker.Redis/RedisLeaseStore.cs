@@ -66,6 +66,9 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     /// <summary>The signing-key schedule, on this store's connection.</summary>
     public RedisKeyScheduleStore KeySchedule() => new(_connection);
 
+    /// <summary>The SSF stream store on the same connection.</summary>
+    public RedisSsfStreamStore SsfStreams() => new(_connection);
+
     /// <summary>The DPoP proof replay store, on this store's connection.</summary>
     public RedisDpopReplayStore DpopReplay() => new(_connection);
 

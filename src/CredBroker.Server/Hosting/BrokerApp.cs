@@ -52,6 +52,7 @@ public static class BrokerApp
 
         AddBroker(builder.Services, options);
         AddBackgroundServices(builder.Services, options);
+        Signals.SsfComposition.AddSharedSignals(builder.Services, options);
         ConfigureKestrel(builder, options);
         AddGrpc(builder.Services, options.Listen);
         ConsoleHost.AddConsole(builder.Services, options);
@@ -105,6 +106,9 @@ public static class BrokerApp
         services.AddSingleton<Core.Dpop.IDpopReplayStore>(sp => new Core.Dpop.InMemoryDpopReplayStore(sp.GetRequiredService<TimeProvider>(), options.Dpop.ReplayCacheSize));
         services.AddSingleton<IAuditLog>(sp => new InMemoryAuditLog(sp.GetRequiredService<AuditSigning>().Signer, options.Audit.LogOptions(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => AuditSigning.For(options, sp.GetRequiredService<RotatingSigningKeys>()));
+        services.AddSingleton<Core.Signals.ISsfStreamStore>(sp => new Core.Signals.InMemory.InMemorySsfStreamStore(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(Signals.SsfReceivers.Dev(agentSecret));
+        options.Ssf.AllowHttpPushEndpoints = true;
         services.AddSingleton(new CallerAuthenticators(
             new DevSecretAuthenticator(agentSecret, DevMode.AgentId, DevMode.AgentId),
             new DevSecretAuthenticator(operatorSecret, DevMode.OperatorId, agentId: null, new HashSet<OperatorRole> { OperatorRole.Admin })));
@@ -123,6 +127,8 @@ public static class BrokerApp
         services.AddSingleton(_ => Connected(() => RedisLeaseStore.Connect(options.Redis.Configuration!, options.Leases.StoreOptions(), connection, options.Redis.ReplicaAcks())));
         services.AddSingleton<ILeaseStore>(sp => sp.GetRequiredService<RedisLeaseStore>());
         services.AddSingleton<IKeyScheduleStore>(sp => sp.GetRequiredService<RedisLeaseStore>().KeySchedule());
+        services.AddSingleton<Core.Signals.ISsfStreamStore>(sp => sp.GetRequiredService<RedisLeaseStore>().SsfStreams());
+        services.AddSingleton(Signals.SsfReceivers.FromOptions(options.Ssf));
         services.AddSingleton<Core.Dpop.IDpopReplayStore>(sp => sp.GetRequiredService<RedisLeaseStore>().DpopReplay());
         services.AddSingleton(sp => AuditSigning.For(options, sp.GetRequiredService<RotatingSigningKeys>()));
         services.AddSingleton<IAuditLog>(sp => Connected(() => RedisAuditLog.Connect(options.Audit.RedisConfiguration ?? options.Redis.Configuration!,
@@ -246,6 +252,7 @@ public static class BrokerApp
         app.MapGrpcService<ListenerReflectionV1Service>();
         app.MapGrpcService<ListenerReflectionV1AlphaService>();
         WellKnownEndpoints.Map(app, app.Services.GetRequiredService<RotatingSigningKeys>(), options.Issuer, app.Services.GetRequiredService<CachedReadiness>(), options.Signing.PublishLead);
+        Signals.SsfComposition.MapSharedSignals(app, options);
         Telemetry.MapMetrics(app);
     }
 

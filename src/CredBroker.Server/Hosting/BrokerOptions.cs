@@ -141,6 +141,7 @@ public sealed partial class BrokerOptions
         }
 
         problems.AddRange(DelegationProblems());
+        problems.AddRange(Ssf.Problems());
         if (Audit.CheckpointInterval is < 1 or > 1_000_000 || Audit.MaxRecords < 0 || Audit.MaxAge <= TimeSpan.Zero || Audit.MaxBatch is < 1 or > 4096)
         {
             problems.Add("CredBroker:Audit: CheckpointInterval must be 1..1000000, MaxRecords >= 0, MaxAge positive and MaxBatch 1..4096.");

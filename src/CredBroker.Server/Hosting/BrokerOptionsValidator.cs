@@ -11,7 +11,7 @@ public sealed class BrokerOptionsValidator : IValidateOptions<BrokerOptions>
 {
     public ValidateOptionsResult Validate(string? name, BrokerOptions options)
     {
-        List<string> problems = [.. options.Dev ? options.DelegationProblems() : options.ProductionProblems(), .. options.DpopProblems(), .. options.ConsoleProblems()];
+        List<string> problems = [.. options.Dev ? options.DelegationProblems().Concat(options.Ssf.Problems()) : options.ProductionProblems(), .. options.DpopProblems(), .. options.ConsoleProblems()];
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
     }
 }
