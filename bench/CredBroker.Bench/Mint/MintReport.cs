@@ -102,7 +102,7 @@ internal sealed class MintReport
             (Name: "CredBroker p99 (ms)", Color: "#1f6feb", Points: levels.Select(l => (l, Number(Find("LOAD", ("mode", "mint"), ("concurrency", Str(l))), "p99_ms"))).ToList(), Panel: 1),
             (Name: "peer p99 (ms)", Color: "#d1242f", Points: levels.Select(l => (l, Number(Find("PEER", ("concurrency", Str(l))), "p99_ms"))).ToList(), Panel: 1),
         };
-        const int width = 900, height = 360, panelWidth = 380, top = 40, plotHeight = 250;
+        const int width = 930, height = 360, panelWidth = 380, top = 40, plotHeight = 250;
         var svg = new StringBuilder()
             .AppendLine(string.Create(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">"))
             .AppendLine("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
