@@ -418,10 +418,9 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         {
             return await call();
         }
-        catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException or TimeoutException or ObjectDisposedException
-            || (e is RedisServerException s && (s.Message.StartsWith("LOADING", StringComparison.Ordinal) || s.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal) || s.Message.StartsWith("READONLY", StringComparison.Ordinal))))
+        catch (Exception e) when (RedisFaults.IsUnavailable(e))
         {
-            throw new StoreUnavailableException("Redis is unreachable: " + e.GetType().Name, e);
+            throw new StoreUnavailableException("Redis is unreachable: " + e.GetType().Name + (e is RedisServerException ? " " + e.Message.Split(' ')[0] : ""), e);
         }
     }
 }

@@ -71,6 +71,34 @@ public sealed class BrokerProcess : IDisposable
         }
     }
 
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>The exit code once the process has exited.</summary>
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the process to exit; true if it did.</summary>
+    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+
+    /// <summary>SIGSTOP (a paused replica: its sweeper and listeners stop, its sockets stay open).</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume() => Signal("CONT");
+
+    /// <summary>SIGTERM: a graceful stop.</summary>
+    public void Terminate() => Signal("TERM");
+
+    private void Signal(string signal)
+    {
+        if (_process.HasExited)
+        {
+            return;
+        }
+
+        using var kill = Process.Start(new ProcessStartInfo("kill", $"-{signal} {_process.Id}") { UseShellExecute = false })!;
+        kill.WaitForExit();
+    }
+
     /// <summary>SIGKILL: no shutdown hooks, in-flight work is lost, exactly like a crashed pod.</summary>
     public void Kill()
     {

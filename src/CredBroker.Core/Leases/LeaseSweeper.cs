@@ -4,8 +4,17 @@ using CredBroker.Core.Broker;
 
 namespace CredBroker.Core.Leases;
 
-/// <summary>What one sweep did: leases expired, and how late the latest of them was past its deadline.</summary>
-public sealed record SweepResult(int Expired, TimeSpan MaxLag);
+/// <summary>
+/// What one sweep did: leases expired, how late the latest of them was past its deadline, and the
+/// shards it could not reach (skipped this time, retried with backoff; the others were swept).
+/// </summary>
+public sealed record SweepResult(int Expired, TimeSpan MaxLag)
+{
+    public IReadOnlyList<int> UnreachableShards { get; init; } = [];
+
+    /// <summary>Why the first unreachable shard could not be swept.</summary>
+    public string? UnreachableReason { get; init; }
+}
 
 /// <summary>
 /// Ends leases whose deadline passed. Every broker replica runs one: each sweep claims due leases
@@ -13,43 +22,84 @@ public sealed record SweepResult(int Expired, TimeSpan MaxLag);
 /// is elected, and a replica that dies mid-sweep loses nothing (its unclaimed leases stay indexed
 /// for the others). Tokens of an expired lease are dead by their own <c>exp</c>; the sweep makes
 /// the store agree and frees the agent's quota. Each expiry is raised as an audit event (when an
-/// <see cref="IAuditEvents"/> is given) by the replica that claimed it.
+/// <see cref="IAuditEvents"/> is given) by the replica that claimed it. A shard the store cannot
+/// reach (one lost Redis Cluster master) is skipped and retried with its own backoff; the other
+/// shards are swept as usual.
 /// </summary>
 public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batchSize = 1000, IAuditEvents? audit = null)
 {
     /// <summary>How often a replica sweeps by default: a lease is recorded expired at most about this long after its deadline, plus the sweep itself.</summary>
     public static TimeSpan DefaultInterval { get; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>One pass over every shard, starting at a random one so replicas spread their work.</summary>
+    private readonly Dictionary<int, (DateTimeOffset RetryAt, TimeSpan Backoff)> _unreachable = [];
+
+    /// <summary>
+    /// One pass over every shard, starting at a random one so replicas spread their work. Shards that
+    /// are unreachable are skipped (and, after a failure, not tried again until their backoff passed);
+    /// when no shard could be reached the store's error is thrown.
+    /// </summary>
     public async Task<SweepResult> SweepOnceAsync(CancellationToken cancellationToken)
     {
         var expired = 0;
         var maxLag = TimeSpan.Zero;
+        var unreachable = new List<int>();
+        string? reason = null;
+        Exception? lastError = null;
         var first = Random.Shared.Next(LeaseIds.ShardCount);
         for (var i = 0; i < LeaseIds.ShardCount; i++)
         {
             var shard = (first + i) % LeaseIds.ShardCount;
-            while (true)
+            if (_unreachable.TryGetValue(shard, out var down) && time.GetUtcNow() < down.RetryAt)
             {
-                var now = time.GetUtcNow();
-                var claimed = await store.ClaimExpiredAsync(shard, now, batchSize, cancellationToken);
-                foreach (var lease in claimed)
+                unreachable.Add(shard);
+                continue;
+            }
+
+            try
+            {
+                while (true)
                 {
-                    var lag = now - lease.Deadline;
-                    maxLag = lag > maxLag ? lag : maxLag;
-                    await AuditExpiryAsync(lease, cancellationToken);
+                    var now = time.GetUtcNow();
+                    var claimed = await store.ClaimExpiredAsync(shard, now, batchSize, cancellationToken);
+                    foreach (var lease in claimed)
+                    {
+                        var lag = now - lease.Deadline;
+                        maxLag = lag > maxLag ? lag : maxLag;
+                        await AuditExpiryAsync(lease, cancellationToken);
+                    }
+
+                    expired += claimed.Count;
+                    if (claimed.Count < batchSize)
+                    {
+                        break;
+                    }
                 }
 
-                expired += claimed.Count;
-                if (claimed.Count < batchSize)
-                {
-                    break;
-                }
+                _unreachable.Remove(shard);
+            }
+            catch (Exception e) when (IsUnavailable(e))
+            {
+                var backoff = _unreachable.TryGetValue(shard, out var previous) ? TimeSpan.FromTicks(Math.Min(previous.Backoff.Ticks * 2, MaxBackoff.Ticks)) : MinShardBackoff;
+                _unreachable[shard] = (time.GetUtcNow() + backoff, backoff);
+                unreachable.Add(shard);
+                reason ??= e.Message;
+                lastError = e;
             }
         }
 
-        return new SweepResult(expired, maxLag);
+        if (lastError is not null && unreachable.Count == LeaseIds.ShardCount)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(lastError);
+        }
+
+        unreachable.Sort();
+        return new SweepResult(expired, maxLag) { UnreachableShards = unreachable, UnreachableReason = reason };
     }
+
+    private static readonly TimeSpan MinShardBackoff = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
+
+    private static bool IsUnavailable(Exception e) => e is StoreUnavailableException || e is BrokerException { Kind: BrokerErrorKind.Unavailable } || e is AuditUnavailableException;
 
     private async Task AuditExpiryAsync(ExpiredLease expired, CancellationToken cancellationToken)
     {
@@ -93,10 +143,10 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
                 onSweep(result);
                 backoff = interval;
             }
-            catch (Exception e) when (e is StoreUnavailableException || e is BrokerException { Kind: BrokerErrorKind.Unavailable })
+            catch (Exception e) when (IsUnavailable(e))
             {
                 onError(e);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
                 delay = backoff;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -51,12 +51,38 @@ public static class BrokerApp
 
         AddBroker(builder.Services, options);
         AddBackgroundServices(builder.Services, options);
+        // A background service that fails (a bug, not an outage: outages are retried inside each service)
+        // stops the host, and RunAsync turns that into a non-zero exit code so the orchestrator sees a crash.
+        builder.Services.Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.StopHost);
         ConfigureKestrel(builder, options.Listen);
         AddGrpc(builder.Services, options.Listen);
 
         var app = builder.Build();
         MapPipeline(app, options);
         return app;
+    }
+
+    /// <summary>Exit code of a host stopped because a background service failed.</summary>
+    public const int BackgroundServiceFailedExitCode = 3;
+
+    /// <summary>
+    /// Runs the broker until it stops; returns 0 for a requested stop, or <see cref="BackgroundServiceFailedExitCode"/>
+    /// when the host stopped itself because a background service failed (never 0 for a crash).
+    /// </summary>
+    public static async Task<int> RunAsync(WebApplication app, TextWriter? error = null)
+    {
+        // Resolved before the run: RunAsync disposes the container when the host stops.
+        var services = app.Services.GetServices<IHostedService>().OfType<BackgroundService>().ToList();
+        await app.RunAsync();
+        var failed = services.Where(s => s.ExecuteTask is { IsFaulted: true }).ToList();
+        if (failed.Count == 0)
+        {
+            return 0;
+        }
+
+        await (error ?? Console.Error).WriteLineAsync("CredBroker stopped: background service(s) failed: "
+            + string.Join("; ", failed.Select(s => s.GetType().Name + ": " + s.ExecuteTask!.Exception!.GetBaseException().Message)));
+        return BackgroundServiceFailedExitCode;
     }
 
     /// <summary>
