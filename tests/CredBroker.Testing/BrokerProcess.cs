@@ -18,11 +18,37 @@ public sealed class BrokerProcess : IDisposable
 
     public int HttpPort { get; }
 
+    public int Id => _process.Id;
+
+    /// <summary>
+    /// The environment that runs a process with its wall clock <paramref name="offset"/> from the real one
+    /// (Debian's libfaketime, LD_PRELOAD; monotonic clocks are left alone so timers behave).
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> SkewedClock(TimeSpan offset)
+    {
+        var library = new[] { "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1" }.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("libfaketime is not installed; run tests/run.sh, which installs faketime with apt-get.");
+        var seconds = (long)offset.TotalSeconds;
+        return new Dictionary<string, string>
+        {
+            ["LD_PRELOAD"] = library,
+            ["FAKETIME"] = (seconds >= 0 ? "+" : "") + seconds.ToString(System.Globalization.CultureInfo.InvariantCulture) + "s",
+            ["FAKETIME_DONT_FAKE_MONOTONIC"] = "1",
+            ["FAKETIME_NO_CACHE"] = "1",
+        };
+    }
+
     public Uri AgentAddress { get; }
 
-    public static async Task<BrokerProcess> StartAsync(string[] arguments, int httpPort, int agentPort)
+    /// <param name="environment">More environment variables (e.g. libfaketime's LD_PRELOAD and FAKETIME for a skewed clock).</param>
+    public static async Task<BrokerProcess> StartAsync(string[] arguments, int httpPort, int agentPort, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
         start.ArgumentList.Add(typeof(CredBroker.Server.Hosting.BrokerApp).Assembly.Location);
         foreach (var argument in arguments)
         {

@@ -142,6 +142,23 @@ public static class BrokerApp
         services.AddSingleton(new PolicyHolder(() => identitySources.Load(options.AgentsFile!), TimeProvider.System));
         services.AddSingleton(sp => new RotatingSigningKeys(new KeyRing(options.Signing.KeyFiles, options.Signing.KeyDirectory), sp.GetRequiredService<TimeProvider>()));
         var connection = RedisConnection(options.Redis);
+        if (options.Clock.Source == "redis")
+        {
+            // One clock for every replica: this host's clock corrected by its offset from Redis TIME.
+            services.Replace(ServiceDescriptor.Singleton<TimeProvider>(sp =>
+            {
+                var log = sp.GetRequiredService<ILoggerFactory>().CreateLogger("CredBroker.Clock");
+                var clock = Connected(() => RedisClock.Connect(options.Redis.Configuration!, connection, options.Clock.SyncInterval,
+                    problem => log.LogWarning("Clock: {Problem}", problem)));
+                if (clock.Offset.Duration() > options.Clock.WarnSkew)
+                {
+                    log.LogWarning("This host's clock is {OffsetMs:0} ms off Redis TIME; lease and token times use the corrected clock", -clock.Offset.TotalMilliseconds);
+                }
+
+                return clock;
+            }));
+        }
+
         services.AddSingleton(_ => Connected(() => RedisLeaseStore.Connect(options.Redis.Configuration!, options.Leases.StoreOptions(), connection, options.Redis.ReplicaAcks())));
         services.AddSingleton<ILeaseStore>(sp => sp.GetRequiredService<RedisLeaseStore>());
         services.AddSingleton<IKeyScheduleStore>(sp => sp.GetRequiredService<RedisLeaseStore>().KeySchedule());
