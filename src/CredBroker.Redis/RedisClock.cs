@@ -17,13 +17,13 @@ public sealed class RedisClock : TimeProvider, IDisposable
     /// <summary>Samples whose round trip is longer than this are not used (a congested link says little about the offset).</summary>
     public static readonly TimeSpan MaxSampleRoundTrip = TimeSpan.FromMilliseconds(200);
 
-    private static readonly TimeSpan StartBudget = TimeSpan.FromSeconds(3);
     private static readonly RedisKey Anchor = "cb:signing:schedule";
     private readonly ConnectionMultiplexer _connection;
     private readonly bool _ownsConnection;
     private readonly TimeProvider _local;
-    private readonly Timer _timer;
+    private readonly CancellationTokenSource _stop = new();
     private readonly Action<string>? _onProblem;
+    private readonly Task _sampling;
     private long _offsetTicks;
     private long _uncertaintyTicks = TimeSpan.FromDays(1).Ticks;
     private string? _lastProblem;
@@ -34,24 +34,30 @@ public sealed class RedisClock : TimeProvider, IDisposable
         _ownsConnection = ownsConnection;
         _local = local;
         _onProblem = onProblem;
-        // The first samples warm the connection (the very first TIME pays for the handshake): quick tries
-        // for up to about the connect timeout, so the clock is corrected before anything reads it.
-        var started = Stopwatch.GetTimestamp();
-        var first = true;
-        while (!(Sample(quiet: true) && Uncertainty < MaxSampleRoundTrip / 2) && Stopwatch.GetElapsedTime(started) < StartBudget)
-        {
-            first = false;
-            Thread.Sleep(50);
-        }
+        // Sampling starts at once and never blocks the caller (a blocked start-up thread starves the thread pool
+        // the Redis client itself needs): until the first sample succeeds the host's own clock is used and
+        // the broker reports itself not ready (IsSynced).
+        _sampling = SampleLoopAsync(interval, _stop.Token);
+    }
 
-        if (!first && Uncertainty >= MaxSampleRoundTrip / 2)
+    /// <summary>One sampling loop (never overlapping calls): every 200 ms until a first sample succeeded, then every interval.</summary>
+    private async Task SampleLoopAsync(TimeSpan interval, CancellationToken stop)
+    {
+        await Task.Yield();
+        var attempts = 0;
+        while (!stop.IsCancellationRequested)
         {
-            Report(Uncertainty >= TimeSpan.FromHours(1)
-                ? "Redis TIME could not be read at start; this host's clock is used until it can"
-                : $"the clock offset is known only within {Uncertainty.TotalMilliseconds:0} ms (slow Redis TIME); sampling again every interval");
+            // Quiet while the connection is still coming up (the first 5 s); after that every problem is reported once.
+            var synced = await SampleAsync(quiet: !IsSynced && ++attempts < 25) && IsSynced;
+            try
+            {
+                await Task.Delay(synced && Uncertainty < MaxSampleRoundTrip / 2 ? interval : TimeSpan.FromMilliseconds(200), stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
         }
-
-        _timer = new Timer(_ => Sample(quiet: false), null, interval, interval);
     }
 
     /// <summary>
@@ -61,8 +67,15 @@ public sealed class RedisClock : TimeProvider, IDisposable
     public static RedisClock Connect(string configuration, RedisConnectionOptions? connection, TimeSpan interval, Action<string>? onProblem = null, TimeProvider? local = null) =>
         new(ConnectionMultiplexer.Connect((connection ?? new RedisConnectionOptions()).Configure(configuration)), true, local ?? System, interval, onProblem);
 
+    /// <summary>A clock sampling on an existing connection (not disposed with the clock).</summary>
+    internal static RedisClock On(ConnectionMultiplexer connection, TimeSpan interval, Action<string>? onProblem) =>
+        new(connection, false, System, interval, onProblem);
+
     /// <summary>Redis time minus this host's time, as last measured.</summary>
     public TimeSpan Offset => TimeSpan.FromTicks(Interlocked.Read(ref _offsetTicks));
+
+    /// <summary>True once a sample succeeded: until then this host's own clock is used (and the broker reports itself not ready).</summary>
+    public bool IsSynced => Uncertainty < TimeSpan.FromHours(1);
 
     /// <summary>How far <see cref="GetUtcNow"/> may be from Redis's clock: half the round trip of the last sample used.</summary>
     public TimeSpan Uncertainty => TimeSpan.FromTicks(Interlocked.Read(ref _uncertaintyTicks));
@@ -80,7 +93,16 @@ public sealed class RedisClock : TimeProvider, IDisposable
 
     public void Dispose()
     {
-        _timer.Dispose();
+        _stop.Cancel();
+        try
+        {
+            _sampling.Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+        }
+
+        _stop.Dispose();
         if (_ownsConnection)
         {
             _connection.Dispose();
@@ -88,21 +110,20 @@ public sealed class RedisClock : TimeProvider, IDisposable
     }
 
     /// <summary>One sample; false when it could not be used (<paramref name="quiet"/>: do not report that).</summary>
-    private bool Sample(bool quiet)
+    private async Task<bool> SampleAsync(bool quiet)
     {
         try
         {
-            var server = _connection.GetServer(Anchor);
             var started = Stopwatch.GetTimestamp();
             var before = _local.GetUtcNow();
-            var redisNow = server.Time();
+            var redisNow = await ReadTimeAsync();
             var roundTrip = Stopwatch.GetElapsedTime(started);
             // A slow sample is still used when it is better than what is known (e.g. the first one).
             if (roundTrip > MaxSampleRoundTrip && roundTrip / 2 >= Uncertainty)
             {
                 if (!quiet)
                 {
-                    Report($"clock sample skipped: Redis TIME took {roundTrip.TotalMilliseconds:0} ms");
+                    Report($"clock samples skipped: Redis TIME answers slower than {MaxSampleRoundTrip.TotalMilliseconds:0} ms (the last offset is kept)");
                 }
 
                 return false;
@@ -122,12 +143,29 @@ public sealed class RedisClock : TimeProvider, IDisposable
         {
             if (!quiet)
             {
-                Report("Redis TIME could not be read; keeping the last clock offset: " + e.GetType().Name);
+                Report("Redis TIME could not be read; keeping the last clock offset: " + e.GetType().Name + ": " + e.Message.Split(',')[0]);
             }
 
             return false;
         }
     }
+
+    /// <summary>
+    /// TIME of the node serving the anchor key's slot (on a cluster every replica asks the same master);
+    /// through Sentinel, or wherever no server can be picked by key, TIME of the primary the database uses.
+    /// </summary>
+    private async Task<DateTime> ReadTimeAsync()
+    {
+        if (IsCluster())
+        {
+            return await _connection.GetServer(Anchor).TimeAsync();
+        }
+
+        var reply = (RedisResult[])(await _connection.GetDatabase().ExecuteAsync("TIME"))!;
+        return DateTime.UnixEpoch.AddSeconds((long)reply[0]).AddTicks((long)reply[1] * 10);
+    }
+
+    private bool IsCluster() => _connection.GetServers().Any(s => s.ServerType == ServerType.Cluster);
 
     private void Report(string problem)
     {

@@ -66,6 +66,9 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     /// <summary>The signing-key schedule, on this store's connection.</summary>
     public RedisKeyScheduleStore KeySchedule() => new(_connection);
 
+    /// <summary>The Redis-corrected clock (<see cref="RedisClock"/>), sampling on this store's connection.</summary>
+    public RedisClock Clock(TimeSpan interval, Action<string>? onProblem = null) => RedisClock.On(_connection, interval, onProblem);
+
     public async Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken)
     {
         quota.Validate();
@@ -84,7 +87,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             lease.LeaseId, expireAt, lease.CreatedAt.ToUnixTimeMilliseconds(), quota.MaxConcurrent ?? 0, quota.MaxOpensPerWindow ?? 0,
             (long)quota.RateWindow.TotalMilliseconds, .. ToxicGuardArgs(quota.ToxicGuards), .. LeaseHash.ToArgs(lease),
         ];
-        var result = await Eval(LeaseScripts.Open, keys, args);
+        // With replica acks a new lease is confirmed by the replicas too: no token for a lease a failover could lose.
+        var result = _acks is null ? await Eval(LeaseScripts.Open, keys, args) : (RedisResult[])(await Durable(LeaseScripts.Open, keys, args))!;
         return (string)result[0]! switch
         {
             "created" => new LeaseOpenResult(lease, Created: true),
@@ -319,7 +323,9 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         }
 
         var keyList = keys(shard);
-        var result = durable ? (RedisResult[])(await Durable(script, keyList, args))! : await Eval(script, keyList, args);
+        // With replica acks every transition waits for them (a renewal or approval lost in a failover would leave a
+        // token outliving its lease); without, only the writes that end access take the durable path.
+        var result = durable || _acks is not null ? (RedisResult[])(await Durable(script, keyList, args))! : await Eval(script, keyList, args);
         var kind = (string)result[0]!;
         if (kind == "toxic")
         {

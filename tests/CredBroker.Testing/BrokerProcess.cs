@@ -6,14 +6,57 @@ namespace CredBroker.Testing;
 /// <summary>The broker binary as a child process (production mode), so a test can SIGKILL it like a crashed replica.</summary>
 public sealed class BrokerProcess : IDisposable
 {
-    private readonly Process _process;
     private readonly StringBuilder _output = new();
+    private Process _process;
+    private string[] _arguments = [];
+    private IReadOnlyDictionary<string, string>? _environment;
 
     private BrokerProcess(Process process, int httpPort, int agentPort)
     {
         _process = process;
         HttpPort = httpPort;
         AgentAddress = new Uri($"http://127.0.0.1:{agentPort}");
+    }
+
+    /// <summary>The operator port, when the starter named it.</summary>
+    public int OperatorPort { get; private set; }
+
+    public Uri OperatorAddress => new($"http://127.0.0.1:{OperatorPort}");
+
+    /// <summary>A new process with the same arguments, environment and ports (after <see cref="Kill"/>); returns once it is ready.</summary>
+    public async Task RestartAsync()
+    {
+        Kill();
+        _process.Dispose();
+        _process = Launch(_arguments, _environment);
+        Attach(this);
+        await WaitReadyAsync(this, disposeOnFailure: false);
+    }
+
+    private static Process Launch(string[] arguments, IReadOnlyDictionary<string, string>? environment)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
+        start.ArgumentList.Add(typeof(CredBroker.Server.Hosting.BrokerApp).Assembly.Location);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        return Process.Start(start)!;
+    }
+
+    private static void Attach(BrokerProcess broker)
+    {
+        var process = broker._process;
+        process.OutputDataReceived += (_, e) => broker.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => broker.Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
     }
 
     public int HttpPort { get; }
@@ -41,35 +84,30 @@ public sealed class BrokerProcess : IDisposable
     public Uri AgentAddress { get; }
 
     /// <param name="environment">More environment variables (e.g. libfaketime's LD_PRELOAD and FAKETIME for a skewed clock).</param>
-    public static async Task<BrokerProcess> StartAsync(string[] arguments, int httpPort, int agentPort, IReadOnlyDictionary<string, string>? environment = null)
+    public static async Task<BrokerProcess> StartAsync(string[] arguments, int httpPort, int agentPort, IReadOnlyDictionary<string, string>? environment = null, int operatorPort = 0)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        var broker = new BrokerProcess(Launch(arguments, environment), httpPort, agentPort)
         {
-            start.Environment[name] = value;
-        }
+            _arguments = arguments,
+            _environment = environment,
+            OperatorPort = operatorPort,
+        };
+        Attach(broker);
+        await WaitReadyAsync(broker);
+        return broker;
+    }
 
-        start.ArgumentList.Add(typeof(CredBroker.Server.Hosting.BrokerApp).Assembly.Location);
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        var broker = new BrokerProcess(Process.Start(start)!, httpPort, agentPort);
-        broker._process.OutputDataReceived += (_, e) => broker.Append(e.Data);
-        broker._process.ErrorDataReceived += (_, e) => broker.Append(e.Data);
-        broker._process.BeginOutputReadLine();
-        broker._process.BeginErrorReadLine();
-
+    private static async Task WaitReadyAsync(BrokerProcess broker, bool disposeOnFailure = true)
+    {
         using var http = new HttpClient();
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (true)
         {
             try
             {
-                if ((await http.GetAsync($"http://127.0.0.1:{httpPort}/readyz")).IsSuccessStatusCode)
+                if ((await http.GetAsync($"http://127.0.0.1:{broker.HttpPort}/readyz")).IsSuccessStatusCode)
                 {
-                    return broker;
+                    return;
                 }
             }
             catch (HttpRequestException) when (DateTime.UtcNow < deadline && !broker._process.HasExited)
@@ -78,7 +116,15 @@ public sealed class BrokerProcess : IDisposable
 
             if (broker._process.HasExited || DateTime.UtcNow > deadline)
             {
-                broker.Dispose();
+                if (disposeOnFailure)
+                {
+                    broker.Dispose();
+                }
+                else
+                {
+                    broker.Kill();
+                }
+
                 throw new InvalidOperationException("The broker process did not become ready: " + broker.Output);
             }
 

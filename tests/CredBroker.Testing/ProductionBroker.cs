@@ -105,7 +105,7 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
     {
         await WriteFilesAsync();
         var (http, agent, op) = (RedisServer.FreePort(), RedisServer.FreePort(), RedisServer.FreePort());
-        return await BrokerProcess.StartAsync(Arguments(redisConfiguration, http, agent, op, extraArguments), http, agent, environment);
+        return await BrokerProcess.StartAsync(Arguments(redisConfiguration, http, agent, op, extraArguments), http, agent, environment, op);
     }
 
     private async Task WriteFilesAsync()

@@ -96,8 +96,9 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
         return new SweepResult(expired, maxLag) { UnreachableShards = unreachable, UnreachableReason = reason };
     }
 
-    private static readonly TimeSpan MinShardBackoff = TimeSpan.FromMilliseconds(500);
-    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan MinShardBackoff = TimeSpan.FromMilliseconds(200);
+    // At most 1 s: a lease that fell due during an outage is recorded expired within about 1 s of the recovery (docs/reliability.md).
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
 
     private static bool IsUnavailable(Exception e) => e is StoreUnavailableException || e is BrokerException { Kind: BrokerErrorKind.Unavailable } || e is AuditUnavailableException;
 
@@ -129,7 +130,7 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
 
     /// <summary>
     /// Sweeps every <paramref name="interval"/> (jittered ±20 %) until cancelled. A store outage is
-    /// reported to <paramref name="onError"/> and retried with backoff up to 5 s; it never stops the loop.
+    /// reported to <paramref name="onError"/> and retried with backoff up to 1 s; it never stops the loop.
     /// </summary>
     public async Task RunAsync(TimeSpan interval, Action<SweepResult> onSweep, Action<Exception> onError, CancellationToken cancellationToken)
     {

@@ -148,8 +148,7 @@ public static class BrokerApp
             services.Replace(ServiceDescriptor.Singleton<TimeProvider>(sp =>
             {
                 var log = sp.GetRequiredService<ILoggerFactory>().CreateLogger("CredBroker.Clock");
-                var clock = Connected(() => RedisClock.Connect(options.Redis.Configuration!, connection, options.Clock.SyncInterval,
-                    problem => log.LogWarning("Clock: {Problem}", problem)));
+                var clock = sp.GetRequiredService<RedisLeaseStore>().Clock(options.Clock.SyncInterval, problem => log.LogWarning("Clock: {Problem}", problem));
                 if (clock.Offset.Duration() > options.Clock.WarnSkew)
                 {
                     log.LogWarning("This host's clock is {OffsetMs:0} ms off Redis TIME; lease and token times use the corrected clock", -clock.Offset.TotalMilliseconds);
@@ -222,7 +221,8 @@ public static class BrokerApp
         {
             var policy = sp.GetRequiredService<PolicyHolder>();
             return new CachedReadiness(
-                new Readiness(sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<TracedAuditLog>(), sp.GetRequiredService<RotatingSigningKeys>(), () => policy.Current.Agents),
+                new Readiness(sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<TracedAuditLog>(), sp.GetRequiredService<RotatingSigningKeys>(), () => policy.Current.Agents,
+                    ClockProblem(sp.GetRequiredService<TimeProvider>())),
                 sp.GetRequiredService<TimeProvider>());
         });
         services.AddSingleton(sp => new RevocationNotifier(sp.GetRequiredService<TimedLeaseStore>(), options.Leases.RevocationPollInterval));
@@ -343,6 +343,10 @@ public static class BrokerApp
             });
         }
     }
+
+    /// <summary>Not ready while the Redis-corrected clock has no sample yet (the host's own clock may be seconds off).</summary>
+    private static Func<string?> ClockProblem(TimeProvider time) =>
+        () => time is RedisClock { IsSynced: false } ? "not yet synchronized with Redis TIME (lease deadlines would use this host's own clock)" : null;
 
     /// <summary>Delegation on behalf of users is on only with trusted user-token issuers; settings that cannot work stop the start (dev mode too).</summary>
     private static Core.Delegation.ISubjectTokenValidator UserTokens(BrokerOptions options, TimeProvider time) =>

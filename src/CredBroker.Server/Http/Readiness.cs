@@ -12,7 +12,8 @@ namespace CredBroker.Server.Http;
 /// lease store and the audit log answer a real round trip, the current signing key signs, and a
 /// policy (agent definitions) is loaded. Each check reports its own result.
 /// </summary>
-public sealed class Readiness(ILeaseStore store, IAuditLog audit, ISigningKeys keys, Func<AgentCatalog> agents)
+/// <param name="clockProblem">Why the broker's clock cannot be trusted yet (null when it can): then a "clock" check fails.</param>
+public sealed class Readiness(ILeaseStore store, IAuditLog audit, ISigningKeys keys, Func<AgentCatalog> agents, Func<string?>? clockProblem = null)
 {
     private static readonly byte[] Probe = Encoding.ASCII.GetBytes("credbroker readiness probe");
 
@@ -29,6 +30,11 @@ public sealed class Readiness(ILeaseStore store, IAuditLog audit, ISigningKeys k
             ["signing_key"] = SigningKey(),
             ["policy"] = agents().All.Count > 0 ? "ok" : "no agent definitions loaded",
         };
+        if (clockProblem?.Invoke() is { } clock)
+        {
+            checks["clock"] = clock;
+        }
+
         // A degraded lease store (some shards lost) still serves every other agent: ready.
         return (checks.All(c => c.Value == "ok" || (c.Key == "lease_store" && c.Value.StartsWith("degraded", StringComparison.Ordinal))), checks);
     }
