@@ -14,6 +14,8 @@ command -v protoc >/dev/null || missing+=(protobuf-compiler)
 /usr/bin/python3 -c 'import grpc, google.protobuf, jwt' 2>/dev/null || missing+=(python3-grpcio python3-protobuf python3-jwt)
 command -v node >/dev/null || missing+=(nodejs npm)
 [ -x /usr/bin/yamllint ] || missing+=(yamllint)
+# libfaketime: the clock-skew tests and the chaos run start a broker replica whose clock runs ahead or behind.
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1 ] || missing+=(faketime)
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]} with apt-get"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
