@@ -24,6 +24,7 @@ public sealed class RedisClock : TimeProvider, IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Action<string>? _onProblem;
     private readonly Task _sampling;
+    private volatile bool _hostClockOnly;
     private long _offsetTicks;
     private long _uncertaintyTicks = TimeSpan.FromDays(1).Ticks;
     private string? _lastProblem;
@@ -48,10 +49,10 @@ public sealed class RedisClock : TimeProvider, IDisposable
         while (!stop.IsCancellationRequested)
         {
             // Quiet while the connection is still coming up (the first 5 s); after that every problem is reported once.
-            var synced = await SampleAsync(quiet: !IsSynced && ++attempts < 25) && IsSynced;
+            await SampleAsync(quiet: !IsSynced && ++attempts < 25);
             try
             {
-                await Task.Delay(synced && Uncertainty < MaxSampleRoundTrip / 2 ? interval : TimeSpan.FromMilliseconds(200), stop);
+                await Task.Delay(IsSynced ? interval : TimeSpan.FromMilliseconds(200), stop);
             }
             catch (OperationCanceledException)
             {
@@ -74,8 +75,29 @@ public sealed class RedisClock : TimeProvider, IDisposable
     /// <summary>Redis time minus this host's time, as last measured.</summary>
     public TimeSpan Offset => TimeSpan.FromTicks(Interlocked.Read(ref _offsetTicks));
 
-    /// <summary>True once a sample succeeded: until then this host's own clock is used (and the broker reports itself not ready).</summary>
-    public bool IsSynced => Uncertainty < TimeSpan.FromHours(1);
+    /// <summary>
+    /// True once a good sample (round trip at most <see cref="MaxSampleRoundTrip"/>) succeeded, or when the Redis
+    /// ACL does not permit TIME (then this host's clock is used, with a warning): until then the broker is not ready.
+    /// </summary>
+    public bool IsSynced => _hostClockOnly || Uncertainty <= MaxSampleRoundTrip / 2;
+
+    /// <summary>
+    /// Waits (blocking, up to <paramref name="timeout"/>) for the first good sample, so what starts next (the key
+    /// schedule, the sweeper) already reads the corrected clock; false when it did not come in time.
+    /// </summary>
+    public bool WaitUntilSynced(TimeSpan timeout)
+    {
+        var started = Stopwatch.GetTimestamp();
+        while (!IsSynced && Stopwatch.GetElapsedTime(started) < timeout)
+        {
+            Thread.Sleep(20);
+        }
+
+        return IsSynced;
+    }
+
+    /// <summary>The Redis user may not run TIME (-NOPERM): the host's clock is used as before (add <c>+time</c> to the ACL).</summary>
+    public bool HostClockOnly => _hostClockOnly;
 
     /// <summary>How far <see cref="GetUtcNow"/> may be from Redis's clock: half the round trip of the last sample used.</summary>
     public TimeSpan Uncertainty => TimeSpan.FromTicks(Interlocked.Read(ref _uncertaintyTicks));
@@ -135,9 +157,16 @@ public sealed class RedisClock : TimeProvider, IDisposable
             if (roundTrip <= MaxSampleRoundTrip)
             {
                 _lastProblem = null;
+                _hostClockOnly = false;
             }
 
             return true;
+        }
+        catch (RedisServerException e) when (e.Message.StartsWith("NOPERM", StringComparison.Ordinal))
+        {
+            _hostClockOnly = true;
+            Report("the Redis user may not run TIME (add +time to its ACL): this host's own clock decides lease deadlines");
+            return false;
         }
         catch (Exception e) when (RedisFaults.IsUnavailable(e) || e is RedisException or InvalidOperationException or NotSupportedException)
         {

@@ -87,8 +87,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             lease.LeaseId, expireAt, lease.CreatedAt.ToUnixTimeMilliseconds(), quota.MaxConcurrent ?? 0, quota.MaxOpensPerWindow ?? 0,
             (long)quota.RateWindow.TotalMilliseconds, .. ToxicGuardArgs(quota.ToxicGuards), .. LeaseHash.ToArgs(lease),
         ];
-        // With replica acks a new lease is confirmed by the replicas too: no token for a lease a failover could lose.
-        var result = _acks is null ? await Eval(LeaseScripts.Open, keys, args) : (RedisResult[])(await Durable(LeaseScripts.Open, keys, args))!;
+        // With replica acks for all lease writes a new lease is confirmed by the replicas too: no token for a lease a failover could lose.
+        var result = _acks is { AllLeaseWrites: true } ? (RedisResult[])(await Durable(LeaseScripts.Open, keys, args))! : await Eval(LeaseScripts.Open, keys, args);
         return (string)result[0]! switch
         {
             "created" => new LeaseOpenResult(lease, Created: true),
@@ -323,9 +323,9 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         }
 
         var keyList = keys(shard);
-        // With replica acks every transition waits for them (a renewal or approval lost in a failover would leave a
-        // token outliving its lease); without, only the writes that end access take the durable path.
-        var result = durable || _acks is not null ? (RedisResult[])(await Durable(script, keyList, args))! : await Eval(script, keyList, args);
+        // With replica acks for all lease writes every transition waits for them (a renewal or approval lost in a
+        // failover would leave a token outliving its lease); otherwise only the writes that end access do.
+        var result = durable || _acks is { AllLeaseWrites: true } ? (RedisResult[])(await Durable(script, keyList, args))! : await Eval(script, keyList, args);
         var kind = (string)result[0]!;
         if (kind == "toxic")
         {

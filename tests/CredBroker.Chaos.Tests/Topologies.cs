@@ -109,11 +109,11 @@ public sealed class SentinelTopology : Topology
 
     public override string Name => "primary + replica + Sentinel";
 
-    public override string Setting => "AOF always, WaitReplicas=1 (WAIT 1)";
+    public override string Setting => "AOF always, WaitReplicas=1 (WAIT 1), WaitForLeaseWrites";
 
     public override string Configuration => _set.SentinelConfiguration;
 
-    public override string[] BrokerArguments => ["--CredBroker:Redis:WaitReplicas=1"];
+    public override string[] BrokerArguments => ["--CredBroker:Redis:WaitReplicas=1", "--CredBroker:Redis:WaitForLeaseWrites=true"];
 
     public override string RedisFaultKind => "Sentinel failover (primary kill -9)";
 

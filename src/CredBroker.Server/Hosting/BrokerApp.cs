@@ -149,6 +149,9 @@ public static class BrokerApp
             {
                 var log = sp.GetRequiredService<ILoggerFactory>().CreateLogger("CredBroker.Clock");
                 var clock = sp.GetRequiredService<RedisLeaseStore>().Clock(options.Clock.SyncInterval, problem => log.LogWarning("Clock: {Problem}", problem));
+                // The services that start next (key schedule, sweeper) should read the corrected clock; if Redis is
+                // slow to answer, start anyway: /readyz stays 503 until the clock is synchronized.
+                clock.WaitUntilSynced(TimeSpan.FromSeconds(5));
                 if (clock.Offset.Duration() > options.Clock.WarnSkew)
                 {
                     log.LogWarning("This host's clock is {OffsetMs:0} ms off Redis TIME; lease and token times use the corrected clock", -clock.Offset.TotalMilliseconds);
