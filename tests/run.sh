@@ -17,6 +17,8 @@ command -v node >/dev/null || missing+=(nodejs npm)
 # The console browser tests: Debian's chromium driven through Debian's chromium-driver (nothing downloads a browser).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+# libfaketime: the clock-skew tests and the chaos run start a broker replica whose clock runs ahead or behind.
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1 ] || missing+=(faketime)
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]} with apt-get"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -71,6 +71,9 @@ public sealed record RedisConnectionOptions
         config.Protocol ??= DefaultProtocol;
         config.AbortOnConnectFail = false;
         config.BacklogPolicy = BacklogPolicy.FailFast;
+        // Reconnect a lost node every 250 ms (not with a growing backoff): calls for it fail fast meanwhile,
+        // and the sweepers expire what fell due during the outage about as soon as it is back.
+        config.ReconnectRetryPolicy = new LinearRetry(250);
         var millis = (int)Timeout.TotalMilliseconds;
         config.ConnectTimeout = millis;
         config.SyncTimeout = millis;

@@ -72,6 +72,9 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     /// <summary>The DPoP proof replay store, on this store's connection.</summary>
     public RedisDpopReplayStore DpopReplay() => new(_connection);
 
+    /// <summary>The Redis-corrected clock (<see cref="RedisClock"/>), sampling on this store's connection.</summary>
+    public RedisClock Clock(TimeSpan interval, Action<string>? onProblem = null) => RedisClock.On(_connection, interval, onProblem);
+
     public async Task<LeaseOpenResult> OpenAsync(Lease lease, LeaseQuota quota, CancellationToken cancellationToken)
     {
         quota.Validate();
@@ -90,7 +93,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             lease.LeaseId, expireAt, lease.CreatedAt.ToUnixTimeMilliseconds(), quota.MaxConcurrent ?? 0, quota.MaxOpensPerWindow ?? 0,
             (long)quota.RateWindow.TotalMilliseconds, .. ToxicGuardArgs(quota.ToxicGuards), .. LeaseHash.ToArgs(lease),
         ];
-        var result = await Eval(LeaseScripts.Open, keys, args);
+        // With replica acks for all lease writes a new lease is confirmed by the replicas too: no token for a lease a failover could lose.
+        var result = _acks is { AllLeaseWrites: true } ? (RedisResult[])(await Durable(LeaseScripts.Open, keys, args))! : await Eval(LeaseScripts.Open, keys, args);
         return (string)result[0]! switch
         {
             "created" => new LeaseOpenResult(lease, Created: true),
@@ -326,7 +330,9 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         }
 
         var keyList = keys(shard);
-        var result = durable ? (RedisResult[])(await Durable(script, keyList, args))! : await Eval(script, keyList, args);
+        // With replica acks for all lease writes every transition waits for them (a renewal or approval lost in a
+        // failover would leave a token outliving its lease); otherwise only the writes that end access do.
+        var result = durable || _acks is { AllLeaseWrites: true } ? (RedisResult[])(await Durable(script, keyList, args))! : await Eval(script, keyList, args);
         var kind = (string)result[0]!;
         if (kind == "toxic")
         {
@@ -431,10 +437,9 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         {
             return await call();
         }
-        catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException or TimeoutException or ObjectDisposedException
-            || (e is RedisServerException s && (s.Message.StartsWith("LOADING", StringComparison.Ordinal) || s.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal) || s.Message.StartsWith("READONLY", StringComparison.Ordinal))))
+        catch (Exception e) when (RedisFaults.IsUnavailable(e))
         {
-            throw new StoreUnavailableException("Redis is unreachable: " + e.GetType().Name, e);
+            throw new StoreUnavailableException("Redis is unreachable: " + e.GetType().Name + (e is RedisServerException ? " " + e.Message.Split(' ')[0] : ""), e);
         }
     }
 }

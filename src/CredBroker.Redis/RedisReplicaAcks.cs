@@ -5,9 +5,11 @@ namespace CredBroker.Redis;
 /// quarantine): after the write the store sends <c>WAIT replicas timeout</c> on the same connection.
 /// Fewer acknowledgements than <see cref="Replicas"/> within <see cref="Timeout"/> fail the call as
 /// unavailable; the write itself stays in force on the primary (it is never rolled back), and a
-/// retry of the same call waits again.
+/// retry of the same call waits again. With <paramref name="AllLeaseWrites"/> every lease write waits too
+/// (opening a lease, renewing, approving): then a failover loses no acknowledged lease either, at the
+/// price of one replica round trip per mint (docs/reliability.md).
 /// </summary>
-public sealed record RedisReplicaAcks(int Replicas, TimeSpan Timeout)
+public sealed record RedisReplicaAcks(int Replicas, TimeSpan Timeout, bool AllLeaseWrites = false)
 {
     /// <summary>Refuses settings that cannot work: at least one replica, and a wait shorter than the command timeout.</summary>
     public void Validate(TimeSpan commandTimeout)

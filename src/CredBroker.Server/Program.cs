@@ -4,8 +4,7 @@ using CredBroker.Server.Hosting;
 try
 {
     var app = BrokerApp.Create(args);
-    await app.RunAsync();
-    return 0;
+    return await BrokerApp.RunAsync(app);
 }
 catch (Exception e) when (e is StartupException or PolicyFileException or InvalidOperationException or IOException)
 {

@@ -22,7 +22,7 @@ public sealed class RedisAclUserTests(string protocol)
 
     /// <summary>The ACL of docs/operations.md, as redis-server arguments.</summary>
     public static string AclArguments(string user, string password) =>
-        $"--user default off --user {user} on \">{password}\" ~cb:* resetchannels &__Booksleeve_MasterChanged -@all +@read +@write +@scripting +@stream +@connection +@transaction -@dangerous +info";
+        $"--user default off --user {user} on \">{password}\" ~cb:* resetchannels &__Booksleeve_MasterChanged -@all +@read +@write +@scripting +@stream +@connection +@transaction -@dangerous +info +time";
 
     [OneTimeSetUp]
     public void Start() => _redis = RedisServer.Start(appendOnly: false, RedisServer.FreePort(), AclArguments(User, Password));

@@ -24,7 +24,7 @@ public sealed class RedisAclSettingsTests
     {
         const string password = "acl,p@ss=word";
         _redis = RedisServer.Start(appendOnly: false, RedisServer.FreePort(),
-            $"--user default off --user {User} on \">{password}\" ~cb:* resetchannels &__Booksleeve_MasterChanged -@all +@read +@write +@scripting +@stream +@connection +@transaction -@dangerous +info");
+            $"--user default off --user {User} on \">{password}\" ~cb:* resetchannels &__Booksleeve_MasterChanged -@all +@read +@write +@scripting +@stream +@connection +@transaction -@dangerous +info +time");
         _dir = Directory.CreateTempSubdirectory("credbroker-redis-acl-").FullName;
         _passwordFile = Path.Combine(_dir, "password");
         File.WriteAllText(_passwordFile, password + "\n");

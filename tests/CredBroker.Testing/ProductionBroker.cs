@@ -97,11 +97,15 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
     /// Another replica of this broker as a real child process (same keys, agents and issuers, own
     /// ports), for fault tests that kill a broker with SIGKILL.
     /// </summary>
-    public async Task<BrokerProcess> StartReplicaProcessAsync(string redisConfiguration, params string[] extraArguments)
+    public Task<BrokerProcess> StartReplicaProcessAsync(string redisConfiguration, params string[] extraArguments) =>
+        StartReplicaProcessAsync(redisConfiguration, null, extraArguments);
+
+    /// <summary>A replica process with more environment variables (e.g. <see cref="BrokerProcess.SkewedClock"/>).</summary>
+    public async Task<BrokerProcess> StartReplicaProcessAsync(string redisConfiguration, IReadOnlyDictionary<string, string>? environment, params string[] extraArguments)
     {
         await WriteFilesAsync();
         var (http, agent, op) = (RedisServer.FreePort(), RedisServer.FreePort(), RedisServer.FreePort());
-        return await BrokerProcess.StartAsync(Arguments(redisConfiguration, http, agent, op, extraArguments), http, agent);
+        return await BrokerProcess.StartAsync(Arguments(redisConfiguration, http, agent, op, extraArguments), http, agent, environment, op);
     }
 
     private async Task WriteFilesAsync()

@@ -22,31 +22,36 @@ public sealed class RedisCluster : IDisposable
     /// <summary>A StackExchange.Redis configuration naming every node.</summary>
     public string ConnectionString => string.Join(",", _nodes.Select(n => n.ConnectionString));
 
-    public static RedisCluster Start()
+    /// <param name="replicasPerMaster">Replicas of each of the three masters (0 or 1).</param>
+    /// <param name="appendOnly">AOF with fsync always on every node (a killed node restarts with its data).</param>
+    /// <param name="fullCoverage">
+    /// cluster-require-full-coverage: yes (Redis's default) refuses every command with CLUSTERDOWN once a
+    /// slot has no master; no keeps the other masters' slots answering.
+    /// </param>
+    /// <param name="nodeTimeoutMs">cluster-node-timeout: how long before a silent master counts as failed.</param>
+    public static RedisCluster Start(int replicasPerMaster = 0, bool appendOnly = false, bool fullCoverage = true, int nodeTimeoutMs = 3000)
     {
         var cluster = new RedisCluster();
         try
         {
-            foreach (var port in ClusterPorts(3))
+            foreach (var port in ClusterPorts(3 * (1 + replicasPerMaster)))
             {
-                cluster._nodes.Add(RedisServer.Start(false, port, "--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 3000"));
+                cluster._nodes.Add(RedisServer.Start(appendOnly, port,
+                    $"--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout {nodeTimeoutMs} --cluster-require-full-coverage {(fullCoverage ? "yes" : "no")}"));
             }
 
-            var create = Cli("--cluster create " + string.Join(" ", cluster._nodes.Select(n => n.ConnectionString)) + " --cluster-replicas 0 --cluster-yes");
+            var create = Cli("--cluster create " + string.Join(" ", cluster._nodes.Select(n => n.ConnectionString)) + $" --cluster-replicas {replicasPerMaster} --cluster-yes");
             if (create.ExitCode != 0)
             {
                 throw new InvalidOperationException("redis-cli --cluster create failed: " + create.Output);
             }
 
-            var deadline = DateTime.UtcNow.AddSeconds(20);
-            while (!cluster._nodes.All(n => Cli($"-p {n.Port} cluster info").Output.Contains("cluster_state:ok", StringComparison.Ordinal)))
+            cluster.WaitUntil(() => cluster._nodes.All(n => Cli($"-p {n.Port} cluster info").Output.Contains("cluster_state:ok", StringComparison.Ordinal)),
+                "The test cluster did not reach cluster_state:ok.");
+            if (replicasPerMaster > 0)
             {
-                if (DateTime.UtcNow > deadline)
-                {
-                    throw new InvalidOperationException("The test cluster did not reach cluster_state:ok.");
-                }
-
-                Thread.Sleep(100);
+                cluster.WaitUntil(() => cluster._nodes.All(n => !Cli($"-p {n.Port} info replication").Output.Contains("role:slave", StringComparison.Ordinal)
+                    || Cli($"-p {n.Port} info replication").Output.Contains("master_link_status:up", StringComparison.Ordinal)), "A cluster replica never linked to its master.");
             }
 
             return cluster;
@@ -56,6 +61,86 @@ public sealed class RedisCluster : IDisposable
             cluster.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The node that currently serves <paramref name="key"/>'s slot as master (asked of a live node).</summary>
+    public RedisServer MasterOf(string key)
+    {
+        var slot = SlotOf(key);
+        foreach (var asked in _nodes)
+        {
+            var nodes = Cli($"-p {asked.Port} cluster nodes");
+            if (nodes.ExitCode != 0 || nodes.Output.Length == 0 || nodes.Output.StartsWith("Could not connect", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            foreach (var line in nodes.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (fields.Length < 9 || !fields[2].Contains("master", StringComparison.Ordinal) || fields[2].Contains("fail", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                foreach (var range in fields[8..].Where(r => !r.StartsWith('[')))
+                {
+                    var bounds = range.Split('-');
+                    var (low, high) = (int.Parse(bounds[0], System.Globalization.CultureInfo.InvariantCulture), int.Parse(bounds[^1], System.Globalization.CultureInfo.InvariantCulture));
+                    if (slot >= low && slot <= high)
+                    {
+                        var port = int.Parse(fields[1].Split('@')[0].Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
+                        return _nodes.Single(n => n.Port == port);
+                    }
+                }
+            }
+        }
+
+        throw new InvalidOperationException($"No live master serves slot {slot} of key {key}.");
+    }
+
+    /// <summary>The CLUSTER INFO text of <paramref name="node"/>.</summary>
+    public static string Info(RedisServer node) => Cli($"-p {node.Port} cluster info").Output;
+
+    /// <summary>Waits (up to 30 s) until <paramref name="condition"/> holds.</summary>
+    public void WaitUntil(Func<bool> condition, string failure)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new InvalidOperationException(failure);
+            }
+
+            Thread.Sleep(100);
+        }
+    }
+
+    /// <summary>The hash slot of <paramref name="key"/>: CRC16/XMODEM of its hash tag (or the whole key) mod 16384.</summary>
+    public static int SlotOf(string key)
+    {
+        var open = key.IndexOf('{', StringComparison.Ordinal);
+        if (open >= 0)
+        {
+            var close = key.IndexOf('}', open + 1);
+            if (close > open + 1)
+            {
+                key = key[(open + 1)..close];
+            }
+        }
+
+        ushort crc = 0;
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes(key))
+        {
+            crc ^= (ushort)(b << 8);
+            for (var i = 0; i < 8; i++)
+            {
+                crc = (crc & 0x8000) != 0 ? (ushort)((crc << 1) ^ 0x1021) : (ushort)(crc << 1);
+            }
+        }
+
+        return crc % 16384;
     }
 
     public void Dispose()

@@ -4,8 +4,17 @@ using CredBroker.Core.Broker;
 
 namespace CredBroker.Core.Leases;
 
-/// <summary>What one sweep did: leases expired, and how late the latest of them was past its deadline.</summary>
-public sealed record SweepResult(int Expired, TimeSpan MaxLag);
+/// <summary>
+/// What one sweep did: leases expired, how late the latest of them was past its deadline, and the
+/// shards it could not reach (skipped this time, retried with backoff; the others were swept).
+/// </summary>
+public sealed record SweepResult(int Expired, TimeSpan MaxLag)
+{
+    public IReadOnlyList<int> UnreachableShards { get; init; } = [];
+
+    /// <summary>Why the first unreachable shard could not be swept.</summary>
+    public string? UnreachableReason { get; init; }
+}
 
 /// <summary>
 /// Ends leases whose deadline passed. Every broker replica runs one: each sweep claims due leases
@@ -13,7 +22,9 @@ public sealed record SweepResult(int Expired, TimeSpan MaxLag);
 /// is elected, and a replica that dies mid-sweep loses nothing (its unclaimed leases stay indexed
 /// for the others). Tokens of an expired lease are dead by their own <c>exp</c>; the sweep makes
 /// the store agree and frees the agent's quota. Each expiry is raised as an audit event (when an
-/// <see cref="IAuditEvents"/> is given) by the replica that claimed it.
+/// <see cref="IAuditEvents"/> is given) by the replica that claimed it. A shard the store cannot
+/// reach (one lost Redis Cluster master) is skipped and retried with its own backoff; the other
+/// shards are swept as usual.
 /// </summary>
 public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batchSize = 1000, IAuditEvents? audit = null)
 {
@@ -28,35 +39,87 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
     /// </summary>
     public static TimeSpan MaxIdleInterval { get; } = TimeSpan.FromMilliseconds(800);
 
-    /// <summary>One pass over every shard; the shards are claimed concurrently (one burst of pipelined calls, not one round trip each).</summary>
+    private readonly Dictionary<int, (DateTimeOffset RetryAt, TimeSpan Backoff)> _unreachable = [];
+
+    /// <summary>
+    /// One pass over every shard; the shards are claimed concurrently (one burst of pipelined calls, not
+    /// one round trip each). Shards that are unreachable are skipped (and, after a failure, not tried again
+    /// until their backoff passed); when no shard could be reached the store's error is thrown.
+    /// </summary>
     public async Task<SweepResult> SweepOnceAsync(CancellationToken cancellationToken)
     {
-        var results = await Task.WhenAll(Enumerable.Range(0, LeaseIds.ShardCount).Select(shard => SweepShardAsync(shard, cancellationToken)));
-        return new SweepResult(results.Sum(r => r.Expired), results.Max(r => r.MaxLag));
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, LeaseIds.ShardCount).Select(shard => SweepShardAsync(shard, cancellationToken)));
+        var failed = outcomes.Where(o => o.Error is not null).ToList();
+        if (failed.Count == LeaseIds.ShardCount)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed[0].Error!);
+        }
+
+        return new SweepResult(outcomes.Sum(o => o.Expired), outcomes.Max(o => o.MaxLag))
+        {
+            UnreachableShards = outcomes.Where(o => o.Unreachable).Select(o => o.Shard).Order().ToList(),
+            UnreachableReason = failed.FirstOrDefault()?.Error?.Message,
+        };
     }
 
-    private async Task<SweepResult> SweepShardAsync(int shard, CancellationToken cancellationToken)
-    {
-        var expired = 0;
-        var maxLag = TimeSpan.Zero;
-        while (true)
-        {
-            var now = time.GetUtcNow();
-            var claimed = await store.ClaimExpiredAsync(shard, now, batchSize, cancellationToken);
-            foreach (var lease in claimed)
-            {
-                var lag = now - lease.Deadline;
-                maxLag = lag > maxLag ? lag : maxLag;
-                await AuditExpiryAsync(lease, cancellationToken);
-            }
+    private sealed record ShardOutcome(int Shard, int Expired, TimeSpan MaxLag, bool Unreachable, Exception? Error);
 
-            expired += claimed.Count;
-            if (claimed.Count < batchSize)
+    private async Task<ShardOutcome> SweepShardAsync(int shard, CancellationToken cancellationToken)
+    {
+        lock (_unreachable)
+        {
+            if (_unreachable.TryGetValue(shard, out var down) && time.GetUtcNow() < down.RetryAt)
             {
-                return new SweepResult(expired, maxLag);
+                return new ShardOutcome(shard, 0, TimeSpan.Zero, true, null);
             }
         }
+
+        var expired = 0;
+        var maxLag = TimeSpan.Zero;
+        try
+        {
+            while (true)
+            {
+                var now = time.GetUtcNow();
+                var claimed = await store.ClaimExpiredAsync(shard, now, batchSize, cancellationToken);
+                foreach (var lease in claimed)
+                {
+                    var lag = now - lease.Deadline;
+                    maxLag = lag > maxLag ? lag : maxLag;
+                    await AuditExpiryAsync(lease, cancellationToken);
+                }
+
+                expired += claimed.Count;
+                if (claimed.Count < batchSize)
+                {
+                    break;
+                }
+            }
+
+            lock (_unreachable)
+            {
+                _unreachable.Remove(shard);
+            }
+
+            return new ShardOutcome(shard, expired, maxLag, false, null);
+        }
+        catch (Exception e) when (IsUnavailable(e))
+        {
+            lock (_unreachable)
+            {
+                var backoff = _unreachable.TryGetValue(shard, out var previous) ? TimeSpan.FromTicks(Math.Min(previous.Backoff.Ticks * 2, MaxBackoff.Ticks)) : MinShardBackoff;
+                _unreachable[shard] = (time.GetUtcNow() + backoff, backoff);
+            }
+
+            return new ShardOutcome(shard, expired, maxLag, true, e);
+        }
     }
+
+    private static readonly TimeSpan MinShardBackoff = TimeSpan.FromMilliseconds(200);
+    // At most 1 s: a lease that fell due during an outage is recorded expired within about 1 s of the recovery (docs/reliability.md).
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
+
+    private static bool IsUnavailable(Exception e) => e is StoreUnavailableException || e is BrokerException { Kind: BrokerErrorKind.Unavailable } || e is AuditUnavailableException;
 
     private async Task AuditExpiryAsync(ExpiredLease expired, CancellationToken cancellationToken)
     {
@@ -87,7 +150,7 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
     /// <summary>
     /// Sweeps every <paramref name="interval"/> (jittered ±20 %) until cancelled; while sweeps find
     /// nothing the wait grows to <see cref="MaxIdleInterval"/> (never below <paramref name="interval"/>).
-    /// A store outage is reported to <paramref name="onError"/> and retried with backoff up to 5 s; it never stops the loop.
+    /// A store outage is reported to <paramref name="onError"/> and retried with backoff up to 1 s; it never stops the loop.
     /// </summary>
     public async Task RunAsync(TimeSpan interval, Action<SweepResult> onSweep, Action<Exception> onError, CancellationToken cancellationToken)
     {
@@ -105,10 +168,10 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
                 idle = result.Expired > 0 ? interval : TimeSpan.FromTicks(Math.Min(idle.Ticks * 2, maxIdle.Ticks));
                 delay = idle;
             }
-            catch (Exception e) when (e is StoreUnavailableException || e is BrokerException { Kind: BrokerErrorKind.Unavailable })
+            catch (Exception e) when (IsUnavailable(e))
             {
                 onError(e);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
                 delay = backoff;
                 idle = interval;
             }

@@ -53,6 +53,9 @@ public static class BrokerApp
         AddBroker(builder.Services, options);
         AddBackgroundServices(builder.Services, options);
         Signals.SsfComposition.AddSharedSignals(builder.Services, options);
+        // A background service that fails (a bug, not an outage: outages are retried inside each service)
+        // stops the host, and RunAsync turns that into a non-zero exit code so the orchestrator sees a crash.
+        builder.Services.Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.StopHost);
         ConfigureKestrel(builder, options);
         AddGrpc(builder.Services, options.Listen);
         ConsoleHost.AddConsole(builder.Services, options);
@@ -60,6 +63,29 @@ public static class BrokerApp
         var app = builder.Build();
         MapPipeline(app, options);
         return app;
+    }
+
+    /// <summary>Exit code of a host stopped because a background service failed.</summary>
+    public const int BackgroundServiceFailedExitCode = 3;
+
+    /// <summary>
+    /// Runs the broker until it stops; returns 0 for a requested stop, or <see cref="BackgroundServiceFailedExitCode"/>
+    /// when the host stopped itself because a background service failed (never 0 for a crash).
+    /// </summary>
+    public static async Task<int> RunAsync(WebApplication app, TextWriter? error = null)
+    {
+        // Resolved before the run: RunAsync disposes the container when the host stops.
+        var services = app.Services.GetServices<IHostedService>().OfType<BackgroundService>().ToList();
+        await app.RunAsync();
+        var failed = services.Where(s => s.ExecuteTask is { IsFaulted: true }).ToList();
+        if (failed.Count == 0)
+        {
+            return 0;
+        }
+
+        await (error ?? Console.Error).WriteLineAsync("CredBroker stopped: background service(s) failed: "
+            + string.Join("; ", failed.Select(s => s.GetType().Name + ": " + s.ExecuteTask!.Exception!.GetBaseException().Message)));
+        return BackgroundServiceFailedExitCode;
     }
 
     /// <summary>
@@ -124,6 +150,25 @@ public static class BrokerApp
         services.AddSingleton(new PolicyHolder(() => identitySources.Load(options.AgentsFile!), TimeProvider.System));
         services.AddSingleton(sp => new RotatingSigningKeys(new KeyRing(options.Signing.KeyFiles, options.Signing.KeyDirectory), sp.GetRequiredService<TimeProvider>()));
         var connection = RedisConnection(options.Redis);
+        if (options.Clock.Source == "redis")
+        {
+            // One clock for every replica: this host's clock corrected by its offset from Redis TIME.
+            services.Replace(ServiceDescriptor.Singleton<TimeProvider>(sp =>
+            {
+                var log = sp.GetRequiredService<ILoggerFactory>().CreateLogger("CredBroker.Clock");
+                var clock = sp.GetRequiredService<RedisLeaseStore>().Clock(options.Clock.SyncInterval, problem => log.LogWarning("Clock: {Problem}", problem));
+                // The services that start next (key schedule, sweeper) should read the corrected clock; if Redis is
+                // slow to answer, start anyway: /readyz stays 503 until the clock is synchronized.
+                clock.WaitUntilSynced(TimeSpan.FromSeconds(5));
+                if (clock.Offset.Duration() > options.Clock.WarnSkew)
+                {
+                    log.LogWarning("This host's clock is {OffsetMs:0} ms off Redis TIME; lease and token times use the corrected clock", -clock.Offset.TotalMilliseconds);
+                }
+
+                return clock;
+            }));
+        }
+
         services.AddSingleton(_ => Connected(() => RedisLeaseStore.Connect(options.Redis.Configuration!, options.Leases.StoreOptions(), connection, options.Redis.ReplicaAcks())));
         services.AddSingleton<ILeaseStore>(sp => sp.GetRequiredService<RedisLeaseStore>());
         services.AddSingleton<IKeyScheduleStore>(sp => sp.GetRequiredService<RedisLeaseStore>().KeySchedule());
@@ -190,7 +235,8 @@ public static class BrokerApp
         {
             var policy = sp.GetRequiredService<PolicyHolder>();
             return new CachedReadiness(
-                new Readiness(sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<TracedAuditLog>(), sp.GetRequiredService<RotatingSigningKeys>(), () => policy.Current.Agents),
+                new Readiness(sp.GetRequiredService<TimedLeaseStore>(), sp.GetRequiredService<TracedAuditLog>(), sp.GetRequiredService<RotatingSigningKeys>(), () => policy.Current.Agents,
+                    ClockProblem(sp.GetRequiredService<TimeProvider>())),
                 sp.GetRequiredService<TimeProvider>());
         });
         services.AddSingleton(sp => new RevocationNotifier(sp.GetRequiredService<TimedLeaseStore>(), options.Leases.RevocationPollInterval));
@@ -319,6 +365,10 @@ public static class BrokerApp
             });
         }
     }
+
+    /// <summary>Not ready while the Redis-corrected clock has no sample yet (the host's own clock may be seconds off).</summary>
+    private static Func<string?> ClockProblem(TimeProvider time) =>
+        () => time is RedisClock { IsSynced: false } ? "not yet synchronized with Redis TIME (lease deadlines would use this host's own clock)" : null;
 
     /// <summary>Delegation on behalf of users is on only with trusted user-token issuers; settings that cannot work stop the start (dev mode too).</summary>
     private static Core.Delegation.ISubjectTokenValidator UserTokens(BrokerOptions options, TimeProvider time) =>

@@ -22,6 +22,12 @@ public sealed partial class BrokerOptions
         /// <summary>Replicas that must acknowledge a revocation, completion or quarantine (Redis WAIT); 0 = do not wait.</summary>
         public int WaitReplicas { get; set; }
 
+        /// <summary>
+        /// With WaitReplicas: every lease write (opening a lease, renewal, approval) waits for the replicas too, not
+        /// only the writes that end access; a failover then loses no acknowledged lease (docs/reliability.md).
+        /// </summary>
+        public bool WaitForLeaseWrites { get; set; }
+
         /// <summary>How long WAIT waits for WaitReplicas acknowledgements; shorter than Timeout.</summary>
         public TimeSpan WaitTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -45,6 +51,6 @@ public sealed partial class BrokerOptions
         }
 
         /// <summary>The replica acknowledgement the lease store waits for, or null.</summary>
-        public CredBroker.Redis.RedisReplicaAcks? ReplicaAcks() => WaitReplicas > 0 ? new(WaitReplicas, WaitTimeout) : null;
+        public CredBroker.Redis.RedisReplicaAcks? ReplicaAcks() => WaitReplicas > 0 ? new(WaitReplicas, WaitTimeout, WaitForLeaseWrites) : null;
     }
 }

@@ -37,6 +37,8 @@ public sealed partial class BrokerOptions
 
     public DelegationSettings Delegation { get; set; } = new();
 
+    public ClockOptions Clock { get; set; } = new();
+
     public static BrokerOptions Bind(IConfiguration configuration, bool dev)
     {
         var options = new BrokerOptions();
@@ -94,6 +96,7 @@ public sealed partial class BrokerOptions
         }
 
         problems.AddRange(Redis.Problems());
+        problems.AddRange(Clock.Problems());
 
         if (Signing.KeyFiles.Count == 0 && string.IsNullOrEmpty(Signing.KeyDirectory))
         {

@@ -12,7 +12,8 @@ namespace CredBroker.Server.Http;
 /// lease store and the audit log answer a real round trip, the current signing key signs, and a
 /// policy (agent definitions) is loaded. Each check reports its own result.
 /// </summary>
-public sealed class Readiness(ILeaseStore store, IAuditLog audit, ISigningKeys keys, Func<AgentCatalog> agents)
+/// <param name="clockProblem">Why the broker's clock cannot be trusted yet (null when it can): then a "clock" check fails.</param>
+public sealed class Readiness(ILeaseStore store, IAuditLog audit, ISigningKeys keys, Func<AgentCatalog> agents, Func<string?>? clockProblem = null)
 {
     private static readonly byte[] Probe = Encoding.ASCII.GetBytes("credbroker readiness probe");
 
@@ -29,21 +30,63 @@ public sealed class Readiness(ILeaseStore store, IAuditLog audit, ISigningKeys k
             ["signing_key"] = SigningKey(),
             ["policy"] = agents().All.Count > 0 ? "ok" : "no agent definitions loaded",
         };
-        return (checks.Values.All(v => v == "ok"), checks);
+        if (clockProblem?.Invoke() is { } clock)
+        {
+            checks["clock"] = clock;
+        }
+
+        // A degraded lease store (some shards lost) still serves every other agent: ready.
+        return (checks.All(c => c.Value == "ok" || (c.Key == "lease_store" && c.Value.StartsWith("degraded", StringComparison.Ordinal))), checks);
     }
 
-    /// <summary>A real round trip to the store (an unknown, well-formed id), so a dead Redis shows as not ready.</summary>
+    /// <summary>One well-formed, unknown lease id in each shard (the readiness probes).</summary>
+    private static readonly string[] ShardProbes = BuildShardProbes();
+
+    /// <summary>
+    /// A real round trip to every shard of the store (an unknown, well-formed id in each), so a dead Redis
+    /// shows as not ready. On a Redis Cluster that lost one master, only that master's shards fail: the
+    /// check names them as "degraded" and the broker stays ready (the other agents are served; calls for
+    /// the lost shards answer UNAVAILABLE). Taking every replica out of service for a partial loss would
+    /// turn it into a total one. No shard answering is "unreachable": not ready.
+    /// </summary>
     private async Task<string> StoreAsync(CancellationToken cancellationToken)
     {
-        try
+        var probes = ShardProbes.Select(async id =>
         {
-            await store.GetAsync(LeaseIds.For("readiness-probe", "readiness-probe"), cancellationToken);
+            try
+            {
+                await store.GetAsync(id, cancellationToken);
+                return null;
+            }
+            catch (StoreUnavailableException e)
+            {
+                return e.Message;
+            }
+        }).ToList();
+        var errors = await Task.WhenAll(probes);
+        var down = Enumerable.Range(0, errors.Length).Where(shard => errors[shard] is not null).ToList();
+        if (down.Count == 0)
+        {
             return "ok";
         }
-        catch (StoreUnavailableException e)
+
+        var reason = errors[down[0]];
+        return down.Count == errors.Length
+            ? "unreachable: " + reason
+            : $"degraded: shards {string.Join(",", down.Select(s => s.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)))} of {errors.Length} unreachable "
+                + $"(their agents' calls answer UNAVAILABLE): {reason}";
+    }
+
+    private static string[] BuildShardProbes()
+    {
+        var probes = new string[LeaseIds.ShardCount];
+        for (var n = 0; probes.Any(p => p is null); n++)
         {
-            return "unreachable: " + e.Message;
+            var agent = "readiness-probe-" + n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            probes[LeaseIds.ShardOf(agent)] ??= LeaseIds.For(agent, "readiness-probe");
         }
+
+        return probes;
     }
 
     private async Task<string> AuditAsync(CancellationToken cancellationToken)

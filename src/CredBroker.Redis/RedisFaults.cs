@@ -1,0 +1,30 @@
+using StackExchange.Redis;
+
+namespace CredBroker.Redis;
+
+/// <summary>
+/// Which Redis errors mean "this part of Redis cannot answer right now" (fail closed with
+/// UNAVAILABLE, retry later) rather than a bug. On a Redis Cluster that includes a slot whose
+/// master is lost (a connection error for that node), the whole cluster refusing commands
+/// (<c>CLUSTERDOWN</c>), a slot in migration or failover (<c>TRYAGAIN</c>, a <c>MOVED</c>/<c>ASK</c>
+/// redirect the client could not follow), and a primary that lost its replicas or is still loading.
+/// </summary>
+public static class RedisFaults
+{
+    /// <summary>Error prefixes Redis answers while it (or the slot's node) is unavailable, not because the command is wrong.</summary>
+    private static readonly string[] UnavailablePrefixes =
+    [
+        "LOADING", "MASTERDOWN", "READONLY", "CLUSTERDOWN", "TRYAGAIN", "MOVED", "ASK", "NOREPLICAS", "BUSY", "UNBLOCKED",
+    ];
+
+    /// <summary>True when <paramref name="error"/> says Redis (or the node serving the keys) cannot answer now.</summary>
+    public static bool IsUnavailable(Exception error) => error switch
+    {
+        RedisConnectionException or RedisTimeoutException or TimeoutException or ObjectDisposedException => true,
+        RedisServerException server => UnavailablePrefixes.Any(p => server.Message.StartsWith(p, StringComparison.Ordinal)
+            && (server.Message.Length == p.Length || server.Message[p.Length] == ' ')),
+        // "No connection is active/available to service this operation" for the slot of a lost master.
+        RedisException other when other.Message.StartsWith("No connection", StringComparison.Ordinal) => true,
+        _ => false,
+    };
+}

@@ -1,0 +1,356 @@
+using System.Globalization;
+using CredBroker.Contracts.V1;
+using Grpc.Core;
+
+namespace CredBroker.Chaos.Tests;
+
+/// <summary>What the checker found for one run: the invariant violations and the figures for docs/reliability.md.</summary>
+public sealed class CheckResult
+{
+    public required string Topology { get; init; }
+
+    public required string Setting { get; init; }
+
+    public List<string> Violations { get; } = [];
+
+    /// <summary>Problems outside the invariants (e.g. a replica that did not come back), reported, not asserted.</summary>
+    public List<string> Findings { get; } = [];
+
+    public Dictionary<string, int> FaultsByKind { get; } = [];
+
+    public int Operations { get; set; }
+
+    public int Tokens { get; set; }
+
+    public int Leases { get; set; }
+
+    public int AcknowledgedEnds { get; set; }
+
+    public int AcknowledgedQuarantines { get; set; }
+
+    public int LostEnds { get; set; }
+
+    public int LostRenewals { get; set; }
+
+    public int LostQuarantineRevocations { get; set; }
+
+    public int InRunIntrospections { get; set; }
+
+    public int FinalIntrospections { get; set; }
+
+    public int ValidatorChecks { get; set; }
+
+    public int InRunValidations { get; set; }
+
+    public int ExpiredLeases { get; set; }
+
+    public TimeSpan MaxExpiryLag { get; set; }
+
+    public TimeSpan P99ExpiryLag { get; set; }
+
+    public int ExpiredLaterThan1s { get; set; }
+
+    public TimeSpan? MaxValidatorCatchUp { get; set; }
+
+    public int ValidatorRestores { get; set; }
+
+    public bool AuditIntact { get; set; }
+
+    public long AuditRecords { get; set; }
+
+    /// <summary>Per fault kind (and "no fault"): calls answered, by status.</summary>
+    public Dictionary<string, Dictionary<StatusCode, int>> Availability { get; } = [];
+
+    public TimeSpan Duration { get; set; }
+}
+
+/// <summary>
+/// Reads the history of one run and the system after it healed, and checks the invariants of issue 17
+/// (docs/reliability.md): (1) no token of an ended lease or a quarantined agent is accepted by Introspect on
+/// any replica nor by the offline validator; (2) no acknowledged completion, revocation or quarantine is
+/// lost; (3) no token without a durable lease and audit record; (4) every lease ends, expired leases
+/// within 1 s of their deadline (or of the Redis recovery); (5) the audit chain verifies; (6) no lease
+/// expires early or stays valid late beyond the clock bound.
+/// </summary>
+public static class Checker
+{
+    /// <summary>The documented clock bound (docs/reliability.md, "One clock").</summary>
+    public static readonly TimeSpan ClockBound = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// The offline validator counts as caught up with an acknowledged revocation once its feed has spoken
+    /// this long after the acknowledgement (the broker polls the log every 50 ms and sends what is new first).
+    /// </summary>
+    public static readonly TimeSpan ValidatorCatchUpAllowance = TimeSpan.FromMilliseconds(500);
+
+    private static readonly string[] Terminal = ["completed", "revoked", "expired"];
+
+    public static async Task<CheckResult> CheckAsync(ChaosRun run, DateTimeOffset started)
+    {
+        var history = run.History;
+        var result = new CheckResult { Topology = run.Topology.Name, Setting = run.Topology.Setting, Duration = DateTimeOffset.UtcNow - started };
+        var faults = history.Faults.ToList();
+        foreach (var fault in faults)
+        {
+            result.FaultsByKind[fault.Kind] = result.FaultsByKind.GetValueOrDefault(fault.Kind) + 1;
+        }
+
+        var calls = history.Calls.ToList();
+        result.Operations = calls.Count;
+        foreach (var call in calls)
+        {
+            var kind = faults.FirstOrDefault(f => f.End > f.Start && call.Sent >= f.Start && call.Sent <= f.End)?.Kind ?? "no fault";
+            var byStatus = result.Availability.TryGetValue(kind, out var existing) ? existing : result.Availability[kind] = [];
+            byStatus[call.Status] = byStatus.GetValueOrDefault(call.Status) + 1;
+        }
+
+        var leases = history.Leases.Values.ToList();
+        var tokens = history.Tokens.ToList();
+        result.Leases = leases.Count;
+        result.Tokens = tokens.Count;
+
+        // Let every lease reach its deadline (plus sweeps), then read the final state of each.
+        var operators = run.Replicas[0].Operator;
+        var lastDeadline = leases.Count == 0 ? DateTimeOffset.UtcNow : leases.Max(l => l.Deadline);
+        while (DateTimeOffset.UtcNow < lastDeadline + TimeSpan.FromSeconds(2))
+        {
+            await Task.Delay(200);
+        }
+
+        var final = new Dictionary<string, Lease?>(StringComparer.Ordinal);
+        foreach (var lease in leases)
+        {
+            final[lease.LeaseId] = await FinalStateAsync(operators, lease.LeaseId);
+        }
+
+        // Audit: every mint (jti), every expiry (time, deadline), and the chain's verification.
+        var minted = new HashSet<string>(StringComparer.Ordinal);
+        var expired = new Dictionary<string, (DateTimeOffset At, DateTimeOffset Deadline)>(StringComparer.Ordinal);
+        long after = 0;
+        while (true)
+        {
+            var page = 0;
+            var request = new QueryAuditRequest { AfterSequence = after, Limit = 10000, EventTypes = { "token.minted", "lease.renewed", "lease.expired" } };
+            await foreach (var record in operators.QueryAuditAsync(request))
+            {
+                page++;
+                after = record.Sequence;
+                // BeginTask and IssueToken mint as token.minted, RenewLease as lease.renewed; both name the jti.
+                if (record.Event.Type is "token.minted" or "lease.renewed" && record.Event.Details.TryGetValue("jti", out var jti))
+                {
+                    minted.Add(jti);
+                }
+                else if (record.Event.Type == "lease.expired" && record.Event.Details.TryGetValue("deadline", out var deadline))
+                {
+                    expired[record.Event.LeaseId] = (record.Event.Time.ToDateTimeOffset(), DateTimeOffset.Parse(deadline, CultureInfo.InvariantCulture));
+                }
+            }
+
+            if (page < 10000)
+            {
+                break;
+            }
+        }
+
+        var verified = await Retry(() => operators.VerifyAuditAsync(TimeSpan.FromSeconds(60)));
+        result.AuditIntact = verified.Intact;
+        result.AuditRecords = verified.RecordsChecked;
+        if (!verified.Intact)
+        {
+            result.Violations.Add($"(5) VerifyAudit is not intact: {verified.Problem} (first broken sequence {verified.FirstBrokenSequence})");
+        }
+
+        var quarantines = history.Quarantines.Where(q => q.Acked is not null).ToList();
+        result.AcknowledgedQuarantines = quarantines.Count;
+
+        foreach (var lease in leases)
+        {
+            var state = final[lease.LeaseId];
+            // (4) every lease ends.
+            if (state is null)
+            {
+                result.Violations.Add($"(3) lease {lease.LeaseId} was acknowledged (BeginTask) but does not exist");
+                continue;
+            }
+
+            if (!Terminal.Contains(state.State))
+            {
+                result.Violations.Add($"(4) lease {lease.LeaseId} is still '{state.State}' past its deadline {state.Deadline?.ToDateTimeOffset():O}");
+            }
+
+            // (2) an acknowledged end is never lost.
+            if (lease.EndAcked is { } end)
+            {
+                result.AcknowledgedEnds++;
+                if (state.State != end.State)
+                {
+                    result.LostEnds++;
+                    result.Violations.Add($"(2) lease {lease.LeaseId}: '{end.State}' acknowledged at {end.At:O} but the lease is '{state.State}'");
+                }
+            }
+
+            // (2) an acknowledged quarantine revokes every lease of the agent open when it was sent.
+            foreach (var q in quarantines.Where(q => q.AgentId == lease.AgentId && lease.Opened < q.Sent && lease.Deadline > q.Acked!.Value + ClockBound))
+            {
+                if (state.State == "expired" || state.State == "active")
+                {
+                    result.LostQuarantineRevocations++;
+                    result.Violations.Add($"(2) lease {lease.LeaseId} of {lease.AgentId} was open when quarantine was acknowledged at {q.Acked:O} but is '{state.State}'");
+                }
+            }
+
+            if (state.State == "expired" && expired.TryGetValue(lease.LeaseId, out var expiry))
+            {
+                // (6) never early; a renewal acknowledged but not in force is a lost write.
+                if (expiry.At < expiry.Deadline - ClockBound)
+                {
+                    result.Violations.Add($"(6) lease {lease.LeaseId} was recorded expired at {expiry.At:O}, before its deadline {expiry.Deadline:O}");
+                }
+
+                if (expiry.Deadline < lease.Deadline - TimeSpan.FromMilliseconds(1))
+                {
+                    result.LostRenewals++;
+                    result.Violations.Add($"(2) lease {lease.LeaseId}: deadline {lease.Deadline:O} was acknowledged (RenewLease) but it expired at the older deadline {expiry.Deadline:O}");
+                }
+            }
+        }
+
+        // (4) expiry lag after the deadline, or after the end of a Redis fault the deadline fell into.
+        var redisFaults = faults.Where(f => f.Kind == run.Topology.RedisFaultKind).ToList();
+        var lags = new List<TimeSpan>();
+        foreach (var (leaseId, expiry) in expired)
+        {
+            if (!history.Leases.ContainsKey(leaseId))
+            {
+                continue;
+            }
+
+            var due = expiry.Deadline;
+            foreach (var fault in redisFaults.Where(f => due >= f.Start && due <= f.End + TimeSpan.FromSeconds(1)))
+            {
+                due = fault.End > due ? fault.End : due;
+            }
+
+            lags.Add(expiry.At - due);
+        }
+
+        lags.Sort();
+        result.ExpiredLeases = lags.Count;
+        result.MaxExpiryLag = lags.Count > 0 ? lags[^1] : TimeSpan.Zero;
+        result.P99ExpiryLag = lags.Count > 0 ? lags[(int)Math.Min(lags.Count - 1, Math.Ceiling(lags.Count * 0.99) - 1)] : TimeSpan.Zero;
+        result.ExpiredLaterThan1s = lags.Count(l => l > TimeSpan.FromSeconds(1));
+
+        // (3) every token has a lease (checked above) and a mint record in the audit chain.
+        foreach (var token in tokens.Where(t => !minted.Contains(t.Jti)))
+        {
+            result.Violations.Add($"(3) token {token.Jti} of lease {token.LeaseId} (acknowledged {token.Acked:O}) has no mint record (token.minted / lease.renewed) in the audit chain");
+        }
+
+        // (1) in-run introspections: never active after the end was acknowledged, the deadline (+ bound) or a quarantine.
+        var introspections = history.Introspections.ToList();
+        result.InRunIntrospections = introspections.Count;
+        foreach (var seen in introspections.Where(i => i.Active))
+        {
+            var lease = history.Leases[seen.Token.LeaseId];
+            var finalDeadline = final.GetValueOrDefault(lease.LeaseId)?.Deadline?.ToDateTimeOffset() ?? lease.Deadline;
+            if (lease.EndAcked is { } end && seen.Sent > end.At)
+            {
+                result.Violations.Add($"(1) {seen.Broker} said active at {seen.Sent:O} for a token of lease {lease.LeaseId}, '{end.State}' acknowledged at {end.At:O}");
+            }
+
+            if (seen.Sent > finalDeadline + ClockBound || seen.Sent > seen.Token.Expires + ClockBound)
+            {
+                result.Violations.Add($"(1)(6) {seen.Broker} said active at {seen.Sent:O} for a token of lease {lease.LeaseId} past its deadline {finalDeadline:O} / exp {seen.Token.Expires:O}");
+            }
+
+            foreach (var q in quarantines.Where(q => q.AgentId == lease.AgentId && lease.Opened < q.Sent && seen.Sent > q.Acked))
+            {
+                result.Violations.Add($"(1) {seen.Broker} said active at {seen.Sent:O} for a token of quarantined {lease.AgentId} (quarantine acknowledged {q.Acked:O})");
+            }
+        }
+
+        // (1) in-run offline validations: never valid once the validator has heard from the feed well after the end was acknowledged.
+        var validations = history.Validations.ToList();
+        result.InRunValidations = validations.Count;
+        foreach (var check in validations.Where(v => v.Valid))
+        {
+            var lease = history.Leases[check.Token.LeaseId];
+            if (lease.EndAcked is { } end && check.At > end.At && check.LastContact > end.At + ValidatorCatchUpAllowance)
+            {
+                result.Violations.Add($"(1) the offline validator accepted a token of lease {lease.LeaseId} at {check.At:O}, '{end.State}' acknowledged at {end.At:O}, feed contact at {check.LastContact:O}");
+            }
+
+            foreach (var q in quarantines.Where(q => q.AgentId == lease.AgentId && lease.Opened < q.Sent && check.At > q.Acked && check.LastContact > q.Acked!.Value + ValidatorCatchUpAllowance))
+            {
+                result.Violations.Add($"(1) the offline validator accepted a token of quarantined {lease.AgentId} at {check.At:O} (quarantine acknowledged {q.Acked:O})");
+            }
+        }
+
+        // (1) after the run: a sample of tokens on every replica, and on the offline validator once caught up.
+        var sample = tokens.OrderBy(t => t.Jti, StringComparer.Ordinal).Take(120).ToList();
+        foreach (var replica in run.Replicas)
+        {
+            var client = replica.ClientFor("system:serviceaccount:apis:tickets");
+            foreach (var token in sample)
+            {
+                var answer = await Retry(() => client.IntrospectAsync(token.Token));
+                result.FinalIntrospections++;
+                if (answer.Active)
+                {
+                    result.Violations.Add($"(1) replica {replica.Name} accepts a token of lease {token.LeaseId} after the run (lease {final.GetValueOrDefault(token.LeaseId)?.State})");
+                }
+            }
+        }
+
+        var syncDeadline = DateTimeOffset.UtcNow.AddSeconds(20);
+        while (!run.ValidatorSync.IsCaughtUp && DateTimeOffset.UtcNow < syncDeadline)
+        {
+            await Task.Delay(100);
+        }
+
+        foreach (var token in sample)
+        {
+            result.ValidatorChecks++;
+            if (run.Validator.Validate(token.Token, DateTimeOffset.UtcNow) is { IsValid: true })
+            {
+                result.Violations.Add($"(1) the offline validator accepts a token of lease {token.LeaseId} after catching up");
+            }
+        }
+
+        var catchUps = history.ValidatorCatchUp.ToList();
+        result.ValidatorRestores = catchUps.Count;
+        result.MaxValidatorCatchUp = catchUps.Count > 0 ? catchUps.Max() : null;
+        result.Violations.AddRange(history.ValidatorMisses.Select(m => "(1) offline validator: " + m));
+        result.Findings.AddRange(history.Findings);
+        return result;
+    }
+
+    private static async Task<Lease?> FinalStateAsync(Client.CredBrokerOperatorClient operators, string leaseId)
+    {
+        try
+        {
+            return await Retry(() => operators.GetLeaseAsync(leaseId));
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Retries while the broker answers UNAVAILABLE or DEADLINE_EXCEEDED (it is healing), for up to 30 s.</summary>
+    private static async Task<T> Retry<T>(Func<Task<T>> call)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200);
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+using System.Globalization;
+using System.Text;
+using Grpc.Core;
+
+namespace CredBroker.Chaos.Tests;
+
+/// <summary>The figures of a chaos run as Markdown, written between markers into docs/reliability.md (or any file).</summary>
+public static class Report
+{
+    public const string Begin = "<!-- chaos-figures:begin -->";
+    public const string End = "<!-- chaos-figures:end -->";
+
+    public static string Markdown(IReadOnlyList<CheckResult> results, string command, DateTimeOffset at, int seed)
+    {
+        var md = new StringBuilder();
+        var c = CultureInfo.InvariantCulture;
+        md.AppendLine(c, $"Run of {at:yyyy-MM-dd HH:mm} UTC, seed {seed}: `{command}`.").AppendLine();
+        md.AppendLine("| Topology | Setting | Duration | Operations | Tokens | Leases | Acked ends (complete/revoke) | Acked quarantines | Lost | Max expiry lag (p99) | Expired > 1 s late | Validator catch-up after restore (max) | Audit | Violations |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var r in results)
+        {
+            var lost = r.LostEnds + r.LostRenewals + r.LostQuarantineRevocations;
+            md.AppendLine(c, $"| {r.Topology} | {r.Setting} | {r.Duration.TotalSeconds:0} s | {r.Operations} | {r.Tokens} | {r.Leases} | {r.AcknowledgedEnds} | {r.AcknowledgedQuarantines} | "
+                + $"{lost} ({r.LostEnds} ends, {r.LostRenewals} renewals, {r.LostQuarantineRevocations} quarantine revocations) | {Ms(r.MaxExpiryLag)} ({Ms(r.P99ExpiryLag)}) over {r.ExpiredLeases} | {r.ExpiredLaterThan1s} | "
+                + $"{(r.MaxValidatorCatchUp is { } v ? Ms(v) : "n/a")} over {r.ValidatorRestores} restores | {(r.AuditIntact ? "intact" : "BROKEN")} ({r.AuditRecords} records) | {r.Violations.Count} |");
+        }
+
+        md.AppendLine().AppendLine("Faults injected, by kind:").AppendLine();
+        foreach (var r in results)
+        {
+            md.AppendLine("- " + r.Topology + ": " + string.Join(", ", r.FaultsByKind.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => k.Key + " × " + k.Value.ToString(c))));
+        }
+
+        md.AppendLine().AppendLine("Availability during each fault (calls sent while it was in force, by answer):").AppendLine();
+        md.AppendLine("| Topology | Fault | Calls | OK | UNAVAILABLE | DEADLINE_EXCEEDED | FAILED_PRECONDITION | other |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|");
+        foreach (var r in results)
+        {
+            foreach (var (fault, byStatus) in r.Availability.OrderBy(a => a.Key, StringComparer.Ordinal))
+            {
+                var total = byStatus.Values.Sum();
+                int Of(StatusCode s) => byStatus.GetValueOrDefault(s);
+                var other = total - Of(StatusCode.OK) - Of(StatusCode.Unavailable) - Of(StatusCode.DeadlineExceeded) - Of(StatusCode.FailedPrecondition);
+                md.AppendLine(c, $"| {r.Topology} | {fault} | {total} | {Share(Of(StatusCode.OK), total)} | {Share(Of(StatusCode.Unavailable), total)} | "
+                    + $"{Share(Of(StatusCode.DeadlineExceeded), total)} | {Share(Of(StatusCode.FailedPrecondition), total)} | {Share(other, total)} |");
+            }
+        }
+
+        md.AppendLine().AppendLine(c, $"Checked: {results.Sum(r => r.InRunIntrospections)} in-run Introspect answers, {results.Sum(r => r.InRunValidations)} in-run offline validations, "
+            + $"{results.Sum(r => r.FinalIntrospections)} Introspect calls and {results.Sum(r => r.ValidatorChecks)} offline validations after the run.");
+        var violations = results.SelectMany(r => r.Violations.Select(v => $"{r.Topology}: {v}")).ToList();
+        md.AppendLine().AppendLine(violations.Count == 0 ? "Invariants (1)-(6): no violation." : "Violations:").AppendLine();
+        foreach (var v in violations.Take(50))
+        {
+            md.AppendLine("- " + v);
+        }
+
+        var findings = results.SelectMany(r => r.Findings.Select(f => $"{r.Topology}: {f}")).ToList();
+        if (findings.Count > 0)
+        {
+            md.AppendLine().AppendLine("Other findings (not invariants):").AppendLine();
+            foreach (var f in findings.Take(20))
+            {
+                md.AppendLine("- " + f.ReplaceLineEndings(" "));
+            }
+        }
+
+        return md.ToString();
+    }
+
+    /// <summary>Writes <paramref name="markdown"/> between the markers of <paramref name="path"/> (the whole file when it has none).</summary>
+    public static void Write(string path, string markdown)
+    {
+        var block = Begin + Environment.NewLine + markdown + End;
+        if (File.Exists(path) && File.ReadAllText(path) is var text && text.IndexOf(Begin, StringComparison.Ordinal) is var start and >= 0
+            && text.IndexOf(End, start, StringComparison.Ordinal) is var end and >= 0)
+        {
+            File.WriteAllText(path, text[..start] + block + text[(end + End.Length)..]);
+        }
+        else
+        {
+            File.WriteAllText(path, block + Environment.NewLine);
+        }
+    }
+
+    private static string Ms(TimeSpan t) => t.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture) + " ms";
+
+    private static string Share(int part, int total) =>
+        total == 0 ? "-" : part == 0 ? "0" : $"{part} ({100.0 * part / total:0.#} %)".ToString(CultureInfo.InvariantCulture);
+}
