@@ -26,10 +26,17 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
     private readonly AuditBatchStats _batches = new();
     private (long Sequence, string Hash) _head = (0, AuditChain.GenesisHash);
 
-    private RedisAuditLog(ConnectionMultiplexer connection, bool ownsConnection, string keyPrefix, IAuditSigner signer, AuditLogOptions options, TimeProvider time)
+    private readonly ConnectionMultiplexer? _durable;
+    private readonly RedisReplicaAcks? _acks;
+
+    private RedisAuditLog(
+        ConnectionMultiplexer connection, bool ownsConnection, string keyPrefix, IAuditSigner signer, AuditLogOptions options, TimeProvider time,
+        ConnectionMultiplexer? durable = null, RedisReplicaAcks? acks = null)
     {
         options.Validate();
         _connection = connection;
+        _durable = durable;
+        _acks = acks;
         _ownsConnection = ownsConnection;
         _signer = signer;
         _options = options;
@@ -72,12 +79,29 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
     /// Connects without failing when Redis is down at start; appends and reads fail closed until it is
     /// back, each bounded by the connection's timeout (a stopped Redis never hangs /readyz or a mint).
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="replicaAcks"/>, every batch is followed by <c>WAIT</c> for that many replicas (on a second
+    /// connection, the one that wrote, so reads never queue behind it): a failover to a replica cannot roll back
+    /// records whose actions went ahead. Too few acknowledgements fail the batch's callers closed (the records stay in
+    /// the chain on the primary; the actions they record do not go ahead).
+    /// </remarks>
     public static RedisAuditLog Connect(
         string configuration, IAuditSigner signer, AuditLogOptions? options = null, TimeProvider? time = null, string keyPrefix = DefaultKeyPrefix,
-        RedisConnectionOptions? connection = null)
+        RedisConnectionOptions? connection = null, RedisReplicaAcks? replicaAcks = null)
     {
-        var config = (connection ?? new RedisConnectionOptions()).Configure(configuration);
-        return new RedisAuditLog(ConnectionMultiplexer.Connect(config), true, keyPrefix, signer, options ?? new AuditLogOptions(), time ?? TimeProvider.System);
+        connection ??= new RedisConnectionOptions();
+        replicaAcks?.Validate(connection.Timeout);
+        var main = ConnectionMultiplexer.Connect(connection.Configure(configuration));
+        try
+        {
+            var durable = replicaAcks is null ? null : ConnectionMultiplexer.Connect(connection.Configure(configuration));
+            return new RedisAuditLog(main, true, keyPrefix, signer, options ?? new AuditLogOptions(), time ?? TimeProvider.System, durable, replicaAcks);
+        }
+        catch
+        {
+            main.Dispose();
+            throw;
+        }
     }
 
     private IDatabase Db => _connection.GetDatabase();
@@ -168,7 +192,8 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
                 args[at + 4] = checkpoint?.Signature ?? "";
             }
 
-            var result = (RedisResult[])(await Run(() => Db.ScriptEvaluateAsync(AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey, ReservationKey], args)).ConfigureAwait(false))!;
+            var writer = (_durable ?? _connection).GetDatabase();
+            var result = (RedisResult[])(await Run(() => writer.ScriptEvaluateAsync(AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey, ReservationKey], args)).ConfigureAwait(false))!;
             if ((string)result[0]! == "ok")
             {
                 if (result.Length != batch.Count + 1)
@@ -183,6 +208,7 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
                     records[i] = records[i] with { Position = (string)result[i + 1]! };
                 }
 
+                await WaitForReplicasAsync().ConfigureAwait(false);
                 return records;
             }
 
@@ -197,6 +223,23 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
         }
 
         throw new AuditUnavailableException($"the audit head kept moving for {ContentionBudget.TotalSeconds:0} s (too much contention between replicas)");
+    }
+
+    /// <summary>With replica acks: WAIT on the connection that wrote, to the node that owns the chain's slot.</summary>
+    private async Task WaitForReplicasAsync()
+    {
+        if (_durable is null || _acks is null)
+        {
+            return;
+        }
+
+        var acked = (long)await Run(() => _durable.GetServer(HeadKey).ExecuteAsync("WAIT", [_acks.Replicas, (long)_acks.Timeout.TotalMilliseconds])).ConfigureAwait(false);
+        if (acked < _acks.Replicas)
+        {
+            throw new AuditUnavailableException(
+                $"Redis replicas did not confirm the audit records: {acked} of {_acks.Replicas} acknowledged within {_acks.Timeout.TotalMilliseconds:0} ms "
+                + "(the records are in the chain on the primary; the actions they record do not go ahead)");
+        }
     }
 
     /// <summary>A queued append: the canonical body and the caller waiting for its record.</summary>
@@ -284,6 +327,7 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
         _writer.Wait(TimeSpan.FromSeconds(5));
         if (_ownsConnection)
         {
+            _durable?.Dispose();
             _connection.Dispose();
         }
     }

@@ -57,7 +57,7 @@ public sealed class ChaosTests
             {
                 // Reported (and failed below: no lease), so the other topologies still run and the figures are written.
                 var failed = new CheckResult { Topology = topology.Name, Setting = topology.Setting, Duration = DateTimeOffset.UtcNow - started };
-                failed.Findings.Add("a broker replica did not become ready at start: " + e.Message[..Math.Min(600, e.Message.Length)]);
+                failed.Findings.Add("a broker replica did not become ready at start: " + e.Message[..Math.Min(3000, e.Message.Length)]);
                 results.Add(failed);
                 continue;
             }

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using CredBroker.Core.Audit;
 using CredBroker.Core.Broker;
 using CredBroker.Core.Leases;
 using CredBroker.Testing;
@@ -77,6 +79,49 @@ public sealed class RedisReplicaAcksTests
         Assert.That(retried.Outcome, Is.EqualTo(TransitionOutcome.NotApplicable), "already revoked; this time the replica confirmed it");
         Assert.That(retried.Lease!.State, Is.EqualTo(LeaseState.Revoked));
     }
+
+    [Test]
+    public async Task AuditAppends_WaitForTheReplica_AndFailClosedWhileItIsAway()
+    {
+        // Found by the chaos run: without WAIT a Sentinel failover rolled the chain back past records whose actions had gone ahead.
+        var signer = new HmacAuditSigner(RandomNumberGenerator.GetBytes(32));
+        using var audit = RedisAuditLog.Connect(_set.Primary.ConnectionString, signer, new AuditLogOptions { CheckpointInterval = 5 }, connection: Patient, replicaAcks: OneReplicaQuickly);
+        var first = await TestLeases.WhenAvailable(() => TryAppend(audit, 1));
+        await Task.WhenAll(Enumerable.Range(2, 9).Select(i => audit.AppendAsync(Event(i), default)));
+
+        // Acknowledged: the replica holds the chain's head (read directly from the replica).
+        using var replica = ConnectionMultiplexer.Connect(_set.Replicas[0].ConnectionString);
+        Assert.That((long)await replica.GetDatabase().HashGetAsync(audit.HeadKey, "seq"), Is.EqualTo(10));
+
+        _set.Replicas[0].Pause();
+        try
+        {
+            var e = Assert.ThrowsAsync<AuditUnavailableException>(() => audit.AppendAsync(Event(11), default));
+            Assert.That(e!.Message, Does.Contain("0 of 1"));
+        }
+        finally
+        {
+            _set.Replicas[0].Resume();
+        }
+
+        var after = await TestLeases.WhenAvailable(() => TryAppend(audit, 12));
+        Assert.That((first.Sequence, after.Sequence), Is.EqualTo((1L, 12L)), "the unconfirmed record stays in the chain (its action did not go ahead)");
+        Assert.That((await AuditVerifier.VerifyAsync(audit, [signer], null, default)).Intact, Is.True);
+    }
+
+    private static async Task<AuditRecord> TryAppend(RedisAuditLog audit, int i)
+    {
+        try
+        {
+            return await audit.AppendAsync(Event(i), default);
+        }
+        catch (AuditUnavailableException e)
+        {
+            throw new StoreUnavailableException(e.Message, e);
+        }
+    }
+
+    private static AuditEvent Event(int i) => new() { Type = AuditEventType.TokenMinted, Time = DateTimeOffset.UtcNow, TaskId = "t" + i };
 
     [Test]
     public async Task ReplicaKilled_CompleteAndQuarantineAreUnavailable_ButInForce()

@@ -78,6 +78,10 @@ public sealed class BrokerProcess : IDisposable
             ["FAKETIME"] = (seconds >= 0 ? "+" : "") + seconds.ToString(System.Globalization.CultureInfo.InvariantCulture) + "s",
             ["FAKETIME_DONT_FAKE_MONOTONIC"] = "1",
             ["FAKETIME_NO_CACHE"] = "1",
+            // Under libfaketime the runtime's timed waits misbehave: with the broker's setting (workers block at once,
+            // UnfairSemaphoreSpinLimit=0 in its runtimeconfig) idle workers were not woken and every Redis call of the
+            // skewed replica timed out. The runtime's default spin lets it run; the clock is what this replica tests.
+            ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "70",
         };
     }
 

@@ -177,7 +177,8 @@ public static class BrokerApp
         services.AddSingleton<Core.Dpop.IDpopReplayStore>(sp => sp.GetRequiredService<RedisLeaseStore>().DpopReplay());
         services.AddSingleton(sp => AuditSigning.For(options, sp.GetRequiredService<RotatingSigningKeys>()));
         services.AddSingleton<IAuditLog>(sp => Connected(() => RedisAuditLog.Connect(options.Audit.RedisConfiguration ?? options.Redis.Configuration!,
-            sp.GetRequiredService<AuditSigning>().Signer, options.Audit.LogOptions(), sp.GetRequiredService<TimeProvider>(), connection: connection)));
+            sp.GetRequiredService<AuditSigning>().Signer, options.Audit.LogOptions(), sp.GetRequiredService<TimeProvider>(), connection: connection,
+            replicaAcks: options.Redis.ReplicaAcks())));
         services.AddSingleton(sp =>
         {
             var time = sp.GetRequiredService<TimeProvider>();
