@@ -26,9 +26,7 @@ rounds=${BENCH_ROUNDS:-2}
 source bench/lib.sh
 bench_init compare
 
-timeout 420 dotnet build bench/CredBroker.Bench -c Release -nologo -clp:ErrorsOnly -v quiet >"$work/build.log" 2>&1 \
-  || { tail -20 "$work/build.log"; exit 1; }
-bench_dll="$root/bench/CredBroker.Bench/bin/Release/net10.0/CredBroker.Bench.dll"
+bench_build
 b_path="$root/src/CredBroker.Server/bin/Release/net10.0/CredBroker.Server.dll"
 
 redis_port=$(free_port)

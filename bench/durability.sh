@@ -19,9 +19,7 @@ c=${BENCH_CONCURRENCY:-16}
 source bench/lib.sh
 bench_init durability
 
-timeout 420 dotnet build bench/CredBroker.Bench -c Release -nologo -clp:ErrorsOnly -v quiet >"$work/build.log" 2>&1 \
-  || { tail -20 "$work/build.log"; exit 1; }
-bench_dll="$root/bench/CredBroker.Bench/bin/Release/net10.0/CredBroker.Bench.dll"
+bench_build
 server_dll="$root/src/CredBroker.Server/bin/Release/net10.0/CredBroker.Server.dll"
 
 start_redis() { # name, port, extra args...

@@ -15,6 +15,13 @@ bench_cleanup() {
   rm -rf "$work"
 }
 
+# Builds the bench project (and with it the broker) in Release, bounded; sets bench_dll. Needs $root and $work.
+bench_build() {
+  timeout 420 dotnet build "$root/bench/CredBroker.Bench" -c Release -nologo -clp:ErrorsOnly -v quiet >"$work/build.log" 2>&1 \
+    || { tail -20 "$work/build.log"; exit 1; }
+  bench_dll="$root/bench/CredBroker.Bench/bin/Release/net10.0/CredBroker.Bench.dll"
+}
+
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 wait_http() { # url, seconds
