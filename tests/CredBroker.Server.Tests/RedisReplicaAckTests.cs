@@ -46,6 +46,31 @@ public sealed class RedisReplicaAckTests
         Assert.That(retried.Changed, Is.False, "already revoked; this time the replica confirmed it");
     }
 
+    [Test]
+    public async Task WithWaitForLeaseWrites_AMintWaitsForTheReplica_LeaseAndAuditRecord_AndFailsClosedWhileItIsAway()
+    {
+        using var set = RedisReplicaSet.Start(replicas: 1);
+        await using var broker = new ProductionBroker();
+        await broker.StartAsync(set.Primary.ConnectionString, "--CredBroker:Redis:WaitReplicas=1", "--CredBroker:Redis:WaitTimeout=00:00:00.500",
+            "--CredBroker:Redis:WaitForLeaseWrites=true");
+        using var client = broker.ClientFor(Triage);
+        await Unavailable.RetryAsync(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "acked-" + Guid.NewGuid().ToString("N"), Scopes = { "tickets:read" } }));
+
+        set.Replicas[0].Pause();
+        try
+        {
+            var error = Assert.ThrowsAsync<RpcException>(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "away-" + Guid.NewGuid().ToString("N"), Scopes = { "tickets:read" } }));
+            Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.Unavailable), "no token whose lease and audit record a failover could lose");
+        }
+        finally
+        {
+            set.Replicas[0].Resume();
+        }
+
+        var after = await Unavailable.RetryAsync(() => client.BeginTaskAsync(new BeginTaskRequest { TaskId = "back-" + Guid.NewGuid().ToString("N"), Scopes = { "tickets:read" } }));
+        Assert.That(after.AccessToken, Is.Not.Empty);
+    }
+
     /// <summary>The configuration the chart renders for redis.mode=sentinel: the broker finds the primary through the Sentinels.</summary>
     [Test]
     public async Task ThroughSentinels_TheBrokerMintsAndRevokes_WithReplicaAcks()

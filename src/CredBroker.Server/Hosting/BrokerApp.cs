@@ -178,7 +178,10 @@ public static class BrokerApp
         services.AddSingleton(sp => AuditSigning.For(options, sp.GetRequiredService<RotatingSigningKeys>()));
         services.AddSingleton<IAuditLog>(sp => Connected(() => RedisAuditLog.Connect(options.Audit.RedisConfiguration ?? options.Redis.Configuration!,
             sp.GetRequiredService<AuditSigning>().Signer, options.Audit.LogOptions(), sp.GetRequiredService<TimeProvider>(), connection: connection,
-            replicaAcks: options.Redis.ReplicaAcks())));
+            // Audit batches wait for the replicas together with every lease write (WaitForLeaseWrites): the mint path then
+            // survives a failover whole; with WaitReplicas alone only the writes that end access wait, and minting goes on
+            // while a replica is away (docs/operations.md, "Durability per write class").
+            replicaAcks: options.Redis.ReplicaAcks() is { AllLeaseWrites: true } acks ? acks : null)));
         services.AddSingleton(sp =>
         {
             var time = sp.GetRequiredService<TimeProvider>();

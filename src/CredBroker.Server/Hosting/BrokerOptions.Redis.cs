@@ -23,8 +23,9 @@ public sealed partial class BrokerOptions
         public int WaitReplicas { get; set; }
 
         /// <summary>
-        /// With WaitReplicas: every lease write (opening a lease, renewal, approval) waits for the replicas too, not
-        /// only the writes that end access; a failover then loses no acknowledged lease (docs/reliability.md).
+        /// With WaitReplicas: every lease write (opening a lease, renewal, approval) and every audit batch waits for the
+        /// replicas too, not only the writes that end access; a failover then loses no acknowledged lease and no audit
+        /// record whose action went ahead (docs/reliability.md).
         /// </summary>
         public bool WaitForLeaseWrites { get; set; }
 
