@@ -6,6 +6,8 @@
 #   always+WAIT    always, plus one replica (also AOF always) and CredBroker:Redis:WaitReplicas=1:
 #                  completions, revocations and quarantines wait for the replica's acknowledgement
 #   everysec+WAIT  everysec on both, with WAIT (survives the loss of one machine, not of both at once)
+#   always+WAIT+all  always, WaitReplicas=1 and WaitForLeaseWrites=true: every lease write and audit batch waits too
+#                  (the mint path survives a failover whole)
 # plus redis-benchmark SET on the primary under each fsync setting (the disk's durable-write limit).
 # Usage: bench/durability.sh [--write docs/operations.md]   Env: BENCH_SECONDS (default 8), BENCH_CONCURRENCY (default 16).
 # Loopback only, bounded: every process it starts is stopped on exit.
@@ -68,6 +70,7 @@ run always always
 run everysec everysec
 run always+WAIT always --CredBroker:Redis:WaitReplicas=1
 run everysec+WAIT everysec --CredBroker:Redis:WaitReplicas=1
+run always+WAIT+all always --CredBroker:Redis:WaitReplicas=1 --CredBroker:Redis:WaitForLeaseWrites=true
 echo "INFO load average $(cut -d' ' -f1-3 /proc/loadavg) after" | tee -a "$results"
 
 /usr/bin/python3 - "$results" "$c" "bench/durability.sh${write:+ --write $write}" >"$work/table.md" <<'PY'
