@@ -89,19 +89,8 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
         string configuration, IAuditSigner signer, AuditLogOptions? options = null, TimeProvider? time = null, string keyPrefix = DefaultKeyPrefix,
         RedisConnectionOptions? connection = null, RedisReplicaAcks? replicaAcks = null)
     {
-        connection ??= new RedisConnectionOptions();
-        replicaAcks?.Validate(connection.Timeout);
-        var main = ConnectionMultiplexer.Connect(connection.Configure(configuration));
-        try
-        {
-            var durable = replicaAcks is null ? null : ConnectionMultiplexer.Connect(connection.Configure(configuration));
-            return new RedisAuditLog(main, true, keyPrefix, signer, options ?? new AuditLogOptions(), time ?? TimeProvider.System, durable, replicaAcks);
-        }
-        catch
-        {
-            main.Dispose();
-            throw;
-        }
+        var (main, durable) = RedisReplicaAcks.Connect(configuration, connection ?? new RedisConnectionOptions(), replicaAcks);
+        return new RedisAuditLog(main, true, keyPrefix, signer, options ?? new AuditLogOptions(), time ?? TimeProvider.System, durable, replicaAcks);
     }
 
     private IDatabase Db => _connection.GetDatabase();
@@ -233,12 +222,10 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
             return;
         }
 
-        var acked = (long)await Run(() => _durable.GetServer(HeadKey).ExecuteAsync("WAIT", [_acks.Replicas, (long)_acks.Timeout.TotalMilliseconds])).ConfigureAwait(false);
-        if (acked < _acks.Replicas)
+        if (await Run(() => _acks.UnconfirmedAsync(_durable.GetServer(HeadKey))).ConfigureAwait(false) is { } shortfall)
         {
             throw new AuditUnavailableException(
-                $"Redis replicas did not confirm the audit records: {acked} of {_acks.Replicas} acknowledged within {_acks.Timeout.TotalMilliseconds:0} ms "
-                + "(the records are in the chain on the primary; the actions they record do not go ahead)");
+                $"Redis replicas did not confirm the audit records: {shortfall} (the records are in the chain on the primary; the actions they record do not go ahead)");
         }
     }
 

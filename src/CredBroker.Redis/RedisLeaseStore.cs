@@ -45,18 +45,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         options ??= new LeaseStoreOptions();
         connection ??= new RedisConnectionOptions();
         options.Validate();
-        replicaAcks?.Validate(connection.Timeout);
-        var main = ConnectionMultiplexer.Connect(connection.Configure(configuration));
-        try
-        {
-            var durable = replicaAcks is null ? null : ConnectionMultiplexer.Connect(connection.Configure(configuration));
-            return new RedisLeaseStore(main, durable, options, replicaAcks);
-        }
-        catch
-        {
-            main.Dispose();
-            throw;
-        }
+        var (main, durable) = RedisReplicaAcks.Connect(configuration, connection, replicaAcks);
+        return new RedisLeaseStore(main, durable, options, replicaAcks);
     }
 
     private IDatabase Db => _connection.GetDatabase();
@@ -416,12 +406,10 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         }
 
         var result = await Run(() => _durable.GetDatabase().ScriptEvaluateAsync(script, keys, args));
-        var acked = (long)await Run(() => _durable.GetServer(keys[0]).ExecuteAsync("WAIT", [_acks.Replicas, (long)_acks.Timeout.TotalMilliseconds]));
-        if (acked < _acks.Replicas)
+        if (await Run(() => _acks.UnconfirmedAsync(_durable.GetServer(keys[0]))) is { } shortfall)
         {
             throw new StoreUnavailableException(
-                $"Redis replicas did not confirm the write: {acked} of {_acks.Replicas} acknowledged within {_acks.Timeout.TotalMilliseconds:0} ms "
-                + "(the write is in force on the primary; retry to confirm it)");
+                $"Redis replicas did not confirm the write: {shortfall} (the write is in force on the primary; retry to confirm it)");
         }
 
         return result;

@@ -1,3 +1,5 @@
+using StackExchange.Redis;
+
 namespace CredBroker.Redis;
 
 /// <summary>
@@ -20,5 +22,34 @@ public sealed record RedisReplicaAcks(int Replicas, TimeSpan Timeout, bool AllLe
             throw new ArgumentOutOfRangeException(nameof(Timeout), Timeout,
                 $"The replica wait timeout must be above 0 and shorter than the Redis command timeout ({commandTimeout.TotalMilliseconds:0} ms), or the client gives up before WAIT answers.");
         }
+    }
+
+    /// <summary>
+    /// Connects a store's main connection and, with <paramref name="acks"/>, a second one for the writes followed by
+    /// WAIT (WAIT blocks the connection it runs on and must follow the write on that same connection).
+    /// </summary>
+    internal static (ConnectionMultiplexer Main, ConnectionMultiplexer? Durable) Connect(string configuration, RedisConnectionOptions connection, RedisReplicaAcks? acks)
+    {
+        acks?.Validate(connection.Timeout);
+        var main = ConnectionMultiplexer.Connect(connection.Configure(configuration));
+        try
+        {
+            return (main, acks is null ? null : ConnectionMultiplexer.Connect(connection.Configure(configuration)));
+        }
+        catch
+        {
+            main.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// WAIT on <paramref name="server"/> (the node that took the write, through the connection that wrote it): null when
+    /// enough replicas acknowledged, else what fell short ("0 of 1 acknowledged within 500 ms") for the caller's error.
+    /// </summary>
+    internal async Task<string?> UnconfirmedAsync(IServer server)
+    {
+        var acked = (long)await server.ExecuteAsync("WAIT", [Replicas, (long)Timeout.TotalMilliseconds]).ConfigureAwait(false);
+        return acked >= Replicas ? null : $"{acked} of {Replicas} acknowledged within {Timeout.TotalMilliseconds:0} ms";
     }
 }
