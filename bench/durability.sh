@@ -41,7 +41,7 @@ fsync() { redis-cli -p "$primary" config set appendfsync "$1" >/dev/null; redis-
 results="$work/results.txt"
 for mode in always everysec; do
   fsync "$mode"
-  rps=$(timeout 120 redis-benchmark -p "$primary" -c "$c" -n 20000 -r 100000 --csv -t set | awk -F'"' 'NR > 1 { print $4 }' | tail -1)
+  rps=$(redis_bench "$primary" "$c" 20000 -t set)
   printf 'SET\t%s\t%s\n' "$mode" "$rps" | tee -a "$results"
 done
 redis-cli -p "$primary" flushall >/dev/null

@@ -22,6 +22,12 @@ bench_build() {
   bench_dll="$root/bench/CredBroker.Bench/bin/Release/net10.0/CredBroker.Bench.dll"
 }
 
+# redis-benchmark: port, clients, requests, then the test (e.g. -t set); prints requests per second.
+redis_bench() {
+  local port=$1 clients=$2 requests=$3; shift 3
+  timeout 120 redis-benchmark -p "$port" -c "$clients" -n "$requests" -r 100000 --csv "$@" | awk -F'"' 'NR > 1 { print $4 }' | tail -1
+}
+
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 wait_http() { # url, seconds

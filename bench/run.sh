@@ -86,21 +86,18 @@ until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do
   kill -0 "$redis_pid" || { cat "$work/redis.log"; exit 1; }
   sleep 0.05
 done
-rb() { timeout 90 redis-benchmark -p "$redis_port" -c 16 -n 20000 -r 100000 --csv "$@" | awk -F'"' 'NR > 1 { print $4 }' | tail -1; }
-set_rps=$(rb -t set)
-get_rps=$(rb -t get)
-eval_rps=$(rb EVAL "redis.call('HSET', KEYS[1], 'state', 'active'); return 1" 1 'bench:{__rand_int__}')
+rb() { redis_bench "$redis_port" "$@"; }
+set_rps=$(rb 16 20000 -t set)
+get_rps=$(rb 16 20000 -t get)
+eval_rps=$(rb 16 20000 EVAL "redis.call('HSET', KEYS[1], 'state', 'active'); return 1" 1 'bench:{__rand_int__}')
 echo "REDIS set=$set_rps get=$get_rps eval=$eval_rps" | tee -a "$results"
 # The durable-write limit at each concurrency the broker is driven at (same fsync setting), and at 16
 # with everysec for the everysec comparison row: write_efficiency divides the mint rate by these.
-rbset() { # clients, requests
-  timeout 120 redis-benchmark -p "$redis_port" -c "$1" -n "$2" -r 100000 --csv -t set | awk -F'"' 'NR > 1 { print $4 }' | tail -1
-}
 for c in $levels; do
-  echo "REDISSET concurrency=$c fsync=always rps=$(rbset "$c" $((c < 16 ? 3000 : 20000)))" | tee -a "$results"
+  echo "REDISSET concurrency=$c fsync=always rps=$(rb "$c" $((c < 16 ? 3000 : 20000)) -t set)" | tee -a "$results"
 done
 redis-cli -p "$redis_port" config set appendfsync everysec >/dev/null
-echo "REDISSET concurrency=16 fsync=everysec rps=$(rbset 16 20000)" | tee -a "$results"
+echo "REDISSET concurrency=16 fsync=everysec rps=$(rb 16 20000 -t set)" | tee -a "$results"
 redis-cli -p "$redis_port" config set appendfsync always >/dev/null
 redis-cli -p "$redis_port" flushall >/dev/null
 redis-cli -p "$redis_port" config resetstat >/dev/null
