@@ -219,7 +219,7 @@ public sealed partial class TaskBroker(
         }
 
         var result = await StoreCall.Run(() => store.CompleteAsync(leaseId, caller.AgentId, time.GetUtcNow(), expectedGeneration: null, cancellationToken));
-        var ended = result.Lease is { } lease && lease.AgentId == caller.AgentId ? lease : throw NotFound(leaseId);
+        var ended = result.Lease ?? throw NotFound(leaseId);
         await _cascade.EndDescendantsAsync(ended, result.Children, cancellationToken);
         await audit.RaiseAsync(Completed(caller, ended, result.Outcome == TransitionOutcome.Applied), cancellationToken);
         return ended;
