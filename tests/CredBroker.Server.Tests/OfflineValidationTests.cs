@@ -52,7 +52,7 @@ public sealed class OfflineValidationTests
             var watch = Stopwatch.StartNew();
             while (validator.Validate(begun.AccessToken, DateTimeOffset.UtcNow).Error != TokenErrors.Revoked)
             {
-                Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)), $"revocation {i} did not reach the validator");
+                Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)), $"revocation {i} did not reach the validator (a generous bound: latency is measured in bench/)");
                 await Task.Delay(1);
             }
 
