@@ -158,14 +158,20 @@ public sealed partial class ConsoleListenerTests
         var token = await TokenAsync(client, "/agents");
         using (var real = await client.PostAsync("/agents/dev-agent/quarantine", new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = token, ["reason"] = "console test" })))
         {
-            Assert.That(real.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-            Assert.That(await real.Content.ReadAsStringAsync(), Does.Contain("dev-agent is quarantined"));
+            // Post/Redirect/Get: the result page is a GET (a refresh does not send the action again) that shows the message once.
+            Assert.That((real.StatusCode, real.Headers.Location?.ToString()), Is.EqualTo((HttpStatusCode.SeeOther, "/agents")));
         }
+
+        var after = await client.GetStringAsync("/agents");
+        Assert.That(after, Does.Contain("dev-agent is quarantined").And.Contain("quarantined since"));
+        Assert.That(await client.GetStringAsync("/agents"), Does.Not.Contain("dev-agent is quarantined:"), "the message is shown once");
 
         using (var release = await client.PostAsync("/agents/dev-agent/release", new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = token })))
         {
-            Assert.That(await release.Content.ReadAsStringAsync(), Does.Contain("dev-agent is released"));
+            Assert.That(release.StatusCode, Is.EqualTo(HttpStatusCode.SeeOther));
         }
+
+        Assert.That(await client.GetStringAsync("/agents"), Does.Contain("dev-agent is released"));
 
         // A refusal of the use case is a readable message with a matching status.
         using var noReason = await client.PostAsync("/leases/l0d_nosuchlease/revoke", new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = token, ["reason"] = "x" }));

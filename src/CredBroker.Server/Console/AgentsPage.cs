@@ -18,14 +18,14 @@ internal static class AgentsPage
             var request = new QuarantineAgentRequest { AgentId = id, Reason = form["reason"].ToString() };
             var outcome = await ops.RunAsync(http, "QuarantineAgent", (s, c) => s.QuarantineAgent(request, c));
             return outcome.Ok
-                ? await RenderAsync(http, ops, policy, store, $"{id} is quarantined: {outcome.Value!.LeasesRevoked} leases revoked, no token is issued until it is released.")
+                ? Done(http, "/agents", $"{id} is quarantined: {outcome.Value!.LeasesRevoked} leases revoked, no token is issued until it is released.")
                 : await RenderAsync(http, ops, policy, store, outcome.Refusal, error: true, status: outcome.HttpStatus);
         });
         console.MapPost("/agents/{id}/release", async (string id, HttpContext http, ConsoleOperations ops, PolicyHolder policy, TimedLeaseStore store) =>
         {
             var outcome = await ops.RunAsync(http, "ReleaseAgent", (s, c) => s.ReleaseAgent(new ReleaseAgentRequest { AgentId = id }, c));
             return outcome.Ok
-                ? await RenderAsync(http, ops, policy, store, outcome.Value!.Released ? $"{id} is released." : $"{id} was not quarantined.")
+                ? Done(http, "/agents", outcome.Value!.Released ? $"{id} is released." : $"{id} was not quarantined.")
                 : await RenderAsync(http, ops, policy, store, outcome.Refusal, error: true, status: outcome.HttpStatus);
         });
     }

@@ -27,7 +27,7 @@ internal static class ApprovalsPage
 
             var outcome = await ops.RunAsync(http, "DecideApproval", (s, c) => s.DecideApproval(request, c));
             return outcome.Ok
-                ? await RenderAsync(http, ops, $"Approved {id} with {string.Join(' ', outcome.Value!.Approval.GrantedScopes)}; the agent receives its token.")
+                ? Done(http, "/approvals", $"Approved {id} with {string.Join(' ', outcome.Value!.Approval.GrantedScopes)}; the agent receives its token.")
                 : await RenderAsync(http, ops, outcome.Refusal, error: true, status: outcome.HttpStatus);
         });
         console.MapPost("/approvals/{id}/deny", async (string id, HttpContext http, ConsoleOperations ops) =>
@@ -36,7 +36,7 @@ internal static class ApprovalsPage
             var request = new DecideApprovalRequest { ApprovalId = id, Verdict = DecideApprovalRequest.Types.Verdict.Deny, Reason = form["reason"].ToString() };
             var outcome = await ops.RunAsync(http, "DecideApproval", (s, c) => s.DecideApproval(request, c));
             return outcome.Ok
-                ? await RenderAsync(http, ops, $"Denied {id}: {request.Reason}")
+                ? Done(http, "/approvals", $"Denied {id}: {request.Reason}")
                 : await RenderAsync(http, ops, outcome.Refusal, error: true, status: outcome.HttpStatus);
         });
     }

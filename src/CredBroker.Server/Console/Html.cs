@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.DataProtection;
 
 namespace CredBroker.Server.WebConsole;
 
@@ -43,8 +44,58 @@ internal static class Html
     public static string Dl(params (string Term, string Html)[] rows) =>
         "<dl class=\"facts\">" + string.Concat(rows.Select(r => $"<dt>{E(r.Term)}</dt><dd>{r.Html}</dd>")) + "</dl>";
 
+    /// <summary>
+    /// Post/Redirect/Get: a state change that succeeded answers 303 to the page that shows its result, with the
+    /// message in a short-lived, encrypted, HttpOnly cookie shown once by that page; a refresh then reloads the
+    /// page instead of sending the action again. (Refusals render directly: they changed nothing.)
+    /// </summary>
+    public static IResult Done(HttpContext http, string location, string message)
+    {
+        http.Response.Cookies.Append(FlashCookie(http), Flash(http).Protect(message), new CookieOptions
+        {
+            HttpOnly = true,
+            Secure = http.Request.IsHttps,
+            SameSite = SameSiteMode.Lax,
+            Path = "/",
+            MaxAge = TimeSpan.FromMinutes(1),
+        });
+        http.Response.Headers.Location = location;
+        return Results.StatusCode(StatusCodes.Status303SeeOther);
+    }
+
+    /// <summary>The message a <see cref="Done"/> left for this page, once (removed as it is read); null when none or tampered with.</summary>
+    private static string? TakeFlash(HttpContext http)
+    {
+        var name = FlashCookie(http);
+        if (!http.Request.Cookies.TryGetValue(name, out var value) || string.IsNullOrEmpty(value))
+        {
+            return null;
+        }
+
+        http.Response.Cookies.Delete(name, new CookieOptions { Path = "/", Secure = http.Request.IsHttps });
+        try
+        {
+            return Flash(http).Unprotect(value);
+        }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            return null;
+        }
+    }
+
+    // __Host- cookies must be Secure, path /, no domain: only over TLS (as the session and anti-forgery cookies).
+    private static string FlashCookie(HttpContext http) => http.Request.IsHttps ? "__Host-credbroker-flash" : "credbroker-flash";
+
+    private static IDataProtector Flash(HttpContext http) =>
+        http.RequestServices.GetRequiredService<IDataProtectionProvider>().CreateProtector("CredBroker.Console.Flash");
+
     public static IResult Page(HttpContext http, string title, string body, string? message = null, bool error = false, int status = StatusCodes.Status200OK)
     {
+        if (message is null && http.Request.Method == HttpMethods.Get)
+        {
+            message = TakeFlash(http);
+        }
+
         var user = ConsoleUser.From(http.User);
         var path = http.Request.Path.Value ?? "/";
         var page = new StringBuilder();

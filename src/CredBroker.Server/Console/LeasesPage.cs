@@ -19,7 +19,7 @@ internal static class LeasesPage
             var request = new RevokeLeaseRequest { LeaseId = id, Reason = form["reason"].ToString() };
             var outcome = await ops.RunAsync(http, "RevokeLease", (s, c) => s.RevokeLease(request, c));
             return outcome.Ok
-                ? await DetailAsync(id, http, ops, outcome.Value!.Changed ? $"Lease {id} revoked: every token minted under it stops working." : $"Lease {id} had already ended ({outcome.Value.Lease.State}).")
+                ? Done(http, "/leases/" + U(id), outcome.Value!.Changed ? $"Lease {id} revoked: every token minted under it stops working." : $"Lease {id} had already ended ({outcome.Value.Lease.State}).")
                 : await DetailAsync(id, http, ops, outcome.Refusal, error: true, status: outcome.HttpStatus);
         });
     }

@@ -64,7 +64,7 @@ internal static class PolicyPage
 
             var r = outcome.Value!;
             return r.Applied
-                ? Render(http, policy, null, null, $"Policy reloaded: version {r.Version}, {r.Agents} agents.", StatusCodes.Status200OK, error: false)
+                ? Done(http, "/policy", $"Policy reloaded: version {r.Version}, {r.Agents} agents.")
                 : Render(http, policy, null, null, "The policy file was not applied (the previous policy stays): " + string.Join("; ", r.Errors.Select(e => $"{e.File}:{e.Line}:{e.Column} {e.Message}")), StatusCodes.Status200OK);
         });
     }
