@@ -89,9 +89,10 @@ internal static class HotAgentBenchmarks
         var workers = Enumerable.Range(0, concurrency).Select(w => Task.Run(async () =>
         {
             var result = new Worker();
-            var agent = agents[w % agents.Length];
             for (var i = 0; Volatile.Read(ref phase) != 2; i++)
             {
+                // Each worker takes the layout's agents in turn, so every agent gets an equal share whatever the concurrency.
+                var agent = agents[(w + i) % agents.Length];
                 var counted = Volatile.Read(ref phase) == 1;
                 var now = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
                 var lease = Lease(agent, $"{run}-{w}-{i}", now);
