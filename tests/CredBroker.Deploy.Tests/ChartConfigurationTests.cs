@@ -101,7 +101,7 @@ public sealed class ChartConfigurationTests
         "--set", "redis.mode=cluster", "--set", "redis.cluster.nodes={redis-0.data.svc:6379}",
         "--set", "redis.waitReplicas=1", "--set", "redis.waitTimeout=00:00:00.500", "--set", "redis.waitForLeaseWrites=true",
         "--set", "clock.source=system", "--set", "clock.syncInterval=00:00:02", "--set", "clock.warnSkew=00:00:00.250",
-        "--set", "audit.maxBatch=64", "--set", "audit.checkpointInterval=500", "--set", "audit.maxRecords=10000000", "--set", "audit.maxAge=90.00:00:00",
+        "--set", "audit.followPollInterval=00:00:01", "--set", "audit.refusalWindow=00:00:30", "--set", "audit.maxBatch=64", "--set", "audit.checkpointInterval=500", "--set", "audit.maxRecords=10000000", "--set", "audit.maxAge=90.00:00:00",
         "--set", "audit.checkpointKey.existingSecret=audit-checkpoint", "--set", "audit.checkpointKey.key=hmac",
         "--set", "dpop.enabled=false", "--set", "dpop.agentUris={https://credbroker.example.com:5401}", "--set", "dpop.maxProofAge=00:00:30",
         "--set", "dpop.maxProofFuture=00:00:02", "--set", "dpop.maxProofSize=2048", "--set", "dpop.algorithms={ES256,PS256}",
@@ -124,6 +124,7 @@ public sealed class ChartConfigurationTests
         Assert.That(options.Clock.Problems(), Is.Empty);
         Assert.That((options.Audit.MaxBatch, options.Audit.CheckpointInterval, options.Audit.MaxRecords, options.Audit.MaxAge), Is.EqualTo((64, 500, 10_000_000L, (TimeSpan?)TimeSpan.FromDays(90))));
         Assert.That(options.Audit.CheckpointKeyFile, Is.EqualTo("/etc/credbroker/audit-checkpoint/checkpoint-key"));
+        Assert.That((options.Audit.FollowPollInterval, options.Audit.RefusalWindow), Is.EqualTo((TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30))));
         Assert.That((options.Dpop.Enabled, options.Dpop.MaxProofAge, options.Dpop.MaxProofFuture, options.Dpop.MaxProofSize),
             Is.EqualTo((false, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(2), 2048)));
         Assert.That(options.Dpop.AgentUris, Is.EqualTo(new[] { "https://credbroker.example.com:5401" }));
@@ -150,6 +151,21 @@ public sealed class ChartConfigurationTests
     }
 
     [Test]
+    public void ConsoleSessionAndWebhookDelivery_ReachTheBrokersConfiguration()
+    {
+        var options = Bind(RenderedChart.Render([.. HelmChartTests.ConsoleValues,
+            "--set", "console.sessionLifetime=02:00:00", "--set", "console.webhooks.queueCapacity=50", "--set", "console.webhooks.maxAttempts=3",
+            "--set", "console.webhooks.initialBackoff=00:00:02", "--set", "console.webhooks.maxBackoff=00:01:00", "--set", "console.webhooks.timeout=00:00:05"]));
+        var webhooks = options.Console.Webhooks;
+
+        Assert.That(options.Console.SessionLifetime, Is.EqualTo(TimeSpan.FromHours(2)));
+        Assert.That((webhooks.QueueCapacity, webhooks.MaxAttempts, webhooks.InitialBackoff, webhooks.MaxBackoff, webhooks.Timeout),
+            Is.EqualTo((50, 3, TimeSpan.FromSeconds(2), TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(5))));
+        Assert.That(webhooks.Endpoints.Single().SecretFile, Is.EqualTo("/etc/credbroker/webhooks/0/secret"));
+        Assert.That(options.ProductionProblems(), Is.Empty);
+    }
+
+    [Test]
     public void NewerOptions_Defaults_AreTheBrokersDefaults()
     {
         var defaults = new BrokerOptions();
@@ -161,6 +177,10 @@ public sealed class ChartConfigurationTests
         Assert.That((options.Dpop.Enabled, options.Dpop.MaxProofAge, options.Dpop.AgentUris.Count), Is.EqualTo((defaults.Dpop.Enabled, defaults.Dpop.MaxProofAge, 0)));
         Assert.That((options.Ssf.Enabled, options.Ssf.Receivers.Count, options.Ssf.MaxEventsPerPoll), Is.EqualTo((defaults.Ssf.Enabled, 0, defaults.Ssf.MaxEventsPerPoll)));
         Assert.That(options.Redis.WaitForLeaseWrites, Is.False);
+        Assert.That((options.Audit.FollowPollInterval, options.Audit.RefusalWindow), Is.EqualTo((defaults.Audit.FollowPollInterval, defaults.Audit.RefusalWindow)));
+        var console = Bind(RenderedChart.Render(HelmChartTests.ConsoleValues)).Console;
+        Assert.That((console.SessionLifetime, console.Webhooks.QueueCapacity, console.Webhooks.MaxAttempts, console.Webhooks.Timeout),
+            Is.EqualTo((defaults.Console.SessionLifetime, defaults.Console.Webhooks.QueueCapacity, defaults.Console.Webhooks.MaxAttempts, defaults.Console.Webhooks.Timeout)));
     }
 
     [Test]

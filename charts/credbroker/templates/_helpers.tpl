@@ -150,9 +150,16 @@ app.kubernetes.io/part-of: credbroker
 {{- if $v.console.oidc.clientSecretName }}{{ $_ := set $oidc "ClientSecretFile" "/etc/credbroker/console-oidc/client-secret" }}{{ end }}
 {{- $console := dict "Oidc" $oidc }}
 {{- with $v.console.publicUrl }}{{ $_ := set $console "PublicUrl" . }}{{ end }}
+{{- with $v.console.sessionLifetime }}{{ $_ := set $console "SessionLifetime" . }}{{ end }}
 {{- $hooks := list }}
 {{- range $i, $e := $v.console.webhooks.endpoints }}{{ $hooks = append $hooks (dict "Url" $e.url "SecretFile" (printf "/etc/credbroker/webhooks/%d/secret" $i)) }}{{ end }}
-{{- $_ := set $console "Webhooks" (dict "Endpoints" $hooks) }}
+{{- $webhooks := dict "Endpoints" $hooks }}
+{{- with $v.console.webhooks.queueCapacity }}{{ $_ := set $webhooks "QueueCapacity" (int .) }}{{ end }}
+{{- with $v.console.webhooks.maxAttempts }}{{ $_ := set $webhooks "MaxAttempts" (int .) }}{{ end }}
+{{- with $v.console.webhooks.initialBackoff }}{{ $_ := set $webhooks "InitialBackoff" . }}{{ end }}
+{{- with $v.console.webhooks.maxBackoff }}{{ $_ := set $webhooks "MaxBackoff" . }}{{ end }}
+{{- with $v.console.webhooks.timeout }}{{ $_ := set $webhooks "Timeout" . }}{{ end }}
+{{- $_ := set $console "Webhooks" $webhooks }}
 {{- $_ := set $cb "Console" $console }}
 {{- end }}
 {{- $clock := dict "Source" $v.clock.source }}
@@ -160,6 +167,8 @@ app.kubernetes.io/part-of: credbroker
 {{- with $v.clock.warnSkew }}{{ $_ := set $clock "WarnSkew" . }}{{ end }}
 {{- $_ := set $cb "Clock" $clock }}
 {{- $audit := dict }}
+{{- with $v.audit.followPollInterval }}{{ $_ := set $audit "FollowPollInterval" . }}{{ end }}
+{{- with $v.audit.refusalWindow }}{{ $_ := set $audit "RefusalWindow" . }}{{ end }}
 {{- with $v.audit.maxBatch }}{{ $_ := set $audit "MaxBatch" (int .) }}{{ end }}
 {{- with $v.audit.checkpointInterval }}{{ $_ := set $audit "CheckpointInterval" (int .) }}{{ end }}
 {{- with $v.audit.maxRecords }}{{ $_ := set $audit "MaxRecords" (int64 .) }}{{ end }}
