@@ -101,6 +101,7 @@ public sealed class ChartConfigurationTests
         "--set", "redis.mode=cluster", "--set", "redis.cluster.nodes={redis-0.data.svc:6379}",
         "--set", "redis.waitReplicas=1", "--set", "redis.waitTimeout=00:00:00.500", "--set", "redis.waitForLeaseWrites=true",
         "--set", "clock.source=system", "--set", "clock.syncInterval=00:00:02", "--set", "clock.warnSkew=00:00:00.250",
+        "--set", "audit.redis.nodes={audit-redis-0.data.svc:26379,audit-redis-1.data.svc:26379}", "--set", "audit.redis.serviceName=audit",
         "--set", "audit.followPollInterval=00:00:01", "--set", "audit.refusalWindow=00:00:30", "--set", "audit.maxBatch=64", "--set", "audit.checkpointInterval=500", "--set", "audit.maxRecords=10000000", "--set", "audit.maxAge=90.00:00:00",
         "--set", "audit.checkpointKey.existingSecret=audit-checkpoint", "--set", "audit.checkpointKey.key=hmac",
         "--set", "dpop.enabled=false", "--set", "dpop.agentUris={https://credbroker.example.com:5401}", "--set", "dpop.maxProofAge=00:00:30",
@@ -125,6 +126,8 @@ public sealed class ChartConfigurationTests
         Assert.That((options.Audit.MaxBatch, options.Audit.CheckpointInterval, options.Audit.MaxRecords, options.Audit.MaxAge), Is.EqualTo((64, 500, 10_000_000L, (TimeSpan?)TimeSpan.FromDays(90))));
         Assert.That(options.Audit.CheckpointKeyFile, Is.EqualTo("/etc/credbroker/audit-checkpoint/checkpoint-key"));
         Assert.That((options.Audit.FollowPollInterval, options.Audit.RefusalWindow), Is.EqualTo((TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30))));
+        Assert.That(options.Audit.RedisConfiguration, Is.EqualTo("audit-redis-0.data.svc:26379,audit-redis-1.data.svc:26379,serviceName=audit"));
+        Assert.That(options.Redis.Configuration, Is.EqualTo("redis-0.data.svc:6379"));
         Assert.That((options.Dpop.Enabled, options.Dpop.MaxProofAge, options.Dpop.MaxProofFuture, options.Dpop.MaxProofSize),
             Is.EqualTo((false, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(2), 2048)));
         Assert.That(options.Dpop.AgentUris, Is.EqualTo(new[] { "https://credbroker.example.com:5401" }));
@@ -148,6 +151,17 @@ public sealed class ChartConfigurationTests
         Assert.That((string?)volumes["ssf-receiver-0"]["secret"]!["secretName"], Is.EqualTo("orders-ssf"));
         Assert.That((string?)volumes["ssf-receiver-0"]["secret"]!["items"]![0]!["key"], Is.EqualTo("secret"));
         Assert.That((string?)volumes["ssf-receiver-1"]["secret"]!["items"]![0]!["key"], Is.EqualTo("token"));
+    }
+
+    [Test]
+    public void AuditChainOnItsOwnRedis_GetsTheSameTlsAndOptions_WithItsOwnServerName()
+    {
+        string Audit(params string[] extra) =>
+            Bind(RenderedChart.Render(["-f", RenderedChart.ProductionValues, "--set", "audit.redis.nodes={audit-redis.data.svc:6379}", .. extra])).Audit.RedisConfiguration!;
+
+        Assert.That(Audit(), Is.EqualTo("audit-redis.data.svc:6379,ssl=true,sslHost=redis-cluster.data.svc,connectTimeout=2000"));
+        Assert.That(Audit("--set", "audit.redis.tlsServerName=audit-redis.data.svc"), Is.EqualTo("audit-redis.data.svc:6379,ssl=true,sslHost=audit-redis.data.svc,connectTimeout=2000"));
+        Assert.That(Audit(), Does.Not.Contain("password"));
     }
 
     [Test]
@@ -177,6 +191,7 @@ public sealed class ChartConfigurationTests
         Assert.That((options.Dpop.Enabled, options.Dpop.MaxProofAge, options.Dpop.AgentUris.Count), Is.EqualTo((defaults.Dpop.Enabled, defaults.Dpop.MaxProofAge, 0)));
         Assert.That((options.Ssf.Enabled, options.Ssf.Receivers.Count, options.Ssf.MaxEventsPerPoll), Is.EqualTo((defaults.Ssf.Enabled, 0, defaults.Ssf.MaxEventsPerPoll)));
         Assert.That(options.Redis.WaitForLeaseWrites, Is.False);
+        Assert.That(options.Audit.RedisConfiguration, Is.Null, "the audit chain shares the lease store's Redis unless audit.redis.nodes is set");
         Assert.That((options.Audit.FollowPollInterval, options.Audit.RefusalWindow), Is.EqualTo((defaults.Audit.FollowPollInterval, defaults.Audit.RefusalWindow)));
         var console = Bind(RenderedChart.Render(HelmChartTests.ConsoleValues)).Console;
         Assert.That((console.SessionLifetime, console.Webhooks.QueueCapacity, console.Webhooks.MaxAttempts, console.Webhooks.Timeout),

@@ -167,6 +167,16 @@ app.kubernetes.io/part-of: credbroker
 {{- with $v.clock.warnSkew }}{{ $_ := set $clock "WarnSkew" . }}{{ end }}
 {{- $_ := set $cb "Clock" $clock }}
 {{- $audit := dict }}
+{{- with $v.audit.redis.nodes }}
+{{- $auditRedis := . }}
+{{- with $v.audit.redis.serviceName }}{{ $auditRedis = append $auditRedis (printf "serviceName=%s" .) }}{{ end }}
+{{- if $v.redis.tls.enabled }}
+{{- $auditRedis = append $auditRedis "ssl=true" }}
+{{- with (default $v.redis.tls.serverName $v.audit.redis.tlsServerName) }}{{ $auditRedis = append $auditRedis (printf "sslHost=%s" .) }}{{ end }}
+{{- end }}
+{{- with $v.redis.extraOptions }}{{ $auditRedis = append $auditRedis . }}{{ end }}
+{{- $_ := set $audit "RedisConfiguration" (join "," $auditRedis) }}
+{{- end }}
 {{- with $v.audit.followPollInterval }}{{ $_ := set $audit "FollowPollInterval" . }}{{ end }}
 {{- with $v.audit.refusalWindow }}{{ $_ := set $audit "RefusalWindow" . }}{{ end }}
 {{- with $v.audit.maxBatch }}{{ $_ := set $audit "MaxBatch" (int .) }}{{ end }}
