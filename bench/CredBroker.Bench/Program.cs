@@ -2,7 +2,7 @@ using System.Globalization;
 using CredBroker.Bench;
 using CredBroker.Bench.Mint;
 
-// Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases|validation|propagation|ssf-propagation|audit|policy [--leases 100000] [--count 1000] [--write docs/benchmarks.md]
+// Usage: dotnet run -c Release --project bench/CredBroker.Bench -- leases|validation|propagation|ssf-propagation|audit|scripts|hot-agent|policy [--leases 100000] [--count 1000] [--write docs/benchmarks.md]
 // The mint comparison (bench/run.sh drives these): mint-setup, mint-load, mint-report.
 var arguments = args.ToList();
 var scenario = arguments.FirstOrDefault() ?? "leases";
@@ -112,8 +112,17 @@ switch (scenario)
         }
 
         return 0;
+    case "hot-agent":
+        var hot = await HotAgentBenchmarks.RunAsync(Option(arguments, "--concurrency", 48), Option(arguments, "--seconds", 3), Option(arguments, "--rounds", 3), Console.Out);
+        if (write is not null)
+        {
+            BenchmarkReport.WriteSection(write, "hot-agent", hot);
+            Console.WriteLine($"wrote the 'hot-agent' section of {write}");
+        }
+
+        return 0;
     default:
-        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation, propagation, ssf-propagation, audit, policy, mint-setup, mint-load, mint-report");
+        Console.Error.WriteLine($"unknown scenario '{scenario}'; scenarios: leases, validation, propagation, ssf-propagation, audit, scripts, hot-agent, policy, mint-setup, mint-load, mint-report");
         return 2;
 }
 

@@ -39,6 +39,8 @@ public sealed class ChartConfigurationTests
         Assert.That(options.Operators.Issuers.Single().SubjectClaim, Is.EqualTo("email"));
         Assert.That(options.Leases.SweepInterval, Is.EqualTo(TimeSpan.FromMilliseconds(200)));
         Assert.That(options.Leases.RevocationRetention, Is.EqualTo(TimeSpan.FromMinutes(121)));
+        Assert.That(options.Audit.CheckpointKeyFile, Is.EqualTo("/etc/credbroker/audit-checkpoint/checkpoint-key"));
+        Assert.That(options.Dpop.AgentUris, Is.EqualTo(new[] { "https://credbroker.example.com:5401" }));
     }
 
     [Test]
@@ -70,6 +72,7 @@ public sealed class ChartConfigurationTests
 
         yield return Case("redis sentinel, ACL user, WAIT", SentinelValues);
         yield return Case("web console with webhooks", HelmChartTests.ConsoleValues);
+        yield return Case("clock, audit, DPoP, SSF, WAIT for lease writes", NewerOptionValues);
     }
 
     private static readonly string[] SentinelValues =
@@ -92,12 +95,126 @@ public sealed class ChartConfigurationTests
             Does.Contain("redis.sentinel.serviceName"));
     }
 
+    /// <summary>Every option the chart exposes for CredBroker:Clock, Audit, Dpop, Ssf and Redis:WaitForLeaseWrites, set away from its default.</summary>
+    internal static readonly string[] NewerOptionValues =
+    [
+        "--set", "redis.mode=cluster", "--set", "redis.cluster.nodes={redis-0.data.svc:6379}",
+        "--set", "redis.waitReplicas=1", "--set", "redis.waitTimeout=00:00:00.500", "--set", "redis.waitForLeaseWrites=true",
+        "--set", "clock.source=system", "--set", "clock.syncInterval=00:00:02", "--set", "clock.warnSkew=00:00:00.250",
+        "--set", "audit.redis.nodes={audit-redis-0.data.svc:26379,audit-redis-1.data.svc:26379}", "--set", "audit.redis.serviceName=audit",
+        "--set", "audit.followPollInterval=00:00:01", "--set", "audit.refusalWindow=00:00:30", "--set", "audit.maxBatch=64", "--set", "audit.checkpointInterval=500", "--set", "audit.maxRecords=10000000", "--set", "audit.maxAge=90.00:00:00",
+        "--set", "audit.checkpointKey.existingSecret=audit-checkpoint", "--set", "audit.checkpointKey.key=hmac",
+        "--set", "dpop.enabled=false", "--set", "dpop.agentUris={https://credbroker.example.com:5401}", "--set", "dpop.maxProofAge=00:00:30",
+        "--set", "dpop.maxProofFuture=00:00:02", "--set", "dpop.maxProofSize=2048", "--set", "dpop.algorithms={ES256,PS256}",
+        "--set", "ssf.enabled=false", "--set", "ssf.receivers[0].id=orders-api", "--set", "ssf.receivers[0].secretName=orders-ssf",
+        "--set", "ssf.receivers[1].id=billing", "--set", "ssf.receivers[1].audience=https://billing.example.com", "--set", "ssf.receivers[1].secretName=billing-ssf",
+        "--set", "ssf.receivers[1].secretKey=token", "--set", "ssf.maxLongPoll=00:01:00", "--set", "ssf.maxEventsPerPoll=100",
+        "--set", "ssf.pushTimeout=00:00:05", "--set", "ssf.pushRetryInitial=00:00:01", "--set", "ssf.pushRetryMax=00:01:00",
+        "--set", "ssf.streamRefreshInterval=00:00:05", "--set", "ssf.allowHttpPushEndpoints=true", "--set", "ssf.maxStreamsPerReceiver=2",
+    ];
+
+    [Test]
+    public void NewerOptions_ReachTheBrokersConfiguration()
+    {
+        var chart = RenderedChart.Render(NewerOptionValues);
+        var options = Bind(chart);
+
+        Assert.That((options.Redis.WaitReplicas, options.Redis.WaitTimeout, options.Redis.WaitForLeaseWrites), Is.EqualTo((1, TimeSpan.FromMilliseconds(500), true)));
+        Assert.That(options.Redis.Problems(), Is.Empty);
+        Assert.That((options.Clock.Source, options.Clock.SyncInterval, options.Clock.WarnSkew), Is.EqualTo(("system", TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(250))));
+        Assert.That(options.Clock.Problems(), Is.Empty);
+        Assert.That((options.Audit.MaxBatch, options.Audit.CheckpointInterval, options.Audit.MaxRecords, options.Audit.MaxAge), Is.EqualTo((64, 500, 10_000_000L, (TimeSpan?)TimeSpan.FromDays(90))));
+        Assert.That(options.Audit.CheckpointKeyFile, Is.EqualTo("/etc/credbroker/audit-checkpoint/checkpoint-key"));
+        Assert.That((options.Audit.FollowPollInterval, options.Audit.RefusalWindow), Is.EqualTo((TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30))));
+        Assert.That(options.Audit.RedisConfiguration, Is.EqualTo("audit-redis-0.data.svc:26379,audit-redis-1.data.svc:26379,serviceName=audit"));
+        Assert.That(options.Redis.Configuration, Is.EqualTo("redis-0.data.svc:6379"));
+        Assert.That((options.Dpop.Enabled, options.Dpop.MaxProofAge, options.Dpop.MaxProofFuture, options.Dpop.MaxProofSize),
+            Is.EqualTo((false, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(2), 2048)));
+        Assert.That(options.Dpop.AgentUris, Is.EqualTo(new[] { "https://credbroker.example.com:5401" }));
+        Assert.That(options.Dpop.Algorithms, Is.EqualTo(new[] { "ES256", "PS256" }));
+        Assert.That(options.DpopProblems(), Is.Empty);
+        Assert.That(options.Ssf.Enabled, Is.False);
+        Assert.That(options.Ssf.Receivers.Select(r => (r.Id, r.Audience, r.SecretFile)), Is.EqualTo(new[]
+        {
+            ("orders-api", (string?)null, "/etc/credbroker/ssf/0/secret"),
+            ("billing", "https://billing.example.com", "/etc/credbroker/ssf/1/secret"),
+        }));
+        Assert.That((options.Ssf.MaxLongPoll, options.Ssf.MaxEventsPerPoll, options.Ssf.PushTimeout, options.Ssf.PushRetryInitial, options.Ssf.PushRetryMax),
+            Is.EqualTo((TimeSpan.FromMinutes(1), 100, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(1))));
+        Assert.That((options.Ssf.StreamRefreshInterval, options.Ssf.AllowHttpPushEndpoints, options.Ssf.MaxStreamsPerReceiver), Is.EqualTo((TimeSpan.FromSeconds(5), true, 2)));
+        Assert.That(options.Ssf.Problems(), Is.Empty);
+
+        // The secrets come from the named Kubernetes Secrets as files; no value of them is in the chart's configuration.
+        var volumes = chart.PodSpec["volumes"]!.AsArray().ToDictionary(v => (string)v!["name"]!, v => v!);
+        Assert.That((string?)volumes["audit-checkpoint"]["secret"]!["secretName"], Is.EqualTo("audit-checkpoint"));
+        Assert.That((string?)volumes["audit-checkpoint"]["secret"]!["items"]![0]!["key"], Is.EqualTo("hmac"));
+        Assert.That((string?)volumes["ssf-receiver-0"]["secret"]!["secretName"], Is.EqualTo("orders-ssf"));
+        Assert.That((string?)volumes["ssf-receiver-0"]["secret"]!["items"]![0]!["key"], Is.EqualTo("secret"));
+        Assert.That((string?)volumes["ssf-receiver-1"]["secret"]!["items"]![0]!["key"], Is.EqualTo("token"));
+    }
+
+    [Test]
+    public void AuditChainOnItsOwnRedis_GetsTheSameTlsAndOptions_WithItsOwnServerName()
+    {
+        string Audit(params string[] extra) =>
+            Bind(RenderedChart.Render(["-f", RenderedChart.ProductionValues, "--set", "audit.redis.nodes={audit-redis.data.svc:6379}", .. extra])).Audit.RedisConfiguration!;
+
+        Assert.That(Audit(), Is.EqualTo("audit-redis.data.svc:6379,ssl=true,sslHost=redis-cluster.data.svc,connectTimeout=2000"));
+        Assert.That(Audit("--set", "audit.redis.tlsServerName=audit-redis.data.svc"), Is.EqualTo("audit-redis.data.svc:6379,ssl=true,sslHost=audit-redis.data.svc,connectTimeout=2000"));
+        Assert.That(Audit(), Does.Not.Contain("password"));
+    }
+
+    [Test]
+    public void ConsoleSessionAndWebhookDelivery_ReachTheBrokersConfiguration()
+    {
+        var options = Bind(RenderedChart.Render([.. HelmChartTests.ConsoleValues,
+            "--set", "console.sessionLifetime=02:00:00", "--set", "console.webhooks.queueCapacity=50", "--set", "console.webhooks.maxAttempts=3",
+            "--set", "console.webhooks.initialBackoff=00:00:02", "--set", "console.webhooks.maxBackoff=00:01:00", "--set", "console.webhooks.timeout=00:00:05"]));
+        var webhooks = options.Console.Webhooks;
+
+        Assert.That(options.Console.SessionLifetime, Is.EqualTo(TimeSpan.FromHours(2)));
+        Assert.That((webhooks.QueueCapacity, webhooks.MaxAttempts, webhooks.InitialBackoff, webhooks.MaxBackoff, webhooks.Timeout),
+            Is.EqualTo((50, 3, TimeSpan.FromSeconds(2), TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(5))));
+        Assert.That(webhooks.Endpoints.Single().SecretFile, Is.EqualTo("/etc/credbroker/webhooks/0/secret"));
+        Assert.That(options.ProductionProblems(), Is.Empty);
+    }
+
+    [Test]
+    public void NewerOptions_Defaults_AreTheBrokersDefaults()
+    {
+        var defaults = new BrokerOptions();
+        var options = Bind(RenderedChart.Render());
+
+        Assert.That((options.Clock.Source, options.Clock.SyncInterval), Is.EqualTo((defaults.Clock.Source, defaults.Clock.SyncInterval)));
+        Assert.That((options.Audit.MaxBatch, options.Audit.CheckpointInterval, options.Audit.MaxAge, options.Audit.CheckpointKeyFile),
+            Is.EqualTo((defaults.Audit.MaxBatch, defaults.Audit.CheckpointInterval, defaults.Audit.MaxAge, defaults.Audit.CheckpointKeyFile)));
+        Assert.That((options.Dpop.Enabled, options.Dpop.MaxProofAge, options.Dpop.AgentUris.Count), Is.EqualTo((defaults.Dpop.Enabled, defaults.Dpop.MaxProofAge, 0)));
+        Assert.That((options.Ssf.Enabled, options.Ssf.Receivers.Count, options.Ssf.MaxEventsPerPoll), Is.EqualTo((defaults.Ssf.Enabled, 0, defaults.Ssf.MaxEventsPerPoll)));
+        Assert.That(options.Redis.WaitForLeaseWrites, Is.False);
+        Assert.That(options.Audit.RedisConfiguration, Is.Null, "the audit chain shares the lease store's Redis unless audit.redis.nodes is set");
+        Assert.That((options.Audit.FollowPollInterval, options.Audit.RefusalWindow), Is.EqualTo((defaults.Audit.FollowPollInterval, defaults.Audit.RefusalWindow)));
+        var console = Bind(RenderedChart.Render(HelmChartTests.ConsoleValues)).Console;
+        Assert.That((console.SessionLifetime, console.Webhooks.QueueCapacity, console.Webhooks.MaxAttempts, console.Webhooks.Timeout),
+            Is.EqualTo((defaults.Console.SessionLifetime, defaults.Console.Webhooks.QueueCapacity, defaults.Console.Webhooks.MaxAttempts, defaults.Console.Webhooks.Timeout)));
+    }
+
+    [Test]
+    public void NewerOptions_ThatCannotWork_AreRefusedWithAMessage()
+    {
+        Assert.That(RenderedChart.TryRender("--set", "redis.waitForLeaseWrites=true").Output, Does.Contain("redis.waitForLeaseWrites needs redis.waitReplicas"));
+        Assert.That(RenderedChart.TryRender("--set", "ssf.receivers[0].id=orders-api").Output, Does.Contain("secretName"));
+        Assert.That(RenderedChart.TryRender("--set", "clock.source=ntp").Output, Does.Contain("/clock/source"));
+        Assert.That(RenderedChart.TryRender("--set", "audit.maxBatch=5000").Output, Does.Contain("maxBatch"));
+        Assert.That(RenderedChart.TryRender("--set", "dpop.agentUris={https://cb.example.com/?x=1}").Output, Does.Contain("agentUris"));
+    }
+
     public static IEnumerable<TestCaseData> MountCases()
     {
         yield return Case("default values");
         yield return Case("production values", "-f", RenderedChart.ProductionValues);
         yield return Case("existing agents ConfigMap", "--set", "agents.existingConfigMap=my-agents", "--set", "agents.existingConfigMapKey=team.yaml");
         yield return Case("web console with webhooks", HelmChartTests.ConsoleValues);
+        yield return Case("audit checkpoint key and SSF receivers", NewerOptionValues);
     }
 
     [TestCaseSource(nameof(KeyCases))]
@@ -136,6 +253,8 @@ public sealed class ChartConfigurationTests
         files.AddRange(options.Identity.Issuers.Concat(options.Operators.Issuers).Select(i => i.JwksFile));
         files.Add(options.Console.Oidc.ClientSecretFile);
         files.AddRange(options.Console.Webhooks.Endpoints.Select(e => e.SecretFile));
+        files.Add(options.Audit.CheckpointKeyFile);
+        files.AddRange(options.Ssf.Receivers.Select(r => r.SecretFile));
 
         foreach (var file in files.OfType<string>())
         {

@@ -12,6 +12,7 @@ public sealed class HelmChartTests
     {
         yield return new TestCaseData((object)Array.Empty<string>()).SetArgDisplayNames("default values");
         yield return new TestCaseData((object)Production).SetArgDisplayNames("production values");
+        yield return new TestCaseData((object)ChartConfigurationTests.NewerOptionValues).SetArgDisplayNames("clock, audit, DPoP, SSF options");
     }
 
     [TestCaseSource(nameof(ValueSets))]

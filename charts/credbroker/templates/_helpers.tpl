@@ -122,6 +122,10 @@ app.kubernetes.io/part-of: credbroker
 {{- with $v.redis.timeout }}{{ $_ := set $redis "Timeout" . }}{{ end }}
 {{- if gt (int $v.redis.waitReplicas) 0 }}{{ $_ := set $redis "WaitReplicas" (int $v.redis.waitReplicas) }}{{ end }}
 {{- with $v.redis.waitTimeout }}{{ $_ := set $redis "WaitTimeout" . }}{{ end }}
+{{- if $v.redis.waitForLeaseWrites }}
+{{- if not (gt (int $v.redis.waitReplicas) 0) }}{{ fail "redis.waitForLeaseWrites needs redis.waitReplicas > 0 (the replicas every lease write waits for)" }}{{ end }}
+{{- $_ := set $redis "WaitForLeaseWrites" true }}
+{{- end }}
 {{- $signing := dict "KeyDirectory" "/etc/credbroker/signing" }}
 {{- with $v.signingKeys.rotateEvery }}{{ $_ := set $signing "RotateEvery" . }}{{ end }}
 {{- with $v.signingKeys.publishLead }}{{ $_ := set $signing "PublishLead" . }}{{ end }}
@@ -146,11 +150,65 @@ app.kubernetes.io/part-of: credbroker
 {{- if $v.console.oidc.clientSecretName }}{{ $_ := set $oidc "ClientSecretFile" "/etc/credbroker/console-oidc/client-secret" }}{{ end }}
 {{- $console := dict "Oidc" $oidc }}
 {{- with $v.console.publicUrl }}{{ $_ := set $console "PublicUrl" . }}{{ end }}
+{{- with $v.console.sessionLifetime }}{{ $_ := set $console "SessionLifetime" . }}{{ end }}
 {{- $hooks := list }}
 {{- range $i, $e := $v.console.webhooks.endpoints }}{{ $hooks = append $hooks (dict "Url" $e.url "SecretFile" (printf "/etc/credbroker/webhooks/%d/secret" $i)) }}{{ end }}
-{{- $_ := set $console "Webhooks" (dict "Endpoints" $hooks) }}
+{{- $webhooks := dict "Endpoints" $hooks }}
+{{- with $v.console.webhooks.queueCapacity }}{{ $_ := set $webhooks "QueueCapacity" (int .) }}{{ end }}
+{{- with $v.console.webhooks.maxAttempts }}{{ $_ := set $webhooks "MaxAttempts" (int .) }}{{ end }}
+{{- with $v.console.webhooks.initialBackoff }}{{ $_ := set $webhooks "InitialBackoff" . }}{{ end }}
+{{- with $v.console.webhooks.maxBackoff }}{{ $_ := set $webhooks "MaxBackoff" . }}{{ end }}
+{{- with $v.console.webhooks.timeout }}{{ $_ := set $webhooks "Timeout" . }}{{ end }}
+{{- $_ := set $console "Webhooks" $webhooks }}
 {{- $_ := set $cb "Console" $console }}
 {{- end }}
+{{- $clock := dict "Source" $v.clock.source }}
+{{- with $v.clock.syncInterval }}{{ $_ := set $clock "SyncInterval" . }}{{ end }}
+{{- with $v.clock.warnSkew }}{{ $_ := set $clock "WarnSkew" . }}{{ end }}
+{{- $_ := set $cb "Clock" $clock }}
+{{- $audit := dict }}
+{{- with $v.audit.redis.nodes }}
+{{- $auditRedis := . }}
+{{- with $v.audit.redis.serviceName }}{{ $auditRedis = append $auditRedis (printf "serviceName=%s" .) }}{{ end }}
+{{- if $v.redis.tls.enabled }}
+{{- $auditRedis = append $auditRedis "ssl=true" }}
+{{- with (default $v.redis.tls.serverName $v.audit.redis.tlsServerName) }}{{ $auditRedis = append $auditRedis (printf "sslHost=%s" .) }}{{ end }}
+{{- end }}
+{{- with $v.redis.extraOptions }}{{ $auditRedis = append $auditRedis . }}{{ end }}
+{{- $_ := set $audit "RedisConfiguration" (join "," $auditRedis) }}
+{{- end }}
+{{- with $v.audit.followPollInterval }}{{ $_ := set $audit "FollowPollInterval" . }}{{ end }}
+{{- with $v.audit.refusalWindow }}{{ $_ := set $audit "RefusalWindow" . }}{{ end }}
+{{- with $v.audit.maxBatch }}{{ $_ := set $audit "MaxBatch" (int .) }}{{ end }}
+{{- with $v.audit.checkpointInterval }}{{ $_ := set $audit "CheckpointInterval" (int .) }}{{ end }}
+{{- with $v.audit.maxRecords }}{{ $_ := set $audit "MaxRecords" (int64 .) }}{{ end }}
+{{- with $v.audit.maxAge }}{{ $_ := set $audit "MaxAge" . }}{{ end }}
+{{- if $v.audit.checkpointKey.existingSecret }}{{ $_ := set $audit "CheckpointKeyFile" "/etc/credbroker/audit-checkpoint/checkpoint-key" }}{{ end }}
+{{- if $audit }}{{ $_ := set $cb "Audit" $audit }}{{ end }}
+{{- $dpop := dict "Enabled" $v.dpop.enabled }}
+{{- with $v.dpop.agentUris }}{{ $_ := set $dpop "AgentUris" . }}{{ end }}
+{{- with $v.dpop.maxProofAge }}{{ $_ := set $dpop "MaxProofAge" . }}{{ end }}
+{{- with $v.dpop.maxProofFuture }}{{ $_ := set $dpop "MaxProofFuture" . }}{{ end }}
+{{- with $v.dpop.maxProofSize }}{{ $_ := set $dpop "MaxProofSize" (int .) }}{{ end }}
+{{- with $v.dpop.algorithms }}{{ $_ := set $dpop "Algorithms" . }}{{ end }}
+{{- $_ := set $cb "Dpop" $dpop }}
+{{- $ssf := dict "Enabled" $v.ssf.enabled }}
+{{- $receivers := list }}
+{{- range $i, $r := $v.ssf.receivers }}
+{{- $receiver := dict "Id" $r.id "SecretFile" (printf "/etc/credbroker/ssf/%d/secret" $i) }}
+{{- with $r.audience }}{{ $_ := set $receiver "Audience" . }}{{ end }}
+{{- $receivers = append $receivers $receiver }}
+{{- end }}
+{{- if $receivers }}{{ $_ := set $ssf "Receivers" $receivers }}{{ end }}
+{{- with $v.ssf.maxLongPoll }}{{ $_ := set $ssf "MaxLongPoll" . }}{{ end }}
+{{- with $v.ssf.maxEventsPerPoll }}{{ $_ := set $ssf "MaxEventsPerPoll" (int .) }}{{ end }}
+{{- with $v.ssf.pushTimeout }}{{ $_ := set $ssf "PushTimeout" . }}{{ end }}
+{{- with $v.ssf.pushRetryInitial }}{{ $_ := set $ssf "PushRetryInitial" . }}{{ end }}
+{{- with $v.ssf.pushRetryMax }}{{ $_ := set $ssf "PushRetryMax" . }}{{ end }}
+{{- with $v.ssf.streamRefreshInterval }}{{ $_ := set $ssf "StreamRefreshInterval" . }}{{ end }}
+{{- if $v.ssf.allowHttpPushEndpoints }}{{ $_ := set $ssf "AllowHttpPushEndpoints" true }}{{ end }}
+{{- with $v.ssf.maxStreamsPerReceiver }}{{ $_ := set $ssf "MaxStreamsPerReceiver" (int .) }}{{ end }}
+{{- $_ := set $cb "Ssf" $ssf }}
 {{- $leases := dict }}
 {{- with $v.leases.sweepInterval }}{{ $_ := set $leases "SweepInterval" . }}{{ end }}
 {{- with $v.leases.revocationPollInterval }}{{ $_ := set $leases "RevocationPollInterval" . }}{{ end }}
