@@ -62,6 +62,9 @@ public sealed class CheckResult
     public Dictionary<string, Dictionary<StatusCode, int>> Availability { get; } = [];
 
     public TimeSpan Duration { get; set; }
+
+    /// <summary>Approvals requested, decided, expired and lost (ApprovalChecker).</summary>
+    public ApprovalFigures Approvals { get; } = new();
 }
 
 /// <summary>
@@ -322,10 +325,11 @@ public static class Checker
         result.MaxValidatorCatchUp = catchUps.Count > 0 ? catchUps.Max() : null;
         result.Violations.AddRange(history.ValidatorMisses.Select(m => "(1) offline validator: " + m));
         result.Findings.AddRange(history.Findings);
+        await ApprovalChecker.CheckAsync(run, result);
         return result;
     }
 
-    private static async Task<Lease?> FinalStateAsync(Client.CredBrokerOperatorClient operators, string leaseId)
+    internal static async Task<Lease?> FinalStateAsync(Client.CredBrokerOperatorClient operators, string leaseId)
     {
         try
         {
@@ -338,7 +342,7 @@ public static class Checker
     }
 
     /// <summary>Retries while the broker answers UNAVAILABLE or DEADLINE_EXCEEDED (it is healing), for up to 30 s.</summary>
-    private static async Task<T> Retry<T>(Func<Task<T>> call)
+    internal static async Task<T> Retry<T>(Func<Task<T>> call)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (true)
