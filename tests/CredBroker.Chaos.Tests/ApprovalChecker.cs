@@ -64,7 +64,7 @@ public static class ApprovalChecker
 
         // Every approval (and the lease an approve started) has reached its deadline before the final reads.
         var ids = requests.Select(r => r.ApprovalId).Union(decisions.Keys, StringComparer.Ordinal).ToList();
-        var latest = requests.Select(r => r.PendingDeadline).DefaultIfEmpty(DateTimeOffset.UtcNow).Max() + ChaosRun.ApprovalTimeout + TimeSpan.FromSeconds(2);
+        var latest = requests.Select(r => r.PendingDeadline).DefaultIfEmpty(DateTimeOffset.UtcNow).Max() + ChaosRun.ApprovalTimeout + TimeSpan.FromSeconds(2) + Core.Leases.ExpiredLease.ClaimTimeout;
         while (DateTimeOffset.UtcNow < latest)
         {
             await Task.Delay(200);
@@ -112,6 +112,12 @@ public static class ApprovalChecker
             if (!Ended.Contains(lease.State))
             {
                 result.Violations.Add($"(7)(e) approval {id} is still '{lease.State}' after every deadline passed (deadline {lease.Deadline?.ToDateTimeOffset():O})");
+            }
+
+            // (e) an expiry is recorded: as an unanswered approval, or (approved first) as the lease's expiry.
+            if (lease.State == "expired" && !trail.Any(e => e.Type is "approval.expired" or "lease.expired"))
+            {
+                result.Violations.Add($"(7)(e) approval {id} expired (deadline {lease.Deadline?.ToDateTimeOffset():O}) but the chain has neither approval.expired nor lease.expired for it");
             }
 
             if (request is not null && !trail.Any(e => e.Type == "approval.requested"))
@@ -248,7 +254,7 @@ public static class ApprovalChecker
         }
     }
 
-    /// <summary>The approval-related records of the chain, by lease id.</summary>
+    /// <summary>The approval-related records of the chain (and expiries), by lease id.</summary>
     private static async Task<Dictionary<string, List<AuditEvent>>> AuditAsync(Client.CredBrokerOperatorClient operators)
     {
         var byLease = new Dictionary<string, List<AuditEvent>>(StringComparer.Ordinal);
@@ -256,7 +262,7 @@ public static class ApprovalChecker
         while (true)
         {
             var page = 0;
-            var request = new QueryAuditRequest { AfterSequence = after, Limit = 10000, EventTypes = { "approval.requested", "approval.decided", "approval.expired" } };
+            var request = new QueryAuditRequest { AfterSequence = after, Limit = 10000, EventTypes = { "approval.requested", "approval.decided", "approval.expired", "lease.expired" } };
             await foreach (var record in operators.QueryAuditAsync(request))
             {
                 page++;

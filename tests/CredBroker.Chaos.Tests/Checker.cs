@@ -115,7 +115,8 @@ public static class Checker
         // Let every lease reach its deadline (plus sweeps), then read the final state of each.
         var operators = run.Replicas[0].Operator;
         var lastDeadline = leases.Count == 0 ? DateTimeOffset.UtcNow : leases.Max(l => l.Deadline);
-        while (DateTimeOffset.UtcNow < lastDeadline + TimeSpan.FromSeconds(2))
+        // (+ the claim timeout: an expiry claimed by a replica that died before recording it is recorded by another after it)
+        while (DateTimeOffset.UtcNow < lastDeadline + TimeSpan.FromSeconds(2) + Core.Leases.ExpiredLease.ClaimTimeout)
         {
             await Task.Delay(200);
         }
@@ -179,6 +180,11 @@ public static class Checker
             if (!Terminal.Contains(state.State))
             {
                 result.Violations.Add($"(4) lease {lease.LeaseId} is still '{state.State}' past its deadline {state.Deadline?.ToDateTimeOffset():O}");
+            }
+
+            if (state.State == "expired" && !expired.ContainsKey(lease.LeaseId))
+            {
+                result.Violations.Add($"(4) lease {lease.LeaseId} expired (deadline {state.Deadline?.ToDateTimeOffset():O}) but the chain has no lease.expired record of it");
             }
 
             // (2) an acknowledged end is never lost.
