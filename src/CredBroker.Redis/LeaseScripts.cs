@@ -43,6 +43,15 @@ internal static class LeaseScripts
           redis.call('ZREM', tag .. 'agent:' .. agent .. ':open', id)
         end
 
+        -- A lease another script finds past its deadline before any sweeper claimed it (a completion, revocation or
+        -- quarantine that came late) ends as expired here, and is handed to the sweepers as a claim that already timed
+        -- out (see ClaimExpired): one of them records its expiry, as if it had claimed it itself.
+        local function expire_unswept(tag, id, deadline, now)
+          end_lease(tag, id, 'expired', deadline)
+          redis.call('ZADD', tag .. 'deadlines:claimed', now, id)
+          redis.call('HSET', tag .. 'deadlines:claimed:at', id, deadline)
+        end
+
         -- Tokens of the lease die now: a deny entry, useless (so gone) after the lease deadline.
         local function deny(tag, id, deadline, cause)
           redis.call('SET', tag .. 'deny:' .. id, cause, 'PXAT', deadline)
@@ -178,7 +187,7 @@ internal static class LeaseScripts
         if not is_open(f[1]) or swept(tag, id, f[1]) then return {'unchanged', read(tag, id), children} end
         local now, deadline = tonumber(ARGV[1]), tonumber(f[2])
         if deadline <= now then
-          end_lease(tag, id, 'expired', f[2])
+          expire_unswept(tag, id, f[2], ARGV[1])
           return {'unchanged', redis.call('HGETALL', KEYS[1]), children}
         end
         end_lease(tag, id, ARGV[3], ARGV[1])
@@ -246,15 +255,53 @@ internal static class LeaseScripts
         """;
 
     /// <summary>
-    /// The sweeper's claim. KEYS: deadlines. ARGV: now, limit. Takes the due entries off the deadline
-    /// index in one range delete and returns {id, deadline, ...}: that removal is the expiry (see
-    /// swept/read), so a mass expiry costs one index operation per batch and no write per lease.
-    /// Concurrent claimers never get the same lease (the scripts run one at a time).
+    /// The sweeper's claim. KEYS: deadlines, claimed (zset: lease id by when the claim times out), claimed
+    /// deadlines (hash: lease id → deadline). ARGV: now, limit, claim timeout (ms). First takes the claims
+    /// that timed out unconfirmed (their claimer died or could not record them) again, then the due entries
+    /// off the deadline index in one range delete, and returns {id, deadline, ...}: that removal is the expiry
+    /// (see swept/read), so a mass expiry costs a few index operations per batch and no write per lease.
+    /// Every returned lease stays claimed until ConfirmExpired; concurrent claimers never get the same lease
+    /// within the timeout (the scripts run one at a time).
     /// </summary>
     public const string ClaimExpired = """
-        local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
-        if #due > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due / 2 - 1) end
-        return due
+        local now, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+        local retry = now + tonumber(ARGV[3])
+        local out = {}
+        local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
+        for _, id in ipairs(stale) do
+            out[#out + 1] = id
+            out[#out + 1] = redis.call('HGET', KEYS[3], id) or '0'
+            redis.call('ZADD', KEYS[2], retry, id)
+        end
+        if #stale < limit then
+            local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit - #stale)
+            if #due > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due / 2 - 1) end
+            for i = 1, #due, 1000 do
+                local scored, deadlines = {}, {}
+                for j = i, math.min(i + 999, #due), 2 do
+                    scored[#scored + 1] = retry
+                    scored[#scored + 1] = due[j]
+                    deadlines[#deadlines + 1] = due[j]
+                    deadlines[#deadlines + 1] = due[j + 1]
+                    out[#out + 1] = due[j]
+                    out[#out + 1] = due[j + 1]
+                end
+                redis.call('ZADD', KEYS[2], unpack(scored))
+                redis.call('HSET', KEYS[3], unpack(deadlines))
+            end
+        end
+        return out
+        """;
+
+    /// <summary>KEYS: claimed, claimed deadlines. ARGV: lease ids whose expiry was recorded. Ends their claims.</summary>
+    public const string ConfirmExpired = """
+        for i = 1, #ARGV, 1000 do
+            local ids = {}
+            for j = i, math.min(i + 999, #ARGV) do ids[#ids + 1] = ARGV[j] end
+            redis.call('ZREM', KEYS[1], unpack(ids))
+            redis.call('HDEL', KEYS[2], unpack(ids))
+        end
+        return #ARGV
         """;
 
     /// <summary>
@@ -298,8 +345,10 @@ internal static class LeaseScripts
           local f = redis.call('HMGET', tag .. 'lease:' .. id, 'state', 'deadline')
           if not f[1] or not is_open(f[1]) then
             redis.call('ZREM', KEYS[2], id)
-          elseif tonumber(f[2]) <= now or swept(tag, id, f[1]) then
+          elseif swept(tag, id, f[1]) then
             end_lease(tag, id, 'expired', f[2])
+          elseif tonumber(f[2]) <= now then
+            expire_unswept(tag, id, f[2], ARGV[1])
           else
             end_lease(tag, id, 'revoked', ARGV[1])
             deny(tag, id, f[2], 'quarantined')

@@ -23,6 +23,11 @@ internal static class RedisKeys
 
     public static RedisKey Deadlines(int shard) => Tag(shard) + "deadlines";
 
+    /// <summary>Expiries claimed by a sweeper and not yet confirmed recorded, by when the claim times out (with <see cref="ClaimedDeadlines"/>).</summary>
+    public static RedisKey Claimed(int shard) => Tag(shard) + "deadlines:claimed";
+
+    public static RedisKey ClaimedDeadlines(int shard) => Tag(shard) + "deadlines:claimed:at";
+
     /// <summary>Every retained lease of the shard, scored by when its hash expires (the listing order).</summary>
     public static RedisKey ShardLeases(int shard) => Tag(shard) + "leases";
 

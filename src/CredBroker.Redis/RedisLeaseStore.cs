@@ -164,7 +164,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(limit, 10_000);
         cancellationToken.ThrowIfCancellationRequested();
-        var result = await Eval(LeaseScripts.ClaimExpired, [RedisKeys.Deadlines(shard)], [now.ToUnixTimeMilliseconds(), limit]);
+        var result = await Eval(LeaseScripts.ClaimExpired, [RedisKeys.Deadlines(shard), RedisKeys.Claimed(shard), RedisKeys.ClaimedDeadlines(shard)],
+            [now.ToUnixTimeMilliseconds(), limit, (long)ExpiredLease.ClaimTimeout.TotalMilliseconds]);
         var expired = new List<ExpiredLease>(result.Length / 2);
         for (var i = 0; i + 1 < result.Length; i += 2)
         {
@@ -172,6 +173,17 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         }
 
         return expired;
+    }
+
+    public async Task ConfirmExpiredAsync(int shard, IReadOnlyList<ExpiredLease> recorded, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(shard);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, LeaseIds.ShardCount);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (recorded.Count > 0)
+        {
+            await Run(() => Db.ScriptEvaluateAsync(LeaseScripts.ConfirmExpired, [RedisKeys.Claimed(shard), RedisKeys.ClaimedDeadlines(shard)], [.. recorded.Select(l => (RedisValue)l.LeaseId)]));
+        }
     }
 
     public async Task<int> QuarantineAgentAsync(string agentId, string reason, string actor, DateTimeOffset now, CancellationToken cancellationToken)

@@ -25,6 +25,9 @@ public sealed record ChaosOptions
     /// <summary>The skewed replica's wall clock offset (libfaketime).</summary>
     public TimeSpan Skew { get; init; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>Client loops asking for approvals (an operator loop decides them).</summary>
+    public int ApprovalClients { get; init; } = 2;
+
     public int Seed { get; init; } = Environment.TickCount;
 }
 
@@ -34,7 +37,7 @@ public sealed record ChaosOptions
 /// were told, and a nemesis injecting faults on a schedule. <see cref="RunAsync"/> returns the
 /// history; <see cref="Checker"/> judges it against the live system afterwards.
 /// </summary>
-public sealed class ChaosRun : IAsyncDisposable
+public sealed partial class ChaosRun : IAsyncDisposable
 {
     public const int AgentCount = 5;
     public const string QuarantineAgent = "chaos-q";
@@ -80,7 +83,7 @@ public sealed class ChaosRun : IAsyncDisposable
 
     public static string Subject(int i) => $"system:serviceaccount:chaos:{AgentId(i)}";
 
-    private static string AgentsYaml => "agents:\n" + string.Concat(Enumerable.Range(0, AgentCount + 1).Select(i => $"""
+    private static string AgentsYaml => PolicySettingsYaml + "agents:\n" + string.Concat(Enumerable.Range(0, AgentCount + 1).Select(i => $"""
           - id: {AgentId(i)}
             owner: chaos-{i}@example.com
             purpose: chaos run
@@ -89,7 +92,7 @@ public sealed class ChaosRun : IAsyncDisposable
             max_token_ttl: 5m
             max_lease_lifetime: 30m
 
-        """));
+        """ + ApprovalScopesYaml));
 
     private string[] BrokerArguments => Enumerable.Range(0, AgentCount + 1).SelectMany(i => new[]
     {
@@ -112,8 +115,9 @@ public sealed class ChaosRun : IAsyncDisposable
         using var stop = new CancellationTokenSource(_options.Duration);
         var clients = Enumerable.Range(0, _options.Clients).Select(i => ClientLoopAsync(i, stop.Token)).ToList();
         var quarantines = QuarantineLoopAsync(stop.Token);
+        var approvals = Enumerable.Range(0, _options.ApprovalClients).Select(i => ApprovalClientLoopAsync(i, stop.Token)).Append(ApprovalOperatorLoopAsync(stop.Token)).ToList();
         var nemesis = NemesisLoopAsync(stop.Token);
-        await Task.WhenAll([.. clients, quarantines, nemesis]);
+        await Task.WhenAll([.. clients, .. approvals, quarantines, nemesis]);
         await HealAsync();
         return _history;
     }

@@ -62,6 +62,9 @@ public sealed class CheckResult
     public Dictionary<string, Dictionary<StatusCode, int>> Availability { get; } = [];
 
     public TimeSpan Duration { get; set; }
+
+    /// <summary>Approvals requested, decided, expired and lost (ApprovalChecker).</summary>
+    public ApprovalFigures Approvals { get; } = new();
 }
 
 /// <summary>
@@ -112,7 +115,8 @@ public static class Checker
         // Let every lease reach its deadline (plus sweeps), then read the final state of each.
         var operators = run.Replicas[0].Operator;
         var lastDeadline = leases.Count == 0 ? DateTimeOffset.UtcNow : leases.Max(l => l.Deadline);
-        while (DateTimeOffset.UtcNow < lastDeadline + TimeSpan.FromSeconds(2))
+        // (+ the claim timeout: an expiry claimed by a replica that died before recording it is recorded by another after it)
+        while (DateTimeOffset.UtcNow < lastDeadline + TimeSpan.FromSeconds(2) + Core.Leases.ExpiredLease.ClaimTimeout)
         {
             await Task.Delay(200);
         }
@@ -176,6 +180,11 @@ public static class Checker
             if (!Terminal.Contains(state.State))
             {
                 result.Violations.Add($"(4) lease {lease.LeaseId} is still '{state.State}' past its deadline {state.Deadline?.ToDateTimeOffset():O}");
+            }
+
+            if (state.State == "expired" && !expired.ContainsKey(lease.LeaseId))
+            {
+                result.Violations.Add($"(4) lease {lease.LeaseId} expired (deadline {state.Deadline?.ToDateTimeOffset():O}) but the chain has no lease.expired record of it");
             }
 
             // (2) an acknowledged end is never lost.
@@ -322,10 +331,11 @@ public static class Checker
         result.MaxValidatorCatchUp = catchUps.Count > 0 ? catchUps.Max() : null;
         result.Violations.AddRange(history.ValidatorMisses.Select(m => "(1) offline validator: " + m));
         result.Findings.AddRange(history.Findings);
+        await ApprovalChecker.CheckAsync(run, result);
         return result;
     }
 
-    private static async Task<Lease?> FinalStateAsync(Client.CredBrokerOperatorClient operators, string leaseId)
+    internal static async Task<Lease?> FinalStateAsync(Client.CredBrokerOperatorClient operators, string leaseId)
     {
         try
         {
@@ -338,7 +348,7 @@ public static class Checker
     }
 
     /// <summary>Retries while the broker answers UNAVAILABLE or DEADLINE_EXCEEDED (it is healing), for up to 30 s.</summary>
-    private static async Task<T> Retry<T>(Func<Task<T>> call)
+    internal static async Task<T> Retry<T>(Func<Task<T>> call)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (true)

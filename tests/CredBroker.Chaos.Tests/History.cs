@@ -58,6 +58,9 @@ public sealed class History
 
     public ConcurrentQueue<FaultRecord> Faults { get; } = new();
 
+    /// <summary>Approvals: what the agents and the operator were told (ChaosRun.Approvals.cs).</summary>
+    public ApprovalHistory Approvals { get; } = new();
+
     /// <summary>Validator staleness after a stream cut: from restore to rejecting a token revoked during the cut.</summary>
     public ConcurrentQueue<TimeSpan> ValidatorCatchUp { get; } = new();
 

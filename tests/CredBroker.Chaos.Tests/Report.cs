@@ -25,6 +25,7 @@ public static class Report
                 + $"{(r.MaxValidatorCatchUp is { } v ? Ms(v) : "n/a")} over {r.ValidatorRestores} restores | {(r.AuditIntact ? "intact" : "BROKEN")} ({r.AuditRecords} records) | {r.Violations.Count} |");
         }
 
+        ApprovalTable(md, results);
         md.AppendLine().AppendLine("Faults injected, by kind:").AppendLine();
         foreach (var r in results)
         {
@@ -49,7 +50,7 @@ public static class Report
         md.AppendLine().AppendLine(c, $"Checked: {results.Sum(r => r.InRunIntrospections)} in-run Introspect answers, {results.Sum(r => r.InRunValidations)} in-run offline validations, "
             + $"{results.Sum(r => r.FinalIntrospections)} Introspect calls and {results.Sum(r => r.ValidatorChecks)} offline validations after the run.");
         var violations = results.SelectMany(r => r.Violations.Select(v => $"{r.Topology}: {v}")).ToList();
-        md.AppendLine().AppendLine(violations.Count == 0 ? "Invariants (1)-(6): no violation." : "Violations:").AppendLine();
+        md.AppendLine().AppendLine(violations.Count == 0 ? "Invariants (1)-(7): no violation." : "Violations:").AppendLine();
         foreach (var v in violations.Take(50))
         {
             md.AppendLine("- " + v);
@@ -80,6 +81,19 @@ public static class Report
         else
         {
             File.WriteAllText(path, block + Environment.NewLine);
+        }
+    }
+
+    private static void ApprovalTable(StringBuilder md, IReadOnlyList<CheckResult> results)
+    {
+        var c = CultureInfo.InvariantCulture;
+        md.AppendLine().AppendLine("Approvals (agents waiting with WatchApproval on random replicas; an operator approving, narrowing, denying or letting them expire):").AppendLine();
+        md.AppendLine("| Topology | Requested (acked) | Seen by the operator | Approved (narrowed) | Denied | Expired | Tokens delivered | Clear refusals | Watch streams (reconnects after a cut) | Lost |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var r in results)
+        {
+            var a = r.Approvals;
+            md.AppendLine(c, $"| {r.Topology} | {a.Requested} | {a.Listed} | {a.Approved} ({a.ApprovedNarrowed}) | {a.Denied} | {a.Expired} | {a.Tokens} | {a.Refusals} | {a.WatchStreams} ({a.Reconnects}) | {a.Lost} |");
         }
     }
 

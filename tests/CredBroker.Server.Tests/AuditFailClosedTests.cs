@@ -67,6 +67,54 @@ public sealed class AuditFailClosedTests : SeparateAuditRedisFixture
     }
 
     [Test]
+    public async Task AuditDownWhenALeaseExpires_TheExpiryIsRecordedOnceTheAuditIsBack()
+    {
+        // Found by the chaos run: the sweeper had claimed the lease (that is the expiry) when the audit append failed,
+        // and nothing ever recorded lease.expired for it.
+        using var client = Broker.ClientFor(Triage);
+        using var op = Broker.OperatorClient();
+        var request = Request();
+        request.Ttl = Duration.FromTimeSpan(TimeSpan.FromSeconds(1));
+        var open = await client.BeginTaskAsync(request);
+        AuditRedis.Kill();
+
+        // Wait until a sweeper claimed it (it left the shard's deadline index: cb:{sNN}:deadlines, docs/lease-store.md)
+        // and so tried, and failed, to record the expiry.
+        using (var raw = await ConnectionMultiplexer.ConnectAsync(LeaseRedis.ConnectionString))
+        {
+            var index = $"cb:{{s{Core.Leases.LeaseIds.ShardOf("triage-agent"):x2}}}:deadlines";
+            var until = DateTime.UtcNow.AddSeconds(30);
+            while (await raw.GetDatabase().SortedSetScoreAsync(index, open.LeaseId) is not null)
+            {
+                Assert.That(DateTime.UtcNow, Is.LessThan(until), "no sweeper claimed the expired lease");
+                await Task.Delay(50);
+            }
+        }
+
+        AuditRedis.Restart();
+        var expired = new List<AuditRecord>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (expired.Count == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+            try
+            {
+                await foreach (var r in op.QueryAuditAsync(new QueryAuditRequest { LeaseId = open.LeaseId, EventTypes = { "lease.expired" } }))
+                {
+                    expired.Add(r);
+                }
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
+            {
+            }
+        }
+
+        Assert.That(expired, Is.Not.Empty, "the expiry claimed while the audit log was down was never recorded");
+        Assert.That(expired[0].Event.Details["deadline"], Does.StartWith(open.LeaseDeadline.ToDateTimeOffset().ToString("yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.That((await op.VerifyAuditAsync()).Intact, Is.True);
+    }
+
+    [Test]
     public async Task RecordDeletedFromTheStream_VerifyAuditReportsItsSequence()
     {
         using var client = Broker.ClientFor(Triage);

@@ -36,7 +36,7 @@ public abstract partial class LeaseStoreContract
         }
 
         await Complete(completed.LeaseId, Now);
-        await Store.ClaimExpiredAsync(LeaseIds.ShardOf(agent), Now.AddSeconds(2), 1000, default);
+        await Claim(LeaseIds.ShardOf(agent), Now.AddSeconds(2), 1000);
         var unswept = NewLease(agent, ttl: TimeSpan.FromSeconds(1));
         await Open(unswept);
         var tail = await Store.CurrentRevocationCursorAsync(default);

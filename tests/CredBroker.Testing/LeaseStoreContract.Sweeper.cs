@@ -23,7 +23,7 @@ public abstract partial class LeaseStoreContract
         var tail = await Store.CurrentRevocationCursorAsync(default);
 
         var claimed = await ClaimAll(Now.AddMinutes(1));
-        var again = await Store.ClaimExpiredAsync(shard, Now.AddMinutes(1), 1000, default);
+        var again = await Claim(shard, Now.AddMinutes(1), 1000);
 
         var mine = claimed.Where(l => LeaseIds.TryGetShard(l.LeaseId, out var s) && s == shard && new[] { due, notDue, completed }.Any(x => x.LeaseId == l.LeaseId)).ToList();
         Assert.That(mine.Select(l => l.LeaseId), Is.EqualTo(new[] { due.LeaseId }));
@@ -49,8 +49,8 @@ public abstract partial class LeaseStoreContract
             await Open(l);
         }
 
-        var first = await Store.ClaimExpiredAsync(shard, Now.AddSeconds(5), 2, default);
-        var second = await Store.ClaimExpiredAsync(shard, Now.AddSeconds(5), 2, default);
+        var first = await Claim(shard, Now.AddSeconds(5), 2);
+        var second = await Claim(shard, Now.AddSeconds(5), 2);
 
         Assert.That(first.Select(l => l.LeaseId), Is.EqualTo(new[] { leases[1].LeaseId, leases[2].LeaseId }));
         Assert.That(second.Select(l => l.LeaseId), Is.EqualTo(new[] { leases[0].LeaseId }));
@@ -74,7 +74,7 @@ public abstract partial class LeaseStoreContract
                     IReadOnlyList<ExpiredLease> batch;
                     do
                     {
-                        batch = await Store.ClaimExpiredAsync(shard, Now.AddSeconds(10), 7, default);
+                        batch = await Claim(shard, Now.AddSeconds(10), 7);
                         foreach (var l in batch)
                         {
                             claimed.Add(l.LeaseId);

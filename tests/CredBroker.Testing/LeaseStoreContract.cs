@@ -48,6 +48,14 @@ public abstract partial class LeaseStoreContract
     protected Task<LeaseTransition> Revoke(string leaseId, DateTimeOffset at, long? generation = null) =>
         Store.RevokeAsync(leaseId, "operator says so", "ops@example.com", at, generation, default);
 
+    /// <summary>One claim, confirmed at once (as a sweeper does after recording it): tests sharing the store never see it again.</summary>
+    protected async Task<IReadOnlyList<ExpiredLease>> Claim(int shard, DateTimeOffset at, int limit)
+    {
+        var batch = await Store.ClaimExpiredAsync(shard, at, limit, default);
+        await Store.ConfirmExpiredAsync(shard, batch, default);
+        return batch;
+    }
+
     /// <summary>Claims everything due at <paramref name="at"/> on every shard (a sweeper pass).</summary>
     protected async Task<List<ExpiredLease>> ClaimAll(DateTimeOffset at, ILeaseStore? store = null)
     {
@@ -58,6 +66,7 @@ public abstract partial class LeaseStoreContract
             do
             {
                 batch = await (store ?? Store).ClaimExpiredAsync(shard, at, 100, default);
+                await (store ?? Store).ConfirmExpiredAsync(shard, batch, default);
                 claimed.AddRange(batch);
             }
             while (batch.Count > 0);

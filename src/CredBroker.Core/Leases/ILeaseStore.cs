@@ -67,9 +67,17 @@ public interface ILeaseStore
     /// The sweeper primitive: atomically takes up to <paramref name="limit"/> leases of
     /// <paramref name="shard"/> whose deadline is at or before <paramref name="now"/>, expires the
     /// open ones (ended = deadline) and returns them. A lease whose deadline moved is re-indexed,
-    /// not expired. Concurrent callers never claim the same lease twice.
+    /// not expired. Concurrent callers never claim the same lease twice within
+    /// <see cref="ExpiredLease.ClaimTimeout"/>: a claim not confirmed (<see cref="ConfirmExpiredAsync"/>)
+    /// by then — its claimer died, was paused, or could not record the expiry — is returned again, first,
+    /// by a later call, so every expiry is recorded at least once. A lease that a completion, revocation or
+    /// quarantine found past its deadline before any claim is ended as expired by that call and returned here
+    /// the same way (as a claim that already timed out).
     /// </summary>
     Task<IReadOnlyList<ExpiredLease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Confirms that the claimed expiries of <paramref name="shard"/> were recorded: they are not returned again.</summary>
+    Task ConfirmExpiredAsync(int shard, IReadOnlyList<ExpiredLease> recorded, CancellationToken cancellationToken);
 
     /// <summary>
     /// Quarantines the agent from <paramref name="now"/>: refuses its opens, revokes its open leases
@@ -113,7 +121,11 @@ public interface ILeaseStore
 }
 
 /// <summary>A lease the sweeper expired, at its deadline. Kept minimal: the claim is the hot path of a mass expiry.</summary>
-public sealed record ExpiredLease(string LeaseId, DateTimeOffset Deadline);
+public sealed record ExpiredLease(string LeaseId, DateTimeOffset Deadline)
+{
+    /// <summary>How long a claimed expiry belongs to its claimer before another claim takes it again (unconfirmed).</summary>
+    public static TimeSpan ClaimTimeout { get; } = TimeSpan.FromSeconds(3);
+}
 
 public enum OpenRefusal
 {

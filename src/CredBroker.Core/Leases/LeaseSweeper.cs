@@ -22,7 +22,10 @@ public sealed record SweepResult(int Expired, TimeSpan MaxLag)
 /// is elected, and a replica that dies mid-sweep loses nothing (its unclaimed leases stay indexed
 /// for the others). Tokens of an expired lease are dead by their own <c>exp</c>; the sweep makes
 /// the store agree and frees the agent's quota. Each expiry is raised as an audit event (when an
-/// <see cref="IAuditEvents"/> is given) by the replica that claimed it. A shard the store cannot
+/// <see cref="IAuditEvents"/> is given) by the replica that claimed it, and only then confirmed to the
+/// store; a claim left unconfirmed (the replica died or was paused between claim and record, or the audit
+/// log was unavailable) is claimed again after <see cref="ExpiredLease.ClaimTimeout"/>: every expiry is
+/// recorded at least once (rarely twice, when a paused claimer wakes after the timeout). A shard the store cannot
 /// reach (one lost Redis Cluster master) is skipped and retried with its own backoff; the other
 /// shards are swept as usual.
 /// </summary>
@@ -82,12 +85,27 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
             {
                 var now = time.GetUtcNow();
                 var claimed = await store.ClaimExpiredAsync(shard, now, batchSize, cancellationToken);
-                foreach (var lease in claimed)
+                var recorded = 0;
+                try
                 {
-                    var lag = now - lease.Deadline;
-                    maxLag = lag > maxLag ? lag : maxLag;
-                    await AuditExpiryAsync(lease, cancellationToken);
+                    foreach (var lease in claimed)
+                    {
+                        var lag = now - lease.Deadline;
+                        maxLag = lag > maxLag ? lag : maxLag;
+                        await AuditExpiryAsync(lease, cancellationToken);
+                        recorded++;
+                    }
                 }
+                catch (Exception e) when (IsUnavailable(e) && recorded > 0)
+                {
+                    // The rest stay claimed unconfirmed: a later sweep (any replica's) takes them again after the claim timeout.
+                    await ConfirmQuietlyAsync(shard, claimed.Take(recorded).ToList(), cancellationToken);
+                    throw;
+                }
+
+                // Recorded: the claims end. Until then (this replica dies here, or the audit log is away) the
+                // store hands them out again, so no expiry goes unrecorded.
+                await store.ConfirmExpiredAsync(shard, claimed, cancellationToken);
 
                 expired += claimed.Count;
                 if (claimed.Count < batchSize)
@@ -112,6 +130,18 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
             }
 
             return new ShardOutcome(shard, expired, maxLag, true, e);
+        }
+    }
+
+    private async Task ConfirmQuietlyAsync(int shard, IReadOnlyList<ExpiredLease> recorded, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await store.ConfirmExpiredAsync(shard, recorded, cancellationToken);
+        }
+        catch (Exception e) when (IsUnavailable(e))
+        {
+            // Recorded but not confirmed: recorded once more after the claim timeout (at least once, never lost).
         }
     }
 

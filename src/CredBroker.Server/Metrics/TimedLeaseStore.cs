@@ -46,6 +46,13 @@ public sealed class TimedLeaseStore(ILeaseStore inner, BrokerMetrics metrics) : 
     public Task<IReadOnlyList<ExpiredLease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken) =>
         Time("claim_expired", () => inner.ClaimExpiredAsync(shard, now, limit, cancellationToken));
 
+    public Task ConfirmExpiredAsync(int shard, IReadOnlyList<ExpiredLease> recorded, CancellationToken cancellationToken) =>
+        Time("confirm_expired", async () =>
+        {
+            await inner.ConfirmExpiredAsync(shard, recorded, cancellationToken);
+            return true;
+        });
+
     public Task<int> QuarantineAgentAsync(string agentId, string reason, string actor, DateTimeOffset now, CancellationToken cancellationToken) =>
         Time("quarantine", () => inner.QuarantineAgentAsync(agentId, reason, actor, now, cancellationToken));
 

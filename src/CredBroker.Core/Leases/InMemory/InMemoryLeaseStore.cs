@@ -13,6 +13,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
     private readonly Dictionary<string, Lease> _leases = new(StringComparer.Ordinal);
     private readonly SortedSet<(DateTimeOffset Deadline, string LeaseId)> _deadlines = [];
     private readonly SortedSet<(DateTimeOffset Until, string LeaseId)> _retained = [];
+    private readonly Dictionary<string, (DateTimeOffset RetryAt, ExpiredLease Lease)> _unconfirmed = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> _open = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Queue<DateTimeOffset>> _recentOpens = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _quarantined = new(StringComparer.Ordinal);
@@ -199,13 +200,34 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
         lock (_gate)
         {
             Purge(now);
+            // Claims whose claimer never confirmed them (it died, or could not record them) come first, claimed again.
+            var stale = _unconfirmed.Values.Where(u => u.RetryAt <= now && LeaseIds.TryGetShard(u.Lease.LeaseId, out var s) && s == shard)
+                .OrderBy(u => u.RetryAt).ThenBy(u => u.Lease.LeaseId, StringComparer.Ordinal).Take(limit).Select(u => u.Lease).ToList();
             var due = _deadlines.TakeWhile(d => d.Deadline <= now)
                 .Where(d => LeaseIds.TryGetShard(d.LeaseId, out var s) && s == shard)
-                .Take(limit).Select(d => d.LeaseId).ToList();
-            IReadOnlyList<ExpiredLease> expired = due.Select(id => End(_leases[id], LeaseState.Expired, _leases[id].Deadline))
-                .Select(l => new ExpiredLease(l.LeaseId, l.Deadline)).ToList();
-            return Task.FromResult(expired);
+                .Take(limit - stale.Count).Select(d => d.LeaseId).ToList();
+            var expired = stale.Concat(due.Select(id => End(_leases[id], LeaseState.Expired, _leases[id].Deadline))
+                .Select(l => new ExpiredLease(l.LeaseId, l.Deadline))).ToList();
+            foreach (var lease in expired)
+            {
+                _unconfirmed[lease.LeaseId] = (now + ExpiredLease.ClaimTimeout, lease);
+            }
+
+            return Task.FromResult<IReadOnlyList<ExpiredLease>>(expired);
         }
+    }
+
+    public Task ConfirmExpiredAsync(int shard, IReadOnlyList<ExpiredLease> recorded, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            foreach (var lease in recorded)
+            {
+                _unconfirmed.Remove(lease.LeaseId);
+            }
+        }
+
+        return Task.CompletedTask;
     }
 
     /// <summary>Drops leases past their retention (their tokens died a day ago), as Redis expires their keys.</summary>
@@ -236,7 +258,15 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
             foreach (var lease in (_open.GetValueOrDefault(agentId) ?? []).Select(id => _leases[id]).ToList())
             {
                 var timedOut = lease.Deadline <= now;
-                End(lease, timedOut ? LeaseState.Expired : LeaseState.Revoked, timedOut ? lease.Deadline : now);
+                if (timedOut)
+                {
+                    ExpireUnswept(lease, now);
+                }
+                else
+                {
+                    End(lease, LeaseState.Revoked, now);
+                }
+
                 revoked += timedOut ? 0 : 1;
             }
 
@@ -358,7 +388,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
 
             if (lease.Deadline <= now)
             {
-                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotApplicable, End(lease, LeaseState.Expired, lease.Deadline)) { Children = children });
+                return Task.FromResult(new LeaseTransition(TransitionOutcome.NotApplicable, ExpireUnswept(lease, now)) { Children = children });
             }
 
             var ended = End(lease, state, now);
@@ -394,6 +424,17 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
         }
 
         return set;
+    }
+
+    /// <summary>
+    /// Ends a lease found past its deadline before any sweep claimed it (a late completion, revocation or quarantine) and
+    /// hands its expiry to the sweepers as a claim that already timed out, so one of them records it (call under the lock).
+    /// </summary>
+    private Lease ExpireUnswept(Lease lease, DateTimeOffset now)
+    {
+        var ended = End(lease, LeaseState.Expired, lease.Deadline);
+        _unconfirmed[lease.LeaseId] = (now, new ExpiredLease(lease.LeaseId, lease.Deadline));
+        return ended;
     }
 
     private Lease End(Lease lease, LeaseState state, DateTimeOffset endedAt)
