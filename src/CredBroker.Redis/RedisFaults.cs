@@ -25,6 +25,10 @@ public static class RedisFaults
         // command was redirected, e.g. migrated back and forth) or a redirect of a command sent with NoRedirect surfaces
         // as "Key has MOVED ... redirect not followed": the slot is in motion, not a bug.
         RedisServerException moved when moved.Message.StartsWith("Key has MOVED", StringComparison.Ordinal) => true,
+        // A script whose command reached a key of a slot in migration (or ran while the cluster went down): Redis
+        // aborts it with "Script attempted to access a non local key in a cluster node" / "... while the cluster is down".
+        RedisServerException script when script.Message.Contains("Script attempted to access a non local key", StringComparison.Ordinal)
+            || script.Message.Contains("while the cluster is down", StringComparison.Ordinal) => true,
         RedisServerException server => UnavailablePrefixes.Any(p => server.Message.StartsWith(p, StringComparison.Ordinal)
             && (server.Message.Length == p.Length || server.Message[p.Length] == ' ')),
         // "No connection is active/available to service this operation" for the slot of a lost master.
