@@ -29,6 +29,8 @@ public static class RedisFaults
         // aborts it with "Script attempted to access a non local key in a cluster node" / "... while the cluster is down".
         RedisServerException script when script.Message.Contains("Script attempted to access a non local key", StringComparison.Ordinal)
             || script.Message.Contains("while the cluster is down", StringComparison.Ordinal) => true,
+        // WAIT reached a master that a failover turned into a replica between the write and the WAIT.
+        RedisServerException wait when wait.Message.Contains("WAIT cannot be used with replica instances", StringComparison.Ordinal) => true,
         RedisServerException server => UnavailablePrefixes.Any(p => server.Message.StartsWith(p, StringComparison.Ordinal)
             && (server.Message.Length == p.Length || server.Message[p.Length] == ' ')),
         // "No connection is active/available to service this operation" for the slot of a lost master.
