@@ -45,18 +45,24 @@ public sealed class RedisClusterMigrationTests
 
     private static string ShardTag(string agent) => "cb:{s" + LeaseIds.ShardOf(agent).ToString("x2", CultureInfo.InvariantCulture) + "}:";
 
-    [Test]
+    /// <param name="withReplicas">
+    /// One replica per master and the brokers on WaitReplicas=1 + WaitForLeaseWrites: every write is followed by WAIT,
+    /// so no redirect is followed (an ASK-carried write could not be confirmed) and the retry after a MOVED is exercised.
+    /// </param>
+    [TestCase(false)]
+    [TestCase(true)]
     [CancelAfter(240_000)]
-    public async Task ShardSlotMigratedBackAndForth_WhileTasksRun_CallsSucceedOrAreUnavailable_AndNothingAcknowledgedIsLost()
+    public async Task ShardSlotMigratedBackAndForth_WhileTasksRun_CallsSucceedOrAreUnavailable_AndNothingAcknowledgedIsLost(bool withReplicas)
     {
         Assume.That(LeaseIds.ShardOf(Agents[0]), Is.Not.EqualTo(LeaseIds.ShardOf(Agents[1])), "the two agents must live in different shards");
-        using var cluster = RedisCluster.Start(appendOnly: true, fullCoverage: false);
+        using var cluster = RedisCluster.Start(replicasPerMaster: withReplicas ? 1 : 0, appendOnly: true, fullCoverage: false);
         var slot = RedisCluster.SlotOf(ShardTag(Agents[0]));
         var home = cluster.MasterOf(ShardTag(Agents[0]));
         var away = cluster.Masters().First(m => m != home);
 
         await using var broker = new ProductionBroker(AgentsYaml);
-        await broker.StartAsync(cluster.ConnectionString, WorkloadArguments);
+        await broker.StartAsync(cluster.ConnectionString,
+            withReplicas ? [.. WorkloadArguments, "--CredBroker:Redis:WaitReplicas=1", "--CredBroker:Redis:WaitForLeaseWrites=true"] : WorkloadArguments);
 
         var statuses = new ConcurrentQueue<(string Agent, string Call, StatusCode Status, string Detail)>();
         var begun = new ConcurrentQueue<(string Agent, string LeaseId)>();
