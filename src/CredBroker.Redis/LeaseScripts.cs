@@ -122,6 +122,15 @@ internal static class LeaseScripts
           if redis.call('PEXPIRETIME', key) < tonumber(at) then redis.call('PEXPIREAT', key, at) end
         end
 
+        -- Redis Cluster: while this slot migrates away, a command on a key the node no longer (or never) holds fails
+        -- the script midway, after its earlier writes (keys built from data are not declared, so Redis could not
+        -- refuse the script up front). Probe a key that never exists before any write: on a migrating slot the probe
+        -- fails and the script answers TRYAGAIN with nothing written (unavailable: the caller retries).
+        if KEYS[1] and tag_of(KEYS[1]) then
+          local probe = redis.pcall('EXISTS', tag_of(KEYS[1]) .. 'slot-probe')
+          if type(probe) == 'table' and probe.err then return redis.error_reply('TRYAGAIN slot in migration (' .. probe.err .. ')') end
+        end
+
         """;
 
     /// <summary>

@@ -182,7 +182,9 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
             }
 
             var writer = (_durable ?? _connection).GetDatabase();
-            var result = (RedisResult[])(await Run(() => writer.ScriptEvaluateAsync(AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey, ReservationKey], args)).ConfigureAwait(false))!;
+            // With WAIT, no cluster redirect is followed: the WAIT below must reach the node that took the write (RedisReplicaAcks.EvaluateThenWaitAsync).
+            var result = (RedisResult[])(await Run(() => writer.ScriptEvaluateAsync(AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey, ReservationKey], args,
+                _durable is null ? CommandFlags.None : CommandFlags.NoRedirect)).ConfigureAwait(false))!;
             if ((string)result[0]! == "ok")
             {
                 if (result.Length != batch.Count + 1)

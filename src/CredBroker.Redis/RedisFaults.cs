@@ -21,10 +21,28 @@ public static class RedisFaults
     public static bool IsUnavailable(Exception error) => error switch
     {
         RedisConnectionException or RedisTimeoutException or TimeoutException or ObjectDisposedException => true,
+        // StackExchange.Redis follows one MOVED/ASK redirect per command; a second one (a slot that moved again while the
+        // command was redirected, e.g. migrated back and forth) or a redirect of a command sent with NoRedirect surfaces
+        // as "Key has MOVED ... redirect not followed": the slot is in motion, not a bug.
+        RedisServerException moved when moved.Message.StartsWith("Key has MOVED", StringComparison.Ordinal) => true,
+        // A script whose command reached a key of a slot in migration (or ran while the cluster went down): Redis
+        // aborts it with "Script attempted to access a non local key in a cluster node" / "... while the cluster is down".
+        RedisServerException script when script.Message.Contains("Script attempted to access a non local key", StringComparison.Ordinal)
+            || script.Message.Contains("while the cluster is down", StringComparison.Ordinal) => true,
+        // WAIT reached a master that a failover turned into a replica between the write and the WAIT.
+        RedisServerException wait when wait.Message.Contains("WAIT cannot be used with replica instances", StringComparison.Ordinal) => true,
         RedisServerException server => UnavailablePrefixes.Any(p => server.Message.StartsWith(p, StringComparison.Ordinal)
             && (server.Message.Length == p.Length || server.Message[p.Length] == ' ')),
         // "No connection is active/available to service this operation" for the slot of a lost master.
         RedisException other when other.Message.StartsWith("No connection", StringComparison.Ordinal) => true,
         _ => false,
+    };
+
+    /// <summary>A short name of an unavailable error for a caller's message ("CLUSTERDOWN", "MOVED (redirect not followed)", "RedisConnectionException").</summary>
+    public static string Describe(Exception error) => error switch
+    {
+        RedisServerException moved when moved.Message.StartsWith("Key has MOVED", StringComparison.Ordinal) => "MOVED (redirect not followed)",
+        RedisServerException server => server.Message.Split(' ')[0],
+        _ => error.GetType().Name,
     };
 }

@@ -408,7 +408,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     /// <summary>
     /// A write that ends access. Without replica acks it is a plain script call; with them the script
     /// runs on the durable connection and WAIT follows on the same connection to the same node (the
-    /// primary that owns the keys' slot). Too few acknowledgements → unavailable; the write stays.
+    /// primary that owns the keys' slot; a cluster redirect is not followed, RedisReplicaAcks.EvaluateThenWaitAsync).
+    /// Too few acknowledgements → unavailable; the write stays.
     /// </summary>
     private async Task<RedisResult> Durable(string script, RedisKey[] keys, RedisValue[] args)
     {
@@ -417,8 +418,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             return await Run(() => Db.ScriptEvaluateAsync(script, keys, args));
         }
 
-        var result = await Run(() => _durable.GetDatabase().ScriptEvaluateAsync(script, keys, args));
-        if (await Run(() => _acks.UnconfirmedAsync(_durable.GetServer(keys[0]))) is { } shortfall)
+        var (result, shortfall) = await Run(() => _acks.EvaluateThenWaitAsync(_durable, script, keys, args));
+        if (shortfall is not null)
         {
             throw new StoreUnavailableException(
                 $"Redis replicas did not confirm the write: {shortfall} (the write is in force on the primary; retry to confirm it)");
@@ -439,7 +440,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         }
         catch (Exception e) when (RedisFaults.IsUnavailable(e))
         {
-            throw new StoreUnavailableException("Redis is unreachable: " + e.GetType().Name + (e is RedisServerException ? " " + e.Message.Split(' ')[0] : ""), e);
+            throw new StoreUnavailableException("Redis is unreachable: " + (e is RedisServerException ? e.GetType().Name + " " : "") + RedisFaults.Describe(e), e);
         }
     }
 }

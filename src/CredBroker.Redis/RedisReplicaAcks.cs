@@ -44,6 +44,40 @@ public sealed record RedisReplicaAcks(int Replicas, TimeSpan Timeout, bool AllLe
     }
 
     /// <summary>
+    /// Runs <paramref name="script"/> on the write-then-WAIT connection and WAITs on the node that ran it: null when enough
+    /// replicas acknowledged, else what fell short, for the caller's unavailable error. On a Redis Cluster the script is
+    /// sent with <see cref="CommandFlags.NoRedirect"/>: a write the client let an <c>ASK</c> redirect carry to the
+    /// importing node would be followed by a WAIT on the node the slot map still names (the migrating one), which
+    /// counts that node's replicas, not the ones of the node holding the write, and confirms nothing. So an <c>ASK</c>
+    /// fails the call as unavailable (the slot is migrating: retry); a <c>MOVED</c> (nothing ran; the client updated its
+    /// slot map) is tried once more on the node the map names now; and a slot map that changed while the script ran
+    /// (another call followed a <c>MOVED</c>) fails the call too.
+    /// </summary>
+    internal async Task<(RedisResult Result, string? Shortfall)> EvaluateThenWaitAsync(ConnectionMultiplexer durable, string script, RedisKey[] keys, RedisValue[] args)
+    {
+        var node = durable.GetServer(keys[0]);
+        RedisResult result;
+        try
+        {
+            result = await durable.GetDatabase().ScriptEvaluateAsync(script, keys, args, CommandFlags.NoRedirect).ConfigureAwait(false);
+        }
+        catch (RedisServerException e) when (e.Message.StartsWith("Key has MOVED", StringComparison.Ordinal))
+        {
+            // MOVED: the node refused (nothing ran) and the client updated its slot map (after a failover or a finished
+            // migration): one more try on the node the map names now. A second MOVED fails the call (unavailable).
+            node = durable.GetServer(keys[0]);
+            result = await durable.GetDatabase().ScriptEvaluateAsync(script, keys, args, CommandFlags.NoRedirect).ConfigureAwait(false);
+        }
+
+        if (!Equals(durable.GetServer(keys[0]).EndPoint, node.EndPoint))
+        {
+            return (result, "the key's slot moved to another node while the write ran, so no WAIT can confirm it");
+        }
+
+        return (result, await UnconfirmedAsync(node).ConfigureAwait(false));
+    }
+
+    /// <summary>
     /// WAIT on <paramref name="server"/> (the node that took the write, through the connection that wrote it): null when
     /// enough replicas acknowledged, else what fell short ("0 of 1 acknowledged within 500 ms") for the caller's error.
     /// </summary>

@@ -122,9 +122,32 @@ public sealed partial class ChaosRun : IAsyncDisposable
         return _history;
     }
 
+    private readonly HashSet<Replica> _exitNoted = [];
+
+    /// <summary>
+    /// Records a replica found not running outside a broker fault (it stopped by itself, or the nemesis could not
+    /// restart it; nothing may stop the host): a finding with its exit code and the end of its output, once per exit.
+    /// </summary>
+    private void NoteExits()
+    {
+        foreach (var replica in _replicas)
+        {
+            if (!replica.Process.HasExited)
+            {
+                _exitNoted.Remove(replica);
+            }
+            else if (_exitNoted.Add(replica))
+            {
+                var output = replica.Process.Output;
+                _history.Findings.Enqueue($"replica {replica.Name} found not running at {DateTimeOffset.UtcNow:HH:mm:ss} (exit code {replica.Process.ExitCode}): …{output[Math.Max(0, output.Length - 1500)..]}");
+            }
+        }
+    }
+
     /// <summary>Every replica running and not paused (after the nemesis stopped).</summary>
     public async Task HealAsync()
     {
+        NoteExits();
         foreach (var replica in _replicas)
         {
             replica.Process.Resume();
@@ -341,7 +364,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
 
     private async Task NemesisLoopAsync(CancellationToken stop)
     {
-        var kinds = new[] { "broker kill -9 + restart", "broker SIGSTOP/SIGCONT", _topology.RedisFaultKind, "validator stream cut + restore" };
+        string[] kinds = ["broker kill -9 + restart", "broker SIGSTOP/SIGCONT", .. _topology.RedisFaultKinds, "validator stream cut + restore"];
         var next = 0;
         while (!stop.IsCancellationRequested)
         {
@@ -351,6 +374,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
                 break;
             }
 
+            NoteExits();
             // Every kind in turn (Redis first: the fault that matters most comes even in the shortest run).
             var kind = kinds[(2 + next++) % kinds.Length];
             var hold = TimeSpan.FromMilliseconds(_random.Next(1000, 2500));
@@ -375,7 +399,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
                         await CutValidatorAsync(hold);
                         break;
                     default:
-                        await _topology.InjectRedisFaultAsync(_random, hold, CancellationToken.None);
+                        await _topology.InjectRedisFaultAsync(kind, _random, hold, CancellationToken.None);
                         break;
                 }
             }

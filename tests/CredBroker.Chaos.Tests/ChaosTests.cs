@@ -30,23 +30,31 @@ public sealed class ChaosTests
         var report = Environment.GetEnvironmentVariable("CREDBROKER_CHAOS_REPORT") is { Length: > 0 } path
             ? path
             : Path.Combine(TestContext.CurrentContext.WorkDirectory, "reliability-long-run.md");
-        await RunAsync([() => new StandaloneTopology(), () => new ClusterTopology(), () => new SentinelTopology()],
+        await RunAsync([() => new StandaloneTopology(), () => new ClusterTopology(), () => new SentinelTopology(), () => new ClusterReplicasTopology(),
+            () => new ClusterReplicasTopology(waitForReplicas: false)],
             new ChaosOptions { Duration = TimeSpan.FromSeconds(seconds), Clients = 4, MaxOperations = 1_000_000 },
             $"CREDBROKER_CHAOS_SECONDS={seconds} dotnet test tests/CredBroker.Chaos.Tests -c Release --filter Name=LongRun", report);
     }
 
     private static async Task RunAsync(IReadOnlyList<Func<Topology>> topologies, ChaosOptions options, string command, string reportPath)
     {
-        // CREDBROKER_CHAOS_TOPOLOGIES=0,2 runs only those (0 standalone, 1 cluster, 2 Sentinel).
+        // CREDBROKER_CHAOS_TOPOLOGIES=0,2 runs only those (0 standalone, 1 cluster, 2 Sentinel, 3 cluster with replicas and WAIT,
+        // 4 the same without WAIT, whose losses are measured, not failed: long run only).
         if (Environment.GetEnvironmentVariable("CREDBROKER_CHAOS_TOPOLOGIES") is { Length: > 0 } only)
         {
             topologies = only.Split(',').Select(i => topologies[int.Parse(i, System.Globalization.CultureInfo.InvariantCulture)]).ToList();
         }
 
         var results = new List<CheckResult>();
+        var lossByDesign = new HashSet<string>();
         foreach (var start in topologies)
         {
             using var topology = start();
+            if (topology.LossByDesign)
+            {
+                lossByDesign.Add(topology.Name);
+            }
+
             await using var run = new ChaosRun(topology, options);
             var started = DateTimeOffset.UtcNow;
             try
@@ -71,7 +79,11 @@ public sealed class ChaosTests
         foreach (var result in results)
         {
             Assert.That(result.Leases, Is.GreaterThan(0), $"{result.Topology}: no lease was ever opened: the run proved nothing");
-            Assert.That(result.Violations, Is.Empty, $"{result.Topology}: invariant violations");
+            if (!lossByDesign.Contains(result.Topology))
+            {
+                Assert.That(result.Violations, Is.Empty, $"{result.Topology}: invariant violations");
+            }
+
             // The target is 1 s after the deadline or the recovery (the report lists the figure); a busy shared CI
             // machine gets a generous bound here, never a tight duration.
             Assert.That(result.MaxExpiryLag, Is.LessThan(TimeSpan.FromSeconds(5)), $"{result.Topology}: a lease was recorded expired far past its deadline");

@@ -42,8 +42,11 @@ public static class Report
                 var total = byStatus.Values.Sum();
                 int Of(StatusCode s) => byStatus.GetValueOrDefault(s);
                 var other = total - Of(StatusCode.OK) - Of(StatusCode.Unavailable) - Of(StatusCode.DeadlineExceeded) - Of(StatusCode.FailedPrecondition);
+                // "other" names its codes (e.g. PermissionDenied for the quarantined agent; Unknown or Internal would be a bug).
+                var others = string.Join(", ", byStatus.Where(s => s.Value > 0 && s.Key is not (StatusCode.OK or StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.FailedPrecondition))
+                    .OrderBy(s => s.Key).Select(s => $"{s.Key} {s.Value.ToString(c)}"));
                 md.AppendLine(c, $"| {r.Topology} | {fault} | {total} | {Share(Of(StatusCode.OK), total)} | {Share(Of(StatusCode.Unavailable), total)} | "
-                    + $"{Share(Of(StatusCode.DeadlineExceeded), total)} | {Share(Of(StatusCode.FailedPrecondition), total)} | {Share(other, total)} |");
+                    + $"{Share(Of(StatusCode.DeadlineExceeded), total)} | {Share(Of(StatusCode.FailedPrecondition), total)} | {Share(other, total)}{(others.Length > 0 ? ": " + others : "")} |");
             }
         }
 

@@ -23,6 +23,19 @@ public abstract class Topology : IDisposable
     /// <summary>Injects the Redis fault, holds it for <paramref name="hold"/>, heals it; returns once healed.</summary>
     public abstract Task InjectRedisFaultAsync(Random random, TimeSpan hold, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// A setting that loses acknowledged writes by design (asynchronous replication with failover): run to measure
+    /// what it loses; its violations are reported but do not fail the run.
+    /// </summary>
+    public virtual bool LossByDesign => false;
+
+    /// <summary>Every Redis fault kind the nemesis takes in turn (by default the one <see cref="RedisFaultKind"/>).</summary>
+    public virtual IReadOnlyList<string> RedisFaultKinds => [RedisFaultKind];
+
+    /// <summary>Injects the Redis fault <paramref name="kind"/> (one of <see cref="RedisFaultKinds"/>) and heals it.</summary>
+    public virtual Task InjectRedisFaultAsync(string kind, Random random, TimeSpan hold, CancellationToken cancellationToken) =>
+        InjectRedisFaultAsync(random, hold, cancellationToken);
+
     public abstract void Dispose();
 
     protected static async Task UntilAsync(Func<bool> condition, TimeSpan within)

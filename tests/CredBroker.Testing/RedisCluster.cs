@@ -99,6 +99,127 @@ public sealed class RedisCluster : IDisposable
         throw new InvalidOperationException($"No live master serves slot {slot} of key {key}.");
     }
 
+    /// <summary>One line of CLUSTER NODES: the node, its id, whether it is a (live) master, its master's id, its slots.</summary>
+    public sealed record NodeView(RedisServer Node, string Id, bool IsMaster, bool Failed, string? MasterId, IReadOnlyList<(int Low, int High)> Slots);
+
+    /// <summary>The cluster as a live node sees it (empty when no node answers).</summary>
+    public IReadOnlyList<NodeView> View()
+    {
+        foreach (var asked in _nodes)
+        {
+            var nodes = Cli($"-p {asked.Port} cluster nodes");
+            if (nodes.ExitCode != 0 || nodes.Output.Length == 0 || nodes.Output.StartsWith("Could not connect", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var view = new List<NodeView>();
+            foreach (var line in nodes.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (fields.Length < 8)
+                {
+                    continue;
+                }
+
+                var port = int.Parse(fields[1].Split('@')[0].Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
+                var node = _nodes.SingleOrDefault(n => n.Port == port);
+                if (node is null)
+                {
+                    continue;
+                }
+
+                var slots = fields[8..].Where(r => !r.StartsWith('[')).Select(r => r.Split('-')).Select(b =>
+                    (int.Parse(b[0], System.Globalization.CultureInfo.InvariantCulture), int.Parse(b[^1], System.Globalization.CultureInfo.InvariantCulture))).ToList();
+                view.Add(new NodeView(node, fields[0], fields[2].Contains("master", StringComparison.Ordinal), fields[2].Contains("fail", StringComparison.Ordinal),
+                    fields[3] == "-" ? null : fields[3], slots));
+            }
+
+            return view;
+        }
+
+        return [];
+    }
+
+    /// <summary>The live masters that serve slots now.</summary>
+    public IReadOnlyList<RedisServer> Masters() => View().Where(v => v.IsMaster && !v.Failed && v.Slots.Count > 0).Select(v => v.Node).ToList();
+
+    /// <summary>The replicas of <paramref name="master"/> (as the cluster sees them now).</summary>
+    public IReadOnlyList<RedisServer> ReplicasOf(RedisServer master)
+    {
+        var view = View();
+        var id = view.FirstOrDefault(v => v.Node == master)?.Id;
+        return id is null ? [] : view.Where(v => v.MasterId == id).Select(v => v.Node).ToList();
+    }
+
+    /// <summary>The node's own id (CLUSTER MYID).</summary>
+    public static string NodeId(RedisServer node) => Cli($"-p {node.Port} cluster myid").Output.Trim();
+
+    /// <summary>The role line of INFO replication: "master" or "slave" (empty when the node does not answer).</summary>
+    public static string Role(RedisServer node)
+    {
+        var info = Cli($"-p {node.Port} info replication").Output;
+        var line = info.Split('\n').FirstOrDefault(l => l.StartsWith("role:", StringComparison.Ordinal));
+        return line is null ? string.Empty : line["role:".Length..].Trim();
+    }
+
+    /// <summary>True when <paramref name="node"/> is a replica whose link to its master is up.</summary>
+    public static bool IsLinkedReplica(RedisServer node)
+    {
+        var info = Cli($"-p {node.Port} info replication").Output;
+        return info.Contains("role:slave", StringComparison.Ordinal) && info.Contains("master_link_status:up", StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs one command on <paramref name="node"/> (each argument passed as is); returns redis-cli's output.</summary>
+    public static string Command(RedisServer node, params string[] arguments) => Cli(["-p", node.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. arguments]).Output;
+
+    /// <summary>
+    /// Moves <paramref name="slot"/> from its master <paramref name="from"/> to the master <paramref name="to"/> the way
+    /// redis-cli --cluster reshard does, while clients run: IMPORTING on the target, MIGRATING on the source, MIGRATE of
+    /// the slot's keys a few at a time (<paramref name="pause"/> between batches: the window in which clients get ASK and
+    /// TRYAGAIN), then SETSLOT NODE on the target, the source and every other master (clients get MOVED).
+    /// </summary>
+    public void MigrateSlot(int slot, RedisServer from, RedisServer to, TimeSpan pause, int batch = 3)
+    {
+        var s = slot.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var (fromId, toId) = (NodeId(from), NodeId(to));
+        Expect(Command(to, "cluster", "setslot", s, "importing", fromId), "OK", "SETSLOT IMPORTING");
+        Expect(Command(from, "cluster", "setslot", s, "migrating", toId), "OK", "SETSLOT MIGRATING");
+        Thread.Sleep(pause);
+        while (true)
+        {
+            var keys = Command(from, "cluster", "getkeysinslot", s, batch.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (keys.Length == 0)
+            {
+                break;
+            }
+
+            var migrate = Command(from, ["migrate", "127.0.0.1", to.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "", "0", "5000", "keys", .. keys]);
+            if (!migrate.Contains("OK", StringComparison.Ordinal) && !migrate.Contains("NOKEY", StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException($"MIGRATE of slot {slot} failed: {migrate.Trim()}");
+            }
+
+            Thread.Sleep(pause);
+        }
+
+        Expect(Command(to, "cluster", "setslot", s, "node", toId), "OK", "SETSLOT NODE (target)");
+        Expect(Command(from, "cluster", "setslot", s, "node", toId), "OK", "SETSLOT NODE (source)");
+        foreach (var other in Masters().Where(m => m != from && m != to))
+        {
+            Command(other, "cluster", "setslot", s, "node", toId);
+        }
+    }
+
+    private static void Expect(string output, string expected, string what)
+    {
+        if (!output.Contains(expected, StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"{what} failed: {output.Trim()}");
+        }
+    }
+
     /// <summary>The CLUSTER INFO text of <paramref name="node"/>.</summary>
     public static string Info(RedisServer node) => Cli($"-p {node.Port} cluster info").Output;
 
@@ -180,16 +301,24 @@ public sealed class RedisCluster : IDisposable
         }
     }
 
-    private static (int ExitCode, string Output) Cli(string arguments)
+    private static (int ExitCode, string Output) Cli(string arguments) => Cli(arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+
+    private static (int ExitCode, string Output) Cli(IEnumerable<string> arguments)
     {
         var binary = new[] { "/usr/bin/redis-cli", "/usr/local/bin/redis-cli" }.FirstOrDefault(File.Exists)
             ?? throw new InvalidOperationException("redis-cli is not installed; run tests/run.sh, which installs redis-tools with apt-get.");
-        using var process = Process.Start(new ProcessStartInfo(binary, "-h 127.0.0.1 " + arguments)
+        var start = new ProcessStartInfo(binary)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-        })!;
+        };
+        foreach (var argument in new[] { "-h", "127.0.0.1" }.Concat(arguments))
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
         process.WaitForExit();
         return (process.ExitCode, output);
