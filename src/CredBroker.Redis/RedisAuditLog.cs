@@ -16,7 +16,7 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
 {
     /// <summary>How long an append keeps retrying a head that other replicas keep moving before it fails closed.</summary>
     private static readonly TimeSpan ContentionBudget = TimeSpan.FromSeconds(3);
-    private readonly ConnectionMultiplexer _connection;
+    private readonly RedisMultiplexer _connection;
     private readonly bool _ownsConnection;
     private readonly IAuditSigner _signer;
     private readonly AuditLogOptions _options;
@@ -26,12 +26,12 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
     private readonly AuditBatchStats _batches = new();
     private (long Sequence, string Hash) _head = (0, AuditChain.GenesisHash);
 
-    private readonly ConnectionMultiplexer? _durable;
+    private readonly RedisMultiplexer? _durable;
     private readonly RedisReplicaAcks? _acks;
 
     private RedisAuditLog(
-        ConnectionMultiplexer connection, bool ownsConnection, string keyPrefix, IAuditSigner signer, AuditLogOptions options, TimeProvider time,
-        ConnectionMultiplexer? durable = null, RedisReplicaAcks? acks = null)
+        RedisMultiplexer connection, bool ownsConnection, string keyPrefix, IAuditSigner signer, AuditLogOptions options, TimeProvider time,
+        RedisMultiplexer? durable = null, RedisReplicaAcks? acks = null)
     {
         options.Validate();
         _connection = connection;
@@ -93,7 +93,7 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
         return new RedisAuditLog(main, true, keyPrefix, signer, options ?? new AuditLogOptions(), time ?? TimeProvider.System, durable, replicaAcks);
     }
 
-    private IDatabase Db => _connection.GetDatabase();
+    private IDatabase Db => _connection.Current.GetDatabase();
 
     public Task<AuditRecord> AppendAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
     {
@@ -181,7 +181,7 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
                 args[at + 4] = checkpoint?.Signature ?? "";
             }
 
-            var writer = (_durable ?? _connection).GetDatabase();
+            var writer = (_durable ?? _connection).Current.GetDatabase();
             var result = (RedisResult[])(await Run(() => writer.ScriptEvaluateAsync(AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey, ReservationKey], args)).ConfigureAwait(false))!;
             if ((string)result[0]! == "ok")
             {
@@ -222,7 +222,7 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
             return;
         }
 
-        if (await Run(() => _acks.UnconfirmedAsync(_durable.GetServer(HeadKey))).ConfigureAwait(false) is { } shortfall)
+        if (await Run(() => _acks.UnconfirmedAsync(_durable.Current.GetServer(HeadKey))).ConfigureAwait(false) is { } shortfall)
         {
             throw new AuditUnavailableException(
                 $"Redis replicas did not confirm the audit records: {shortfall} (the records are in the chain on the primary; the actions they record do not go ahead)");

@@ -28,13 +28,13 @@ public sealed record RedisReplicaAcks(int Replicas, TimeSpan Timeout, bool AllLe
     /// Connects a store's main connection and, with <paramref name="acks"/>, a second one for the writes followed by
     /// WAIT (WAIT blocks the connection it runs on and must follow the write on that same connection).
     /// </summary>
-    internal static (ConnectionMultiplexer Main, ConnectionMultiplexer? Durable) Connect(string configuration, RedisConnectionOptions connection, RedisReplicaAcks? acks)
+    internal static (RedisMultiplexer Main, RedisMultiplexer? Durable) Connect(string configuration, RedisConnectionOptions connection, RedisReplicaAcks? acks)
     {
         acks?.Validate(connection.Timeout);
-        var main = ConnectionMultiplexer.Connect(connection.Configure(configuration));
+        var main = RedisMultiplexer.Connect(connection.Configure(configuration));
         try
         {
-            return (main, acks is null ? null : ConnectionMultiplexer.Connect(connection.Configure(configuration)));
+            return (main, acks is null ? null : RedisMultiplexer.Connect(connection.Configure(configuration)));
         }
         catch
         {

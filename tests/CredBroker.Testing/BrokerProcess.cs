@@ -101,6 +101,19 @@ public sealed class BrokerProcess : IDisposable
         return broker;
     }
 
+    /// <summary>Starts the process and returns at once, ready or not (a test that watches /healthz and /readyz itself).</summary>
+    public static BrokerProcess Launch(string[] arguments, int httpPort, int agentPort, IReadOnlyDictionary<string, string>? environment = null, int operatorPort = 0)
+    {
+        var broker = new BrokerProcess(Launch(arguments, environment), httpPort, agentPort)
+        {
+            _arguments = arguments,
+            _environment = environment,
+            OperatorPort = operatorPort,
+        };
+        Attach(broker);
+        return broker;
+    }
+
     private static async Task WaitReadyAsync(BrokerProcess broker, bool disposeOnFailure = true)
     {
         using var http = new HttpClient();
