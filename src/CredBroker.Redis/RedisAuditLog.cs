@@ -181,7 +181,10 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
                 args[at + 4] = checkpoint?.Signature ?? "";
             }
 
-            var writer = (_durable ?? _connection).Current.GetDatabase();
+            // One multiplexer and one node for the batch and its WAIT (neither may change in between).
+            var connection = (_durable ?? _connection).Current;
+            var primary = _durable is null ? null : await Run(() => RedisReplicaAcks.PrimaryAsync(connection, HeadKey)).ConfigureAwait(false);
+            var writer = connection.GetDatabase();
             var result = (RedisResult[])(await Run(() => writer.ScriptEvaluateAsync(AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey, ReservationKey], args)).ConfigureAwait(false))!;
             if ((string)result[0]! == "ok")
             {
@@ -197,7 +200,7 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
                     records[i] = records[i] with { Position = (string)result[i + 1]! };
                 }
 
-                await WaitForReplicasAsync().ConfigureAwait(false);
+                await WaitForReplicasAsync(connection, primary).ConfigureAwait(false);
                 return records;
             }
 
@@ -215,14 +218,14 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
     }
 
     /// <summary>With replica acks: WAIT on the connection that wrote, to the node that owns the chain's slot.</summary>
-    private async Task WaitForReplicasAsync()
+    private async Task WaitForReplicasAsync(ConnectionMultiplexer connection, System.Net.EndPoint? primary)
     {
-        if (_durable is null || _acks is null)
+        if (primary is null || _acks is null)
         {
             return;
         }
 
-        if (await Run(() => _acks.UnconfirmedAsync(_durable.Current.GetServer(HeadKey))).ConfigureAwait(false) is { } shortfall)
+        if (await Run(() => _acks.UnconfirmedAsync(connection, HeadKey, primary)).ConfigureAwait(false) is { } shortfall)
         {
             throw new AuditUnavailableException(
                 $"Redis replicas did not confirm the audit records: {shortfall} (the records are in the chain on the primary; the actions they record do not go ahead)");

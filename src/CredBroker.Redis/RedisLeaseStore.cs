@@ -405,8 +405,11 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             return await Run(() => Db.ScriptEvaluateAsync(script, keys, args));
         }
 
-        var result = await Run(() => _durable.Current.GetDatabase().ScriptEvaluateAsync(script, keys, args));
-        if (await Run(() => _acks.UnconfirmedAsync(_durable.Current.GetServer(keys[0]))) is { } shortfall)
+        // One multiplexer and one node for the write and its WAIT (neither may change in between).
+        var connection = _durable.Current;
+        var primary = await Run(() => RedisReplicaAcks.PrimaryAsync(connection, keys[0]));
+        var result = await Run(() => connection.GetDatabase().ScriptEvaluateAsync(script, keys, args));
+        if (await Run(() => _acks.UnconfirmedAsync(connection, keys[0], primary)) is { } shortfall)
         {
             throw new StoreUnavailableException(
                 $"Redis replicas did not confirm the write: {shortfall} (the write is in force on the primary; retry to confirm it)");
