@@ -47,6 +47,23 @@ public sealed class RedisSentinelStartupTests
         Assert.That(opened.Created, Is.True);
     }
 
+    [Test]
+    public async Task SentinelDownAtStart_TheStoreWorksOnceItAnswers()
+    {
+        using var set = RedisReplicaSet.Start(replicas: 0);
+        var port = RedisServer.FreePort();
+        using var store = RedisLeaseStore.Connect($"127.0.0.1:{port},serviceName={RedisReplicaSet.ServiceName}",
+            connection: new RedisConnectionOptions { Timeout = TimeSpan.FromMilliseconds(500) });
+        Assert.ThrowsAsync<CredBroker.Core.Broker.StoreUnavailableException>(() => store.GetAsync(LeaseIds.For("agent-s", "t"), default));
+
+        using var sentinel = RedisServer.StartSentinel(port, dir => string.Join('\n',
+            $"port {port}", "bind 127.0.0.1", $"dir {dir}", "sentinel resolve-hostnames no", "sentinel announce-ip 127.0.0.1",
+            $"sentinel monitor {RedisReplicaSet.ServiceName} 127.0.0.1 {set.Primary.Port} 1") + "\n");
+
+        var opened = await Within(TimeSpan.FromSeconds(30), () => store.OpenAsync(TestLeases.New("agent-s"), LeaseQuota.Unlimited, default));
+        Assert.That(opened.Created, Is.True);
+    }
+
     private static async Task<T> Within<T>(TimeSpan bound, Func<Task<T>> call)
     {
         var deadline = DateTime.UtcNow + bound;

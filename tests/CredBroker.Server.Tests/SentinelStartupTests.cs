@@ -58,6 +58,26 @@ public sealed class SentinelStartupTests
     }
 
     /// <summary>
+    /// The chaos run's skewed replica (libfaketime, clock +3 s) through Sentinel. With libfaketime's "monotonic fix" on
+    /// (its default with glibc) a timed wait shorter than the offset returns at once, so StackExchange.Redis gives up on
+    /// the first discovery of the primary ("Sentinel: Failed connecting to configured primary for service") and that
+    /// multiplexer never connects: the replica stayed not ready for good. <see cref="BrokerProcess.SkewedClock"/> now
+    /// turns the fix off (first case); with it on (the fault, second case) the broker replaces the multiplexers that
+    /// never connected (RedisMultiplexer) until one does, and becomes ready by itself.
+    /// </summary>
+    [TestCase("0")]
+    [TestCase("1")]
+    public async Task SkewedReplicaThroughSentinel_BecomesReady(string monotonicFix)
+    {
+        using var set = RedisReplicaSet.Start(replicas: 1);
+        set.StartSentinels(count: 1, quorum: 1);
+        await using var files = new ProductionBroker();
+        var environment = new Dictionary<string, string>(BrokerProcess.SkewedClock(TimeSpan.FromSeconds(3))) { ["FAKETIME_FORCE_MONOTONIC_FIX"] = monotonicFix };
+        using var broker = await files.LaunchReplicaProcessAsync(set.SentinelConfiguration, Durable, environment);
+        await ReadyWithinAsync(broker, TimeSpan.FromSeconds(120));
+    }
+
+    /// <summary>
     /// The bounded fallback: a replica that has not been ready once within CredBroker:Health:StartupGrace fails
     /// /healthz (the orchestrator restarts it); once it has been ready, /healthz is 200 again and stays so.
     /// </summary>
