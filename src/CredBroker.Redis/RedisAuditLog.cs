@@ -16,7 +16,7 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
 {
     /// <summary>How long an append keeps retrying a head that other replicas keep moving before it fails closed.</summary>
     private static readonly TimeSpan ContentionBudget = TimeSpan.FromSeconds(3);
-    private readonly ConnectionMultiplexer _connection;
+    private readonly RedisMultiplexer _connection;
     private readonly bool _ownsConnection;
     private readonly IAuditSigner _signer;
     private readonly AuditLogOptions _options;
@@ -26,12 +26,12 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
     private readonly AuditBatchStats _batches = new();
     private (long Sequence, string Hash) _head = (0, AuditChain.GenesisHash);
 
-    private readonly ConnectionMultiplexer? _durable;
+    private readonly RedisMultiplexer? _durable;
     private readonly RedisReplicaAcks? _acks;
 
     private RedisAuditLog(
-        ConnectionMultiplexer connection, bool ownsConnection, string keyPrefix, IAuditSigner signer, AuditLogOptions options, TimeProvider time,
-        ConnectionMultiplexer? durable = null, RedisReplicaAcks? acks = null)
+        RedisMultiplexer connection, bool ownsConnection, string keyPrefix, IAuditSigner signer, AuditLogOptions options, TimeProvider time,
+        RedisMultiplexer? durable = null, RedisReplicaAcks? acks = null)
     {
         options.Validate();
         _connection = connection;
@@ -93,7 +93,7 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
         return new RedisAuditLog(main, true, keyPrefix, signer, options ?? new AuditLogOptions(), time ?? TimeProvider.System, durable, replicaAcks);
     }
 
-    private IDatabase Db => _connection.GetDatabase();
+    private IDatabase Db => _connection.Current.GetDatabase();
 
     public Task<AuditRecord> AppendAsync(AuditEvent auditEvent, CancellationToken cancellationToken)
     {
@@ -181,10 +181,21 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
                 args[at + 4] = checkpoint?.Signature ?? "";
             }
 
-            var writer = (_durable ?? _connection).GetDatabase();
-            // With WAIT, no cluster redirect is followed: the WAIT below must reach the node that took the write (RedisReplicaAcks.EvaluateThenWaitAsync).
-            var result = (RedisResult[])(await Run(() => writer.ScriptEvaluateAsync(AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey, ReservationKey], args,
-                _durable is null ? CommandFlags.None : CommandFlags.NoRedirect)).ConfigureAwait(false))!;
+            // One multiplexer and one node for the batch and its WAIT (neither may change in between); with WAIT no
+            // cluster redirect is followed, so the WAIT reaches the node that took the write (RedisReplicaAcks.EvaluateOnNodeAsync).
+            var connection = (_durable ?? _connection).Current;
+            RedisResult[] result;
+            System.Net.EndPoint? primary = null;
+            if (_durable is null)
+            {
+                result = (RedisResult[])(await Run(() => connection.GetDatabase().ScriptEvaluateAsync(AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey, ReservationKey], args)).ConfigureAwait(false))!;
+            }
+            else
+            {
+                var (written, node) = await Run(() => RedisReplicaAcks.EvaluateOnNodeAsync(connection, AuditScripts.Append, [LogKey, HeadKey, CheckpointsKey, ReservationKey], args)).ConfigureAwait(false);
+                (result, primary) = ((RedisResult[])written!, node);
+            }
+
             if ((string)result[0]! == "ok")
             {
                 if (result.Length != batch.Count + 1)
@@ -199,7 +210,7 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
                     records[i] = records[i] with { Position = (string)result[i + 1]! };
                 }
 
-                await WaitForReplicasAsync().ConfigureAwait(false);
+                await WaitForReplicasAsync(connection, primary).ConfigureAwait(false);
                 return records;
             }
 
@@ -217,14 +228,14 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
     }
 
     /// <summary>With replica acks: WAIT on the connection that wrote, to the node that owns the chain's slot.</summary>
-    private async Task WaitForReplicasAsync()
+    private async Task WaitForReplicasAsync(ConnectionMultiplexer connection, System.Net.EndPoint? primary)
     {
-        if (_durable is null || _acks is null)
+        if (primary is null || _acks is null)
         {
             return;
         }
 
-        if (await Run(() => _acks.UnconfirmedAsync(_durable.GetServer(HeadKey))).ConfigureAwait(false) is { } shortfall)
+        if (await Run(() => _acks.UnconfirmedAsync(connection, HeadKey, primary)).ConfigureAwait(false) is { } shortfall)
         {
             throw new AuditUnavailableException(
                 $"Redis replicas did not confirm the audit records: {shortfall} (the records are in the chain on the primary; the actions they record do not go ahead)");

@@ -18,7 +18,7 @@ public sealed class RedisClock : TimeProvider, IDisposable
     public static readonly TimeSpan MaxSampleRoundTrip = TimeSpan.FromMilliseconds(200);
 
     private static readonly RedisKey Anchor = "cb:signing:schedule";
-    private readonly ConnectionMultiplexer _connection;
+    private readonly RedisMultiplexer _connection;
     private readonly bool _ownsConnection;
     private readonly TimeProvider _local;
     private readonly CancellationTokenSource _stop = new();
@@ -29,7 +29,7 @@ public sealed class RedisClock : TimeProvider, IDisposable
     private long _uncertaintyTicks = TimeSpan.FromDays(1).Ticks;
     private string? _lastProblem;
 
-    private RedisClock(ConnectionMultiplexer connection, bool ownsConnection, TimeProvider local, TimeSpan interval, Action<string>? onProblem)
+    private RedisClock(RedisMultiplexer connection, bool ownsConnection, TimeProvider local, TimeSpan interval, Action<string>? onProblem)
     {
         _connection = connection;
         _ownsConnection = ownsConnection;
@@ -66,10 +66,10 @@ public sealed class RedisClock : TimeProvider, IDisposable
     /// first sample, and re-samples every <paramref name="interval"/>.
     /// </summary>
     public static RedisClock Connect(string configuration, RedisConnectionOptions? connection, TimeSpan interval, Action<string>? onProblem = null, TimeProvider? local = null) =>
-        new(ConnectionMultiplexer.Connect((connection ?? new RedisConnectionOptions()).Configure(configuration)), true, local ?? System, interval, onProblem);
+        new(RedisMultiplexer.Connect((connection ?? new RedisConnectionOptions()).Configure(configuration)), true, local ?? System, interval, onProblem);
 
     /// <summary>A clock sampling on an existing connection (not disposed with the clock).</summary>
-    internal static RedisClock On(ConnectionMultiplexer connection, TimeSpan interval, Action<string>? onProblem) =>
+    internal static RedisClock On(RedisMultiplexer connection, TimeSpan interval, Action<string>? onProblem) =>
         new(connection, false, System, interval, onProblem);
 
     /// <summary>Redis time minus this host's time, as last measured.</summary>
@@ -187,14 +187,14 @@ public sealed class RedisClock : TimeProvider, IDisposable
     {
         if (IsCluster())
         {
-            return await _connection.GetServer(Anchor).TimeAsync();
+            return await _connection.Current.GetServer(Anchor).TimeAsync();
         }
 
-        var reply = (RedisResult[])(await _connection.GetDatabase().ExecuteAsync("TIME"))!;
+        var reply = (RedisResult[])(await _connection.Current.GetDatabase().ExecuteAsync("TIME"))!;
         return DateTime.UnixEpoch.AddSeconds((long)reply[0]).AddTicks((long)reply[1] * 10);
     }
 
-    private bool IsCluster() => _connection.GetServers().Any(s => s.ServerType == ServerType.Cluster);
+    private bool IsCluster() => _connection.Current.GetServers().Any(s => s.ServerType == ServerType.Cluster);
 
     private void Report(string problem)
     {

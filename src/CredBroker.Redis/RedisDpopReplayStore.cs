@@ -16,9 +16,16 @@ public sealed class RedisDpopReplayStore : IDpopReplayStore
     /// <summary>The longest time a proof is remembered, whatever the caller asks.</summary>
     public static readonly TimeSpan MaxTtl = TimeSpan.FromMinutes(20);
 
-    private readonly IConnectionMultiplexer _connection;
+    private readonly Func<IConnectionMultiplexer> _connection;
 
-    public RedisDpopReplayStore(IConnectionMultiplexer connection) => _connection = connection ?? throw new ArgumentNullException(nameof(connection));
+    public RedisDpopReplayStore(IConnectionMultiplexer connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        _connection = () => connection;
+    }
+
+    /// <summary>On a connection that may be replaced (<see cref="RedisMultiplexer"/>): asked per call.</summary>
+    internal RedisDpopReplayStore(Func<IConnectionMultiplexer> connection) => _connection = connection;
 
     public async ValueTask<bool> TryRecordAsync(string key, TimeSpan ttl, CancellationToken cancellationToken)
     {
@@ -29,6 +36,6 @@ public sealed class RedisDpopReplayStore : IDpopReplayStore
         }
 
         var expiry = ttl < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : ttl > MaxTtl ? MaxTtl : ttl;
-        return await RedisLeaseStore.Run(() => _connection.GetDatabase().StringSetAsync(Prefix + key, "1", expiry, When.NotExists));
+        return await RedisLeaseStore.Run(() => _connection().GetDatabase().StringSetAsync(Prefix + key, "1", expiry, When.NotExists));
     }
 }

@@ -16,19 +16,19 @@ public sealed class RedisKeyScheduleStore : IKeyScheduleStore
         return 1
         """;
 
-    private readonly ConnectionMultiplexer _connection;
+    private readonly RedisMultiplexer _connection;
 
-    internal RedisKeyScheduleStore(ConnectionMultiplexer connection) => _connection = connection;
+    internal RedisKeyScheduleStore(RedisMultiplexer connection) => _connection = connection;
 
     public async Task<KeySchedule> GetAsync(CancellationToken cancellationToken)
     {
-        var json = await RedisLeaseStore.Run(() => _connection.GetDatabase().HashGetAsync(Key, "json"));
+        var json = await RedisLeaseStore.Run(() => _connection.Current.GetDatabase().HashGetAsync(Key, "json"));
         return json.IsNullOrEmpty ? KeySchedule.Empty : KeySchedule.FromJson(json!);
     }
 
     public async Task<bool> TryReplaceAsync(long expectedVersion, KeySchedule schedule, CancellationToken cancellationToken)
     {
-        var written = await RedisLeaseStore.Run(() => _connection.GetDatabase().ScriptEvaluateAsync(
+        var written = await RedisLeaseStore.Run(() => _connection.Current.GetDatabase().ScriptEvaluateAsync(
             ReplaceScript, [Key], [expectedVersion, schedule.Version, schedule.ToJson()]));
         return (long)written == 1;
     }

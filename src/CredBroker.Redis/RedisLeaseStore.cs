@@ -16,7 +16,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
 {
     /// <summary>Index entries a listing call examines at most before it returns a (possibly short) page.</summary>
     private const int ListScanBudget = 2000;
-    private readonly ConnectionMultiplexer _connection;
+    private readonly RedisMultiplexer _connection;
     private readonly LeaseStoreOptions _options;
     private readonly RedisReplicaAcks? _acks;
 
@@ -25,9 +25,9 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     /// connection it runs on (and must run on the one that wrote), so it never stalls the reads and
     /// mints pipelined on <see cref="_connection"/>.
     /// </summary>
-    private readonly ConnectionMultiplexer? _durable;
+    private readonly RedisMultiplexer? _durable;
 
-    private RedisLeaseStore(ConnectionMultiplexer connection, ConnectionMultiplexer? durable, LeaseStoreOptions options, RedisReplicaAcks? acks)
+    private RedisLeaseStore(RedisMultiplexer connection, RedisMultiplexer? durable, LeaseStoreOptions options, RedisReplicaAcks? acks)
     {
         _connection = connection;
         _durable = durable;
@@ -49,7 +49,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         return new RedisLeaseStore(main, durable, options, replicaAcks);
     }
 
-    private IDatabase Db => _connection.GetDatabase();
+    private IDatabase Db => _connection.Current.GetDatabase();
 
     private long RetentionMs => (long)_options.RevocationRetention.TotalMilliseconds;
 
@@ -60,7 +60,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     public RedisSsfStreamStore SsfStreams() => new(_connection);
 
     /// <summary>The DPoP proof replay store, on this store's connection.</summary>
-    public RedisDpopReplayStore DpopReplay() => new(_connection);
+    public RedisDpopReplayStore DpopReplay() => new(() => _connection.Current);
 
     /// <summary>The Redis-corrected clock (<see cref="RedisClock"/>), sampling on this store's connection.</summary>
     public RedisClock Clock(TimeSpan interval, Action<string>? onProblem = null) => RedisClock.On(_connection, interval, onProblem);
@@ -418,7 +418,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             return await Run(() => Db.ScriptEvaluateAsync(script, keys, args));
         }
 
-        var (result, shortfall) = await Run(() => _acks.EvaluateThenWaitAsync(_durable, script, keys, args));
+        // One multiplexer and one node for the write and its WAIT (neither may change in between).
+        var (result, shortfall) = await Run(() => _acks.EvaluateThenWaitAsync(_durable.Current, script, keys, args));
         if (shortfall is not null)
         {
             throw new StoreUnavailableException(

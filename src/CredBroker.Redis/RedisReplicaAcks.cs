@@ -28,13 +28,13 @@ public sealed record RedisReplicaAcks(int Replicas, TimeSpan Timeout, bool AllLe
     /// Connects a store's main connection and, with <paramref name="acks"/>, a second one for the writes followed by
     /// WAIT (WAIT blocks the connection it runs on and must follow the write on that same connection).
     /// </summary>
-    internal static (ConnectionMultiplexer Main, ConnectionMultiplexer? Durable) Connect(string configuration, RedisConnectionOptions connection, RedisReplicaAcks? acks)
+    internal static (RedisMultiplexer Main, RedisMultiplexer? Durable) Connect(string configuration, RedisConnectionOptions connection, RedisReplicaAcks? acks)
     {
         acks?.Validate(connection.Timeout);
-        var main = ConnectionMultiplexer.Connect(connection.Configure(configuration));
+        var main = RedisMultiplexer.Connect(connection.Configure(configuration));
         try
         {
-            return (main, acks is null ? null : ConnectionMultiplexer.Connect(connection.Configure(configuration)));
+            return (main, acks is null ? null : RedisMultiplexer.Connect(connection.Configure(configuration)));
         }
         catch
         {
@@ -44,37 +44,53 @@ public sealed record RedisReplicaAcks(int Replicas, TimeSpan Timeout, bool AllLe
     }
 
     /// <summary>
-    /// Runs <paramref name="script"/> on the write-then-WAIT connection and WAITs on the node that ran it: null when enough
-    /// replicas acknowledged, else what fell short, for the caller's unavailable error. On a Redis Cluster the script is
+    /// Runs <paramref name="script"/> on the write-then-WAIT connection and returns the node that ran it, for
+    /// <see cref="UnconfirmedAsync(ConnectionMultiplexer, RedisKey, System.Net.EndPoint)"/>. On a Redis Cluster the script is
     /// sent with <see cref="CommandFlags.NoRedirect"/>: a write the client let an <c>ASK</c> redirect carry to the
     /// importing node would be followed by a WAIT on the node the slot map still names (the migrating one), which
     /// counts that node's replicas, not the ones of the node holding the write, and confirms nothing. So an <c>ASK</c>
     /// fails the call as unavailable (the slot is migrating: retry); a <c>MOVED</c> (nothing ran; the client updated its
-    /// slot map) is tried once more on the node the map names now; and a slot map that changed while the script ran
-    /// (another call followed a <c>MOVED</c>) fails the call too.
+    /// slot map) is tried once more on the node the map names now.
     /// </summary>
-    internal async Task<(RedisResult Result, string? Shortfall)> EvaluateThenWaitAsync(ConnectionMultiplexer durable, string script, RedisKey[] keys, RedisValue[] args)
+    internal static async Task<(RedisResult Result, System.Net.EndPoint Node)> EvaluateOnNodeAsync(ConnectionMultiplexer durable, string script, RedisKey[] keys, RedisValue[] args)
     {
-        var node = durable.GetServer(keys[0]);
-        RedisResult result;
+        var node = durable.GetServer(keys[0]).EndPoint;
         try
         {
-            result = await durable.GetDatabase().ScriptEvaluateAsync(script, keys, args, CommandFlags.NoRedirect).ConfigureAwait(false);
+            return (await durable.GetDatabase().ScriptEvaluateAsync(script, keys, args, CommandFlags.NoRedirect).ConfigureAwait(false), node);
         }
         catch (RedisServerException e) when (e.Message.StartsWith("Key has MOVED", StringComparison.Ordinal))
         {
             // MOVED: the node refused (nothing ran) and the client updated its slot map (after a failover or a finished
             // migration): one more try on the node the map names now. A second MOVED fails the call (unavailable).
-            node = durable.GetServer(keys[0]);
-            result = await durable.GetDatabase().ScriptEvaluateAsync(script, keys, args, CommandFlags.NoRedirect).ConfigureAwait(false);
+            node = durable.GetServer(keys[0]).EndPoint;
+            return (await durable.GetDatabase().ScriptEvaluateAsync(script, keys, args, CommandFlags.NoRedirect).ConfigureAwait(false), node);
         }
+    }
 
-        if (!Equals(durable.GetServer(keys[0]).EndPoint, node.EndPoint))
-        {
-            return (result, "the key's slot moved to another node while the write ran, so no WAIT can confirm it");
-        }
+    /// <summary>
+    /// WAIT on the node that took the write: <paramref name="wroteTo"/> (the node of <paramref name="key"/> when the write was
+    /// sent on <paramref name="connection"/>). If the client now routes the key elsewhere, a failover (Sentinel, or a cluster
+    /// master's replica promoted) or a slot migration came between the write and the WAIT: the write may exist on the old
+    /// node only, and WAIT on the new one (a connection that wrote nothing there) would confirm at once; so that is a
+    /// shortfall (found by the chaos runs: an acknowledged lease missing after a failover).
+    /// </summary>
+    internal async Task<string?> UnconfirmedAsync(ConnectionMultiplexer connection, RedisKey key, System.Net.EndPoint wroteTo)
+    {
+        var server = connection.GetServer(key);
+        return server.EndPoint.Equals(wroteTo)
+            ? await UnconfirmedAsync(server).ConfigureAwait(false)
+            : $"the primary changed from {wroteTo} to {server.EndPoint} between the write and WAIT (a failover or a slot migration)";
+    }
 
-        return (result, await UnconfirmedAsync(node).ConfigureAwait(false));
+    /// <summary>
+    /// <see cref="EvaluateOnNodeAsync"/> then <see cref="UnconfirmedAsync(ConnectionMultiplexer, RedisKey, System.Net.EndPoint)"/>:
+    /// null when enough replicas acknowledged, else what fell short, for the caller's unavailable error.
+    /// </summary>
+    internal async Task<(RedisResult Result, string? Shortfall)> EvaluateThenWaitAsync(ConnectionMultiplexer durable, string script, RedisKey[] keys, RedisValue[] args)
+    {
+        var (result, node) = await EvaluateOnNodeAsync(durable, script, keys, args).ConfigureAwait(false);
+        return (result, await UnconfirmedAsync(durable, keys[0], node).ConfigureAwait(false));
     }
 
     /// <summary>

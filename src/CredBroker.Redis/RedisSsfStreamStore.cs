@@ -29,9 +29,9 @@ public sealed class RedisSsfStreamStore : ISsfStreamStore
         return 1
         """;
 
-    private readonly ConnectionMultiplexer _connection;
+    private readonly RedisMultiplexer _connection;
 
-    internal RedisSsfStreamStore(ConnectionMultiplexer connection) => _connection = connection;
+    internal RedisSsfStreamStore(RedisMultiplexer connection) => _connection = connection;
 
     private static RedisKey StreamKey(string id) => $"cb:{{ssf}}:stream:{id}";
 
@@ -39,7 +39,7 @@ public sealed class RedisSsfStreamStore : ISsfStreamStore
 
     public async Task<IReadOnlyList<SsfStream>> ListAsync(CancellationToken cancellationToken)
     {
-        var ids = await RedisLeaseStore.Run(() => _connection.GetDatabase().SetMembersAsync(Index));
+        var ids = await RedisLeaseStore.Run(() => _connection.Current.GetDatabase().SetMembersAsync(Index));
         var streams = new List<SsfStream>(ids.Length);
         foreach (var id in ids)
         {
@@ -54,7 +54,7 @@ public sealed class RedisSsfStreamStore : ISsfStreamStore
 
     public async Task<SsfStream?> GetAsync(string streamId, CancellationToken cancellationToken)
     {
-        var fields = await RedisLeaseStore.Run(() => _connection.GetDatabase().HashGetAsync(StreamKey(streamId), ["version", "json"]));
+        var fields = await RedisLeaseStore.Run(() => _connection.Current.GetDatabase().HashGetAsync(StreamKey(streamId), ["version", "json"]));
         if (fields[1].IsNullOrEmpty)
         {
             return null;
@@ -65,14 +65,14 @@ public sealed class RedisSsfStreamStore : ISsfStreamStore
 
     public async Task<bool> TrySaveAsync(SsfStream stream, long expectedVersion, CancellationToken cancellationToken)
     {
-        var written = await RedisLeaseStore.Run(() => _connection.GetDatabase().ScriptEvaluateAsync(
+        var written = await RedisLeaseStore.Run(() => _connection.Current.GetDatabase().ScriptEvaluateAsync(
             SaveScript, [StreamKey(stream.StreamId), Index], [stream.StreamId, expectedVersion, (stream with { Version = 0 }).ToJson()]));
         return (long)written == 1;
     }
 
     public async Task<bool> DeleteAsync(string streamId, CancellationToken cancellationToken)
     {
-        var db = _connection.GetDatabase();
+        var db = _connection.Current.GetDatabase();
         var removed = await RedisLeaseStore.Run(() => db.SetRemoveAsync(Index, streamId));
         await RedisLeaseStore.Run(() => db.KeyDeleteAsync([StreamKey(streamId), ClaimKey(streamId)]));
         return removed;
@@ -80,7 +80,7 @@ public sealed class RedisSsfStreamStore : ISsfStreamStore
 
     public async Task<bool> TryClaimPushAsync(string streamId, string owner, TimeSpan ttl, CancellationToken cancellationToken)
     {
-        var held = await RedisLeaseStore.Run(() => _connection.GetDatabase().ScriptEvaluateAsync(
+        var held = await RedisLeaseStore.Run(() => _connection.Current.GetDatabase().ScriptEvaluateAsync(
             ClaimScript, [ClaimKey(streamId)], [owner, (long)ttl.TotalMilliseconds]));
         return (long)held == 1;
     }

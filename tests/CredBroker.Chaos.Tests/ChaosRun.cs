@@ -477,7 +477,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
         }
         catch (RpcException e)
         {
-            _history.Calls.Enqueue(new CallRecord(kind, replica.Name, sent, DateTimeOffset.UtcNow, e.StatusCode));
+            _history.Calls.Enqueue(new CallRecord(kind, replica.Name, sent, DateTimeOffset.UtcNow, e.StatusCode, e.Status.Detail));
             return null;
         }
         catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)

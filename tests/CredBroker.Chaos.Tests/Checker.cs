@@ -61,6 +61,12 @@ public sealed class CheckResult
     /// <summary>Per fault kind (and "no fault"): calls answered, by status.</summary>
     public Dictionary<string, Dictionary<StatusCode, int>> Availability { get; } = [];
 
+    /// <summary>The answers in the availability table's "other" column, by status, call and detail (how many of each).</summary>
+    public Dictionary<(StatusCode Status, string Call, string Detail), int> OtherAnswers { get; } = [];
+
+    /// <summary>The statuses the availability table has columns for; every other one is named in <see cref="OtherAnswers"/>.</summary>
+    public static readonly StatusCode[] Columns = [StatusCode.OK, StatusCode.Unavailable, StatusCode.DeadlineExceeded, StatusCode.FailedPrecondition];
+
     public TimeSpan Duration { get; set; }
 
     /// <summary>Approvals requested, decided, expired and lost (ApprovalChecker).</summary>
@@ -105,6 +111,16 @@ public static class Checker
             var kind = faults.FirstOrDefault(f => f.End > f.Start && call.Sent >= f.Start && call.Sent <= f.End)?.Kind ?? "no fault";
             var byStatus = result.Availability.TryGetValue(kind, out var existing) ? existing : result.Availability[kind] = [];
             byStatus[call.Status] = byStatus.GetValueOrDefault(call.Status) + 1;
+            if (!CheckResult.Columns.Contains(call.Status))
+            {
+                var key = (call.Status, call.Kind, call.Detail ?? "");
+                result.OtherAnswers[key] = result.OtherAnswers.GetValueOrDefault(key) + 1;
+                if (call.Status is StatusCode.Unknown or StatusCode.Internal)
+                {
+                    // The broker answers every refusal with a deliberate status; UNKNOWN/INTERNAL is an unhandled exception.
+                    result.Findings.Add($"{call.Kind} on {call.Broker} answered {call.Status} (a product bug): {call.Detail}");
+                }
+            }
         }
 
         var leases = history.Leases.Values.ToList();

@@ -4,7 +4,8 @@ using Grpc.Core;
 namespace CredBroker.Chaos.Tests;
 
 /// <summary>One call a client made: what it was, to which replica, when, and what it was told.</summary>
-public sealed record CallRecord(string Kind, string Broker, DateTimeOffset Sent, DateTimeOffset Answered, StatusCode Status);
+/// <param name="Detail">The status detail of a refusal (null when OK).</param>
+public sealed record CallRecord(string Kind, string Broker, DateTimeOffset Sent, DateTimeOffset Answered, StatusCode Status, string? Detail = null);
 
 /// <summary>A token a client was given (an acknowledged BeginTask, IssueToken or RenewLease).</summary>
 public sealed record TokenRecord(string LeaseId, string AgentId, string Token, string Jti, DateTimeOffset Acked, DateTimeOffset Expires);

@@ -42,11 +42,20 @@ public static class Report
                 var total = byStatus.Values.Sum();
                 int Of(StatusCode s) => byStatus.GetValueOrDefault(s);
                 var other = total - Of(StatusCode.OK) - Of(StatusCode.Unavailable) - Of(StatusCode.DeadlineExceeded) - Of(StatusCode.FailedPrecondition);
-                // "other" names its codes (e.g. PermissionDenied for the quarantined agent; Unknown or Internal would be a bug).
-                var others = string.Join(", ", byStatus.Where(s => s.Value > 0 && s.Key is not (StatusCode.OK or StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.FailedPrecondition))
-                    .OrderBy(s => s.Key).Select(s => $"{s.Key} {s.Value.ToString(c)}"));
+                var named = string.Join(", ", byStatus.Where(s => !CheckResult.Columns.Contains(s.Key)).OrderBy(s => s.Key.ToString(), StringComparer.Ordinal)
+                    .Select(s => StatusName(s.Key) + " " + s.Value.ToString(c)));
                 md.AppendLine(c, $"| {r.Topology} | {fault} | {total} | {Share(Of(StatusCode.OK), total)} | {Share(Of(StatusCode.Unavailable), total)} | "
-                    + $"{Share(Of(StatusCode.DeadlineExceeded), total)} | {Share(Of(StatusCode.FailedPrecondition), total)} | {Share(other, total)}{(others.Length > 0 ? ": " + others : "")} |");
+                    + $"{Share(Of(StatusCode.DeadlineExceeded), total)} | {Share(Of(StatusCode.FailedPrecondition), total)} | {Share(other, total)}{(named.Length > 0 ? ": " + named : "")} |");
+            }
+        }
+
+        var others = results.SelectMany(r => r.OtherAnswers.Select(o => (r.Topology, o.Key, o.Value))).ToList();
+        if (others.Count > 0)
+        {
+            md.AppendLine().AppendLine("The \"other\" answers (status, call, detail; each a deliberate refusal unless the findings below say otherwise):").AppendLine();
+            foreach (var (topology, (status, call, detail), count) in others.OrderBy(o => o.Topology, StringComparer.Ordinal).ThenByDescending(o => o.Value))
+            {
+                md.AppendLine(c, $"- {topology}: {StatusName(status)} × {count} to {call}: {(detail.Length > 160 ? detail[..160] + "…" : detail)}");
             }
         }
 
@@ -99,6 +108,10 @@ public static class Report
             md.AppendLine(c, $"| {r.Topology} | {a.Requested} | {a.Listed} | {a.Approved} ({a.ApprovedNarrowed}) | {a.Denied} | {a.Expired} | {a.Tokens} | {a.Refusals} | {a.WatchStreams} ({a.Reconnects}) | {a.Lost} |");
         }
     }
+
+    /// <summary>The gRPC name of a status (RESOURCE_EXHAUSTED, NOT_FOUND, ...).</summary>
+    private static string StatusName(StatusCode status) =>
+        string.Concat(status.ToString().Select((ch, i) => i > 0 && char.IsUpper(ch) ? "_" + ch : ch.ToString())).ToUpperInvariant();
 
     private static string Ms(TimeSpan t) => t.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture) + " ms";
 

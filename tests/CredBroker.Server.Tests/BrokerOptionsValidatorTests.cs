@@ -23,6 +23,17 @@ public sealed class BrokerOptionsValidatorTests
         Assert.That(result.Failures, Has.Some.Contains("CredBroker:Identity:Issuers"));
     }
 
+    [TestCase("00:00:05", true)]
+    [TestCase("2.00:00:00", true)]
+    [TestCase("00:00:00", false)]
+    [TestCase("00:10:00", false)]
+    public void Production_StartupGrace_IsOffOrBetween10SecondsAnd24Hours(string grace, bool refused)
+    {
+        var result = new BrokerOptionsValidator().Validate(null, Bind(dev: false, ("CredBroker:Health:StartupGrace", grace)));
+
+        Assert.That(result.Failures ?? [], refused ? Has.Some.Contains("CredBroker:Health:StartupGrace") : Has.None.Contains("CredBroker:Health:StartupGrace"));
+    }
+
     [Test]
     public void DevMode_NeedsNothing_ButRefusesDelegationSettingsThatCannotWork()
     {

@@ -82,6 +82,12 @@ public sealed class BrokerProcess : IDisposable
             // UnfairSemaphoreSpinLimit=0 in its runtimeconfig) idle workers were not woken and every Redis call of the
             // skewed replica timed out. The runtime's default spin lets it run; the clock is what this replica tests.
             ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "70",
+            // libfaketime's "monotonic fix" (on by default with glibc) shifts the deadline of pthread_cond_timedwait even on
+            // a monotonic clock, so a timed wait shorter than the offset returns at once: through Sentinel, StackExchange.Redis
+            // then gave up on every primary discovery ("Sentinel: Failed connecting to configured primary for service") and
+            // the skewed replica never became ready (the chaos run's Sentinel topology). Monotonic time is not faked here,
+            // so the fix is not needed.
+            ["FAKETIME_FORCE_MONOTONIC_FIX"] = "0",
         };
     }
 
@@ -98,6 +104,19 @@ public sealed class BrokerProcess : IDisposable
         };
         Attach(broker);
         await WaitReadyAsync(broker);
+        return broker;
+    }
+
+    /// <summary>Starts the process and returns at once, ready or not (a test that watches /healthz and /readyz itself).</summary>
+    public static BrokerProcess Launch(string[] arguments, int httpPort, int agentPort, IReadOnlyDictionary<string, string>? environment = null, int operatorPort = 0)
+    {
+        var broker = new BrokerProcess(Launch(arguments, environment), httpPort, agentPort)
+        {
+            _arguments = arguments,
+            _environment = environment,
+            OperatorPort = operatorPort,
+        };
+        Attach(broker);
         return broker;
     }
 

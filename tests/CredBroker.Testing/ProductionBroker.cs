@@ -108,6 +108,18 @@ public sealed class ProductionBroker(string? agentsYaml = null) : IAsyncDisposab
         return await BrokerProcess.StartAsync(Arguments(redisConfiguration, http, agent, op, extraArguments), http, agent, environment, op);
     }
 
+    /// <summary>A replica process that is started but not waited for (its /readyz may stay 503).</summary>
+    public async Task<BrokerProcess> LaunchReplicaProcessAsync(string redisConfiguration, params string[] extraArguments) =>
+        await LaunchReplicaProcessAsync(redisConfiguration, extraArguments, null);
+
+    /// <summary>A replica process with more environment variables that is started but not waited for.</summary>
+    public async Task<BrokerProcess> LaunchReplicaProcessAsync(string redisConfiguration, string[] extraArguments, IReadOnlyDictionary<string, string>? environment)
+    {
+        await WriteFilesAsync();
+        var (http, agent, op) = (RedisServer.FreePort(), RedisServer.FreePort(), RedisServer.FreePort());
+        return BrokerProcess.Launch(Arguments(redisConfiguration, http, agent, op, extraArguments), http, agent, environment, op);
+    }
+
     private async Task WriteFilesAsync()
     {
         if (File.Exists(KeyFile))

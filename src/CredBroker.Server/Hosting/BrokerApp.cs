@@ -301,7 +301,8 @@ public static class BrokerApp
         app.MapGrpcService<ListenerHealthService>();
         app.MapGrpcService<ListenerReflectionV1Service>();
         app.MapGrpcService<ListenerReflectionV1AlphaService>();
-        WellKnownEndpoints.Map(app, app.Services.GetRequiredService<RotatingSigningKeys>(), options.Issuer, app.Services.GetRequiredService<CachedReadiness>(), options.Signing.PublishLead);
+        WellKnownEndpoints.Map(app, app.Services.GetRequiredService<RotatingSigningKeys>(), options.Issuer, app.Services.GetRequiredService<CachedReadiness>(), options.Signing.PublishLead,
+            options.Health.StartupGrace);
         Signals.SsfComposition.MapSharedSignals(app, options);
         Telemetry.MapMetrics(app);
     }

@@ -39,6 +39,8 @@ public sealed partial class BrokerOptions
 
     public ClockOptions Clock { get; set; } = new();
 
+    public HealthOptions Health { get; set; } = new();
+
     public static BrokerOptions Bind(IConfiguration configuration, bool dev)
     {
         var options = new BrokerOptions();
@@ -97,6 +99,7 @@ public sealed partial class BrokerOptions
 
         problems.AddRange(Redis.Problems());
         problems.AddRange(Clock.Problems());
+        problems.AddRange(Health.Problems());
 
         if (Signing.KeyFiles.Count == 0 && string.IsNullOrEmpty(Signing.KeyDirectory))
         {

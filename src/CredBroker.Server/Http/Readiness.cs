@@ -132,14 +132,38 @@ public sealed class CachedReadiness(Readiness readiness, TimeProvider time)
 {
     public static readonly TimeSpan StaleAfter = TimeSpan.FromSeconds(2);
 
+    private readonly long _started = time.GetTimestamp();
     private Snapshot? _last;
+    private volatile bool _everReady;
 
     /// <summary>Runs the checks (Redis round trips) and keeps the result; returns whether the broker is ready.</summary>
     public async Task<bool> RefreshAsync(CancellationToken cancellationToken)
     {
         var (ready, checks) = await readiness.CheckAsync(cancellationToken);
         Volatile.Write(ref _last, new Snapshot(ready, checks, time.GetUtcNow()));
+        if (ready)
+        {
+            _everReady = true;
+        }
+
         return ready;
+    }
+
+    /// <summary>
+    /// Why the start is stuck: null while the broker has been ready once, or has run less than <paramref name="grace"/>
+    /// (zero: never stuck); otherwise the reason /healthz gives for failing, so the orchestrator restarts the replica.
+    /// </summary>
+    public string? StartupOverdue(TimeSpan grace)
+    {
+        if (_everReady || grace <= TimeSpan.Zero)
+        {
+            return null;
+        }
+
+        var running = time.GetElapsedTime(_started);
+        return running < grace
+            ? null
+            : $"not ready once in the {grace.TotalSeconds:0} s since start (CredBroker:Health:StartupGrace): restart this replica";
     }
 
     /// <summary>The cached result (no I/O): not ready before the first check completed or when the last one is stale.</summary>

@@ -8,7 +8,8 @@ namespace CredBroker.Server.Http;
 /// <summary>The plain HTTP listener: JWKS, OpenID discovery, liveness and readiness (/metrics: <see cref="Hosting.Telemetry"/>).</summary>
 public static class WellKnownEndpoints
 {
-    public static void Map(IEndpointRouteBuilder routes, ISigningKeys keys, string issuer, CachedReadiness readiness, TimeSpan publishLead)
+    /// <param name="startupGrace">/healthz fails once the broker has run this long without ever being ready (zero: never).</param>
+    public static void Map(IEndpointRouteBuilder routes, ISigningKeys keys, string issuer, CachedReadiness readiness, TimeSpan publishLead, TimeSpan startupGrace = default)
     {
         var endpoints = routes.MapGroup(string.Empty).WithMetadata(Rpc.PlainHttpEndpoint.Instance);
         var discovery = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object>
@@ -27,8 +28,11 @@ public static class WellKnownEndpoints
             ? Json(http, jwks, $"public, max-age={jwksMaxAge}")
             : Results.Text("signing keys not loaded yet", statusCode: StatusCodes.Status503ServiceUnavailable));
         endpoints.MapGet("/.well-known/openid-configuration", (HttpContext http) => Json(http, discovery, "public, max-age=3600"));
-        // Liveness: the process serves HTTP. Never depends on Redis, so an outage does not get replicas restarted.
-        endpoints.MapGet("/healthz", () => Results.Text("ok"));
+        // Liveness: the process serves HTTP. Never depends on Redis, so an outage does not get replicas restarted; only a
+        // start that never became ready within the grace fails it (then a restart is the remedy).
+        endpoints.MapGet("/healthz", () => readiness.StartupOverdue(startupGrace) is { } stuck
+            ? Results.Text(stuck, statusCode: StatusCodes.Status503ServiceUnavailable)
+            : Results.Text("ok"));
         // Readiness: the state the background refresh keeps (no Redis round trip per probe).
         endpoints.MapGet("/readyz", (HttpContext http) =>
         {

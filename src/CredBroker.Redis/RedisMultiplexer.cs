@@ -1,0 +1,110 @@
+using StackExchange.Redis;
+
+namespace CredBroker.Redis;
+
+/// <summary>
+/// One Redis connection of a store or the clock: a <see cref="ConnectionMultiplexer"/> that is replaced while,
+/// through Sentinel, it has never connected. StackExchange.Redis (3.4.35) reconnects a lost node by itself and,
+/// with <c>AbortOnConnectFail=false</c>, keeps trying a standalone or cluster node that was down at start; but a
+/// Sentinel-managed multiplexer whose first connection to the primary failed ("Sentinel: Failed connecting to
+/// configured primary for service", e.g. the connect timeout passed on a loaded host) can stay disconnected for
+/// good (docs/reliability.md). So while a Sentinel-managed multiplexer is not connected and never was, a new one
+/// is made every <see cref="RetryInterval"/> and takes its place; once one has connected, the client follows
+/// failovers itself and this does nothing more. Every store asks <see cref="Current"/> per call.
+/// </summary>
+public sealed class RedisMultiplexer : IDisposable
+{
+    /// <summary>How often a Sentinel-managed multiplexer that never connected is replaced.</summary>
+    public static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(3);
+
+    private readonly ConfigurationOptions _options;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _healing;
+    private readonly object _gate = new();
+    private ConnectionMultiplexer _current;
+    private int _replacements;
+    private bool _disposed;
+
+    private RedisMultiplexer(ConfigurationOptions options, ConnectionMultiplexer first)
+    {
+        _options = options;
+        _current = first;
+        _healing = options.ServiceName is { Length: > 0 } ? HealAsync(_stop.Token) : Task.CompletedTask;
+    }
+
+    /// <summary>Connects (never failing because Redis is away: calls fail closed until it answers).</summary>
+    public static RedisMultiplexer Connect(ConfigurationOptions options) => new(options, ConnectionMultiplexer.Connect(options.Clone()));
+
+    /// <summary>The multiplexer to use now (ask again on each call: it may have been replaced).</summary>
+    public ConnectionMultiplexer Current => Volatile.Read(ref _current);
+
+    /// <summary>How many times a multiplexer that never connected was replaced.</summary>
+    public int Replacements => Volatile.Read(ref _replacements);
+
+    private async Task HealAsync(CancellationToken stop)
+    {
+        while (!Current.IsConnected)
+        {
+            try
+            {
+                await Task.Delay(RetryInterval, stop).ConfigureAwait(false);
+                if (Current.IsConnected)
+                {
+                    return;
+                }
+
+                var next = await ConnectionMultiplexer.ConnectAsync(_options.Clone()).ConfigureAwait(false);
+                ConnectionMultiplexer old;
+                lock (_gate)
+                {
+                    if (_disposed)
+                    {
+                        next.Dispose();
+                        return;
+                    }
+
+                    old = _current;
+                    Volatile.Write(ref _current, next);
+                }
+
+                Interlocked.Increment(ref _replacements);
+                // Nothing has ever been answered on the old one; calls still holding it fail closed (ObjectDisposedException
+                // is "unavailable", RedisFaults) and their retries use the new one.
+                old.Dispose();
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException or InvalidOperationException)
+            {
+                // The next round tries again.
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+        }
+
+        _stop.Cancel();
+        try
+        {
+            _healing.Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+        }
+
+        _stop.Dispose();
+        _current.Dispose();
+    }
+}
