@@ -204,20 +204,27 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
                 }
 
                 _head = (state.HeadSequence, state.HeadHash);
-                Witness(_head);
                 for (var i = 0; i < records.Length; i++)
                 {
                     records[i] = records[i] with { Position = (string)result[i + 1]! };
                 }
 
                 await WaitForReplicasAsync(connection, primary).ConfigureAwait(false);
+                // Witnessed once durable as configured: with replica acks, records a failover may still take away (their
+                // WAIT fell short, so the actions they record did not go ahead) are not yet a head this broker vouches for.
+                Witness(_head);
                 return records;
             }
 
             // Another replica appended first: continue from its head (this replica now holds the reservation),
             // or another replica holds the reservation: let it append first.
             _head = (long.Parse((string)result[1]!, CultureInfo.InvariantCulture), (string)result[2]!);
-            Witness(_head);
+            if (_acks is null)
+            {
+                // With replica acks another replica's head is not vouched for here (it may be a batch whose WAIT has not
+                // confirmed it yet, which a failover can take away); that replica witnesses it once confirmed.
+                Witness(_head);
+            }
             if ((string)result[0]! == "reserved")
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1 + attempt, 10))).ConfigureAwait(false);

@@ -94,6 +94,19 @@ public static class Checker
 
     private static readonly string[] Terminal = ["completed", "revoked", "expired"];
 
+    /// <summary>The broker log lines that name the error id an INTERNAL answer carries ("error id 0123abcd"), so the report shows the exception.</summary>
+    private static string BrokerLogFor(ChaosRun run, string? detail)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(detail ?? "", "error id ([0-9a-f]+)");
+        if (!match.Success)
+        {
+            return "";
+        }
+
+        var lines = run.Replicas.SelectMany(r => r.Process.Output.Split('\n')).Where(l => l.Contains(match.Groups[1].Value, StringComparison.Ordinal)).ToList();
+        return lines.Count == 0 ? " (not in the live replicas' logs)" : " — broker log: " + string.Join(" / ", lines.Select(l => l.Length > 2000 ? l[..2000] + "…" : l.Trim()));
+    }
+
     public static async Task<CheckResult> CheckAsync(ChaosRun run, DateTimeOffset started)
     {
         var history = run.History;
@@ -118,7 +131,7 @@ public static class Checker
                 if (call.Status is StatusCode.Unknown or StatusCode.Internal)
                 {
                     // The broker answers every refusal with a deliberate status; UNKNOWN/INTERNAL is an unhandled exception.
-                    result.Findings.Add($"{call.Kind} on {call.Broker} answered {call.Status} (a product bug): {call.Detail}");
+                    result.Findings.Add($"{call.Kind} on {call.Broker} answered {call.Status} (a product bug): {call.Detail}{BrokerLogFor(run, call.Detail)}");
                 }
             }
         }
