@@ -37,6 +37,7 @@ public sealed class RevocationSync(IRevocationFeed feed, DenyList denyList, Time
 {
     private readonly RevocationSyncOptions _options = options ?? new RevocationSyncOptions();
     private long _lastContactTicks = time.GetUtcNow().UtcTicks;
+    private long _currentAsOfTicks = DateTimeOffset.MinValue.UtcTicks;
     private volatile string _cursor = string.Empty;
     private long _applied;
     private volatile bool _caughtUp;
@@ -60,6 +61,12 @@ public sealed class RevocationSync(IRevocationFeed feed, DenyList denyList, Time
 
     /// <summary>True while a stream is open and has delivered at least one message; false before that and after it breaks.</summary>
     public bool IsConnected => _connected;
+
+    /// <summary>
+    /// The time of the last heartbeat (the broker's clock): every revocation the broker had acknowledged before it has
+    /// been applied here. <see cref="DateTimeOffset.MinValue"/> before the first heartbeat.
+    /// </summary>
+    public DateTimeOffset CurrentAsOf => new(Interlocked.Read(ref _currentAsOfTicks), TimeSpan.Zero);
 
     /// <summary>When the feed last sent anything (a notice or a heartbeat); the start time before that.</summary>
     public DateTimeOffset LastContact => new(Interlocked.Read(ref _lastContactTicks), TimeSpan.Zero);
@@ -142,6 +149,7 @@ public sealed class RevocationSync(IRevocationFeed feed, DenyList denyList, Time
             case "heartbeat":
                 denyList.Prune(now);
                 _caughtUp = true;
+                Interlocked.Exchange(ref _currentAsOfTicks, notice.NotAfter.UtcTicks);
                 break;
         }
 

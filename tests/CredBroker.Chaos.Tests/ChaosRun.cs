@@ -321,7 +321,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
         }
 
         var token = tokens[random.Next(Math.Max(0, tokens.Length - 200), tokens.Length)];
-        var contact = ValidatorSync.LastContact;
+        var contact = ValidatorSync.CurrentAsOf;
         var valid = Validator.Validate(token.Token, DateTimeOffset.UtcNow).IsValid;
         _history.Validations.Enqueue(new ValidationRecord(token, DateTimeOffset.UtcNow, valid, contact));
         var replica = _replicas[random.Next(_replicas.Count)];

@@ -14,7 +14,7 @@ public sealed record TokenRecord(string LeaseId, string AgentId, string Token, s
 public sealed record IntrospectionRecord(TokenRecord Token, string Broker, DateTimeOffset Sent, DateTimeOffset Answered, bool Active);
 
 /// <summary>An offline validation: the validator's verdict and when its revocation feed last spoke.</summary>
-public sealed record ValidationRecord(TokenRecord Token, DateTimeOffset At, bool Valid, DateTimeOffset LastContact);
+public sealed record ValidationRecord(TokenRecord Token, DateTimeOffset At, bool Valid, DateTimeOffset CurrentAsOf);
 
 /// <summary>What a client was told about one lease.</summary>
 public sealed class LeaseRecord(string leaseId, string agentId, DateTimeOffset opened, DateTimeOffset deadline)

@@ -212,6 +212,8 @@ public sealed class RedisLeaseStoreContractTests(string protocol) : LeaseStoreCo
         {
             var ttl = (long)await db.ScriptEvaluateAsync("return redis.call('PTTL', KEYS[1])", [key]);
             var bounded = key.EndsWith("}:deadlines", StringComparison.Ordinal) // one per shard; entries leave when leases end
+                || key.EndsWith("}:deadlines:claimed", StringComparison.Ordinal) // one per shard: expiries claimed, until recorded (or claimed again)
+                || key.EndsWith("}:deadlines:claimed:at", StringComparison.Ordinal) // the same claims by claim time
                 || key.EndsWith("}:leases", StringComparison.Ordinal) // one per shard; pruned of dropped leases by every open
                 || key.EndsWith("}:revocations", StringComparison.Ordinal) // one stream per shard, capped
                 || key.EndsWith("}:revocations:trimmed", StringComparison.Ordinal) // one id per shard

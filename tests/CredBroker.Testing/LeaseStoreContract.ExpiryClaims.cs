@@ -70,6 +70,37 @@ public abstract partial class LeaseStoreContract
         }
     }
 
+    [Test]
+    public async Task Sweeper_AnExpiryWhoseAuditRecordFailed_IsRecordedByTheSameReplicasNextSweep_WithoutWaitingForTheClaimTimeout()
+    {
+        var agent = NewAgent();
+        var lease = NewLease(agent, ttl: TimeSpan.FromSeconds(1));
+        await Open(lease);
+        var time = new ManualTimeProvider(Now.AddSeconds(2));
+        var audit = new FlakyAudit(lease.LeaseId);
+        var sweeper = new LeaseSweeper(Store, time, audit: audit);
+        try
+        {
+            var failed = await sweeper.SweepOnceAsync(default);
+            Assert.That(failed.UnreachableShards, Does.Contain(LeaseIds.ShardOf(agent)));
+            Assert.That(audit.Recorded(lease.LeaseId), Is.Zero);
+
+            // The audit log is back before the claim timeout: the shard's next sweep (after its backoff, at most 1 s)
+            // records the expiry it holds, about a second after the recovery rather than after the claim timeout.
+            time.Advance(TimeSpan.FromSeconds(1));
+            await sweeper.SweepOnceAsync(default);
+            Assert.That(audit.Recorded(lease.LeaseId), Is.EqualTo(1));
+
+            time.Advance(ExpiredLease.ClaimTimeout * 3);
+            await new LeaseSweeper(Store, time, audit: audit).SweepOnceAsync(default);
+            Assert.That(audit.Recorded(lease.LeaseId), Is.EqualTo(1), "recorded and confirmed: no other sweeper takes it again");
+        }
+        finally
+        {
+            await ClaimAll(time.GetUtcNow() + (10 * ExpiredLease.ClaimTimeout));
+        }
+    }
+
     [TestCase("complete")]
     [TestCase("revoke")]
     [TestCase("quarantine")]

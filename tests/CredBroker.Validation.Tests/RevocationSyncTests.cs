@@ -28,6 +28,26 @@ public sealed class RevocationSyncTests
     }
 
     [Test]
+    public async Task CurrentAsOf_IsTheLastHeartbeatsTime_NotTheTimeOfTheLastNotice()
+    {
+        var feed = new ScriptedFeed();
+        var sync = new RevocationSync(feed, new DenyList(), TimeProvider.System, Fast());
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var run = sync.RunAsync(cts.Token);
+        Assert.That(sync.CurrentAsOf, Is.EqualTo(DateTimeOffset.MinValue), "no heartbeat yet: current as of nothing");
+
+        var asOf = DateTimeOffset.UtcNow.AddSeconds(-3);
+        await feed.SendAsync(new RevocationNotice("c1", "heartbeat", null, null, asOf));
+        await feed.SendAsync(new RevocationNotice("c2", "lease", "lease-1", "agent-a", Later));
+        await Until(() => sync.Cursor == "c2");
+
+        // A revocation notice says nothing about what else the broker has: only a heartbeat moves CurrentAsOf, to its own time.
+        Assert.That(sync.CurrentAsOf, Is.EqualTo(asOf));
+        await cts.CancelAsync();
+        await run;
+    }
+
+    [Test]
     public async Task BrokenStream_ResumesFromTheLastCursor_ExpiredCursor_StartsOver()
     {
         var feed = new ScriptedFeed();

@@ -44,6 +44,12 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
 
     private readonly Dictionary<int, (DateTimeOffset RetryAt, TimeSpan Backoff)> _unreachable = [];
 
+    // Claims this replica holds whose audit record failed (the audit log was away): recorded first at the shard's next
+    // sweep (within the backoff, at most 1 s after the recovery), rather than after the claim timeout. A replica that
+    // dies with them loses nothing: the store hands them to any sweeper after ExpiredLease.ClaimTimeout.
+    // Only while the claim is younger than the timeout: after it the store may have handed them to another sweeper.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, (IReadOnlyList<ExpiredLease> Leases, DateTimeOffset ClaimedAt)> _unrecorded = new();
+
     /// <summary>
     /// One pass over every shard; the shards are claimed concurrently (one burst of pipelined calls, not
     /// one round trip each). Shards that are unreachable are skipped (and, after a failure, not tried again
@@ -81,31 +87,24 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
         var maxLag = TimeSpan.Zero;
         try
         {
+            if (_unrecorded.TryRemove(shard, out var held) && time.GetUtcNow() - held.ClaimedAt < ExpiredLease.ClaimTimeout)
+            {
+                var now = time.GetUtcNow();
+                await RecordAsync(shard, held.Leases, held.ClaimedAt, cancellationToken);
+                expired += held.Leases.Count;
+                maxLag = held.Leases.Max(l => now - l.Deadline);
+            }
+
             while (true)
             {
                 var now = time.GetUtcNow();
                 var claimed = await store.ClaimExpiredAsync(shard, now, batchSize, cancellationToken);
-                var recorded = 0;
-                try
+                await RecordAsync(shard, claimed, now, cancellationToken);
+                foreach (var lease in claimed)
                 {
-                    foreach (var lease in claimed)
-                    {
-                        var lag = now - lease.Deadline;
-                        maxLag = lag > maxLag ? lag : maxLag;
-                        await AuditExpiryAsync(lease, cancellationToken);
-                        recorded++;
-                    }
+                    var lag = now - lease.Deadline;
+                    maxLag = lag > maxLag ? lag : maxLag;
                 }
-                catch (Exception e) when (IsUnavailable(e) && recorded > 0)
-                {
-                    // The rest stay claimed unconfirmed: a later sweep (any replica's) takes them again after the claim timeout.
-                    await ConfirmQuietlyAsync(shard, claimed.Take(recorded).ToList(), cancellationToken);
-                    throw;
-                }
-
-                // Recorded: the claims end. Until then (this replica dies here, or the audit log is away) the
-                // store hands them out again, so no expiry goes unrecorded.
-                await store.ConfirmExpiredAsync(shard, claimed, cancellationToken);
 
                 expired += claimed.Count;
                 if (claimed.Count < batchSize)
@@ -131,6 +130,37 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
 
             return new ShardOutcome(shard, expired, maxLag, true, e);
         }
+    }
+
+    /// <summary>
+    /// Records each claimed expiry, then confirms the claims. When the audit log fails midway, the recorded ones are
+    /// confirmed (quietly) and the rest are kept for this shard's next sweep; the failure is rethrown (the shard backs off).
+    /// </summary>
+    private async Task RecordAsync(int shard, IReadOnlyList<ExpiredLease> claimed, DateTimeOffset claimedAt, CancellationToken cancellationToken)
+    {
+        var recorded = 0;
+        try
+        {
+            foreach (var lease in claimed)
+            {
+                await AuditExpiryAsync(lease, cancellationToken);
+                recorded++;
+            }
+        }
+        catch (Exception e) when (IsUnavailable(e))
+        {
+            _unrecorded[shard] = (claimed.Skip(recorded).ToList(), claimedAt);
+            if (recorded > 0)
+            {
+                await ConfirmQuietlyAsync(shard, claimed.Take(recorded).ToList(), cancellationToken);
+            }
+
+            throw;
+        }
+
+        // Recorded: the claims end. Until then (this replica dies here, or the audit log is away) the
+        // store hands them out again, so no expiry goes unrecorded.
+        await store.ConfirmExpiredAsync(shard, claimed, cancellationToken);
     }
 
     private async Task ConfirmQuietlyAsync(int shard, IReadOnlyList<ExpiredLease> recorded, CancellationToken cancellationToken)

@@ -82,10 +82,13 @@ public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys,
             cursor = await Read(() => store.CurrentRevocationCursorAsync(cancellationToken));
         }
 
-        var caughtUp = false;
+        // A heartbeat says "every event written before its time has been sent": it is only sent right after a read that
+        // reached the end, and carries the time that read started (never a stale read's promise sent after a wait).
+        var heartbeatDue = true;
         while (true)
         {
             var changed = notifier.NextChange;
+            var readAt = DateTimeOffset.UtcNow;
             var page = await Read(() => store.ReadRevocationsAsync(cursor, PageSize, cancellationToken));
             if (page.CursorTooOld)
             {
@@ -105,11 +108,12 @@ public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys,
             cursor = page.Cursor;
             if (page.Events.Count < PageSize)
             {
-                // The first heartbeat comes right after the backlog: it tells a validator it has caught up.
-                if (!caughtUp)
+                // The first heartbeat comes right after the backlog: it tells a validator it has caught up. Later ones
+                // follow the read after each quiet Heartbeat interval.
+                if (heartbeatDue)
                 {
-                    caughtUp = true;
-                    await stream.WriteAsync(HeartbeatAt(cursor), cancellationToken);
+                    heartbeatDue = false;
+                    await stream.WriteAsync(HeartbeatAt(cursor, readAt), cancellationToken);
                 }
 
                 try
@@ -118,17 +122,17 @@ public sealed class TokenValidationService(TaskBroker broker, ISigningKeys keys,
                 }
                 catch (TimeoutException)
                 {
-                    await stream.WriteAsync(HeartbeatAt(cursor), cancellationToken);
+                    heartbeatDue = true;
                 }
             }
         }
     }
 
-    private static Contracts.V1.RevocationEvent HeartbeatAt(RevocationCursor cursor) => new()
+    private static Contracts.V1.RevocationEvent HeartbeatAt(RevocationCursor cursor, DateTimeOffset asOf) => new()
     {
         Kind = "heartbeat",
         Cursor = cursor.ToString(),
-        At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+        At = Timestamp.FromDateTimeOffset(asOf),
     };
 
     private static Contracts.V1.RevocationEvent ToWire(Core.Leases.RevocationEvent e, RevocationCursor cursor) => new()
