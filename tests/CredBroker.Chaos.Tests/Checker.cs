@@ -278,8 +278,11 @@ public static class Checker
             }
         }
 
-        // (4) expiry lag after the deadline, or after the end of a Redis fault the deadline fell into.
-        var redisFaults = faults.Where(f => f.Kind == run.Topology.RedisFaultKind).ToList();
+        // (4) expiry lag after the deadline, or after the end of a fault the deadline fell into that stops the recording:
+        // a Redis fault of any kind the topology injects (a cluster with replicas has three), or a broker replica killed
+        // or paused (the "after a replica recovers": its claims are recorded once it is back, or by another
+        // replica after the claim timeout).
+        var redisFaults = faults.Where(f => run.Topology.RedisFaultKinds.Contains(f.Kind) || f.Kind is "broker kill -9 + restart" or "broker SIGSTOP/SIGCONT").ToList();
         var lags = new List<TimeSpan>();
         foreach (var (leaseId, expiry) in expired)
         {

@@ -81,6 +81,43 @@ public sealed class RedisReplicaAcksTests
     }
 
     [Test]
+    public async Task ARetryThroughAnotherConnection_ThatFindsAnUnconfirmedWrite_IsNotConfirmedUntilTheReplicaHasIt()
+    {
+        // Two broker replicas (two stores, each with its own connections). The first one's writes are in force on the
+        // primary but unconfirmed (replica paused); the client retries on the second one, whose scripts find them
+        // ('existing', 'unchanged', already quarantined) and write nothing. Its WAIT must still not confirm them: Redis
+        // (7.0 here) makes a WAIT wait for the primary's replication offset as of the connection's last command, not only
+        // for that connection's own writes, so the retry is confirmed only once the replica holds what it found.
+        var quickly = OneReplicaQuickly with { AllLeaseWrites = true };
+        using var first = Connect(quickly);
+        using var second = Connect(quickly);
+        var lease = TestLeases.New("agent-retry");
+        var revoked = TestLeases.New("agent-retry");
+        await TestLeases.WhenAvailable(() => second.OpenAsync(revoked, LeaseQuota.Unlimited, default));
+
+        _set.Replicas[0].Pause();
+        try
+        {
+            Assert.ThrowsAsync<StoreUnavailableException>(() => first.OpenAsync(lease, LeaseQuota.Unlimited, default));
+            Assert.ThrowsAsync<StoreUnavailableException>(() => second.OpenAsync(lease, LeaseQuota.Unlimited, default), "the replayed open found the lease the replica does not have");
+            Assert.ThrowsAsync<StoreUnavailableException>(() => first.RevokeAsync(revoked.LeaseId, "r", "ops", DateTimeOffset.UtcNow, null, default));
+            Assert.ThrowsAsync<StoreUnavailableException>(() => second.RevokeAsync(revoked.LeaseId, "r", "ops", DateTimeOffset.UtcNow, null, default), "the retried revoke found it revoked, unconfirmed");
+            Assert.ThrowsAsync<StoreUnavailableException>(() => first.QuarantineAgentAsync("agent-rq", "r", "ops", DateTimeOffset.UtcNow, default));
+            Assert.ThrowsAsync<StoreUnavailableException>(() => second.QuarantineAgentAsync("agent-rq", "r", "ops", DateTimeOffset.UtcNow, default), "already quarantined, unconfirmed");
+        }
+        finally
+        {
+            _set.Replicas[0].Resume();
+        }
+
+        // Once the replica is back the same retries are confirmed.
+        Assert.That((await TestLeases.WhenAvailable(() => second.OpenAsync(lease, LeaseQuota.Unlimited, default))).Created, Is.False);
+        Assert.That((await second.RevokeAsync(revoked.LeaseId, "r", "ops", DateTimeOffset.UtcNow, null, default)).Outcome, Is.EqualTo(TransitionOutcome.NotApplicable));
+        using var replica = ConnectionMultiplexer.Connect(_set.Replicas[0].ConnectionString);
+        Assert.That(await replica.GetDatabase().KeyExistsAsync(RedisKeys.Lease(LeaseIds.ShardOf("agent-retry"), lease.LeaseId)), Is.True);
+    }
+
+    [Test]
     public async Task AuditAppends_WaitForTheReplica_AndFailClosedWhileItIsAway()
     {
         // Found by the chaos run: without WAIT a Sentinel failover rolled the chain back past records whose actions had gone ahead.
