@@ -41,15 +41,8 @@ mapfile -t broker_args <"$work/broker/broker.args"
 
 # run <label> <server dll> <concurrency>: start that broker, measure, stop it.
 run() {
-  dotnet "$2" "${broker_args[@]}" >"$work/broker-$1.log" 2>&1 &
-  local broker_pid=$!
-  pids+=("$broker_pid")
-  wait_http "http://127.0.0.1:$http_port/readyz" 60 || { tail -20 "$work/broker-$1.log"; exit 1; }
-  local line
-  line=$(timeout $((seconds + 70)) dotnet "$bench_dll" mint-load --target "http://127.0.0.1:$agent_port" --credential-file "$work/broker/credential.jwt" \
-    --warmup 2 --seconds "$seconds" --concurrency "$3" --watch "broker=$broker_pid" --watch "redis=$redis_pid")
-  printf '%s\t%s\n' "$1" "$line" | tee -a "$work/results.txt"
-  kill "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
+  measure_broker "$work/broker-$1.log" "$redis_pid" "$3" "$2" "${broker_args[@]}"
+  printf '%s\t%s\n' "$1" "$mint_line" | tee -a "$work/results.txt"
 }
 
 echo "INFO $(date -u +%FT%TZ) $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before; A=$label_a ($a_path) B=$label_b (this tree)"

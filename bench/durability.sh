@@ -54,15 +54,8 @@ mapfile -t broker_args <"$work/broker/broker.args"
 run() {
   local label=$1 mode=$2; shift 2
   fsync "$mode"
-  dotnet "$server_dll" "${broker_args[@]}" "$@" >"$work/broker-$label.log" 2>&1 &
-  local broker_pid=$!
-  pids+=("$broker_pid")
-  wait_http "http://127.0.0.1:$http_port/readyz" 60 || { tail -20 "$work/broker-$label.log"; exit 1; }
-  local line
-  line=$(timeout $((seconds + 70)) dotnet "$bench_dll" mint-load --target "http://127.0.0.1:$agent_port" --credential-file "$work/broker/credential.jwt" \
-    --warmup 2 --seconds "$seconds" --concurrency "$c" --watch "broker=$broker_pid" --watch "redis=$primary_pid")
-  printf 'MINT\t%s\t%s\n' "$label" "$line" | tee -a "$results"
-  kill "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
+  measure_broker "$work/broker-$label.log" "$primary_pid" "$c" "$server_dll" "${broker_args[@]}" "$@"
+  printf 'MINT\t%s\t%s\n' "$label" "$mint_line" | tee -a "$results"
 }
 
 echo "INFO $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before" | tee -a "$results"

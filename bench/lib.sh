@@ -28,6 +28,20 @@ redis_bench() {
   timeout 120 redis-benchmark -p "$port" -c "$clients" -n "$requests" -r 100000 --csv "$@" | awk -F'"' 'NR > 1 { print $4 }' | tail -1
 }
 
+# measure_broker <log> <redis pid> <concurrency> <server dll> [broker args...]: starts that broker, waits until it is
+# ready, runs mint-load for $seconds at that concurrency (watching the broker's and Redis's CPU), stops the broker, and
+# leaves mint-load's line in $mint_line. Uses $work, $bench_dll, $http_port, $agent_port (set by the caller).
+measure_broker() {
+  local log=$1 redis=$2 concurrency=$3 dll=$4; shift 4
+  dotnet "$dll" "$@" >"$log" 2>&1 &
+  local broker_pid=$!
+  pids+=("$broker_pid")
+  wait_http "http://127.0.0.1:$http_port/readyz" 60 || { tail -20 "$log"; exit 1; }
+  mint_line=$(timeout $((seconds + 70)) dotnet "$bench_dll" mint-load --target "http://127.0.0.1:$agent_port" --credential-file "$work/broker/credential.jwt" \
+    --warmup 2 --seconds "$seconds" --concurrency "$concurrency" --watch "broker=$broker_pid" --watch "redis=$redis")
+  kill "$broker_pid"; wait "$broker_pid" 2>/dev/null || true
+}
+
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 wait_http() { # url, seconds
