@@ -225,6 +225,7 @@ public sealed class RedisAuditLog : IAuditLog, IDisposable
                 // confirmed it yet, which a failover can take away); that replica witnesses it once confirmed.
                 Witness(_head);
             }
+
             if ((string)result[0]! == "reserved")
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1 + attempt, 10))).ConfigureAwait(false);

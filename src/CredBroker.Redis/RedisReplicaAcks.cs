@@ -97,7 +97,7 @@ public sealed record RedisReplicaAcks(int Replicas, TimeSpan Timeout, bool AllLe
     /// WAIT on <paramref name="server"/> (the node that took the write, through the connection that wrote it): null when
     /// enough replicas acknowledged, else what fell short ("0 of 1 acknowledged within 500 ms") for the caller's error.
     /// </summary>
-    internal async Task<string?> UnconfirmedAsync(IServer server)
+    private async Task<string?> UnconfirmedAsync(IServer server)
     {
         var acked = (long)await server.ExecuteAsync("WAIT", [Replicas, (long)Timeout.TotalMilliseconds]).ConfigureAwait(false);
         return acked >= Replicas ? null : $"{acked} of {Replicas} acknowledged within {Timeout.TotalMilliseconds:0} ms";

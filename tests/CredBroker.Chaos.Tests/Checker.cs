@@ -156,11 +156,13 @@ public static class Checker
         // after the bound is a violation below; the lag is in the figures.
         var settleBy = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30);
         var final = new Dictionary<string, Lease?>(StringComparer.Ordinal);
+        var unsettled = leases.Select(l => l.LeaseId).ToList();
         while (true)
         {
-            foreach (var lease in leases)
+            // An ended lease stays as it is: only the ones not yet ended, or expired without a record, are read again.
+            foreach (var leaseId in unsettled)
             {
-                final[lease.LeaseId] = await FinalStateAsync(operators, lease.LeaseId);
+                final[leaseId] = await FinalStateAsync(operators, leaseId);
             }
 
             var unrecorded = final.Where(f => f.Value?.State == "expired").Select(f => f.Key).ToHashSet(StringComparer.Ordinal);
@@ -177,6 +179,8 @@ public static class Checker
             {
                 break;
             }
+
+            unsettled = final.Where(f => unrecorded.Contains(f.Key) || f.Value?.State is null or "active" or "pending_approval").Select(f => f.Key).ToList();
 
             await Task.Delay(500);
         }
