@@ -267,10 +267,11 @@ internal static class LeaseScripts
     /// The sweeper's claim. KEYS: deadlines, claimed (zset: lease id by when the claim times out), claimed
     /// deadlines (hash: lease id → deadline). ARGV: now, limit, claim timeout (ms). First takes the claims
     /// that timed out unconfirmed (their claimer died or could not record them) again, then the due entries
-    /// off the deadline index in one range delete, and returns {id, deadline, ...}: that removal is the expiry
+    /// off the deadline index in one range delete, and returns {id, deadline, ..., next}: that removal is the expiry
     /// (see swept/read), so a mass expiry costs a few index operations per batch and no write per lease.
     /// Every returned lease stays claimed until ConfirmExpired; concurrent claimers never get the same lease
-    /// within the timeout (the scripts run one at a time).
+    /// within the timeout (the scripts run one at a time). The last element, next, is when the shard next has
+    /// something due (ms: the earliest indexed deadline or claim timeout), -1 when nothing is pending.
     /// </summary>
     public const string ClaimExpired = """
         local now, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -299,6 +300,12 @@ internal static class LeaseScripts
                 redis.call('HSET', KEYS[3], unpack(deadlines))
             end
         end
+        local next = -1
+        local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+        if #first > 0 then next = tonumber(first[2]) end
+        first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+        if #first > 0 and (next < 0 or tonumber(first[2]) < next) then next = tonumber(first[2]) end
+        out[#out + 1] = tostring(next)
         return out
         """;
 

@@ -72,8 +72,10 @@ public sealed record RedisConnectionOptions
         config.AbortOnConnectFail = false;
         config.BacklogPolicy = BacklogPolicy.FailFast;
         // Reconnect a lost node every 250 ms (not with a growing backoff): calls for it fail fast meanwhile,
-        // and the sweepers expire what fell due during the outage about as soon as it is back.
+        // and the sweepers expire what fell due during the outage about as soon as it is back. The client tries
+        // to reconnect on its heartbeat (default 1 s), so the heartbeat runs at the same pace.
         config.ReconnectRetryPolicy = new LinearRetry(250);
+        config.HeartbeatInterval = TimeSpan.FromMilliseconds(250);
         var millis = (int)Timeout.TotalMilliseconds;
         config.ConnectTimeout = millis;
         config.SyncTimeout = millis;

@@ -157,7 +157,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         return open;
     }
 
-    public async Task<IReadOnlyList<ExpiredLease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    public async Task<ExpiryClaim> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(shard);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, LeaseIds.ShardCount);
@@ -172,7 +172,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             expired.Add(new ExpiredLease((string)result[i]!, DateTimeOffset.FromUnixTimeMilliseconds((long)(double)result[i + 1])));
         }
 
-        return expired;
+        var next = (long)(double)result[^1];
+        return new ExpiryClaim(expired, next < 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(next));
     }
 
     public async Task ConfirmExpiredAsync(int shard, IReadOnlyList<ExpiredLease> recorded, CancellationToken cancellationToken)

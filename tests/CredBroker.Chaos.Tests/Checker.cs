@@ -50,6 +50,9 @@ public sealed class CheckResult
 
     public int ExpiredLaterThan1s { get; set; }
 
+    /// <summary>Each expiry recorded more than 1 s late: lease, deadline, the time the lag counts from, the record's time, and the faults then.</summary>
+    public List<string> LateExpiries { get; } = [];
+
     public TimeSpan? MaxValidatorCatchUp { get; set; }
 
     public int ValidatorRestores { get; set; }
@@ -296,12 +299,24 @@ public static class Checker
             }
 
             var due = expiry.Deadline;
+            var countsFrom = "its deadline";
             foreach (var fault in redisFaults.Where(f => due >= f.Start && due <= f.End + TimeSpan.FromSeconds(1)))
             {
-                due = fault.End > due ? fault.End : due;
+                if (fault.End > due)
+                {
+                    due = fault.End;
+                    countsFrom = $"the end of {fault.Kind} ({fault.Start:HH:mm:ss.fff}–{fault.End:HH:mm:ss.fff})";
+                }
             }
 
-            lags.Add(expiry.At - due);
+            var lag = expiry.At - due;
+            lags.Add(lag);
+            if (lag > TimeSpan.FromSeconds(1))
+            {
+                var during = faults.Where(f => f.Start <= expiry.At && f.End >= expiry.Deadline && !f.Kind.EndsWith("whole run", StringComparison.Ordinal)).Select(f => $"{f.Kind} {f.Start:HH:mm:ss.fff}–{f.End:HH:mm:ss.fff}").ToList();
+                result.LateExpiries.Add($"lease {leaseId}: deadline {expiry.Deadline:HH:mm:ss.fff}, recorded {expiry.At:HH:mm:ss.fff}, "
+                    + $"{lag.TotalMilliseconds:0} ms after {countsFrom}; faults between deadline and record: {(during.Count == 0 ? "none" : string.Join("; ", during))}");
+            }
         }
 
         lags.Sort();

@@ -59,6 +59,16 @@ public static class Report
             }
         }
 
+        var late = results.SelectMany(r => r.LateExpiries.Take(10).Select(l => $"{r.Topology}: {l}")).ToList();
+        if (late.Count > 0)
+        {
+            md.AppendLine().AppendLine("Expiries recorded more than 1 s late (up to 10 per topology):").AppendLine();
+            foreach (var l in late)
+            {
+                md.AppendLine("- " + l);
+            }
+        }
+
         md.AppendLine().AppendLine(c, $"Checked: {results.Sum(r => r.InRunIntrospections)} in-run Introspect answers, {results.Sum(r => r.InRunValidations)} in-run offline validations, "
             + $"{results.Sum(r => r.FinalIntrospections)} Introspect calls and {results.Sum(r => r.ValidatorChecks)} offline validations after the run.");
         var violations = results.SelectMany(r => r.Violations.Select(v => $"{r.Topology}: {v}")).ToList();

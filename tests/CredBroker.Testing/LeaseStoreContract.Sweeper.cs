@@ -38,6 +38,31 @@ public abstract partial class LeaseStoreContract
     }
 
     [Test]
+    public async Task ClaimExpired_SaysWhenTheShardNextHasSomethingDue_ADeadlineOrAnUnconfirmedClaimsTimeout()
+    {
+        var agent = NewAgent();
+        var shard = LeaseIds.ShardOf(agent);
+        var lease = NewLease(agent, ttl: TimeSpan.FromSeconds(10));
+        await Open(lease);
+        try
+        {
+            var before = await Store.ClaimExpiredAsync(shard, Now.AddSeconds(1), 1000, default);
+            Assert.That(before.NextDue, Is.Not.Null.And.GreaterThan(Now.AddSeconds(1)).And.LessThanOrEqualTo(lease.Deadline),
+                "the lease's deadline (or an earlier one on the shard)");
+
+            var at = Now.AddSeconds(11);
+            var claimed = await Store.ClaimExpiredAsync(shard, at, 1000, default);
+            Assert.That(claimed.Select(l => l.LeaseId), Does.Contain(lease.LeaseId));
+            Assert.That(claimed.NextDue, Is.Not.Null.And.GreaterThan(at).And.LessThanOrEqualTo(at + ExpiredLease.ClaimTimeout),
+                "claimed but not confirmed: due again when the claim times out");
+        }
+        finally
+        {
+            await ClaimAll(Now.AddMinutes(10));
+        }
+    }
+
+    [Test]
     public async Task ClaimExpired_TakesAtMostTheLimit_OldestFirst()
     {
         var agent = NewAgent();

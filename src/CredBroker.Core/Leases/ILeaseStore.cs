@@ -72,9 +72,10 @@ public interface ILeaseStore
     /// by then — its claimer died, was paused, or could not record the expiry — is returned again, first,
     /// by a later call, so every expiry is recorded at least once. A lease that a completion, revocation or
     /// quarantine found past its deadline before any claim is ended as expired by that call and returned here
-    /// the same way (as a claim that already timed out).
+    /// the same way (as a claim that already timed out). The result also says when the shard next has
+    /// something due (<see cref="ExpiryClaim.NextDue"/>), so a sweeper can wake at that deadline instead of polling.
     /// </summary>
-    Task<IReadOnlyList<ExpiredLease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken);
+    Task<ExpiryClaim> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken);
 
     /// <summary>Confirms that the claimed expiries of <paramref name="shard"/> were recorded: they are not returned again.</summary>
     Task ConfirmExpiredAsync(int shard, IReadOnlyList<ExpiredLease> recorded, CancellationToken cancellationToken);
@@ -118,6 +119,26 @@ public interface ILeaseStore
 
     /// <summary>One page of leases for operators; states are reported as of <paramref name="now"/>.</summary>
     Task<LeasePage> ListLeasesAsync(LeaseQuery query, DateTimeOffset now, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// What one <see cref="ILeaseStore.ClaimExpiredAsync"/> took (the list), and when the shard next has an expiry due:
+/// the earliest deadline still indexed or the earliest unconfirmed claim's timeout, as of the claim; null when nothing is
+/// pending. A lease opened or renewed after the claim can fall due earlier, so a sweeper still polls, only less often.
+/// </summary>
+public sealed class ExpiryClaim(IReadOnlyList<ExpiredLease> leases, DateTimeOffset? nextDue) : IReadOnlyList<ExpiredLease>
+{
+    public static ExpiryClaim Empty { get; } = new([], null);
+
+    public DateTimeOffset? NextDue { get; } = nextDue;
+
+    public int Count => leases.Count;
+
+    public ExpiredLease this[int index] => leases[index];
+
+    public IEnumerator<ExpiredLease> GetEnumerator() => leases.GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
 
 /// <summary>A lease the sweeper expired, at its deadline. Kept minimal: the claim is the hot path of a mass expiry.</summary>

@@ -14,6 +14,9 @@ public sealed record SweepResult(int Expired, TimeSpan MaxLag)
 
     /// <summary>Why the first unreachable shard could not be swept.</summary>
     public string? UnreachableReason { get; init; }
+
+    /// <summary>When a swept shard next has an expiry due, as the store answered (null: nothing pending, or not known).</summary>
+    public DateTimeOffset? NextDue { get; init; }
 }
 
 /// <summary>
@@ -68,10 +71,14 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
         {
             UnreachableShards = outcomes.Where(o => o.Unreachable).Select(o => o.Shard).Order().ToList(),
             UnreachableReason = failed.FirstOrDefault()?.Error?.Message,
+            NextDue = outcomes.Where(o => o.NextDue is not null).Select(o => o.NextDue).Min(),
         };
     }
 
-    private sealed record ShardOutcome(int Shard, int Expired, TimeSpan MaxLag, bool Unreachable, Exception? Error);
+    private sealed record ShardOutcome(int Shard, int Expired, TimeSpan MaxLag, bool Unreachable, Exception? Error)
+    {
+        public DateTimeOffset? NextDue { get; init; }
+    }
 
     private async Task<ShardOutcome> SweepShardAsync(int shard, CancellationToken cancellationToken)
     {
@@ -85,6 +92,7 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
 
         var expired = 0;
         var maxLag = TimeSpan.Zero;
+        DateTimeOffset? nextDue = null;
         try
         {
             if (_unrecorded.TryRemove(shard, out var held) && time.GetUtcNow() - held.ClaimedAt < ExpiredLease.ClaimTimeout)
@@ -107,6 +115,7 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
                 }
 
                 expired += claimed.Count;
+                nextDue = claimed.NextDue;
                 if (claimed.Count < batchSize)
                 {
                     break;
@@ -118,7 +127,7 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
                 _unreachable.Remove(shard);
             }
 
-            return new ShardOutcome(shard, expired, maxLag, false, null);
+            return new ShardOutcome(shard, expired, maxLag, false, null) { NextDue = nextDue };
         }
         catch (Exception e) when (IsUnavailable(e))
         {
@@ -209,7 +218,9 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
 
     /// <summary>
     /// Sweeps every <paramref name="interval"/> (jittered ±20 %) until cancelled; while sweeps find
-    /// nothing the wait grows to <see cref="MaxIdleInterval"/> (never below <paramref name="interval"/>).
+    /// nothing the wait grows to <see cref="MaxIdleInterval"/> (never below <paramref name="interval"/>), but never
+    /// past the next deadline the store reported (<see cref="SweepResult.NextDue"/>): a lease is recorded expired
+    /// right after its deadline, not up to an idle wait later. Leases opened after a sweep are seen by the next one.
     /// A store outage is reported to <paramref name="onError"/> and retried with backoff up to 1 s; it never stops the loop.
     /// </summary>
     public async Task RunAsync(TimeSpan interval, Action<SweepResult> onSweep, Action<Exception> onError, CancellationToken cancellationToken)
@@ -226,13 +237,13 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
                 onSweep(result);
                 backoff = interval;
                 idle = result.Expired > 0 ? interval : TimeSpan.FromTicks(Math.Min(idle.Ticks * 2, maxIdle.Ticks));
-                delay = idle;
+                delay = WaitAfter(result, Jittered(idle), time.GetUtcNow());
             }
             catch (Exception e) when (IsUnavailable(e))
             {
                 onError(e);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
-                delay = backoff;
+                delay = Jittered(backoff);
                 idle = interval;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -240,10 +251,9 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
                 return;
             }
 
-            var jitter = 0.8 + (Random.Shared.NextDouble() * 0.4);
             try
             {
-                await Task.Delay(TimeSpan.FromTicks((long)(delay.Ticks * jitter)), time, cancellationToken);
+                await Task.Delay(delay, time, cancellationToken);
             }
             catch (OperationCanceledException)
             {
@@ -251,4 +261,16 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
             }
         }
     }
+
+    /// <summary>
+    /// How long to wait after a sweep: <paramref name="idle"/>, or less when the store said a shard has an expiry due
+    /// sooner — then just after that deadline (1–20 ms, so replicas do not all claim in the same millisecond).
+    /// </summary>
+    internal static TimeSpan WaitAfter(SweepResult result, TimeSpan idle, DateTimeOffset now)
+    {
+        var untilDue = result.NextDue - now;
+        return untilDue > TimeSpan.Zero && untilDue < idle ? untilDue.Value + TimeSpan.FromMilliseconds(1 + Random.Shared.Next(20)) : idle;
+    }
+
+    private static TimeSpan Jittered(TimeSpan delay) => TimeSpan.FromTicks((long)(delay.Ticks * (0.8 + (Random.Shared.NextDouble() * 0.4))));
 }

@@ -43,7 +43,7 @@ public sealed class TimedLeaseStore(ILeaseStore inner, BrokerMetrics metrics) : 
     public Task<LeaseTransition> RevokeAsync(string leaseId, string reason, string actor, DateTimeOffset now, long? expectedGeneration, CancellationToken cancellationToken) =>
         Time("revoke", () => inner.RevokeAsync(leaseId, reason, actor, now, expectedGeneration, cancellationToken));
 
-    public Task<IReadOnlyList<ExpiredLease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken) =>
+    public Task<ExpiryClaim> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken) =>
         Time("claim_expired", () => inner.ClaimExpiredAsync(shard, now, limit, cancellationToken));
 
     public Task ConfirmExpiredAsync(int shard, IReadOnlyList<ExpiredLease> recorded, CancellationToken cancellationToken) =>

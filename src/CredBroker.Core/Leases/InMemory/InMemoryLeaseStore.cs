@@ -192,7 +192,7 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
 
     private static LeaseApproval EmptyApproval { get; } = new() { RequestedScopes = [], ApprovalScopes = [], LeaseTtl = TimeSpan.Zero, Reason = string.Empty, RuleIds = [] };
 
-    public Task<IReadOnlyList<ExpiredLease>> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    public Task<ExpiryClaim> ClaimExpiredAsync(int shard, DateTimeOffset now, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(shard);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, LeaseIds.ShardCount);
@@ -213,7 +213,10 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
                 _unconfirmed[lease.LeaseId] = (now + ExpiredLease.ClaimTimeout, lease);
             }
 
-            return Task.FromResult<IReadOnlyList<ExpiredLease>>(expired);
+            var nextDeadline = _deadlines.Where(d => LeaseIds.TryGetShard(d.LeaseId, out var s) && s == shard).Select(d => (DateTimeOffset?)d.Deadline).FirstOrDefault();
+            var nextRetry = _unconfirmed.Values.Where(u => LeaseIds.TryGetShard(u.Lease.LeaseId, out var s) && s == shard).Select(u => (DateTimeOffset?)u.RetryAt).Min();
+            var nextDue = nextDeadline is null ? nextRetry : nextRetry is null || nextDeadline < nextRetry ? nextDeadline : nextRetry;
+            return Task.FromResult(new ExpiryClaim(expired, nextDue));
         }
     }
 
