@@ -20,6 +20,15 @@ public sealed class LeaseSweeperTests
         Assert.That(wait, Is.GreaterThan(TimeSpan.FromMilliseconds(300)).And.LessThanOrEqualTo(TimeSpan.FromMilliseconds(321)));
     }
 
+    [Test]
+    public void ADeadlineMomentsAway_StillWaitsTheMinimum_SoAReplicaNeverSweepsOncePerDeadline()
+    {
+        var result = new SweepResult(0, TimeSpan.Zero) { NextDue = T0.AddMilliseconds(2) };
+
+        Assert.That(LeaseSweeper.WaitAfter(result, TimeSpan.FromMilliseconds(800), T0), Is.EqualTo(LeaseSweeper.MinWait));
+        Assert.That(LeaseSweeper.WaitAfter(result, TimeSpan.FromMilliseconds(60), T0), Is.EqualTo(TimeSpan.FromMilliseconds(60)), "never past the idle wait");
+    }
+
     [TestCase(null)]
     [TestCase(-50)]
     [TestCase(0)]

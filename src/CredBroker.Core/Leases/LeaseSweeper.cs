@@ -265,13 +265,24 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
 
     /// <summary>
     /// How long to wait after a sweep: <paramref name="idle"/>, or less when the store said a shard has an expiry due
-    /// sooner — then just after that deadline (1–20 ms, so replicas do not all claim in the same millisecond).
+    /// sooner — then just after that deadline (1–20 ms, so replicas do not all claim in the same millisecond), but never
+    /// less than <see cref="MinWait"/>: with leases falling due every few milliseconds a replica sweeps at most ten times
+    /// a second, not once per deadline.
     /// </summary>
     internal static TimeSpan WaitAfter(SweepResult result, TimeSpan idle, DateTimeOffset now)
     {
         var untilDue = result.NextDue - now;
-        return untilDue > TimeSpan.Zero && untilDue < idle ? untilDue.Value + TimeSpan.FromMilliseconds(1 + Random.Shared.Next(20)) : idle;
+        if (untilDue is not { } due || due <= TimeSpan.Zero || due >= idle)
+        {
+            return idle;
+        }
+
+        var wait = due + TimeSpan.FromMilliseconds(1 + Random.Shared.Next(20));
+        return wait < MinWait ? (MinWait < idle ? MinWait : idle) : wait;
     }
+
+    /// <summary>The shortest wait between two sweeps of one replica when it wakes for a deadline.</summary>
+    internal static TimeSpan MinWait { get; } = TimeSpan.FromMilliseconds(100);
 
     private static TimeSpan Jittered(TimeSpan delay) => TimeSpan.FromTicks((long)(delay.Ticks * (0.8 + (Random.Shared.NextDouble() * 0.4))));
 }
