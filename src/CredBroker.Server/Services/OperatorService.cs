@@ -82,7 +82,7 @@ public sealed class OperatorService(
             request.PageSize == 0 ? 100 : request.PageSize,
             request.PageToken.Length > 0 ? request.PageToken : null);
         var page = await administration.ListAsync(query, context.CancellationToken);
-        var response = new ListLeasesResponse { NextPageToken = page.NextPageToken ?? string.Empty, UnreachableShards = { partial.Observe("ListLeases", page, query.AgentId is null && query.PageToken is null) } };
+        var response = new ListLeasesResponse { NextPageToken = page.NextPageToken ?? string.Empty, UnreachableShards = { partial.Observe("ListLeases", page, wholeListing: query.AgentId is null && query.PageToken is null) } };
         response.Leases.AddRange(page.Leases.Select(ToWire));
         return response;
     }

@@ -4,43 +4,51 @@ using Microsoft.Extensions.Logging;
 namespace CredBroker.Server.Services;
 
 /// <summary>
-/// ListLeases / ListApprovals answered with partial results (a lost Redis Cluster master): one
-/// warning per distinct set of unreachable shards (not one per call while the same master is down),
-/// and an information line once a listing is complete again.
+/// ListLeases / ListApprovals answered with partial results (a lost Redis Cluster master): one warning
+/// when a listing first finds a shard unreachable (not one per call, nor per page, while the same master
+/// is down), and an information line once a listing of every shard is complete again.
 /// </summary>
 public sealed partial class PartialListings(ILogger<PartialListings> logger)
 {
     private readonly Lock _gate = new();
-    private string _last = string.Empty;
+    private readonly SortedSet<int> _known = [];
 
     /// <summary>
-    /// Notes the page's unreachable shards (logs when the set changed) and returns them for the response.
-    /// Only a first page of every agent (<paramref name="readsEveryShard"/>) says the listing is complete
-    /// again: a one-agent listing or a later page reads only some shards.
+    /// Notes the page's unreachable shards and returns them for the response. A page naming a shard not
+    /// known to be unreachable logs a warning; only a page that read every shard (<paramref name="wholeListing"/>:
+    /// no agent filter, no page token in or out) tells which shards are still unreachable (and that none is).
     /// </summary>
-    public IReadOnlyList<int> Observe(string operation, LeasePage page, bool readsEveryShard)
+    public IReadOnlyList<int> Observe(string operation, LeasePage page, bool wholeListing)
     {
-        var set = string.Join(",", page.UnreachableShards);
+        var shards = page.UnreachableShards;
+        bool warn = false, complete = false;
         lock (_gate)
         {
-            if (set == _last || (set.Length == 0 && !readsEveryShard))
+            if (shards.Any(s => !_known.Contains(s)))
             {
-                return page.UnreachableShards;
+                warn = true;
+                _known.UnionWith(shards);
             }
 
-            _last = set;
+            if (wholeListing && page.NextPageToken is null && !_known.SetEquals(shards))
+            {
+                // Some shards are back: a later loss of them warns again.
+                complete = shards.Count == 0;
+                _known.Clear();
+                _known.UnionWith(shards);
+            }
         }
 
-        if (set.Length > 0)
+        if (warn)
         {
-            Incomplete(logger, operation, set);
+            Incomplete(logger, operation, string.Join(",", shards));
         }
-        else
+        else if (complete)
         {
             Complete(logger, operation);
         }
 
-        return page.UnreachableShards;
+        return shards;
     }
 
     [LoggerMessage(EventId = 130, Level = LogLevel.Warning,

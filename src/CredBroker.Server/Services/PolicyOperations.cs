@@ -58,7 +58,7 @@ public sealed class PolicyOperations(PolicyHolder policy, PolicyGate gate, Appro
             request.AgentId.Length > 0 ? request.AgentId : null, request.PageSize == 0 ? 100 : request.PageSize,
             request.PageToken.Length > 0 ? request.PageToken : null, context.CancellationToken);
         var now = time.GetUtcNow();
-        var response = new ListApprovalsResponse { NextPageToken = page.NextPageToken ?? string.Empty, UnreachableShards = { partial.Observe("ListApprovals", page, request.AgentId.Length == 0 && request.PageToken.Length == 0) } };
+        var response = new ListApprovalsResponse { NextPageToken = page.NextPageToken ?? string.Empty, UnreachableShards = { partial.Observe("ListApprovals", page, wholeListing: request.AgentId.Length == 0 && request.PageToken.Length == 0) } };
         response.Approvals.AddRange(page.Leases.Where(l => l.Approval is not null).Select(l => ToWire(l, now)));
         return response;
     }
