@@ -24,6 +24,20 @@ internal sealed class Output(TextWriter stdout, TextWriter stderr, bool json)
 
     public void Line(string text) => stdout.WriteLine(text);
 
+    /// <summary>
+    /// A listing answered with partial results (a lost Redis Cluster master): says on stderr which lease
+    /// shards could not be read and that <paramref name="what"/> of the agents on them are missing.
+    /// </summary>
+    public void Incomplete(IReadOnlyCollection<int> unreachableShards, string what)
+    {
+        if (unreachableShards.Count > 0)
+        {
+            stderr.WriteLine(
+                $"credbroker: warning: the list is incomplete: lease shards {string.Join(", ", unreachableShards.Order())} could not be read (a Redis master is unreachable); "
+                + $"{what} of the agents on them are missing. List again once Redis is back.");
+        }
+    }
+
     /// <summary>A left-aligned table with a header row; cells are clipped to 60 characters.</summary>
     public void Table(IReadOnlyList<string> headers, IEnumerable<IReadOnlyList<string>> rows)
     {

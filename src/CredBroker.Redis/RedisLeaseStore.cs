@@ -263,6 +263,15 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         var page = new List<Lease>(query.PageSize);
         var budget = ListScanBudget;
         LeasePageToken? last = after;
+
+        // A listing of every agent skips a shard it cannot read (its master is lost) and names it on this
+        // page and every later page of the walk (the token carries it); one that could read none fails whole.
+        var skipped = after?.Skipped ?? 0;
+        var read = false;
+        StoreUnavailableException? failure = null;
+        LeasePage Page(string? next) => new(page, next) { UnreachableShards = LeasePageToken.ShardsOf(skipped) };
+        string? Next() => last is null ? null : (last with { Skipped = skipped }).ToString();
+
         foreach (var shard in shards.Where(s => after is null || s >= after.Shard))
         {
             // One listing index per shard (an agent lives in one shard); filters are applied to what it yields.
@@ -271,8 +280,20 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             while (true)
             {
                 var batch = Math.Min(budget, Math.Max(query.PageSize - page.Count, 50));
-                var result = await Eval(LeaseScripts.ListIndex, [index],
-                    [position?.SortKey.ToString(CultureInfo.InvariantCulture) ?? "", position?.LeaseId ?? "", batch]);
+                RedisResult[] result;
+                try
+                {
+                    result = await Eval(LeaseScripts.ListIndex, [index],
+                        [position?.SortKey.ToString(CultureInfo.InvariantCulture) ?? "", position?.LeaseId ?? "", batch]);
+                }
+                catch (StoreUnavailableException e) when (shards.Length > 1)
+                {
+                    failure = e;
+                    skipped |= 1 << shard;
+                    break;
+                }
+
+                read = true;
                 for (var i = 0; i + 2 < result.Length; i += 3)
                 {
                     var id = (string)result[i]!;
@@ -283,14 +304,14 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
                         page.Add(LeaseQuery.AsOf(lease, now));
                         if (page.Count == query.PageSize)
                         {
-                            return new LeasePage(page, last.ToString());
+                            return Page(Next());
                         }
                     }
                 }
 
                 if (budget <= 0)
                 {
-                    return new LeasePage(page, last?.ToString());
+                    return Page(Next());
                 }
 
                 if (result.Length < batch * 3)
@@ -300,7 +321,13 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
             }
         }
 
-        return new LeasePage(page, null);
+        if (!read && failure is not null)
+        {
+            // Not one shard this page needed could be read: nothing to show, the store is unavailable.
+            throw failure;
+        }
+
+        return Page(null);
     }
 
     public async Task<long> CountOpenAsync(CancellationToken cancellationToken)

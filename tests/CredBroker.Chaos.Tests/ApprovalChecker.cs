@@ -84,6 +84,11 @@ public static class ApprovalChecker
             {
                 await TestContext.Out.WriteLineAsync($"CALLS {g.Key.Kind} {g.Key.Status} {g.Count()} max {g.Max(c => c.Answered - c.Sent).TotalMilliseconds:0} ms");
             }
+
+            foreach (var g in approvals.PartialPages.GroupBy(p => p.Shards, StringComparer.Ordinal))
+            {
+                await TestContext.Out.WriteLineAsync($"PARTIAL ListApprovals pages naming unreachable shards {g.Key}: {g.Count()} ({g.Min(p => p.At):HH:mm:ss.fff}..{g.Max(p => p.At):HH:mm:ss.fff})");
+            }
         }
 
         foreach (var id in ids)

@@ -81,4 +81,7 @@ public sealed class ApprovalHistory
 
     /// <summary>What the agents saw that breaks the approval contract at once (e.g. a status after a terminal one).</summary>
     public ConcurrentQueue<string> Violations { get; } = new();
+
+    /// <summary>ListApprovals pages answered with partial results (a lost cluster master): when, and the shards they named.</summary>
+    public ConcurrentQueue<(DateTimeOffset At, string Shards)> PartialPages { get; } = new();
 }

@@ -249,7 +249,13 @@ public sealed partial class ChaosRun
                     break;
                 }
 
+                // While a cluster master is lost the list is partial (the other masters' approvals, its shards named).
                 pending.AddRange(page.Approvals);
+                if (page.UnreachableShards.Count > 0)
+                {
+                    _history.Approvals.PartialPages.Enqueue((DateTimeOffset.UtcNow, string.Join(",", page.UnreachableShards)));
+                }
+
                 token = page.NextPageToken;
                 if (token.Length == 0)
                 {

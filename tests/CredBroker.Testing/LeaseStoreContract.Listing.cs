@@ -93,6 +93,58 @@ public abstract partial class LeaseStoreContract
         Assert.That(seen, Is.SupersetOf(leases.Select(l => l.LeaseId)));
     }
 
+    /// <summary>An agent id whose leases live in <paramref name="shard"/>.</summary>
+    protected static string AgentOnShard(int shard)
+    {
+        while (true)
+        {
+            var agent = NewAgent();
+            if (LeaseIds.ShardOf(agent) == shard)
+            {
+                return agent;
+            }
+        }
+    }
+
+    [Test]
+    public async Task List_ATokenThatSkippedShards_NamesThemOnEveryLaterPage_AndResumesAfterItsPosition()
+    {
+        // A walk that could not read shards 2 and 5 (a lost Redis master) carries them in its token: every
+        // later page names them, the walk goes on from its position, and a new walk starts complete.
+        var owner = "owner-" + Guid.NewGuid().ToString("N")[..8] + "@example.com";
+        var leases = new[] { AgentOnShard(9), AgentOnShard(12) }.SelectMany(a => Enumerable.Range(0, 3).Select(_ => NewLease(a, owner: owner))).ToList();
+        foreach (var l in leases)
+        {
+            await Open(l);
+        }
+
+        var first = await Store.ListLeasesAsync(new LeaseQuery(Owner: owner, PageSize: 2), Now, default);
+        Assert.That(first.UnreachableShards, Is.Empty, "every shard was read");
+        Assert.That(LeasePageToken.TryParse(first.NextPageToken, out var position), Is.True, first.NextPageToken);
+        var skipping = position with { Skipped = (1 << 2) | (1 << 5) };
+        Assert.That(skipping.ToString(), Does.StartWith("p2.0024.9."));
+
+        var seen = first.Leases.Select(l => l.LeaseId).ToList();
+        var query = new LeaseQuery(Owner: owner, PageSize: 2, PageToken: skipping.ToString());
+        for (var pages = 0; ; pages++)
+        {
+            Assert.That(pages, Is.LessThan(100), "paging did not end");
+            var page = await Store.ListLeasesAsync(query, Now, default);
+            Assert.That(page.UnreachableShards, Is.EqualTo(new[] { 2, 5 }), "every later page names the skipped shards");
+            seen.AddRange(page.Leases.Select(l => l.LeaseId));
+            if (page.NextPageToken is null)
+            {
+                break;
+            }
+
+            Assert.That(page.NextPageToken, Does.StartWith("p2.0024."));
+            query = query with { PageToken = page.NextPageToken };
+        }
+
+        Assert.That(seen, Is.Unique);
+        Assert.That(seen, Is.EquivalentTo(leases.Select(l => l.LeaseId)));
+    }
+
     [TestCase(0, null)]
     [TestCase(501, null)]
     [TestCase(10, "garbage")]
@@ -100,6 +152,13 @@ public abstract partial class LeaseStoreContract
     [TestCase(10, "p1.03.123.l03_aaaaaaaaaaaaaaaaaaaaaaaaaa")]
     [TestCase(10, "p1.3.-5.l03_aaaaaaaaaaaaaaaaaaaaaaaaaa")]
     [TestCase(10, "p1.3.123.l03_aaaaaaaaaaaaaaaaaaaaaaaaaa.x")]
+    [TestCase(10, "p2.0000.3.123.l03_aaaaaaaaaaaaaaaaaaaaaaaaaa")]
+    [TestCase(10, "p2.0008.3.123.l03_aaaaaaaaaaaaaaaaaaaaaaaaaa")]
+    [TestCase(10, "p2.0010.3.123.l03_aaaaaaaaaaaaaaaaaaaaaaaaaa")]
+    [TestCase(10, "p2.000A.5.123.l05_aaaaaaaaaaaaaaaaaaaaaaaaaa")]
+    [TestCase(10, "p2.a.5.123.l05_aaaaaaaaaaaaaaaaaaaaaaaaaa")]
+    [TestCase(10, "p2.-001.5.123.l05_aaaaaaaaaaaaaaaaaaaaaaaaaa")]
+    [TestCase(10, "p3.0001.5.123.l05_aaaaaaaaaaaaaaaaaaaaaaaaaa")]
     public void List_BadPageSizeOrToken_IsRejected(int pageSize, string? token) =>
         Assert.ThrowsAsync<ArgumentException>(() => Store.ListLeasesAsync(new LeaseQuery(PageSize: pageSize, PageToken: token), Now, default));
 }

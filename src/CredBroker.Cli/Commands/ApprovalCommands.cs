@@ -20,11 +20,13 @@ internal static class ApprovalCommands
             }
 
             var approvals = new List<Approval>();
+            var unreachable = new SortedSet<int>();
             var request = new ListApprovalsRequest { AgentId = parse.GetValue(agent) ?? "", PageSize = Math.Min(max, 500) };
             do
             {
                 var page = await client.ListApprovalsAsync(request, ct);
                 approvals.AddRange(page.Approvals.Take(max - approvals.Count));
+                unreachable.UnionWith(page.UnreachableShards);
                 request.PageToken = page.NextPageToken;
             }
             while (request.PageToken.Length > 0 && approvals.Count < max);
@@ -39,6 +41,8 @@ internal static class ApprovalCommands
                     approvals.Select(a => (IReadOnlyList<string>)[
                         a.ApprovalId, a.AgentId, a.TaskId, a.State, string.Join(' ', a.ApprovalScopes), string.Join(' ', a.RequestedScopes), Output.Time(a.ExpiresAt), a.Reason]));
             }
+
+            output.Incomplete(unreachable, "approval requests");
 
             return ExitCodes.Ok;
         }));

@@ -22,6 +22,7 @@ internal static class LeaseCommands
             }
 
             var leases = new List<Lease>();
+            var unreachable = new SortedSet<int>();
             var request = new ListLeasesRequest
             {
                 AgentId = parse.GetValue(agent) ?? "", Owner = parse.GetValue(owner) ?? "", State = parse.GetValue(state) ?? "", PageSize = Math.Min(max, 500),
@@ -30,6 +31,7 @@ internal static class LeaseCommands
             {
                 var page = await client.ListLeasesAsync(request, ct);
                 leases.AddRange(page.Leases.Take(max - leases.Count));
+                unreachable.UnionWith(page.UnreachableShards);
                 request.PageToken = page.NextPageToken;
             }
             while (request.PageToken.Length > 0 && leases.Count < max);
@@ -43,6 +45,8 @@ internal static class LeaseCommands
                 output.Table(["LEASE", "AGENT", "TASK", "STATE", "SCOPES", "DEADLINE"],
                     leases.Select(l => (IReadOnlyList<string>)[l.LeaseId, l.AgentId, l.TaskId, l.State, string.Join(' ', l.Scopes), Output.Time(l.Deadline)]));
             }
+
+            output.Incomplete(unreachable, "leases");
 
             return ExitCodes.Ok;
         }));

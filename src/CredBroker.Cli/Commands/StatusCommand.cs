@@ -27,7 +27,8 @@ internal static class StatusCommand
                 newest = record;
             }
 
-            var activeText = active.Leases.Count.ToString(CultureInfo.InvariantCulture) + (active.NextPageToken.Length > 0 ? "+" : "");
+            var activeText = active.Leases.Count.ToString(CultureInfo.InvariantCulture) + (active.NextPageToken.Length > 0 || active.UnreachableShards.Count > 0 ? "+" : "");
+            output.Incomplete(active.UnreachableShards, "active leases");
             if (output.Json)
             {
                 output.Line(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?>

@@ -60,6 +60,7 @@ internal static class ApprovalsPage
         var canDecide = ConsoleOperations.Allows(user, "DecideApproval");
         var pending = outcome.Value!.Approvals.Where(a => a.State == "pending").OrderBy(a => a.ExpiresAt?.ToDateTimeOffset()).ToList();
         var html = new StringBuilder();
+        html.Append(Incomplete(outcome.Value.UnreachableShards, "approval requests"));
         if (pending.Count == 0)
         {
             html.Append("<p class=\"empty\">No approval is pending.</p>");
@@ -102,7 +103,7 @@ internal static class ApprovalsPage
         }
 
         // The live refresh replaces the list only when this changes (not while the same requests are shown).
-        var version = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(string.Join(',', pending.Select(a => a.ApprovalId)))))[..16];
+        var version = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(string.Join(',', pending.Select(a => a.ApprovalId)) + "|" + string.Join(',', outcome.Value.UnreachableShards))))[..16];
         return ($"<div data-version=\"{version}\">{html}</div>", null);
     }
 }

@@ -41,6 +41,15 @@ internal static class Html
 
     public static string Notice(string message) => $"<div class=\"alert ok\" role=\"status\">{E(message)}</div>";
 
+    /// <summary>
+    /// The banner of a list answered with partial results (ListLeases / ListApprovals <c>unreachable_shards</c>):
+    /// empty when the list is complete.
+    /// </summary>
+    public static string Incomplete(IReadOnlyCollection<int> unreachableShards, string what) => unreachableShards.Count == 0 ? string.Empty
+        : $"<div class=\"alert warning incomplete\" role=\"alert\"><strong>Some shards could not be read; the list is incomplete.</strong> "
+          + $"Lease shards {E(string.Join(", ", unreachableShards))} are unreachable (a Redis master is down): the {E(what)} of the agents on them are missing. "
+          + "They reappear once Redis is back.</div>";
+
     public static string Dl(params (string Term, string Html)[] rows) =>
         "<dl class=\"facts\">" + string.Concat(rows.Select(r => $"<dt>{E(r.Term)}</dt><dd>{r.Html}</dd>")) + "</dl>";
 

@@ -45,6 +45,7 @@ internal static class LeasesPage
         }
 
         var leases = outcome.Value!.Leases;
+        html.Append(Incomplete(outcome.Value.UnreachableShards, "leases"));
         if (leases.Count == 0)
         {
             html.Append("<p class=\"empty\">No lease matches.</p>");

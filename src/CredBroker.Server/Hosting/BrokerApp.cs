@@ -259,11 +259,13 @@ public static class BrokerApp
             var time = sp.GetRequiredService<TimeProvider>();
             var audit = sp.GetRequiredService<AuditService>();
             var keys = sp.GetRequiredService<RotatingSigningKeys>();
+            var partial = new PartialListings(sp.GetRequiredService<ILogger<PartialListings>>());
             return new OperatorService(
                 sp.GetRequiredService<LeaseAdministration>(), sp.GetRequiredService<RevocationNotifier>(),
                 new KeyOperations(sp.GetRequiredService<KeyRotation>(), keys, time, audit, sp.GetRequiredService<ILogger<KeyOperations>>()),
                 new AuditOperations(sp.GetRequiredService<TracedAuditLog>(), sp.GetRequiredService<AuditSigning>().Verifiers, sp.GetRequiredService<AuditFollow>(), options.Audit.FollowPollInterval),
-                new PolicyOperations(sp.GetRequiredService<PolicyHolder>(), sp.GetRequiredService<TaskBroker>().Policy, sp.GetRequiredService<ApprovalDesk>(), audit, time));
+                new PolicyOperations(sp.GetRequiredService<PolicyHolder>(), sp.GetRequiredService<TaskBroker>().Policy, sp.GetRequiredService<ApprovalDesk>(), audit, time, partial),
+                partial);
         });
     }
 

@@ -13,7 +13,7 @@ namespace CredBroker.Server.Services;
 /// to the operator; keys, audit, approvals and policy in their own classes.
 /// </summary>
 public sealed class OperatorService(
-    LeaseAdministration administration, RevocationNotifier notifier, KeyOperations keys, AuditOperations audit, PolicyOperations policy) : Operator.OperatorBase
+    LeaseAdministration administration, RevocationNotifier notifier, KeyOperations keys, AuditOperations audit, PolicyOperations policy, PartialListings partial) : Operator.OperatorBase
 {
     public const string ServiceName = "credbroker.v1.Operator";
 
@@ -82,7 +82,7 @@ public sealed class OperatorService(
             request.PageSize == 0 ? 100 : request.PageSize,
             request.PageToken.Length > 0 ? request.PageToken : null);
         var page = await administration.ListAsync(query, context.CancellationToken);
-        var response = new ListLeasesResponse { NextPageToken = page.NextPageToken ?? string.Empty };
+        var response = new ListLeasesResponse { NextPageToken = page.NextPageToken ?? string.Empty, UnreachableShards = { partial.Observe("ListLeases", page, wholeListing: query.AgentId is null && query.PageToken is null) } };
         response.Leases.AddRange(page.Leases.Select(ToWire));
         return response;
     }

@@ -14,7 +14,7 @@ using PolicyFinding = CredBroker.Core.Policy.PolicyFinding;
 namespace CredBroker.Server.Services;
 
 /// <summary>credbroker.v1.Operator, approvals and policy (issue 5): registered next to <see cref="OperatorService"/>.</summary>
-public sealed class PolicyOperations(PolicyHolder policy, PolicyGate gate, ApprovalDesk approvals, IAuditEvents audit, TimeProvider time)
+public sealed class PolicyOperations(PolicyHolder policy, PolicyGate gate, ApprovalDesk approvals, IAuditEvents audit, TimeProvider time, PartialListings partial)
 {
     private const int MaxCandidateBytes = 1024 * 1024;
 
@@ -58,7 +58,7 @@ public sealed class PolicyOperations(PolicyHolder policy, PolicyGate gate, Appro
             request.AgentId.Length > 0 ? request.AgentId : null, request.PageSize == 0 ? 100 : request.PageSize,
             request.PageToken.Length > 0 ? request.PageToken : null, context.CancellationToken);
         var now = time.GetUtcNow();
-        var response = new ListApprovalsResponse { NextPageToken = page.NextPageToken ?? string.Empty };
+        var response = new ListApprovalsResponse { NextPageToken = page.NextPageToken ?? string.Empty, UnreachableShards = { partial.Observe("ListApprovals", page, wholeListing: request.AgentId.Length == 0 && request.PageToken.Length == 0) } };
         response.Approvals.AddRange(page.Leases.Where(l => l.Approval is not null).Select(l => ToWire(l, now)));
         return response;
     }

@@ -362,8 +362,10 @@ public sealed class InMemoryLeaseStore(LeaseStoreOptions? options = null) : ILea
                 .Take(query.PageSize + 1)
                 .ToList();
             var page = matching.Take(query.PageSize).ToList();
-            var next = matching.Count > query.PageSize ? page[^1].Token.ToString() : null;
-            return Task.FromResult(new LeasePage(page.Select(x => LeaseQuery.AsOf(x.Lease, now)).ToList(), next));
+            // Every shard is reachable here; shards an earlier page skipped (a token of another store) stay reported.
+            var skipped = after?.Skipped ?? 0;
+            var next = matching.Count > query.PageSize ? (page[^1].Token with { Skipped = skipped }).ToString() : null;
+            return Task.FromResult(new LeasePage(page.Select(x => LeaseQuery.AsOf(x.Lease, now)).ToList(), next) { UnreachableShards = LeasePageToken.ShardsOf(skipped) });
         }
     }
 
