@@ -123,8 +123,8 @@ internal static class LeaseBenchmarks
             if (replicas == 1)
             {
                 report.AppendLine($"### Mass expiry: {count:N0} leases with the same deadline").AppendLine()
-                    .AppendLine($"Leases opened at {openRate:0} opens/s (store only, {Concurrency} concurrent). Sweepers poll every {SweepInterval.TotalMilliseconds:0} ms "
-                        + "(jittered, the product default) and claim up to 1,000 leases per script call, shard by shard.").AppendLine()
+                    .AppendLine($"Leases opened at {openRate:0} opens/s (store only, {Concurrency} concurrent). Sweepers wake just after the next deadline "
+                        + $"the store reports, else poll every {SweepInterval.TotalMilliseconds:0} ms (jittered; the product defaults), and claim up to 1,000 leases per script call, shard by shard.").AppendLine()
                     .AppendLine("| replicas sweeping | every lease expired after its deadline by | largest lag seen at claim | Redis time in claim scripts |").AppendLine("|---:|---:|---:|---:|");
             }
 
