@@ -106,4 +106,35 @@ public sealed class RedisClusterPartialListingTests
         Assert.That(complete?.UnreachableShards, Is.Empty, "the master is back");
         Assert.That(complete!.Leases.Select(l => l.LeaseId), Is.EquivalentTo(leases.Select(l => l.LeaseId)));
     }
+
+    [Test]
+    [CancelAfter(180_000)]
+    public async Task AMasterThatHangs_ListingAnswersWithTheOtherShards_AndNamesAllOfItsShards()
+    {
+        // A paused master neither answers nor resets its connections: each read of one of its shards times out
+        // (CredBroker:Redis:Timeout), and the page still answers with the other masters' leases.
+        using var cluster = RedisCluster.Start(appendOnly: true, fullCoverage: false);
+        using var store = RedisLeaseStore.Connect(cluster.ConnectionString);
+        var owner = "owner-" + Guid.NewGuid().ToString("N")[..8] + "@example.com";
+        var leases = Enumerable.Range(0, LeaseIds.ShardCount).Select(s => TestLeases.New(AgentOn(s)) with { Owner = owner }).ToList();
+        foreach (var lease in leases)
+        {
+            await TestLeases.WhenAvailable(() => store.OpenAsync(lease, LeaseQuota.Unlimited, default));
+        }
+
+        var victim = cluster.MasterOf(Tag(3));
+        var lost = Enumerable.Range(0, LeaseIds.ShardCount).Where(s => cluster.MasterOf(Tag(s)) == victim).ToList();
+        victim.Pause();
+        try
+        {
+            var page = await store.ListLeasesAsync(new LeaseQuery(Owner: owner, PageSize: 500), DateTimeOffset.UtcNow, default);
+
+            Assert.That(page.UnreachableShards, Is.EqualTo(lost));
+            Assert.That(page.Leases.Select(l => l.LeaseId), Is.EquivalentTo(leases.Where(l => !lost.Contains(LeaseIds.ShardOf(l.AgentId))).Select(l => l.LeaseId)));
+        }
+        finally
+        {
+            victim.Resume();
+        }
+    }
 }
