@@ -40,22 +40,22 @@ public sealed class ChaosTests
     {
         // CREDBROKER_CHAOS_TOPOLOGIES=0,2 runs only those (0 standalone, 1 cluster, 2 Sentinel, 3 cluster with replicas and WAIT,
         // 4 the same without WAIT, whose losses are measured, not failed: long run only).
-        if (Environment.GetEnvironmentVariable("CREDBROKER_CHAOS_TOPOLOGIES") is { Length: > 0 } only)
-        {
-            topologies = only.Split(',').Select(i => topologies[int.Parse(i, System.Globalization.CultureInfo.InvariantCulture)]).ToList();
-        }
+        // The skewed replica's clock runs 3 s ahead on topologies 0, 2, 4 and 3 s behind on 1 and 3, so CI (0 and 1) sees both.
+        var picked = Environment.GetEnvironmentVariable("CREDBROKER_CHAOS_TOPOLOGIES") is { Length: > 0 } only
+            ? only.Split(',').Select(i => int.Parse(i, System.Globalization.CultureInfo.InvariantCulture)).ToList()
+            : Enumerable.Range(0, topologies.Count).ToList();
 
         var results = new List<CheckResult>();
         var lossByDesign = new HashSet<string>();
-        foreach (var start in topologies)
+        foreach (var index in picked)
         {
-            using var topology = start();
+            using var topology = topologies[index]();
             if (topology.LossByDesign)
             {
                 lossByDesign.Add(topology.Name);
             }
 
-            await using var run = new ChaosRun(topology, options);
+            await using var run = new ChaosRun(topology, options with { Skew = TimeSpan.FromSeconds(index % 2 == 0 ? 3 : -3) });
             var started = DateTimeOffset.UtcNow;
             try
             {
