@@ -17,6 +17,9 @@ public static class RedisFaults
         "LOADING", "MASTERDOWN", "READONLY", "CLUSTERDOWN", "TRYAGAIN", "MOVED", "ASK", "NOREPLICAS", "BUSY", "UNBLOCKED",
     ];
 
+    /// <summary>StackExchange.Redis's message when no connected node can take a key (ConnectionMultiplexer.GetServer(key)).</summary>
+    private const string NoNodeForTheKey = "It was not possible to resolve a connection to the server owning the specified key";
+
     /// <summary>True when <paramref name="error"/> says Redis (or the node serving the keys) cannot answer now.</summary>
     public static bool IsUnavailable(Exception error) => error switch
     {
@@ -35,6 +38,10 @@ public static class RedisFaults
             && (server.Message.Length == p.Length || server.Message[p.Length] == ' ')),
         // "No connection is active/available to service this operation" for the slot of a lost master.
         RedisException other when other.Message.StartsWith("No connection", StringComparison.Ordinal) => true,
+        // GetServer(key) (the write-then-WAIT path asks it for the node that takes the write) with no connected node for the
+        // key: the primary down and no other node connected, e.g. during a Sentinel failover (found by the chaos run: a
+        // BeginTask answered INTERNAL). Only this message: any other InvalidOperationException is a bug.
+        InvalidOperationException noNode when noNode.Message.StartsWith(NoNodeForTheKey, StringComparison.Ordinal) => true,
         _ => false,
     };
 
@@ -43,6 +50,7 @@ public static class RedisFaults
     {
         RedisServerException moved when moved.Message.StartsWith("Key has MOVED", StringComparison.Ordinal) => "MOVED (redirect not followed)",
         RedisServerException server => server.Message.Split(' ')[0],
+        InvalidOperationException noNode when noNode.Message.StartsWith(NoNodeForTheKey, StringComparison.Ordinal) => "no connected node for the key",
         _ => error.GetType().Name,
     };
 }

@@ -108,6 +108,7 @@ public static class ApprovalChecker
                 if (request is not null)
                 {
                     result.Violations.Add($"(7)(e) approval {id} was acknowledged (BeginTask pending) but its lease does not exist");
+                    await TraceAsync(id, request, decision, "missing", trail);
                 }
 
                 continue;
@@ -174,10 +175,7 @@ public static class ApprovalChecker
                 result.Violations.Add($"(7)(c) approval {id}: approved narrowed to [{string.Join(' ', narrowed)}] but the lease holds [{string.Join(' ', lease.Scopes)}]");
             }
 
-            if (Environment.GetEnvironmentVariable("CREDBROKER_CHAOS_APPROVAL_TRACE") is { Length: > 0 })
-            {
-                await TestContext.Out.WriteLineAsync($"TRACE {id} agent={request?.AgentId} acked={request?.Acked:HH:mm:ss.fff} deadline={request?.PendingDeadline:HH:mm:ss.fff} plan={decision?.Plan} sent={decision?.FirstSent:HH:mm:ss.fff} ack={decision?.Acked} unknown={decision?.Unknown} refused={decision?.Refused} lease={lease.State} outcome={request?.Outcome}@{request?.OutcomeAt:HH:mm:ss.fff} trail=[{string.Join(",", trail.Select(e => e.Type + "@" + e.Time.ToDateTimeOffset().ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture)))}] statuses=[{string.Join(",", request?.Statuses.Select(x => $"#{x.Stream} {x.Broker} {x.State}@{x.At:HH:mm:ss.fff}") ?? [])}]");
-            }
+            await TraceAsync(id, request, decision, lease.State, trail);
 
             if (request is null)
             {
@@ -256,6 +254,15 @@ public static class ApprovalChecker
             {
                 result.Violations.Add($"(7)(b) approval {id}: the agent was told {string.Join(" and ", terminal)} on different streams");
             }
+        }
+    }
+
+    /// <summary>With CREDBROKER_CHAOS_APPROVAL_TRACE: one line per approval (what each side was told, the chain's records), also for a missing lease.</summary>
+    private static async Task TraceAsync(string id, ApprovalRecord? request, DecisionRecord? decision, string lease, List<AuditEvent> trail)
+    {
+        if (Environment.GetEnvironmentVariable("CREDBROKER_CHAOS_APPROVAL_TRACE") is { Length: > 0 })
+        {
+            await TestContext.Out.WriteLineAsync($"TRACE {id} agent={request?.AgentId} acked={request?.Acked:HH:mm:ss.fff} deadline={request?.PendingDeadline:HH:mm:ss.fff} plan={decision?.Plan} sent={decision?.FirstSent:HH:mm:ss.fff} ack={decision?.Acked} unknown={decision?.Unknown} refused={decision?.Refused} lease={lease} outcome={request?.Outcome}@{request?.OutcomeAt:HH:mm:ss.fff} trail=[{string.Join(",", trail.Select(e => e.Type + "@" + e.Time.ToDateTimeOffset().ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture)))}] statuses=[{string.Join(",", request?.Statuses.Select(x => $"#{x.Stream} {x.Broker} {x.State}@{x.At:HH:mm:ss.fff}") ?? [])}]");
         }
     }
 

@@ -144,10 +144,19 @@ public sealed class SentinelTopology : Topology
         primary.Kill();
         // Sentinel notices (down-after 1 s) and promotes the replica.
         await UntilAsync(() => _set.SentinelPrimaryPort(sentinel) is var p && p > 0 && p != primaryPort, TimeSpan.FromSeconds(20));
+        var promoted = _set.SentinelPrimaryPort(sentinel) is var now && now > 0 && now != primaryPort;
         await Task.Delay(hold, CancellationToken.None);
         primary.Restart();
-        // The old primary comes back from its AOF; Sentinel turns it into a replica of the new one.
+        // The old primary comes back from its AOF as a primary (its arguments name none); Sentinel turns it into a replica of
+        // the new one (about 10 s later). Until then there are two primaries: the run reports a fault that never got that far
+        // (the next failover could then promote the stale one), so a finding after it can be judged by it.
         await UntilAsync(() => _set.Cli(primary.Port, "INFO replication").Contains("master_link_status:up", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        if (!promoted || !_set.Cli(primary.Port, "INFO replication").Contains("master_link_status:up", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException(promoted
+                ? $"the old primary (port {primaryPort}) did not become a replica of the new one within 30 s of its restart (two primaries meanwhile)"
+                : $"Sentinel did not promote the replica within 20 s of the primary's kill (port {primaryPort}); it was restarted as the primary");
+        }
     }
 
     public override void Dispose() => _set.Dispose();

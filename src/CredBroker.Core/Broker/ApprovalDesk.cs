@@ -93,15 +93,19 @@ public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseSt
             throw ToxicApproval(lease, granted, string.Join(" + ", toxic.Scopes.Select(s => s.Text)), toxic.RuleId);
         }
 
-        var now = time.GetUtcNow();
         // The read above is advisory; the store checks the same combinations again in the approving
         // write itself, so a BeginTask racing this approval cannot leave both halves of a pair active.
         var guards = ToxicCombinationRule.AgentWideGuards(gate.Policy, granted);
         // Audit first: a failed append is UNAVAILABLE and leaves the approval pending (the operator
         // retries) — never an applied approval without its record.
         await audit.RaiseAsync(Decided(lease, "approve", granted, actor, note), cancellationToken);
-        var result = await ApplyAsync(lease, "approve", actor,
-            () => store.ApproveAsync(lease.LeaseId, granted, now + lease.Approval!.LeaseTtl, actor, note, now, lease.Generation, cancellationToken, guards), cancellationToken,
+        // The store checks the deadline against the time of the write, read after the append (which can take a second or
+        // more while it waits for a replica): a decision is never applied after the approval's deadline.
+        var result = await ApplyAsync(lease, "approve", actor, () =>
+            {
+                var now = time.GetUtcNow();
+                return store.ApproveAsync(lease.LeaseId, granted, now + lease.Approval!.LeaseTtl, actor, note, now, lease.Generation, cancellationToken, guards);
+            }, cancellationToken,
             refused => ToxicApproval(lease, granted, ToxicScopesOf(refused.RuleId), refused.RuleId ?? "toxic"));
         return result.Lease!;
     }
@@ -161,10 +165,10 @@ public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseSt
     {
         Note(reason, required: true);
         var lease = await PendingAsync(approvalId, cancellationToken);
-        var now = time.GetUtcNow();
         await audit.RaiseAsync(Decided(lease, "deny", [], actor, reason), cancellationToken);
+        // As for an approval: the deadline is checked at the time of the write (past it, the store ends the request as expired).
         var result = await ApplyAsync(lease, "deny", actor,
-            () => store.RevokeAsync(lease.LeaseId, reason, actor, now, lease.Generation, cancellationToken), cancellationToken);
+            () => store.RevokeAsync(lease.LeaseId, reason, actor, time.GetUtcNow(), lease.Generation, cancellationToken), cancellationToken);
         return result.Lease!;
     }
 
@@ -199,7 +203,7 @@ public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseSt
             }
 
             var now = time.GetUtcNow();
-            var state = StateOf(lease, now);
+            var state = WatchedStateOf(lease, now);
             if (state != last)
             {
                 last = state;
@@ -214,11 +218,22 @@ public sealed class ApprovalDesk(IAgentCatalog agents, PolicyGate gate, ILeaseSt
                 yield break;
             }
 
-            var wait = lease.Deadline - now < PollInterval ? lease.Deadline - now + TimeSpan.FromMilliseconds(1) : PollInterval;
+            var untilDeadline = lease.Deadline - now;
+            var wait = untilDeadline > TimeSpan.Zero && untilDeadline < PollInterval ? untilDeadline + TimeSpan.FromMilliseconds(1) : PollInterval;
             await Task.WhenAny(changed, Task.Delay(wait, time, cancellationToken));
             cancellationToken.ThrowIfCancellationRequested();
         }
     }
+
+    /// <summary>
+    /// <see cref="StateOf"/> as a watcher reports it: a request whose deadline has passed on this replica's clock but that the
+    /// store still holds pending (no sweeper has claimed it yet) is still pending. Until a sweeper ends it a decision can reach
+    /// the store first (a replica whose clock is a little behind, a write held up by a failover) and then that decision is the
+    /// outcome; once a sweeper has claimed it, it is expired for every reader and writer and its approval.expired record
+    /// follows. So "expired" is never said of an approval that is then approved or denied (found by the chaos run).
+    /// </summary>
+    internal static ApprovalState WatchedStateOf(Lease lease, DateTimeOffset now) =>
+        StateOf(lease, now) is ApprovalState.Expired && lease.State == LeaseState.PendingApproval ? ApprovalState.Pending : StateOf(lease, now);
 
     private async Task<Lease> PendingAsync(string approvalId, CancellationToken cancellationToken)
     {
