@@ -51,18 +51,31 @@ public sealed partial class ChaosRun
                 continue;
             }
 
+            ApprovedToken? token;
             if (begun.ApprovalId.Length == 0)
             {
-                _history.Approvals.Violations.Enqueue($"(7) BeginTask of {AgentId(agent)} for [{string.Join(' ', ApprovalRequest)}] returned a token (lease {begun.LeaseId}) without an approval");
+                // A token at once: the client's own retry (it retries UNAVAILABLE) found the request an earlier attempt had
+                // opened (that attempt's answer was lost: e.g. its WAIT or its approval.requested append fell short), which the
+                // operator, who lists pending requests, approved meanwhile; the retry is a repeated BeginTask of an approved
+                // task. Judged after the run like every approval's token (ApprovalChecker): an APPROVE must have been sent
+                // for it before its iat, with exactly the approved scopes, and the chain must hold the request and decision.
+                var retried = _history.Approvals.Requests.GetOrAdd(begun.LeaseId, id => new ApprovalRecord(
+                    id, AgentId(agent), request.TaskId, [.. ApprovalRequest], DateTimeOffset.UtcNow, begun.LeaseDeadline.ToDateTimeOffset()));
+                token = Deliver(retried, "begin_task (client retry)", begun.AccessToken, begun.TokenId, begun.TokenExpiresAt.ToDateTimeOffset(), begun.LeaseDeadline.ToDateTimeOffset());
+            }
+            else
+            {
+                var pending = _history.Approvals.Requests.GetOrAdd(begun.ApprovalId, id => new ApprovalRecord(
+                    id, AgentId(agent), request.TaskId, [.. begun.GrantedScopes], DateTimeOffset.UtcNow, begun.LeaseDeadline.ToDateTimeOffset()));
+                token = await AwaitApprovalAsync(pending, agent, request, random);
+            }
+
+            if (token is null)
+            {
                 continue;
             }
 
-            var record = _history.Approvals.Requests.GetOrAdd(begun.ApprovalId, id => new ApprovalRecord(
-                id, AgentId(agent), request.TaskId, [.. begun.GrantedScopes], DateTimeOffset.UtcNow, begun.LeaseDeadline.ToDateTimeOffset()));
-            if (await AwaitApprovalAsync(record, agent, request, random) is not { } token)
-            {
-                continue;
-            }
+            var record = _history.Approvals.Requests[begun.LeaseId];
 
             // The approved lease joins the ordinary history: invariants (1)-(6) judge it like any other.
             var lease = _history.Leases.GetOrAdd(record.ApprovalId, id => new LeaseRecord(id, record.AgentId, record.Acked, token.Deadline));
