@@ -111,6 +111,29 @@ public static class Checker
         return lines.Count == 0 ? " (not in the live replicas' logs)" : " — broker log: " + string.Join(" / ", lines.Select(l => l.Length > 2000 ? l[..2000] + "…" : l.Trim()));
     }
 
+    /// <summary>The live replicas' broker warnings and errors between <paramref name="from"/> and <paramref name="to"/> (a few, shortened), to explain a late expiry.</summary>
+    private static string BrokerWarnings(ChaosRun run, DateTimeOffset from, DateTimeOffset to)
+    {
+        var lines = new List<string>();
+        foreach (var replica in run.Replicas)
+        {
+            foreach (var line in replica.Process.Output.Split('\n'))
+            {
+                var at = System.Text.RegularExpressions.Regex.Match(line, "\"Timestamp\":\"([^\"]+)\"");
+                var level = System.Text.RegularExpressions.Regex.Match(line, "\"Level\":\"(Warning|Error)\"");
+                var message = System.Text.RegularExpressions.Regex.Match(line, "\"RenderedMessage\":\"((?:[^\"\\\\]|\\\\.)*)\"");
+                if (at.Success && level.Success && message.Success && DateTimeOffset.TryParse(at.Groups[1].Value, CultureInfo.InvariantCulture, DateTimeStyles.None, out var time)
+                    && time >= from - TimeSpan.FromSeconds(1) && time <= to)
+                {
+                    var text = message.Groups[1].Value;
+                    lines.Add($"{replica.Name} {time:HH:mm:ss.fff} {(text.Length > 220 ? text[..220] + "…" : text)}");
+                }
+            }
+        }
+
+        return lines.Count == 0 ? "; no broker warning in that time" : "; broker warnings then: " + string.Join(" / ", lines.Order(StringComparer.Ordinal).Take(6));
+    }
+
     public static async Task<CheckResult> CheckAsync(ChaosRun run, DateTimeOffset started)
     {
         var history = run.History;
@@ -315,7 +338,8 @@ public static class Checker
             {
                 var during = faults.Where(f => f.Start <= expiry.At && f.End >= expiry.Deadline && !f.Kind.EndsWith("whole run", StringComparison.Ordinal)).Select(f => $"{f.Kind} {f.Start:HH:mm:ss.fff}–{f.End:HH:mm:ss.fff}").ToList();
                 result.LateExpiries.Add($"lease {leaseId}: deadline {expiry.Deadline:HH:mm:ss.fff}, recorded {expiry.At:HH:mm:ss.fff}, "
-                    + $"{lag.TotalMilliseconds:0} ms after {countsFrom}; faults between deadline and record: {(during.Count == 0 ? "none" : string.Join("; ", during))}");
+                    + $"{lag.TotalMilliseconds:0} ms after {countsFrom}; faults between deadline and record: {(during.Count == 0 ? "none" : string.Join("; ", during))}"
+                    + (result.LateExpiries.Count < 3 ? BrokerWarnings(run, due, expiry.At) : ""));
             }
         }
 
