@@ -18,27 +18,15 @@ public sealed class CliPartialListingTests
 {
     private const int AgentCount = 9;
 
-    private static string AgentsYaml => "agents:\n" + string.Concat(Enumerable.Range(0, AgentCount).Select(i => $"""
-          - id: cli-agent-{i}
-            owner: team-{i}@example.com
-            purpose: cli partial listing test
-            audiences: [tickets-api]
-            allowed_scopes: [tickets:read]
-            approval_scopes: [tickets:export]
-            max_token_ttl: 5m
-            max_lease_lifetime: 30m
+    private static readonly string[] Agents = [.. Enumerable.Range(0, AgentCount).Select(i => $"cli-agent-{i}")];
 
-        """));
+    private static string AgentsYaml => ClusterAgents.Yaml(Agents, "cli partial listing test", "approval_scopes: [tickets:export]");
 
-    private static string[] WorkloadArguments => Enumerable.Range(0, AgentCount).SelectMany(i => new[]
-    {
-        $"--CredBroker:Identity:Issuers:0:Workloads:{3 + i}:Subject=system:serviceaccount:cluster:cli-agent-{i}",
-        $"--CredBroker:Identity:Issuers:0:Workloads:{3 + i}:Agent=cli-agent-{i}",
-    }).ToArray();
+    private static string[] WorkloadArguments => ClusterAgents.WorkloadArguments(Agents);
 
-    private static string Agent(int i) => $"cli-agent-{i}";
+    private static string Agent(int i) => Agents[i];
 
-    private static string Tag(int shard) => "cb:{s" + shard.ToString("x2", CultureInfo.InvariantCulture) + "}:";
+    private static string Tag(int shard) => ClusterAgents.ShardTag(shard);
 
     [Test]
     [CancelAfter(240_000)]
@@ -57,7 +45,7 @@ public sealed class CliPartialListingTests
         var approvals = new Dictionary<int, string>();
         for (var a = 0; a < AgentCount; a++)
         {
-            using var client = broker.ClientFor($"system:serviceaccount:cluster:cli-agent-{a}");
+            using var client = broker.ClientFor(ClusterAgents.Subject(Agent(a)));
             approvals[a] = (await client.BeginTaskAsync(new BeginTaskRequest
             {
                 TaskId = "export-" + Guid.NewGuid().ToString("N")[..8], Scopes = { "tickets:read", "tickets:export" }, Audience = "tickets-api",

@@ -21,29 +21,17 @@ public sealed class RedisClusterListingTests
 {
     private const int AgentCount = 12;
 
-    private static string AgentsYaml => "agents:\n" + string.Concat(Enumerable.Range(0, AgentCount).Select(i => $"""
-          - id: list-agent-{i}
-            owner: team-{i}@example.com
-            purpose: cluster listing test
-            audiences: [tickets-api]
-            allowed_scopes: [tickets:read]
-            approval_scopes: [tickets:export]
-            max_token_ttl: 5m
-            max_lease_lifetime: 30m
+    private static readonly string[] Agents = [.. Enumerable.Range(0, AgentCount).Select(i => $"list-agent-{i}")];
 
-        """));
+    private static string AgentsYaml => ClusterAgents.Yaml(Agents, "cluster listing test", "approval_scopes: [tickets:export]");
 
-    private static string[] WorkloadArguments => Enumerable.Range(0, AgentCount).SelectMany(i => new[]
-    {
-        $"--CredBroker:Identity:Issuers:0:Workloads:{3 + i}:Subject=system:serviceaccount:cluster:list-agent-{i}",
-        $"--CredBroker:Identity:Issuers:0:Workloads:{3 + i}:Agent=list-agent-{i}",
-    }).ToArray();
+    private static string[] WorkloadArguments => ClusterAgents.WorkloadArguments(Agents);
 
-    private static string Agent(int i) => $"list-agent-{i}";
+    private static string Agent(int i) => Agents[i];
 
-    private static string Subject(int i) => $"system:serviceaccount:cluster:list-agent-{i}";
+    private static string Subject(int i) => ClusterAgents.Subject(Agents[i]);
 
-    private static string Tag(int shard) => "cb:{s" + shard.ToString("x2", CultureInfo.InvariantCulture) + "}:";
+    private static string Tag(int shard) => ClusterAgents.ShardTag(shard);
 
     [Test]
     [CancelAfter(240_000)]

@@ -22,28 +22,13 @@ public sealed class RedisClusterMigrationTests
 {
     private static readonly string[] Agents = ["migrating-agent", "steady-agent"];
 
-    private static string AgentsYaml => "agents:\n" + string.Concat(Agents.Select(agent => $"""
-          - id: {agent}
-            owner: {agent}@example.com
-            purpose: slot migration test
-            audiences: [tickets-api]
-            allowed_scopes: [tickets:read]
-            max_token_ttl: 5m
-            max_lease_lifetime: 30m
-            max_concurrent_leases: 1000
-            max_tasks_per_minute: 1000000
+    private static string AgentsYaml => ClusterAgents.Yaml(Agents, "slot migration test", "max_concurrent_leases: 1000", "max_tasks_per_minute: 1000000");
 
-        """));
+    private static string[] WorkloadArguments => ClusterAgents.WorkloadArguments(Agents);
 
-    private static string[] WorkloadArguments => Agents.SelectMany((agent, i) => new[]
-    {
-        $"--CredBroker:Identity:Issuers:0:Workloads:{3 + i}:Subject={Subject(agent)}",
-        $"--CredBroker:Identity:Issuers:0:Workloads:{3 + i}:Agent={agent}",
-    }).ToArray();
+    private static string Subject(string agent) => ClusterAgents.Subject(agent);
 
-    private static string Subject(string agent) => $"system:serviceaccount:cluster:{agent}";
-
-    private static string ShardTag(string agent) => "cb:{s" + LeaseIds.ShardOf(agent).ToString("x2", CultureInfo.InvariantCulture) + "}:";
+    private static string ShardTag(string agent) => ClusterAgents.ShardTag(LeaseIds.ShardOf(agent));
 
     /// <param name="withReplicas">
     /// One replica per master and the brokers on WaitReplicas=1 + WaitForLeaseWrites: every write is followed by WAIT,

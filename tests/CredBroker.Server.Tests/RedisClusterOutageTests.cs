@@ -24,26 +24,15 @@ public sealed class RedisClusterOutageTests
     private const int AgentCount = 12;
 
     /// <summary>Twelve agents, spread by their id over the 16 shards (and so over the three masters).</summary>
-    private static string AgentsYaml => "agents:\n" + string.Concat(Enumerable.Range(0, AgentCount).Select(i => $"""
-          - id: cluster-agent-{i}
-            owner: team-{i}@example.com
-            purpose: cluster outage test
-            audiences: [tickets-api]
-            allowed_scopes: [tickets:read]
-            max_token_ttl: 5m
-            max_lease_lifetime: 30m
+    private static readonly string[] Agents = [.. Enumerable.Range(0, AgentCount).Select(i => $"cluster-agent-{i}")];
 
-        """));
+    private static string AgentsYaml => ClusterAgents.Yaml(Agents, "cluster outage test");
 
-    private static string[] WorkloadArguments => Enumerable.Range(0, AgentCount).SelectMany(i => new[]
-    {
-        $"--CredBroker:Identity:Issuers:0:Workloads:{3 + i}:Subject=system:serviceaccount:cluster:agent-{i}",
-        $"--CredBroker:Identity:Issuers:0:Workloads:{3 + i}:Agent=cluster-agent-{i}",
-    }).ToArray();
+    private static string[] WorkloadArguments => ClusterAgents.WorkloadArguments(Agents);
 
-    private static string Subject(int agent) => $"system:serviceaccount:cluster:agent-{agent}";
+    private static string Subject(int agent) => ClusterAgents.Subject(Agents[agent]);
 
-    private static string ShardTag(int agent) => "cb:{s" + LeaseIds.ShardOf($"cluster-agent-{agent}").ToString("x2", CultureInfo.InvariantCulture) + "}:";
+    private static string ShardTag(int agent) => ClusterAgents.ShardTag(LeaseIds.ShardOf(Agents[agent]));
 
     [Test]
     public async Task OneMasterKilled_ItsAgentsGetUnavailable_OtherAgentsKeepWorking_ReplicasKeepRunning_AndAllRecoverFromAof()
