@@ -239,6 +239,13 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
                 backoff = interval;
                 idle = result.Expired > 0 ? interval : TimeSpan.FromTicks(Math.Min(idle.Ticks * 2, maxIdle.Ticks));
                 delay = WaitAfter(result, Jittered(idle), time.GetUtcNow());
+                // A shard skipped or failed (its audit record or its store unreachable) is retried at its own backoff
+                // (at most 0.4 s), not after the idle wait: sweeps through an outage find nothing, so the idle wait has
+                // grown to its maximum by the time the fault ends (the Sentinel lag, docs/reliability.md).
+                if (UntilNextRetry(time.GetUtcNow()) is { } retry && retry < delay)
+                {
+                    delay = retry;
+                }
             }
             catch (Exception e) when (IsUnavailable(e))
             {
@@ -281,8 +288,27 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
         return wait < MinWait ? (MinWait < idle ? MinWait : idle) : wait;
     }
 
+    /// <summary>
+    /// How long until the first unreachable shard's backoff ends (null: none is unreachable), never less than
+    /// <see cref="MinWait"/>: each retry that fails sets a new backoff of at least 0.2 s, so this is never a busy loop.
+    /// </summary>
+    private TimeSpan? UntilNextRetry(DateTimeOffset now)
+    {
+        lock (_unreachable)
+        {
+            if (_unreachable.Count == 0)
+            {
+                return null;
+            }
+
+            var wait = _unreachable.Values.Min(d => d.RetryAt) - now;
+            return wait < MinWait ? MinWait : wait;
+        }
+    }
+
     /// <summary>The shortest wait between two sweeps of one replica when it wakes for a deadline.</summary>
     internal static TimeSpan MinWait { get; } = TimeSpan.FromMilliseconds(100);
+
 
     private static TimeSpan Jittered(TimeSpan delay) => TimeSpan.FromTicks((long)(delay.Ticks * (0.8 + (Random.Shared.NextDouble() * 0.4))));
 }
