@@ -33,7 +33,38 @@ public sealed class RedisMultiplexer : IDisposable
     }
 
     /// <summary>Connects (never failing because Redis is away: calls fail closed until it answers).</summary>
-    public static RedisMultiplexer Connect(ConfigurationOptions options) => new(options, ConnectionMultiplexer.Connect(options.Clone()));
+    public static RedisMultiplexer Connect(ConfigurationOptions options)
+    {
+        if (options.ServiceName is { Length: > 0 })
+        {
+            RaiseThreadPoolMinimum();
+        }
+
+        return new(options, ConnectionMultiplexer.Connect(options.Clone()));
+    }
+
+    /// <summary>
+    /// The fewest thread-pool worker threads a process with a Sentinel-managed connection starts without delay (the
+    /// pool's own minimum is the core count). StackExchange.Redis (3.4.35) follows a Sentinel failover with blocking calls
+    /// on pool threads: each managed multiplexer whose primary fails runs a 1 s timer whose callback asks the Sentinels for
+    /// the primary synchronously (in parallel, on more pool threads) and waits on the reconfiguration; a restored connection
+    /// does the same on its event. A broker holds several such multiplexers (lease store, audit log, their WAIT connections,
+    /// the clock), so a failover blocks more threads than a 2-core host's minimum, and the pool adds a thread only about
+    /// every half second: the whole process stalled for 1-4 s after each failover in the chaos runs (audit appends, sweeps,
+    /// calls and clock samples all waiting), and leases due during the failover were recorded expired 1.5-4 s after it
+    /// ended. With this floor the blocked callbacks get threads at once. Only ever raised, never lowered.
+    /// </summary>
+    public const int SentinelMinWorkerThreads = 64;
+
+    private static void RaiseThreadPoolMinimum()
+    {
+        ThreadPool.GetMinThreads(out var workers, out var completionPorts);
+        if (workers < SentinelMinWorkerThreads)
+        {
+            ThreadPool.SetMinThreads(SentinelMinWorkerThreads, completionPorts);
+        }
+    }
+
 
     /// <summary>The multiplexer to use now (ask again on each call: it may have been replaced).</summary>
     public ConnectionMultiplexer Current => Volatile.Read(ref _current);
