@@ -65,7 +65,6 @@ public sealed class RedisMultiplexer : IDisposable
         }
     }
 
-
     /// <summary>The multiplexer to use now (ask again on each call: it may have been replaced).</summary>
     public ConnectionMultiplexer Current => Volatile.Read(ref _current);
 

@@ -343,6 +343,5 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
     /// <summary>The shortest wait between two sweeps of one replica when it wakes for a deadline.</summary>
     internal static TimeSpan MinWait { get; } = TimeSpan.FromMilliseconds(100);
 
-
     private static TimeSpan Jittered(TimeSpan delay) => TimeSpan.FromTicks((long)(delay.Ticks * (0.8 + (Random.Shared.NextDouble() * 0.4))));
 }
