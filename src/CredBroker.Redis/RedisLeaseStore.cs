@@ -49,7 +49,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         return new RedisLeaseStore(main, durable, options, replicaAcks);
     }
 
-    private IDatabase Db => _connection.Current.GetDatabase();
+    // Every call fails closed while the client sees two primaries (a Sentinel failover's old primary back as a primary).
+    private IDatabase Db => RedisPrimaryGuard.SinglePrimary(_connection.Current).GetDatabase();
 
     private long RetentionMs => (long)_options.RevocationRetention.TotalMilliseconds;
 
