@@ -54,8 +54,9 @@ public sealed class RedisSentinelOldPrimaryTests
                 unavailable++;
             }
 
-            // Checked only while it is still a primary: a claim there is discarded when it becomes a replica.
-            if (set.Cli(old.Port, "ROLE").StartsWith("master", StringComparison.Ordinal) && set.Cli(old.Port, $"EXISTS {claimedKey}").Trim() == "1")
+            // A claim there, seen while it is still a primary: its role is read after the key, because once it is a replica
+            // it holds the promoted primary's data, claims included.
+            if (set.Cli(old.Port, $"EXISTS {claimedKey}").Trim() == "1" && set.Cli(old.Port, "ROLE").StartsWith("master", StringComparison.Ordinal))
             {
                 claimsOnTheOldPrimary++;
             }
