@@ -24,6 +24,8 @@ public static class RedisFaults
     public static bool IsUnavailable(Exception error) => error switch
     {
         RedisConnectionException or RedisTimeoutException or TimeoutException or ObjectDisposedException => true,
+        // Two primaries in view outside a cluster: a Sentinel failover whose old primary is back as a primary (RedisPrimaryGuard).
+        RedisPrimaryGuard.TwoPrimariesException => true,
         // StackExchange.Redis follows one MOVED/ASK redirect per command; a second one (a slot that moved again while the
         // command was redirected, e.g. migrated back and forth) or a redirect of a command sent with NoRedirect surfaces
         // as "Key has MOVED ... redirect not followed": the slot is in motion, not a bug.
@@ -49,6 +51,7 @@ public static class RedisFaults
     public static string Describe(Exception error) => error switch
     {
         RedisServerException moved when moved.Message.StartsWith("Key has MOVED", StringComparison.Ordinal) => "MOVED (redirect not followed)",
+        RedisPrimaryGuard.TwoPrimariesException twoPrimaries => twoPrimaries.Message,
         RedisServerException server => server.Message.Split(' ')[0],
         InvalidOperationException noNode when noNode.Message.StartsWith(NoNodeForTheKey, StringComparison.Ordinal) => "no connected node for the key",
         _ => error.GetType().Name,

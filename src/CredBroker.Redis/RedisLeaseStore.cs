@@ -49,7 +49,8 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
         return new RedisLeaseStore(main, durable, options, replicaAcks);
     }
 
-    private IDatabase Db => _connection.Current.GetDatabase();
+    // Every call fails closed while the client sees two primaries (a Sentinel failover's old primary back as a primary).
+    private IDatabase Db => RedisPrimaryGuard.SinglePrimary(_connection.Current).GetDatabase();
 
     private long RetentionMs => (long)_options.RevocationRetention.TotalMilliseconds;
 
@@ -59,8 +60,9 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     /// <summary>The SSF stream store on the same connection.</summary>
     public RedisSsfStreamStore SsfStreams() => new(_connection);
 
-    /// <summary>The DPoP proof replay store, on this store's connection.</summary>
-    public RedisDpopReplayStore DpopReplay() => new(() => _connection.Current);
+    /// <summary>The DPoP proof replay store, on this store's connection (failing closed while two primaries are in view: a proof
+    /// recorded on a stale primary would be forgotten at its resync, and could be replayed).</summary>
+    public RedisDpopReplayStore DpopReplay() => new(() => RedisPrimaryGuard.SinglePrimary(_connection.Current));
 
     /// <summary>The Redis-corrected clock (<see cref="RedisClock"/>), sampling on this store's connection.</summary>
     public RedisClock Clock(TimeSpan interval, Action<string>? onProblem = null) => RedisClock.On(_connection, interval, onProblem);

@@ -54,6 +54,7 @@ public sealed record RedisReplicaAcks(int Replicas, TimeSpan Timeout, bool AllLe
     /// </summary>
     internal static async Task<(RedisResult Result, System.Net.EndPoint Node)> EvaluateOnNodeAsync(ConnectionMultiplexer durable, string script, RedisKey[] keys, RedisValue[] args)
     {
+        RedisPrimaryGuard.SinglePrimary(durable);
         var node = durable.GetServer(keys[0]).EndPoint;
         try
         {
@@ -77,6 +78,7 @@ public sealed record RedisReplicaAcks(int Replicas, TimeSpan Timeout, bool AllLe
     /// </summary>
     internal async Task<string?> UnconfirmedAsync(ConnectionMultiplexer connection, RedisKey key, System.Net.EndPoint wroteTo)
     {
+        RedisPrimaryGuard.SinglePrimary(connection);
         var server = connection.GetServer(key);
         return server.EndPoint.Equals(wroteTo)
             ? await UnconfirmedAsync(server).ConfigureAwait(false)
