@@ -50,7 +50,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
     }
 
     // Every call fails closed while the client sees two primaries (a Sentinel failover's old primary back as a primary).
-    private IDatabase Db => RedisPrimaryGuard.SinglePrimary(_connection.Current).GetDatabase();
+    private IDatabase Db => _connection.Primary.GetDatabase();
 
     private long RetentionMs => (long)_options.RevocationRetention.TotalMilliseconds;
 
@@ -62,7 +62,7 @@ public sealed class RedisLeaseStore : ILeaseStore, IOpenLeaseCount, IDisposable
 
     /// <summary>The DPoP proof replay store, on this store's connection (failing closed while two primaries are in view: a proof
     /// recorded on a stale primary would be forgotten at its resync, and could be replayed).</summary>
-    public RedisDpopReplayStore DpopReplay() => new(() => RedisPrimaryGuard.SinglePrimary(_connection.Current));
+    public RedisDpopReplayStore DpopReplay() => new(() => _connection.Primary);
 
     /// <summary>The Redis-corrected clock (<see cref="RedisClock"/>), sampling on this store's connection.</summary>
     public RedisClock Clock(TimeSpan interval, Action<string>? onProblem = null) => RedisClock.On(_connection, interval, onProblem);

@@ -24,11 +24,13 @@ public sealed class RedisMultiplexer : IDisposable
     private ConnectionMultiplexer _current;
     private int _replacements;
     private bool _disposed;
+    private readonly bool _mayHaveTwoPrimaries;
 
     private RedisMultiplexer(ConfigurationOptions options, ConnectionMultiplexer first)
     {
         _options = options;
         _current = first;
+        _mayHaveTwoPrimaries = options.ServiceName is { Length: > 0 } || options.EndPoints.Count > 1;
         _healing = options.ServiceName is { Length: > 0 } ? HealAsync(_stop.Token) : Task.CompletedTask;
     }
 
@@ -67,6 +69,13 @@ public sealed class RedisMultiplexer : IDisposable
 
     /// <summary>The multiplexer to use now (ask again on each call: it may have been replaced).</summary>
     public ConnectionMultiplexer Current => Volatile.Read(ref _current);
+
+    /// <summary>
+    /// <see cref="Current"/>, failing closed (<see cref="RedisPrimaryGuard"/>) while it sees two primaries. Only a
+    /// configuration that can see two (Sentinel, or several endpoints) pays for the scan of its servers; one endpoint of a
+    /// standalone server or of a cluster cannot.
+    /// </summary>
+    public ConnectionMultiplexer Primary => _mayHaveTwoPrimaries ? RedisPrimaryGuard.SinglePrimary(Current) : Current;
 
     /// <summary>How many times a multiplexer that never connected was replaced.</summary>
     public int Replacements => Volatile.Read(ref _replacements);

@@ -71,14 +71,11 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
         {
             UnreachableShards = outcomes.Where(o => o.Unreachable).Select(o => o.Shard).Order().ToList(),
             UnreachableReason = failed.FirstOrDefault()?.Error?.Message,
-            NextDue = outcomes.Where(o => o.NextDue is not null).Select(o => o.NextDue).Min(),
+            NextDue = outcomes.Min(o => o.NextDue),
         };
     }
 
-    private sealed record ShardOutcome(int Shard, int Expired, TimeSpan MaxLag, bool Unreachable, Exception? Error)
-    {
-        public DateTimeOffset? NextDue { get; init; }
-    }
+    private sealed record ShardOutcome(int Shard, int Expired, TimeSpan MaxLag, bool Unreachable, Exception? Error, DateTimeOffset? NextDue = null);
 
     private async Task<ShardOutcome> SweepShardAsync(int shard, CancellationToken cancellationToken)
     {
@@ -127,7 +124,7 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
                 _unreachable.Remove(shard);
             }
 
-            return new ShardOutcome(shard, expired, maxLag, false, null) { NextDue = nextDue };
+            return new ShardOutcome(shard, expired, maxLag, false, null, nextDue);
         }
         catch (Exception e) when (IsUnavailable(e))
         {
@@ -150,32 +147,28 @@ public sealed class LeaseSweeper(ILeaseStore store, TimeProvider time, int batch
     /// </summary>
     private async Task RecordAsync(int shard, IReadOnlyList<ExpiredLease> claimed, DateTimeOffset claimedAt, CancellationToken cancellationToken)
     {
-        var failed = new bool[claimed.Count];
+        var recorded = new List<ExpiredLease>(claimed.Count);
+        var unrecorded = new List<ExpiredLease>();
         Exception? away = null;
-        for (var start = 0; start < claimed.Count; start += RecordConcurrency)
+        foreach (var chunk in claimed.Chunk(RecordConcurrency))
         {
-            var count = Math.Min(RecordConcurrency, claimed.Count - start);
             if (away is not null)
             {
-                Array.Fill(failed, true, start, count);
+                unrecorded.AddRange(chunk);
                 continue;
             }
 
-            var errors = await Task.WhenAll(Enumerable.Range(start, count).Select(i => TryAuditExpiryAsync(claimed[i], cancellationToken)));
-            for (var i = 0; i < count; i++)
+            var errors = await Task.WhenAll(chunk.Select(lease => TryAuditExpiryAsync(lease, cancellationToken)));
+            for (var i = 0; i < chunk.Length; i++)
             {
-                if (errors[i] is { } error)
-                {
-                    failed[start + i] = true;
-                    away ??= error;
-                }
+                (errors[i] is null ? recorded : unrecorded).Add(chunk[i]);
+                away ??= errors[i];
             }
         }
 
         if (away is not null)
         {
-            _unrecorded[shard] = (claimed.Where((_, i) => failed[i]).ToList(), claimedAt);
-            var recorded = claimed.Where((_, i) => !failed[i]).ToList();
+            _unrecorded[shard] = (unrecorded, claimedAt);
             if (recorded.Count > 0)
             {
                 await ConfirmQuietlyAsync(shard, recorded, cancellationToken);
