@@ -79,15 +79,15 @@ public sealed class RedisSentinelStaleWindowTests
             }
         });
 
-        await Until(() => acked.Count >= 20, "acknowledged opens before the fault");
+        await Eventually.Until(() => acked.Count >= 20, "acknowledged opens before the fault");
         var oldPrimary = set.Primary;
         oldPrimary.Kill();
-        await Until(() => set.SentinelPrimaryPort(set.Sentinels[0]) == set.Replicas[0].Port, "Sentinel promoted the replica");
+        await Eventually.Until(() => set.SentinelPrimaryPort(set.Sentinels[0]) == set.Replicas[0].Port, "Sentinel promoted the replica");
         oldPrimary.Restart();
         var stale = set.Cli(oldPrimary.Port, "ROLE").StartsWith("master", StringComparison.Ordinal);
         var before = acked.Count;
-        await Until(() => set.Cli(oldPrimary.Port, "INFO replication").Contains("master_link_status:up", StringComparison.Ordinal), "the old primary became a replica");
-        await Until(() => acked.Count >= before + 20, "acknowledged opens after the failover");
+        await Eventually.Until(() => set.Cli(oldPrimary.Port, "INFO replication").Contains("master_link_status:up", StringComparison.Ordinal), "the old primary became a replica");
+        await Eventually.Until(() => acked.Count >= before + 20, "acknowledged opens after the failover");
         stop.Cancel();
         await Task.WhenAll(writes, reads);
 
@@ -106,15 +106,5 @@ public sealed class RedisSentinelStaleWindowTests
         Assert.That(lost, Is.Empty, $"{lost.Count} of {acked.Count} acknowledged leases lost");
         Assert.That(missing, Is.Empty, "an acknowledged lease read as missing");
         TestContext.Out.WriteLine($"{acked.Count} acknowledged; the old primary restarted as a primary: {stale}");
-    }
-
-    private static async Task Until(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            Assert.That(DateTime.UtcNow, Is.LessThan(deadline), what);
-            await Task.Delay(100);
-        }
     }
 }
