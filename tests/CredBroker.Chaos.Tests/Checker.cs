@@ -117,15 +117,15 @@ public static class Checker
         var lines = new List<string>();
         foreach (var replica in run.Replicas)
         {
-            foreach (var line in replica.Process.Output.Split('\n'))
+            foreach (var line in replica.Process.Output.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith('{') && l.EndsWith('}')))
             {
-                var at = System.Text.RegularExpressions.Regex.Match(line, "\"Timestamp\":\"([^\"]+)\"");
-                var level = System.Text.RegularExpressions.Regex.Match(line, "\"Level\":\"(Warning|Error)\"");
-                var message = System.Text.RegularExpressions.Regex.Match(line, "\"RenderedMessage\":\"((?:[^\"\\\\]|\\\\.)*)\"");
-                if (at.Success && level.Success && message.Success && DateTimeOffset.TryParse(at.Groups[1].Value, CultureInfo.InvariantCulture, DateTimeStyles.None, out var time)
-                    && time >= from - TimeSpan.FromSeconds(1) && time <= to)
+                // The broker logs one JSON object per line (Serilog's compact JSON: Timestamp, Level, RenderedMessage).
+                using var entry = System.Text.Json.JsonDocument.Parse(line);
+                var log = entry.RootElement;
+                if (log.TryGetProperty("Level", out var level) && level.GetString() is "Warning" or "Error"
+                    && log.TryGetProperty("Timestamp", out var at) && at.TryGetDateTimeOffset(out var time) && time >= from - TimeSpan.FromSeconds(1) && time <= to
+                    && log.TryGetProperty("RenderedMessage", out var message) && message.GetString() is { } text)
                 {
-                    var text = message.Groups[1].Value;
                     lines.Add($"{replica.Name} {time:HH:mm:ss.fff} {(text.Length > 220 ? text[..220] + "…" : text)}");
                 }
             }
